@@ -1,0 +1,22 @@
+# The two commands of README.md: `make demo` and `make test`. Each sets itself up.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup test lint demo clean
+
+setup:
+	@bash scripts/setup_env.sh
+
+test: setup
+	$(VENV)/bin/ruff check ladderseg_ros test bench launch setup.py
+	$(PY) -m pytest -q test
+
+lint: setup
+	$(VENV)/bin/ruff check ladderseg_ros test bench launch setup.py
+	$(VENV)/bin/ruff format --check ladderseg_ros test bench launch setup.py
+
+demo: setup
+	$(PY) -m ladderseg_ros.cli demo
+
+clean:
+	rm -rf $(VENV) build install log .pytest_cache

@@ -1,0 +1,41 @@
+"""ament_python package definition (built by colcon on a car, by pip in a virtualenv here)."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "ladderseg_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    package_data={PACKAGE: ["assets/*", "assets/**/*"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/config/training", glob("config/training/*.yaml")),
+    ],
+    # Dependencies are pinned in requirements*.txt (virtualenv) or come from rosdep (car);
+    # ROS packages are never pulled from here so that a system ROS is never shadowed.
+    install_requires=["setuptools"],
+    extras_require={
+        "gpu": ["onnxruntime-gpu>=1.20"],
+        "ros-wheels": [line for line in open("requirements-ros.txt") if line[:1].isalpha()],
+    },
+    zip_safe=True,
+    maintainer="ladderseg_ros maintainers",
+    maintainer_email="ladderseg@example.com",
+    description="Stereo semantic segmentation for ROS 2 with Ladder-DenseNet and scale selection",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "ladderseg = ladderseg_ros.cli:main",
+            "ladderseg_node = ladderseg_ros.ros.node:main",
+        ],
+    },
+)

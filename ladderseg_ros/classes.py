@@ -12,10 +12,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ladderseg_ros.errors import LadderSegError
+
 IGNORE_INDEX = 255
 
 
-class LabelError(ValueError):
+class LabelError(LadderSegError, ValueError):
     """A label set, palette file or label map is malformed."""
 
 

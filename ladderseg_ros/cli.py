@@ -12,11 +12,9 @@ import importlib
 import logging
 import sys
 
+from ladderseg_ros.errors import LadderSegError
+
 COMMANDS: tuple[str, ...] = ("ladderseg_ros.training.evaluate",)
-
-
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except CliError as exc:
+    except LadderSegError as exc:
         print(f"ladderseg {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

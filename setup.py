@@ -31,7 +31,6 @@ setup(
     description="Stereo semantic segmentation for ROS 2 with Ladder-DenseNet and scale selection",
     license="Apache-2.0",
     python_requires=">=3.10",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "ladderseg = ladderseg_ros.cli:main",

@@ -1,0 +1,68 @@
+"""What every dataset yields: one training sample, and the error a bad dataset root raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ladderseg_ros.errors import LadderSegError
+
+
+class DatasetError(LadderSegError):
+    """A dataset root or file is missing or malformed; the message names the path."""
+
+
+@dataclass
+class Sample:
+    """One image with its aligned annotations, in the dataset's native resolution.
+
+    Attributes:
+        image: (H, W, 3) uint8 RGB (the left view for stereo data).
+        labels: (H, W) uint8 training ids (255 = ignore), or None (unlabelled data).
+        disparity: (H, W) float32 left-view disparity in pixels of ``image`` (0 = invalid),
+            or None.
+        baseline: Stereo baseline in metres (with ``disparity``), or None.
+        right: (H, W, 3) uint8 right view when loaded for inference; the training
+            transforms drop it (a flipped or cropped pair is no longer a rectified pair).
+        name: Identifier for logs (a file stem or a seed).
+        timestamp: Capture time in seconds where the dataset records one.
+    """
+
+    image: np.ndarray
+    labels: np.ndarray | None = None
+    disparity: np.ndarray | None = None
+    baseline: float | None = None
+    right: np.ndarray | None = None
+    name: str = ""
+    timestamp: float | None = None
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """Read an 8-bit colour image as RGB; raises DatasetError naming the file."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise DatasetError(f"{path}: missing or not a readable image")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def read_label_png(path: Path) -> np.ndarray:
+    """Read a single-channel 8-bit label PNG (ids stored as values); raises DatasetError."""
+    labels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if labels is None:
+        raise DatasetError(f"{path}: missing or not a readable label image")
+    if labels.ndim != 2 or labels.dtype != np.uint8:
+        raise DatasetError(
+            f"{path}: expected a single-channel 8-bit label image, got shape {labels.shape} "
+            f"dtype {labels.dtype}"
+        )
+    return labels
+
+
+def require_dir(path: Path, expected: str) -> Path:
+    """Return ``path`` if it is a directory, else raise DatasetError saying what belongs there."""
+    if not path.is_dir():
+        raise DatasetError(f"{path}: directory not found; expected {expected}")
+    return path

@@ -1,0 +1,188 @@
+"""DenseNet down-path whose parameter names match torchvision's, with an optional split block.
+
+The names (``features.denseblock1.denselayer1.norm1.weight`` ...) are a public contract: they
+let ImageNet checkpoints load by name. Splitting one dense block with an extra 2x2 average pool
+(Krešo et al.) takes the deepest features to 1/64 for a larger receptive field.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+
+@dataclass(frozen=True)
+class DenseNetSpec:
+    """Shape of a DenseNet down-path.
+
+    Attributes:
+        growth_rate: channels each dense layer adds.
+        block_config: number of layers in each of the four dense blocks.
+        num_init_features: channels of the stem convolution.
+        bn_size: bottleneck width factor of the 1x1 convolution in a dense layer.
+        split_block: 1-based dense block split by an extra 2x2 average pool, or None.
+        split_layer: layers before the split inside that block (None: half of the block).
+        checkpointing: recompute dense layers in the backward pass to save memory.
+    """
+
+    growth_rate: int = 32
+    block_config: tuple[int, ...] = (6, 12, 24, 16)
+    num_init_features: int = 64
+    bn_size: int = 4
+    split_block: int | None = 4
+    split_layer: int | None = None
+    checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        if len(self.block_config) != 4 or min(self.block_config) < 1:
+            raise ValueError(f"block_config must hold 4 positive counts, got {self.block_config}")
+        if self.split_block is not None:
+            if not 1 <= self.split_block <= 4:
+                raise ValueError(f"split_block must be 1..4 or None, got {self.split_block}")
+            if not 1 <= self.split_position < self.block_config[self.split_block - 1]:
+                raise ValueError(
+                    f"split_layer {self.split_layer} must leave layers on both sides of the "
+                    f"split of block {self.split_block} ({self.block_config})"
+                )
+
+    @property
+    def split_position(self) -> int:
+        """Number of layers before the extra pool inside the split block."""
+        if self.split_block is None:
+            return 0
+        if self.split_layer is not None:
+            return self.split_layer
+        return self.block_config[self.split_block - 1] // 2
+
+
+class _DenseLayer(nn.Module):
+    """BN-ReLU-1x1 bottleneck then BN-ReLU-3x3 producing ``growth_rate`` new channels."""
+
+    def __init__(self, in_channels: int, growth_rate: int, bn_size: int, checkpointing: bool):
+        super().__init__()
+        self.norm1 = nn.BatchNorm2d(in_channels)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(in_channels, bn_size * growth_rate, 1, bias=False)
+        self.norm2 = nn.BatchNorm2d(bn_size * growth_rate)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(bn_size * growth_rate, growth_rate, 3, padding=1, bias=False)
+        self.checkpointing = checkpointing
+
+    def _bottleneck(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.conv1(self.relu1(self.norm1(torch.cat(inputs, 1))))
+
+    def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        if self.checkpointing and self.training and any(t.requires_grad for t in inputs):
+            # The concatenation is the memory hog: recompute it instead of storing it.
+            hidden = checkpoint(self._bottleneck, *inputs, use_reentrant=False)
+        else:
+            hidden = self._bottleneck(*inputs)
+        return self.conv2(self.relu2(self.norm2(hidden)))
+
+
+class _DenseBlock(nn.ModuleDict):
+    """Dense layers named ``denselayerK``; an optional pool after ``split`` layers."""
+
+    def __init__(self, num_layers: int, in_channels: int, spec: DenseNetSpec):
+        super().__init__()
+        for i in range(num_layers):
+            layer = _DenseLayer(
+                in_channels + i * spec.growth_rate,
+                spec.growth_rate,
+                spec.bn_size,
+                spec.checkpointing,
+            )
+            self.add_module(f"denselayer{i + 1}", layer)
+
+    def forward(self, x: torch.Tensor, split: int = 0) -> list[torch.Tensor]:
+        """Returns the block's output, preceded by the features before the pool when split."""
+        outputs: list[torch.Tensor] = []
+        features = [x]
+        for i, layer in enumerate(self.values()):
+            if split and i == split:
+                before = torch.cat(features, 1)
+                outputs.append(before)
+                features = [F.avg_pool2d(before, 2, ceil_mode=True)]
+            features.append(layer(features))
+        outputs.append(torch.cat(features, 1))
+        return outputs
+
+
+class _Transition(nn.Sequential):
+    """BN-ReLU-1x1 halving the channels, then 2x2 average pool."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(in_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv = nn.Conv2d(in_channels, out_channels, 1, bias=False)
+        self.pool = nn.AvgPool2d(2, stride=2, ceil_mode=True)
+
+
+class DenseNet(nn.Module):
+    """DenseNet feature extractor returning the features at every output stride.
+
+    ``forward`` returns one tensor per stride (4, 8, 16, 32 and 64 when a block is split), each
+    taken before the pooling that leaves that stride; the last one is normalized by ``norm5``
+    and ReLU'd, as in torchvision's classifier path.
+    """
+
+    def __init__(self, spec: DenseNetSpec):
+        super().__init__()
+        self.spec = spec
+        layers: OrderedDict[str, nn.Module] = OrderedDict(
+            conv0=nn.Conv2d(3, spec.num_init_features, 7, stride=2, padding=3, bias=False),
+            norm0=nn.BatchNorm2d(spec.num_init_features),
+            relu0=nn.ReLU(inplace=True),
+            pool0=nn.MaxPool2d(3, stride=2, padding=1),
+        )
+        channels = spec.num_init_features
+        self.out_channels: list[int] = []
+        for b, num_layers in enumerate(spec.block_config, start=1):
+            if b > 1:
+                layers[f"transition{b - 1}"] = _Transition(channels, channels // 2)
+                channels //= 2
+            layers[f"denseblock{b}"] = _DenseBlock(num_layers, channels, spec)
+            if b == spec.split_block:
+                self.out_channels.append(channels + spec.split_position * spec.growth_rate)
+            channels += num_layers * spec.growth_rate
+            self.out_channels.append(channels)
+        layers["norm5"] = nn.BatchNorm2d(channels)
+        self.features = nn.Sequential(layers)
+
+    @property
+    def strides(self) -> list[int]:
+        """Output stride of each returned feature map."""
+        return [4 * 2**i for i in range(len(self.out_channels))]
+
+    def forward(self, x: torch.Tensor, num_outputs: int | None = None) -> list[torch.Tensor]:
+        """Runs the down-path; stops once ``num_outputs`` feature maps are computed.
+
+        Args:
+            x: normalized images (N, 3, H, W).
+            num_outputs: how many strides to compute (None: all; the last gets ``norm5``).
+
+        Returns:
+            Feature maps, finest first.
+        """
+        wanted = len(self.out_channels) if num_outputs is None else num_outputs
+        f = self.features
+        x = f.pool0(f.relu0(f.norm0(f.conv0(x))))
+        outputs: list[torch.Tensor] = []
+        for b in range(1, len(self.spec.block_config) + 1):
+            if b > 1:
+                x = f.get_submodule(f"transition{b - 1}")(outputs[-1])
+            block: _DenseBlock = f.get_submodule(f"denseblock{b}")
+            split = self.spec.split_position if b == self.spec.split_block else 0
+            outputs.extend(block(x, split))
+            if len(outputs) >= wanted:
+                break
+        outputs = outputs[:wanted]
+        if len(outputs) == len(self.out_channels):
+            outputs[-1] = F.relu(f.norm5(outputs[-1]))
+        return outputs

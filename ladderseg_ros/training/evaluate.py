@@ -1,0 +1,163 @@
+"""``ladderseg eval``: score a folder of predicted label PNGs against ground truth.
+
+Files are matched by their frame name: the dataset suffixes (``_gtFine_labelIds``,
+``_leftImg8bit``, ``_trainIds``, ...) are stripped, so Cityscapes ground truth pairs with
+predictions named after the input images. This scores any model's output, not only ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ladderseg_ros.classes import LABEL_SETS, LabelSet, get_label_set
+from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.training.evaluation import ConfusionMatrix
+
+LOG = logging.getLogger(__name__)
+
+# Longest first: a name ends with at most one of these.
+_SUFFIXES = (
+    "_gtFine_labelTrainIds",
+    "_gtFine_labelIds",
+    "_gtFine_trainIds",
+    "_leftImg8bit",
+    "_labelTrainIds",
+    "_labelIds",
+    "_trainIds",
+    "_pred",
+)
+_NOT_LABELS = ("_color", "_instanceIds", "_overlay", "_confidence", "_disparity")
+
+
+class EvalInputError(LadderSegError):
+    """A label file or folder cannot be evaluated."""
+
+
+def frame_key(path: Path, root: Path) -> str:
+    """The frame name of a label file: its path under ``root`` without dataset suffixes."""
+    rel = path.relative_to(root).with_suffix("")
+    name = rel.name
+    for suffix in _SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name
+
+
+def label_files(root: Path) -> dict[str, Path]:
+    """All label PNGs under ``root`` by frame name (colour/instance images skipped).
+
+    A Cityscapes ``gtFine`` tree holds several PNGs per frame; only ``*_labelIds.png`` are
+    taken there.
+    """
+    if not root.is_dir():
+        raise EvalInputError(f"{root} is not a directory")
+    pngs = sorted(p for p in root.rglob("*.png") if not p.stem.endswith(_NOT_LABELS))
+    if any(p.stem.endswith("_gtFine_labelIds") for p in pngs):
+        pngs = [p for p in pngs if p.stem.endswith("_gtFine_labelIds")]
+    files: dict[str, Path] = {}
+    for path in pngs:
+        key = frame_key(path, root)
+        if key in files:
+            raise EvalInputError(f"{path} and {files[key]} have the same frame name {key!r}")
+        files[key] = path
+    if not files:
+        raise EvalInputError(f"no label PNG files under {root}")
+    return files
+
+
+def read_label_png(path: Path) -> np.ndarray:
+    """Read a single-channel label PNG (grey or palette) as its stored integer values."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            if img.mode not in ("L", "P", "I", "I;16"):
+                raise EvalInputError(
+                    f"{path}: a label map must be single-channel (grey or palette), "
+                    f"not {img.mode} (a colour image?)"
+                )
+            return np.asarray(img)
+    except OSError as exc:
+        raise EvalInputError(f"cannot read label image {path}: {exc}") from exc
+
+
+def evaluate_folders(
+    predictions: Path,
+    ground_truth: Path,
+    label_set: LabelSet,
+    gt_ids: str = "raw",
+    pred_ids: str = "train",
+) -> ConfusionMatrix:
+    """Accumulate the confusion matrix over all ground-truth frames.
+
+    Args:
+        gt_ids / pred_ids: ``raw`` = the dataset's stored ids (Cityscapes labelIds, mapped
+            through the label set), ``train`` = training ids already.
+
+    Raises:
+        EvalInputError: A ground-truth frame has no prediction, or files cannot be read.
+        EvaluationError: Sizes differ or labels are out of range (names the file).
+    """
+    preds = label_files(predictions)
+    gts = label_files(ground_truth)
+    missing = sorted(set(gts) - set(preds))
+    if missing:
+        first = gts[missing[0]]
+        raise EvalInputError(
+            f"no prediction in {predictions} for {len(missing)} ground-truth frame(s), "
+            f"first: {missing[0]!r} ({first})"
+        )
+    extra = len(set(preds) - set(gts))
+    if extra:
+        LOG.warning("%d prediction(s) in %s have no ground truth; ignored", extra, predictions)
+    cm = ConfusionMatrix(label_set.num_classes)
+    for key, gt_path in gts.items():
+        gt = read_label_png(gt_path)
+        pred = read_label_png(preds[key])
+        if gt_ids == "raw":
+            gt = label_set.to_train_ids(gt)
+        if pred_ids == "raw":
+            pred = label_set.to_train_ids(pred)
+        cm.update(pred, gt, name=f"{preds[key]} vs {gt_path}")
+    return cm
+
+
+def _run(args: argparse.Namespace) -> int:
+    label_set = get_label_set(args.label_set)
+    gt_ids = args.gt_ids or ("train" if label_set.raw_to_train is None else "raw")
+    cm = evaluate_folders(
+        Path(args.predictions), Path(args.ground_truth), label_set, gt_ids, args.pred_ids
+    )
+    print(cm.format_table(label_set))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="score predicted label PNGs against ground truth (per-class IoU, mIoU)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--predictions", required=True, help="folder of predicted label PNGs")
+    p.add_argument("--ground-truth", required=True, help="folder of ground-truth label PNGs")
+    p.add_argument("--label-set", default="cityscapes", choices=sorted(LABEL_SETS))
+    p.add_argument(
+        "--gt-ids",
+        choices=("raw", "train"),
+        default=None,
+        help="ground truth holds dataset ids (raw: Cityscapes/KITTI labelIds) or training ids; "
+        "default raw where the label set maps ids, else train",
+    )
+    p.add_argument(
+        "--pred-ids",
+        choices=("raw", "train"),
+        default="train",
+        help="predictions hold training ids (default) or dataset ids",
+    )
+    p.set_defaults(func=_run)

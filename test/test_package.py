@@ -1,0 +1,82 @@
+"""The ROS package: colcon builds and installs it; the `ladderseg` command and its help."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from ladderseg_ros.cli import COMMANDS, build_parser
+
+PACKAGE_FILES = ("package.xml", "setup.py", "setup.cfg", "requirements-ros.txt")
+PACKAGE_DIRS = ("ladderseg_ros", "resource", "launch", "config")
+
+
+def test_package_xml_is_format3_ament_python(repo_root: Path) -> None:
+    root = ET.parse(repo_root / "package.xml").getroot()
+    assert root.get("format") == "3"
+    assert root.findtext("name") == "ladderseg_ros"
+    assert root.find("export/build_type").text == "ament_python"
+    deps = {e.text for e in root.findall("exec_depend")}
+    for dep in ("rclpy", "sensor_msgs", "stereo_msgs", "std_msgs", "diagnostic_msgs"):
+        assert dep in deps
+    assert {"python3-numpy", "python3-opencv", "python3-torch"} <= deps
+
+
+def test_colcon_build_installs_the_package(repo_root: Path, tmp_path: Path) -> None:
+    colcon = Path(sys.executable).with_name("colcon")
+    if not colcon.exists():
+        colcon = Path(shutil.which("colcon") or "colcon")
+    src = tmp_path / "src" / "ladderseg_ros"
+    src.mkdir(parents=True)
+    for name in PACKAGE_FILES:
+        shutil.copy2(repo_root / name, src / name)
+    for name in PACKAGE_DIRS:
+        shutil.copytree(repo_root / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(
+        [str(colcon), "build", "--event-handlers", "console_direct-"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    prefix = tmp_path / "install" / "ladderseg_ros"
+    share = prefix / "share" / "ladderseg_ros"
+    assert (share / "package.xml").read_bytes() == (repo_root / "package.xml").read_bytes()
+    assert (prefix / "share/ament_index/resource_index/packages/ladderseg_ros").is_file()
+    launch = sorted(p.name for p in (repo_root / "launch").glob("*.launch.py"))
+    config = sorted(p.name for p in (repo_root / "config").glob("*.yaml"))
+    assert launch and config
+    assert sorted(p.name for p in (share / "launch").iterdir()) == launch
+    assert sorted(p.name for p in (share / "config").glob("*.yaml")) == config
+    for exe in ("ladderseg_node", "ladderseg"):
+        script = prefix / "lib" / "ladderseg_ros" / exe
+        assert script.is_file() and os.access(script, os.X_OK), exe
+    node_script = (prefix / "lib" / "ladderseg_ros" / "ladderseg_node").read_text()
+    assert "ladderseg_node" in node_script
+    site = next((prefix / "lib").glob("python3*/site-packages"))
+    assert (site / "ladderseg_ros" / "classes.py").is_file()
+
+
+@pytest.mark.parametrize(
+    "command", [None, *sorted(build_parser()._subparsers._group_actions[0].choices)]
+)
+def test_every_subcommand_has_help(command: str | None) -> None:
+    argv = [sys.executable, "-m", "ladderseg_ros.cli", *([command] if command else []), "--help"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: ladderseg" in proc.stdout
+
+
+def test_all_command_modules_register() -> None:
+    names = set(build_parser()._subparsers._group_actions[0].choices)
+    assert len(names) >= len(COMMANDS)
+    assert "eval" in names

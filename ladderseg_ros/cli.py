@@ -14,7 +14,16 @@ import sys
 
 from ladderseg_ros.errors import LadderSegError
 
-COMMANDS: tuple[str, ...] = ("ladderseg_ros.training.evaluate",)
+COMMANDS: tuple[str, ...] = (
+    "ladderseg_ros.training.evaluate",
+    "ladderseg_ros.training.train",
+    "ladderseg_ros.tools.bag_cli",
+    "ladderseg_ros.tools.replay_cli",
+    "ladderseg_ros.data.synth_cli",
+    "ladderseg_ros.model.info_cli",
+    "ladderseg_ros.inference.export_cli",
+    "ladderseg_ros.inference.predict_cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,10 @@ PACKAGE_FILES = ("package.xml", "setup.py", "setup.cfg", "requirements-ros.txt")
 PACKAGE_DIRS = ("ladderseg_ros", "resource", "launch", "config")
 
 
+def _config_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.suffix in (".yaml", ".rviz"))
+
+
 def test_package_xml_is_format3_ament_python(repo_root: Path) -> None:
     root = ET.parse(repo_root / "package.xml").getroot()
     assert root.get("format") == "3"
@@ -53,10 +57,10 @@ def test_colcon_build_installs_the_package(repo_root: Path, tmp_path: Path) -> N
     assert (share / "package.xml").read_bytes() == (repo_root / "package.xml").read_bytes()
     assert (prefix / "share/ament_index/resource_index/packages/ladderseg_ros").is_file()
     launch = sorted(p.name for p in (repo_root / "launch").glob("*.launch.py"))
-    config = sorted(p.name for p in (repo_root / "config").glob("*.yaml"))
+    config = _config_files(repo_root / "config")
     assert launch and config
     assert sorted(p.name for p in (share / "launch").iterdir()) == launch
-    assert sorted(p.name for p in (share / "config").glob("*.yaml")) == config
+    assert _config_files(share / "config") == config
     for exe in ("ladderseg_node", "ladderseg"):
         script = prefix / "lib" / "ladderseg_ros" / exe
         assert script.is_file() and os.access(script, os.X_OK), exe

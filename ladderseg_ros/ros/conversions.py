@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import array
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -166,9 +167,7 @@ def compressed_to_rgb(
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def array_to_image(
-    pixels: np.ndarray, encoding: str, header: Header | None = None
-) -> Image:
+def array_to_image(pixels: np.ndarray, encoding: str, header: Header | None = None) -> Image:
     """Wrap an array as an Image (one copy into the message buffer).
 
     ``encoding`` must match the array: mono8 (H, W) uint8, rgb8 (H, W, 3) uint8,
@@ -192,9 +191,19 @@ def array_to_image(
     return msg
 
 
+@dataclass(frozen=True)
+class ReceivedDisparity:
+    """A DisparityImage as arrays: pixels (0 = invalid), focal ``f`` (px), baseline ``t`` (m)."""
+
+    disparity: np.ndarray
+    focal: float
+    baseline: float
+    nonfinite: int  # NaN/inf pixels that were set to 0
+
+
 def disparity_from_msg(
     msg: DisparityImage, topic: str = "disparity", max_pixels: int = 1 << 25
-) -> tuple[np.ndarray, float, float]:
+) -> ReceivedDisparity:
     """Disparity in pixels with 0 = invalid, plus the message's focal ``f`` and baseline ``t``.
 
     Values outside [min_disparity, max_disparity], non-positive or non-finite become 0
@@ -229,10 +238,11 @@ def disparity_from_msg(
     hi = float(msg.max_disparity) if math.isfinite(msg.max_disparity) else np.inf
     if hi <= lo:
         hi = np.inf
+    finite = np.isfinite(disp)
     with np.errstate(invalid="ignore"):
-        invalid = ~np.isfinite(disp) | (disp <= 0) | (disp < lo) | (disp > hi)
+        invalid = ~finite | (disp <= 0) | (disp < lo) | (disp > hi)
     disp[invalid] = 0.0
-    return disp, f, t
+    return ReceivedDisparity(disp, f, t, int(finite.size - np.count_nonzero(finite)))
 
 
 def disparity_to_msg(
@@ -281,8 +291,7 @@ def stereo_calibration(
         if (info.width, info.height) not in ((0, 0), (width, height)):
             raise BadMessageError(
                 "camera_info_size",
-                f"{side}/camera_info is for {info.width}x{info.height}, image is "
-                f"{width}x{height}",
+                f"{side}/camera_info is for {info.width}x{info.height}, image is {width}x{height}",
             )
     p_left = np.asarray(left.p, dtype=np.float64).reshape(3, 4)
     p_right = np.asarray(right.p, dtype=np.float64).reshape(3, 4)

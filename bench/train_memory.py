@@ -1,0 +1,151 @@
+"""Peak memory of one training step: ladder up-path vs a full-resolution decoder, +/- checkpointing.
+
+Each configuration runs in its own subprocess (peak RSS on CPU is per process; CUDA peak via
+``torch.cuda.max_memory_allocated`` when a GPU exists). The full-resolution decoder is of the
+FC-DenseNet kind: the ladder's 1/4 features are upsampled to 1/2 and 1/1 with a dense block
+(4 layers, growth 16) at each resolution before the classifier.
+
+    .venv/bin/python bench/train_memory.py [--variant ldn121] [--size 1024x512] [--batch 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+CASES = (("ladder", False), ("ladder", True), ("fullres", False), ("fullres", True))
+
+
+def _fullres_head(width: int, num_classes: int):
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    class DenseStage(nn.Module):
+        def __init__(self, cin: int, growth: int = 16, layers: int = 4) -> None:
+            super().__init__()
+            self.layers = nn.ModuleList(
+                nn.Sequential(
+                    nn.BatchNorm2d(cin + i * growth),
+                    nn.ReLU(),
+                    nn.Conv2d(cin + i * growth, growth, 3, padding=1, bias=False),
+                )
+                for i in range(layers)
+            )
+            self.out_channels = cin + layers * growth
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            feats = [x]
+            for layer in self.layers:
+                feats.append(layer(torch.cat(feats, 1)))
+            return torch.cat(feats, 1)
+
+    class FullResHead(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stage2 = DenseStage(width)
+            self.stage1 = DenseStage(self.stage2.out_channels)
+            self.cls = nn.Conv2d(self.stage1.out_channels, num_classes, 1)
+
+        def forward(self, y: torch.Tensor) -> torch.Tensor:
+            y = self.stage2(F.interpolate(y, scale_factor=2, mode="bilinear"))
+            y = self.stage1(F.interpolate(y, scale_factor=2, mode="bilinear"))
+            return self.cls(y)
+
+    return FullResHead()
+
+
+def run_case(variant: str, decoder: str, checkpointing: bool, w: int, h: int, batch: int) -> dict:
+    import dataclasses
+
+    import torch
+
+    from ladderseg_ros.model import VARIANTS, build_model
+    from ladderseg_ros.training.losses import LossConfig, combine, segmentation_loss_terms
+
+    cfg = VARIANTS[variant]
+    model = build_model(
+        cfg, 19, backbone=dataclasses.replace(cfg.backbone, checkpointing=checkpointing)
+    )
+    if decoder == "fullres":
+        model.head = _fullres_head(cfg.up_width, 19)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    x = torch.randn(batch, 3, h, w, device=device)
+    y = torch.randint(0, 19, (batch, h, w), device=device)
+    kwargs = {}
+    if model.uses_disparity:
+        kwargs = {
+            "disparity": torch.rand(batch, 1, h, w, device=device) * 50,
+            "baseline": torch.full((batch,), 0.5, device=device),
+        }
+    t0 = time.perf_counter()
+    out = model(x, **kwargs)
+    terms = segmentation_loss_terms(out["out"], out["aux"], y, 19)
+    loss = combine(terms, float(terms.main_count), float(terms.aux_count), LossConfig())
+    loss.backward()
+    opt.step()
+    seconds = time.perf_counter() - t0
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    cuda_mb = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
+    return {"rss_mb": rss_mb, "cuda_mb": cuda_mb, "seconds": seconds}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--variant", default="ldn121")
+    p.add_argument("--size", default="1024x512", help="WIDTHxHEIGHT")
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--case", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    w, h = (int(v) for v in args.size.split("x"))
+    if args.case:
+        decoder, ckpt = args.case.split(":")
+        print(json.dumps(run_case(args.variant, decoder, ckpt == "1", w, h, args.batch)))
+        return 0
+    results = {}
+    for decoder, ckpt in CASES:
+        cmd = [
+            sys.executable,
+            __file__,
+            "--variant",
+            args.variant,
+            "--size",
+            args.size,
+            "--batch",
+            str(args.batch),
+            "--case",
+            f"{decoder}:{int(ckpt)}",
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            print(f"{decoder} ckpt={ckpt}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
+            return 1
+        results[(decoder, ckpt)] = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"one training step, {args.variant}, batch {args.batch} at {w}x{h}")
+    print(f"{'decoder':10s} {'checkpoint':>10s} {'peak RSS MB':>12s} {'CUDA MB':>9s} {'s':>7s}")
+    for (decoder, ckpt), r in results.items():
+        cuda = f"{r['cuda_mb']:.0f}" if r["cuda_mb"] is not None else "-"
+        print(f"{decoder:10s} {ckpt!s:>10s} {r['rss_mb']:12.0f} {cuda:>9s} {r['seconds']:7.1f}")
+    key = "cuda_mb" if results[("ladder", False)]["cuda_mb"] is not None else "rss_mb"
+
+    def ratio(a: tuple, b: tuple) -> float:
+        return results[a][key] / results[b][key]
+
+    print(
+        f"fullres / ladder (no checkpointing): {ratio(('fullres', False), ('ladder', False)):.2f}"
+    )
+    print(f"ladder no-ckpt / ckpt:               {ratio(('ladder', False), ('ladder', True)):.2f}")
+    print(
+        f"fullres no-ckpt / ckpt:              {ratio(('fullres', False), ('fullres', True)):.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

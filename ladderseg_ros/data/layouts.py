@@ -1,0 +1,388 @@
+"""On-disk layouts of the real datasets (Cityscapes, KITTI raw): path patterns, readers, writers.
+
+The synthetic world writes itself through the same writers, so that the code reading real
+Cityscapes or KITTI data runs unchanged on it. Writers never overwrite: each file is written
+under a temporary name and renamed into place, and an existing target is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from ladderseg_ros.errors import LadderSegError
+
+CITYSCAPES_SPLITS: tuple[str, ...] = ("train", "val", "test")
+KITTI_CALIB_NAME = "calib_cam_to_cam.txt"
+_CS_NAME = re.compile(r"^(?P<city>.+)_(?P<seq>\d{6})_(?P<frame>\d{6})_leftImg8bit\.png$")
+
+
+class LayoutError(LadderSegError, OSError):
+    """A dataset directory or file does not follow the expected layout."""
+
+
+@dataclass(frozen=True)
+class CameraCalib:
+    """Rectified pinhole intrinsics plus stereo baseline (Cityscapes ``camera/*.json``)."""
+
+    fx: float
+    fy: float
+    u0: float
+    v0: float
+    baseline: float
+
+
+@dataclass(frozen=True)
+class CityscapesSample:
+    """Paths of one Cityscapes frame; absent companions are ``None``."""
+
+    left: Path
+    right: Path | None = None
+    disparity: Path | None = None
+    camera: Path | None = None
+    label_ids: Path | None = None
+
+
+@dataclass(frozen=True)
+class KittiRawDrive:
+    """One KITTI raw ``*_sync`` drive: image lists, timestamps (s) and rectified projections."""
+
+    left: list[Path]
+    right: list[Path]
+    timestamps: list[float]
+    p_left: np.ndarray
+    p_right: np.ndarray
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary name; refuse to replace an existing file."""
+    path = Path(path)
+    if path.exists():
+        raise LayoutError(f"{path} exists already, not overwriting")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_png(path: str | Path, image: np.ndarray) -> None:
+    """Write an (H,W) uint8/uint16 or (H,W,3) uint8 RGB image as PNG, atomically."""
+    import cv2
+
+    image = np.asarray(image)
+    if image.dtype not in (np.uint8, np.uint16) or image.ndim not in (2, 3):
+        raise LayoutError(f"{path}: cannot write image of {image.dtype} {image.shape} as PNG")
+    if image.ndim == 3:
+        if image.shape[2] != 3 or image.dtype != np.uint8:
+            raise LayoutError(f"{path}: colour images must be (H,W,3) uint8, got {image.shape}")
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".png", image)
+    if not ok:
+        raise LayoutError(f"{path}: PNG encoding failed")
+    _write_atomic(Path(path), buf.tobytes())
+
+
+def read_png(path: str | Path, color: bool = True) -> np.ndarray:
+    """Read a PNG: (H,W,3) uint8 RGB when ``color``, else the stored single channel as is."""
+    import cv2
+
+    flags = cv2.IMREAD_COLOR if color else cv2.IMREAD_UNCHANGED
+    image = cv2.imread(str(path), flags)
+    if image is None:
+        raise LayoutError(f"cannot read image {path}")
+    if color:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if image.ndim != 2:
+        raise LayoutError(f"{path}: expected a single-channel image, got shape {image.shape}")
+    return image
+
+
+# ----------------------------------------------------------------------------- Cityscapes
+
+
+def cityscapes_paths(
+    root: str | Path, split: str, city: str, seq: int, frame: int
+) -> dict[str, Path]:
+    """Every file name of one Cityscapes frame, keyed by kind (``left``, ``right``, ...)."""
+    stem = f"{city}_{seq:06d}_{frame:06d}"
+    root = Path(root)
+    return {
+        "left": root / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png",
+        "right": root / "rightImg8bit" / split / city / f"{stem}_rightImg8bit.png",
+        "disparity": root / "disparity" / split / city / f"{stem}_disparity.png",
+        "camera": root / "camera" / split / city / f"{stem}_camera.json",
+        "label_ids": root / "gtFine" / split / city / f"{stem}_gtFine_labelIds.png",
+        "color": root / "gtFine" / split / city / f"{stem}_gtFine_color.png",
+    }
+
+
+def cityscapes_samples(
+    root: str | Path, split: str, cities: Iterable[str] | None = None
+) -> list[CityscapesSample]:
+    """List the frames of a Cityscapes split, sorted by city, sequence and frame.
+
+    Raises:
+        LayoutError: ``root/leftImg8bit/split`` is missing or holds no images.
+    """
+    root = Path(root)
+    base = root / "leftImg8bit" / split
+    if not base.is_dir():
+        raise LayoutError(f"{base} is not a directory (expected the Cityscapes layout)")
+    wanted = None if cities is None else set(cities)
+    samples = []
+    for left in sorted(base.glob("*/*_leftImg8bit.png")):
+        match = _CS_NAME.match(left.name)
+        city = left.parent.name
+        if match is None or (wanted is not None and city not in wanted):
+            continue
+        stem = left.name[: -len("_leftImg8bit.png")]
+        companions = {
+            "right": root / "rightImg8bit" / split / city / f"{stem}_rightImg8bit.png",
+            "disparity": root / "disparity" / split / city / f"{stem}_disparity.png",
+            "camera": root / "camera" / split / city / f"{stem}_camera.json",
+            "label_ids": root / "gtFine" / split / city / f"{stem}_gtFine_labelIds.png",
+        }
+        samples.append(
+            CityscapesSample(
+                left=left, **{k: (p if p.is_file() else None) for k, p in companions.items()}
+            )
+        )
+    if not samples:
+        raise LayoutError(f"no *_leftImg8bit.png images under {base}")
+    return samples
+
+
+def read_cityscapes_disparity(path: str | Path) -> np.ndarray:
+    """Read a Cityscapes disparity PNG: float32 pixels, d = (p - 1) / 256, p = 0 -> 0."""
+    raw = read_png(path, color=False)
+    if raw.dtype != np.uint16:
+        raise LayoutError(f"{path}: Cityscapes disparity must be uint16, got {raw.dtype}")
+    disp = (raw.astype(np.float32) - 1.0) / 256.0
+    disp[raw == 0] = 0.0
+    return disp
+
+
+def encode_cityscapes_disparity(disparity: np.ndarray) -> np.ndarray:
+    """Encode float disparity (0 = invalid) as Cityscapes uint16, p = d * 256 + 1."""
+    disp = np.asarray(disparity, dtype=np.float64)
+    raw = np.clip(np.round(disp * 256.0) + 1.0, 1, 65535).astype(np.uint16)
+    raw[~(disp > 0.0)] = 0
+    return raw
+
+
+def read_cityscapes_camera(path: str | Path) -> CameraCalib:
+    """Read a Cityscapes ``camera/*.json`` (``extrinsic.baseline``, ``intrinsic.fx/fy/u0/v0``)."""
+    try:
+        doc = json.loads(Path(path).read_text())
+        intr, extr = doc["intrinsic"], doc["extrinsic"]
+        return CameraCalib(
+            fx=float(intr["fx"]),
+            fy=float(intr["fy"]),
+            u0=float(intr["u0"]),
+            v0=float(intr["v0"]),
+            baseline=float(extr["baseline"]),
+        )
+    except OSError as exc:
+        raise LayoutError(f"cannot read camera file {path}: {exc}") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise LayoutError(f"camera file {path} lacks intrinsic fx/fy/u0/v0 or baseline") from exc
+
+
+def write_cityscapes_camera(path: str | Path, calib: CameraCalib, camera_height: float) -> None:
+    """Write a Cityscapes camera JSON for a level rig ``camera_height`` metres above ground."""
+    doc = {
+        "extrinsic": {
+            "baseline": calib.baseline,
+            "pitch": 0.0,
+            "roll": 0.0,
+            "x": 0.0,
+            "y": 0.0,
+            "yaw": 0.0,
+            "z": camera_height,
+        },
+        "intrinsic": {"fx": calib.fx, "fy": calib.fy, "u0": calib.u0, "v0": calib.v0},
+    }
+    _write_atomic(Path(path), (json.dumps(doc, indent=4) + "\n").encode())
+
+
+def write_cityscapes_sample(
+    root: str | Path,
+    split: str,
+    city: str,
+    seq: int,
+    frame: int,
+    *,
+    left: np.ndarray,
+    right: np.ndarray | None = None,
+    disparity: np.ndarray | None = None,
+    camera: CameraCalib | None = None,
+    camera_height: float = 1.22,
+    label_ids: np.ndarray | None = None,
+    color: np.ndarray | None = None,
+) -> CityscapesSample:
+    """Write one frame in the Cityscapes layout; returns the paths as ``cityscapes_samples``."""
+    paths = cityscapes_paths(root, split, city, seq, frame)
+    write_png(paths["left"], left)
+    if right is not None:
+        write_png(paths["right"], right)
+    if disparity is not None:
+        write_png(paths["disparity"], encode_cityscapes_disparity(disparity))
+    if camera is not None:
+        write_cityscapes_camera(paths["camera"], camera, camera_height)
+    if label_ids is not None:
+        write_png(paths["label_ids"], np.asarray(label_ids, dtype=np.uint8))
+    if color is not None:
+        write_png(paths["color"], color)
+    return CityscapesSample(
+        left=paths["left"],
+        right=paths["right"] if right is not None else None,
+        disparity=paths["disparity"] if disparity is not None else None,
+        camera=paths["camera"] if camera is not None else None,
+        label_ids=paths["label_ids"] if label_ids is not None else None,
+    )
+
+
+# ----------------------------------------------------------------------------- KITTI raw
+
+
+def kitti_raw_drive_dir(root: str | Path, date: str, drive: int) -> Path:
+    """``root/{date}/{date}_drive_{drive:04d}_sync``, as KITTI raw unpacks."""
+    return Path(root) / date / f"{date}_drive_{drive:04d}_sync"
+
+
+def read_kitti_calib(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a KITTI ``key: v1 v2 ...`` calibration file; non-numeric entries are skipped.
+
+    Returns:
+        Flat float64 arrays by key (reshape ``P_rect_02`` to 3x4 yourself).
+    """
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise LayoutError(f"cannot read KITTI calibration {path}: {exc}") from exc
+    calib: dict[str, np.ndarray] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        try:
+            calib[key.strip()] = np.array([float(v) for v in value.split()], dtype=np.float64)
+        except ValueError:
+            continue
+    return calib
+
+
+def _fmt(values: np.ndarray) -> str:
+    return " ".join(f"{v:.6e}" for v in np.asarray(values, dtype=np.float64).reshape(-1))
+
+
+def write_kitti_calib(
+    path: str | Path, p_left: np.ndarray, p_right: np.ndarray, size: tuple[int, int]
+) -> None:
+    """Write ``calib_cam_to_cam.txt`` in the official text format for rectified cameras.
+
+    Cameras 00/02 get ``p_left`` and 01/03 get ``p_right``; images are already rectified,
+    so distortion is zero and rotations are the identity.
+    """
+    p_left = np.asarray(p_left, dtype=np.float64).reshape(3, 4)
+    p_right = np.asarray(p_right, dtype=np.float64).reshape(3, 4)
+    lines = ["calib_time: 01-Jan-2020 00:00:00", "corner_dist: 9.950000e-02"]
+    for cam in range(4):
+        proj = p_left if cam % 2 == 0 else p_right
+        k = proj[:, :3]
+        t = np.array([proj[0, 3] / proj[0, 0], 0.0, 0.0])
+        lines += [
+            f"S_{cam:02d}: {_fmt(size)}",
+            f"K_{cam:02d}: {_fmt(k)}",
+            f"D_{cam:02d}: {_fmt(np.zeros(5))}",
+            f"R_{cam:02d}: {_fmt(np.eye(3))}",
+            f"T_{cam:02d}: {_fmt(t)}",
+            f"S_rect_{cam:02d}: {_fmt(size)}",
+            f"R_rect_{cam:02d}: {_fmt(np.eye(3))}",
+            f"P_rect_{cam:02d}: {_fmt(proj)}",
+        ]
+    _write_atomic(Path(path), ("\n".join(lines) + "\n").encode())
+
+
+def format_kitti_timestamp(seconds: float) -> str:
+    """KITTI raw timestamp text (UTC, nanoseconds): ``2011-09-26 13:02:25.964389445``."""
+    whole = int(np.floor(seconds))
+    nanos = round((seconds - whole) * 1e9)
+    if nanos >= 1_000_000_000:
+        whole, nanos = whole + 1, nanos - 1_000_000_000
+    stamp = datetime.fromtimestamp(whole, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{stamp}.{nanos:09d}"
+
+
+def parse_kitti_timestamp(text: str) -> float:
+    """Inverse of ``format_kitti_timestamp``: seconds since the epoch (UTC)."""
+    text = text.strip()
+    head, _, frac = text.partition(".")
+    try:
+        base = datetime.strptime(head, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+        return base.timestamp() + (float(f"0.{frac}") if frac else 0.0)
+    except ValueError as exc:
+        raise LayoutError(f"malformed KITTI timestamp {text!r}") from exc
+
+
+def write_kitti_raw_frame(
+    drive_dir: str | Path, index: int, left: np.ndarray, right: np.ndarray
+) -> tuple[Path, Path]:
+    """Write one rectified colour pair as ``image_02/data`` and ``image_03/data`` PNGs."""
+    drive_dir = Path(drive_dir)
+    name = f"{index:010d}.png"
+    paths = (drive_dir / "image_02" / "data" / name, drive_dir / "image_03" / "data" / name)
+    write_png(paths[0], left)
+    write_png(paths[1], right)
+    return paths
+
+
+def write_kitti_timestamps(drive_dir: str | Path, timestamps: Iterable[float]) -> None:
+    """Write ``image_02/timestamps.txt`` and ``image_03/timestamps.txt`` (one line a frame)."""
+    text = "".join(format_kitti_timestamp(t) + "\n" for t in timestamps).encode()
+    for cam in ("image_02", "image_03"):
+        _write_atomic(Path(drive_dir) / cam / "timestamps.txt", text)
+
+
+def read_kitti_raw_drive(drive_dir: str | Path) -> KittiRawDrive:
+    """Read a KITTI raw drive directory (``calib_cam_to_cam.txt`` one level up).
+
+    Raises:
+        LayoutError: Images, timestamps or calibration are missing or inconsistent.
+    """
+    drive_dir = Path(drive_dir)
+    left = sorted((drive_dir / "image_02" / "data").glob("*.png"))
+    right = sorted((drive_dir / "image_03" / "data").glob("*.png"))
+    if not left:
+        raise LayoutError(f"no images under {drive_dir / 'image_02' / 'data'}")
+    if [p.name for p in left] != [p.name for p in right]:
+        raise LayoutError(f"{drive_dir}: image_02 and image_03 hold different frames")
+    stamp_file = drive_dir / "image_02" / "timestamps.txt"
+    try:
+        stamps = [parse_kitti_timestamp(s) for s in stamp_file.read_text().splitlines() if s]
+    except OSError as exc:
+        raise LayoutError(f"cannot read {stamp_file}: {exc}") from exc
+    if len(stamps) != len(left):
+        raise LayoutError(f"{stamp_file}: {len(stamps)} timestamps for {len(left)} images")
+    calib_path = drive_dir.parent / KITTI_CALIB_NAME
+    calib = read_kitti_calib(calib_path)
+    try:
+        p_left = calib["P_rect_02"].reshape(3, 4)
+        p_right = calib["P_rect_03"].reshape(3, 4)
+    except (KeyError, ValueError) as exc:
+        raise LayoutError(f"{calib_path}: P_rect_02/P_rect_03 missing or not 3x4") from exc
+    return KittiRawDrive(left=left, right=right, timestamps=stamps, p_left=p_left, p_right=p_right)

@@ -1,0 +1,118 @@
+"""ONNX export with dynamic batch/height/width; the weights metadata travels inside the file."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.model import LadderSeg
+from ladderseg_ros.weights import WeightsMetadata
+
+_LOG = logging.getLogger(__name__)
+METADATA_KEY = "ladderseg"
+DEFAULT_OPSET = 17
+
+
+class ExportError(LadderSegError):
+    """ONNX export or an exported file failed."""
+
+
+class _LogitsOnly(nn.Module):
+    """Export wrapper: positional inputs, one output (the dict is not an ONNX value)."""
+
+    def __init__(self, model: LadderSeg):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(*inputs)["out"]
+
+
+def export_onnx(
+    model: LadderSeg,
+    metadata: WeightsMetadata,
+    path: str | Path,
+    opset: int = DEFAULT_OPSET,
+    example_size: tuple[int, int] = (256, 128),
+) -> Path:
+    """Exports ``model`` (inputs ``image`` [, ``disparity``, ``baseline``]; output ``logits``).
+
+    Height and width are dynamic; the file is written atomically and never over its input.
+
+    Args:
+        model: the network (exported in eval mode on the CPU).
+        metadata: stored in the ONNX ``metadata_props`` under ``ladderseg``.
+        path: output ``.onnx`` file.
+        opset: ONNX opset (17 or newer).
+        example_size: (width, height) of the tracing input; any size works afterwards.
+    """
+    import onnx
+
+    if opset < 17:
+        raise ExportError(f"opset {opset} is too old: 17 or newer is needed")
+    path = Path(path)
+    wrapper = _LogitsOnly(model).cpu().eval()  # eval first: tracing must not touch BN stats
+    w, h = example_size
+    inputs: tuple[torch.Tensor, ...] = (torch.zeros(1, 3, h, w),)
+    names = ["image"]
+    dynamic = {"image": {0: "batch", 2: "height", 3: "width"}}
+    if model.uses_disparity:
+        inputs += (torch.full((1, 1, h, w), 20.0), torch.full((1,), 0.5))
+        names += ["disparity", "baseline"]
+        dynamic["disparity"] = {0: "batch", 2: "height", 3: "width"}
+        dynamic["baseline"] = {0: "batch"}
+    dynamic["logits"] = {0: "batch", 2: "height", 3: "width"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # tracer warnings about shape arithmetic
+            torch.onnx.export(
+                wrapper,
+                inputs,
+                tmp,
+                dynamo=False,
+                opset_version=opset,
+                input_names=names,
+                output_names=["logits"],
+                dynamic_axes=dynamic,
+            )
+        proto = onnx.load(tmp)
+        entry = proto.metadata_props.add()
+        entry.key = METADATA_KEY
+        entry.value = metadata.to_json()
+        onnx.save(proto, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _LOG.info("exported %s to %s (opset %d)", metadata.model.name, path, opset)
+    return path
+
+
+def read_onnx_metadata(path: str | Path) -> WeightsMetadata:
+    """The weights metadata embedded by ``export_onnx``."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"{path}: ONNX file not found")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        raise ExportError(f"{path}: not a readable ONNX model ({exc})") from exc
+    props = {p.key: p.value for p in proto.metadata_props}
+    if METADATA_KEY not in props:
+        raise ExportError(f"{path}: no ladderseg metadata (not exported by ladderseg export)")
+    try:
+        return WeightsMetadata.from_json(props[METADATA_KEY])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ExportError(f"{path}: invalid metadata: {exc}") from exc

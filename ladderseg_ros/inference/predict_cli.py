@@ -1,0 +1,145 @@
+"""``ladderseg predict WEIGHTS INPUT OUT``: segment a folder of images or a dataset root.
+
+INPUT is a folder of images (``*.png``, ``*.jpg``), a Cityscapes root (``leftImg8bit/`` inside;
+disparity and camera JSON are read, or disparity computed by SGBM from ``rightImg8bit``), or a
+KITTI raw root or ``*_sync`` drive (disparity by SGBM, baseline from the calibration). For
+each input image it writes ``OUT/<name>_labelTrainIds.png`` (uint8 trainIds) and
+``OUT/<name>_color.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ladderseg_ros.errors import LadderSegError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+class PredictError(LadderSegError, ValueError):
+    """An input that cannot be segmented as asked."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image to segment, with what is known about its stereo geometry."""
+
+    name: str
+    left: Path
+    right: Path | None = None
+    disparity: Path | None = None
+    baseline: float | None = None
+
+
+def folder_jobs(root: Path) -> list[Job]:
+    images = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return [Job(p.stem, p) for p in images]
+
+
+def cityscapes_jobs(root: Path, split: str) -> list[Job]:
+    from ladderseg_ros.data.layouts import cityscapes_samples, read_cityscapes_camera
+
+    jobs = []
+    for s in cityscapes_samples(root, split):
+        baseline = read_cityscapes_camera(s.camera).baseline if s.camera else None
+        name = s.left.name.removesuffix("_leftImg8bit.png")
+        jobs.append(Job(name, s.left, s.right, s.disparity, baseline))
+    return jobs
+
+
+def kitti_jobs(root: Path) -> list[Job]:
+    from ladderseg_ros.data.layouts import read_kitti_raw_drive
+    from ladderseg_ros.stereo import baseline_from_projections
+
+    drives = [root] if (root / "image_02").is_dir() else sorted(root.glob("*/*_sync"))
+    jobs = []
+    for drive_dir in drives:
+        drive = read_kitti_raw_drive(drive_dir)
+        baseline = baseline_from_projections(drive.p_left, drive.p_right)
+        for left, right in zip(drive.left, drive.right, strict=True):
+            jobs.append(Job(f"{drive_dir.name}_{left.stem}", left, right, None, baseline))
+    return jobs
+
+
+def find_jobs(root: Path, split: str) -> tuple[str, list[Job]]:
+    """The kind of INPUT and its images."""
+    if not root.is_dir():
+        raise PredictError(f"{root} is not a directory")
+    if (root / "leftImg8bit").is_dir():
+        return "cityscapes", cityscapes_jobs(root, split)
+    if (root / "image_02").is_dir() or any(root.glob("*/*_sync/image_02")):
+        return "kitti", kitti_jobs(root)
+    jobs = folder_jobs(root)
+    if not jobs:
+        raise PredictError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)}) and no dataset layout")
+    return "images", jobs
+
+
+def _stereo(job: Job, rgb: np.ndarray, baseline: float | None) -> tuple[np.ndarray, float]:
+    from ladderseg_ros.data.layouts import read_cityscapes_disparity, read_png
+    from ladderseg_ros.stereo import SgbmConfig, compute_disparity
+
+    baseline = job.baseline if job.baseline is not None else baseline
+    if baseline is None:
+        raise PredictError(f"{job.left}: no camera calibration; pass --baseline METRES")
+    if job.disparity is not None:
+        return read_cityscapes_disparity(job.disparity), baseline
+    if job.right is None:
+        raise PredictError(f"{job.left}: the model needs disparity and there is no right image")
+    # SGBM needs the disparity range well inside the image: cap it for small images.
+    num = min(SgbmConfig().num_disparities, max(16, rgb.shape[1] // 32 * 16))
+    config = SgbmConfig(num_disparities=num)
+    return compute_disparity(rgb, read_png(job.right), config), baseline
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="segment a folder of images or a Cityscapes / KITTI root to label PNGs",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("weights", type=Path, help=".safetensors (or .onnx for onnxruntime)")
+    parser.add_argument("input", type=Path, help="image folder, Cityscapes root or KITTI root")
+    parser.add_argument("out", type=Path, help="output folder")
+    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
+    parser.add_argument("--device", default="auto", help="auto, cuda or cpu (default auto)")
+    parser.add_argument("--half", action="store_true", help="fp16 (torch on CUDA)")
+    parser.add_argument("--threads", type=int, help="CPU threads")
+    parser.add_argument("--input-size", help="network input WxH (default: each image's size)")
+    parser.add_argument("--split", default="val", help="Cityscapes split (default val)")
+    parser.add_argument("--baseline", type=float, help="baseline in metres when not in INPUT")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ladderseg_ros.classes import colorize
+    from ladderseg_ros.data.layouts import read_png, write_png
+    from ladderseg_ros.inference import Segmenter
+    from ladderseg_ros.model.info_cli import parse_size
+
+    out: Path = args.out
+    if out.resolve() == args.input.resolve() or args.input.resolve() in out.resolve().parents:
+        raise PredictError(f"{out} lies inside the input {args.input}; choose another folder")
+    kind, jobs = find_jobs(args.input, args.split)
+    size = parse_size(args.input_size) if args.input_size else None
+    segmenter = Segmenter.from_weights(
+        args.weights, args.backend, args.device, args.half, args.threads, size
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    for job in tqdm(jobs, desc=f"predict ({kind}, {segmenter.backend_name})", unit="img"):
+        rgb = read_png(job.left)
+        disparity = baseline = None
+        if segmenter.uses_disparity:
+            disparity, baseline = _stereo(job, rgb, args.baseline)
+        result = segmenter(rgb, disparity, baseline)
+        write_png(out / f"{job.name}_labelTrainIds.png", result.labels)
+        write_png(out / f"{job.name}_color.png", colorize(result.labels, segmenter.label_set))
+    print(f"wrote {len(jobs)} label and colour PNGs to {out}")
+    return 0

@@ -1,0 +1,229 @@
+"""Segmenter: RGB (+ disparity, baseline) in, labels and confidence at the input size out.
+
+Preprocessing (resize, normalization) and postprocessing (labels back to the camera size)
+live here once, so the torch and ONNX Runtime backends answer identically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ladderseg_ros.classes import LabelError, LabelSet, get_label_set
+from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.inference.backends import (
+    Backend,
+    OnnxRuntimeBackend,
+    TorchBackend,
+    default_cache_dir,
+)
+from ladderseg_ros.weights import WeightsMetadata
+
+_LOG = logging.getLogger(__name__)
+BACKENDS = ("torch", "onnxruntime")
+
+
+class SegmenterError(LadderSegError):
+    """Bad input to a Segmenter (shape, dtype, missing disparity) or a bad backend choice."""
+
+
+@dataclass
+class SegmentationResult:
+    """One segmented frame, at the size of the RGB image given.
+
+    Attributes:
+        labels: (H, W) uint8 class indices (trainIds).
+        confidence: (H, W) float32 softmax probability of the chosen class.
+        logits: (C, H, W) float32, only when asked for.
+    """
+
+    labels: np.ndarray
+    confidence: np.ndarray
+    logits: np.ndarray | None = None
+
+
+def label_set_for(metadata: WeightsMetadata) -> LabelSet:
+    """The built-in label set the weights name, or one built from their class names."""
+    try:
+        known = get_label_set(metadata.label_set)
+        if tuple(known.names) == tuple(metadata.class_names):
+            return known
+    except LabelError:
+        pass
+    colors = _bit_palette(len(metadata.class_names))
+    return LabelSet(name=metadata.label_set, names=tuple(metadata.class_names), colors=colors)
+
+
+def _bit_palette(n: int) -> np.ndarray:
+    """Pascal VOC's bit-interleaved palette: distinct colours for any class count."""
+    colors = np.zeros((n, 3), dtype=np.uint8)
+    for i in range(n):
+        c, r, g, b = i, 0, 0, 0
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        colors[i] = (r, g, b)
+    return colors
+
+
+def resize_disparity(disparity: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize to (width, height); values scaled with the width."""
+    width = disparity.shape[1]
+    out = cv2.resize(disparity, size, interpolation=cv2.INTER_NEAREST)
+    return (out * (size[0] / width)).astype(np.float32)
+
+
+class Segmenter:
+    """Semantic segmentation of single frames with a LadderSeg network.
+
+    Build it with ``from_weights``; call it with an RGB image (and disparity + baseline when
+    ``uses_disparity``).
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        metadata: WeightsMetadata,
+        input_size: tuple[int, int] | None = None,
+    ):
+        self.backend = backend
+        self.metadata = metadata
+        self.label_set = label_set_for(metadata)
+        self.uses_disparity = metadata.model.uses_disparity
+        self.input_size = input_size
+        self._mean = np.asarray(metadata.mean, np.float32) * 255.0
+        self._scale = 1.0 / (np.asarray(metadata.std, np.float32) * 255.0)
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    @classmethod
+    def from_weights(
+        cls,
+        path: str | Path,
+        backend: str = "torch",
+        device: str = "auto",
+        half: bool = False,
+        threads: int | None = None,
+        input_size: tuple[int, int] | None = None,
+    ) -> Segmenter:
+        """Loads weights (``.safetensors``; ``.onnx`` for onnxruntime) and builds a backend.
+
+        Args:
+            path: weights file; for onnxruntime a ``.safetensors`` file is exported once to
+                an ONNX file cached under ``$LADDERSEG_CACHE`` (default ``~/.cache/ladderseg``).
+            backend: ``torch`` or ``onnxruntime``.
+            device: ``auto``, ``cuda`` or ``cpu``.
+            half: fp16 inference (torch on CUDA only).
+            threads: CPU threads (None: the library's default).
+            input_size: (width, height) the network sees; None keeps each image's size.
+
+        Raises:
+            SegmenterError: unknown backend or bad input size.
+            WeightsError, ExportError, BackendError: unusable weights or device.
+        """
+        from ladderseg_ros.inference.export import export_onnx, read_onnx_metadata
+        from ladderseg_ros.weights import load_weights
+
+        if backend not in BACKENDS:
+            raise SegmenterError(f"unknown backend {backend!r}: use {' or '.join(BACKENDS)}")
+        if input_size is not None and (len(input_size) != 2 or min(input_size) < 16):
+            raise SegmenterError(f"input_size must be (width, height) >= 16, got {input_size}")
+        path = Path(path)
+        if path.suffix == ".onnx":
+            if backend != "onnxruntime":
+                raise SegmenterError(f"{path}: an ONNX file needs backend='onnxruntime'")
+            metadata = read_onnx_metadata(path)
+            return cls(OnnxRuntimeBackend(path, device, threads), metadata, input_size)
+        model, metadata = load_weights(path)
+        if backend == "torch":
+            return cls(TorchBackend(model, device, half, threads), metadata, input_size)
+        if half:
+            _LOG.warning("half precision is a torch-backend option; onnxruntime runs float32")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        onnx_path = default_cache_dir() / "onnx" / f"{path.stem}-{digest}.onnx"
+        if not onnx_path.is_file():
+            export_onnx(model, metadata, onnx_path)
+        return cls(OnnxRuntimeBackend(onnx_path, device, threads), metadata, input_size)
+
+    def __call__(
+        self,
+        rgb: np.ndarray,
+        disparity: np.ndarray | None = None,
+        baseline: float | None = None,
+        return_logits: bool = False,
+    ) -> SegmentationResult:
+        """Segments one RGB frame.
+
+        Args:
+            rgb: (H, W, 3) uint8, RGB order.
+            disparity: (H, W) float32 disparity in pixels of ``rgb`` (0 = invalid).
+            baseline: stereo baseline in metres.
+            return_logits: also return (C, H, W) logits.
+
+        Raises:
+            SegmenterError: wrong shape or dtype, or disparity/baseline missing for a model
+                that selects scales.
+        """
+        rgb = np.asarray(rgb)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise SegmenterError(
+                f"rgb must be an (H, W, 3) uint8 array, got {rgb.shape} {rgb.dtype}"
+            )
+        height, width = rgb.shape[:2]
+        disp = base = None
+        if self.uses_disparity:
+            disp, base = self._check_stereo(disparity, baseline, (height, width))
+        size = self.input_size or (width, height)
+        if size != (width, height):
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR)
+            if disp is not None:
+                disp = resize_disparity(disp, size)
+        image = ((rgb.astype(np.float32) - self._mean) * self._scale).transpose(2, 0, 1)[None]
+        labels, confidence, logits = self.backend.run(
+            np.ascontiguousarray(image),
+            None if disp is None else disp[None, None],
+            None if base is None else np.asarray([base], np.float32),
+            return_logits,
+        )
+        if size != (width, height):
+            labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
+            confidence = cv2.resize(confidence, (width, height), interpolation=cv2.INTER_LINEAR)
+            if logits is not None:
+                logits = _resize_channels(logits, (width, height))
+        return SegmentationResult(labels, confidence.astype(np.float32, copy=False), logits)
+
+    def _check_stereo(
+        self, disparity: np.ndarray | None, baseline: float | None, shape: tuple[int, int]
+    ) -> tuple[np.ndarray, float]:
+        name = self.metadata.model.name
+        if disparity is None or baseline is None:
+            raise SegmenterError(f"model {name!r} selects scales: pass disparity and baseline")
+        disparity = np.asarray(disparity, dtype=np.float32)
+        if disparity.shape != shape:
+            raise SegmenterError(
+                f"disparity shape {disparity.shape} differs from the image's {shape}"
+            )
+        if not (math.isfinite(baseline) and baseline > 0):
+            raise SegmenterError(f"baseline must be a positive number of metres, got {baseline}")
+        return disparity, float(baseline)
+
+
+def _resize_channels(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of (C, h, w) to (C, H, W), a few channels at a time (OpenCV limit)."""
+    chunks = [
+        cv2.resize(np.ascontiguousarray(logits[i : i + 4].transpose(1, 2, 0)), size)
+        for i in range(0, logits.shape[0], 4)
+    ]
+    return np.concatenate(
+        [c.reshape(size[1], size[0], -1).transpose(2, 0, 1) for c in chunks], 0
+    ).astype(np.float32)

@@ -1,0 +1,128 @@
+"""``ladderseg info MODEL``: parameters, GFLOPs at given sizes, output stride of a network.
+
+MODEL is a variant name (``ldn121``, ``ldn121_ss``, ...) or a ``.safetensors`` weights file.
+FLOPs are counted (multiply + add = 2) by running the network on PyTorch's meta device: no
+memory, no time, exact for convolutions and matrix products.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from ladderseg_ros.errors import LadderSegError
+
+
+class InfoError(LadderSegError, ValueError):
+    """An unknown model name or a bad size."""
+
+
+@dataclass(frozen=True)
+class ModelFigures:
+    """Size and cost of one network."""
+
+    name: str
+    parameters: int
+    backbone_parameters: int
+    output_stride: int
+    uses_disparity: bool
+    gflops: dict[tuple[int, int], float]
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``WxH`` -> (width, height)."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise InfoError(f"size must look like 1024x448, got {text!r}") from None
+    if width < 16 or height < 16:
+        raise InfoError(f"size must be at least 16x16, got {text!r}")
+    return width, height
+
+
+def count_gflops(model, size: tuple[int, int]) -> float:
+    """Forward GFLOPs (2 per multiply-add) for one image of ``size`` = (width, height)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    width, height = size
+    model = model.to("meta").eval()
+    image = torch.empty(1, 3, height, width, device="meta")
+    disparity = torch.full((1, 1, height, width), 30.0, device="meta")
+    baseline = torch.full((1,), 0.5, device="meta")
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(image, disparity, baseline)
+    return counter.get_total_flops() / 1e9
+
+
+def model_figures(model, sizes: list[tuple[int, int]]) -> ModelFigures:
+    """Parameters and GFLOPs of ``model`` (moved to the meta device: pass a throwaway)."""
+    return ModelFigures(
+        name=model.config.name,
+        parameters=sum(p.numel() for p in model.parameters()),
+        backbone_parameters=sum(p.numel() for p in model.backbone.parameters()),
+        output_stride=model.output_stride,
+        uses_disparity=model.uses_disparity,
+        gflops={size: count_gflops(model, size) for size in sizes},
+    )
+
+
+def _build(spec: str, num_classes: int):
+    import torch
+
+    from ladderseg_ros.model import VARIANTS, build_model
+
+    if spec in VARIANTS:
+        with torch.device("meta"):
+            return build_model(spec, num_classes=num_classes)
+    path = Path(spec)
+    if path.suffix == ".safetensors" or path.exists():
+        from ladderseg_ros.model import LadderSeg
+        from ladderseg_ros.weights import read_metadata
+
+        with torch.device("meta"):
+            return LadderSeg(read_metadata(path).model)
+    raise InfoError(f"{spec!r} is neither a variant ({', '.join(VARIANTS)}) nor a weights file")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "info",
+        help="parameters, GFLOPs and output stride of a model variant or weights file",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model", nargs="+", help="variant name(s) or .safetensors file(s)")
+    parser.add_argument(
+        "--size",
+        type=parse_size,
+        action="append",
+        help="input size WxH, repeatable (default: 1024x448 and 2048x1024)",
+    )
+    parser.add_argument("--num-classes", type=int, default=19, help="classes (default 19)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    sizes = args.size or [(1024, 448), (2048, 1024)]
+    size_cols = [f"GFLOPs@{w}x{h}" for w, h in sizes]
+    header = ["model", "params (M)", "backbone (M)", "stride", "disparity", *size_cols]
+    rows = []
+    for spec in args.model:
+        fig = model_figures(_build(spec, args.num_classes), sizes)
+        rows.append(
+            [
+                fig.name if spec == fig.name else f"{fig.name} ({spec})",
+                f"{fig.parameters / 1e6:.2f}",
+                f"{fig.backbone_parameters / 1e6:.2f}",
+                f"1/{fig.output_stride}",
+                "yes" if fig.uses_disparity else "no",
+                *(f"{fig.gflops[s]:.1f}" for s in sizes),
+            ]
+        )
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)))
+    return 0

@@ -1,0 +1,120 @@
+"""The node's counters (rates, latency, drops, bad input by kind) and their /diagnostics form."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+
+
+@dataclass
+class StatsSnapshot:
+    """Totals plus the rates and latencies of the period since the previous snapshot."""
+
+    period_s: float
+    input_rate: float
+    output_rate: float
+    latency_mean_ms: float
+    latency_max_ms: float
+    processing_mean_ms: float
+    inputs: int
+    outputs: int
+    dropped_pairs: int
+    bad_messages: dict[str, int] = field(default_factory=dict)
+    new_bad: int = 0
+
+
+class PipelineStats:
+    """Thread-safe counters written by callbacks and the worker, read by the diagnostics timer."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.inputs = 0
+        self.outputs = 0
+        self.dropped = 0
+        self.bad: Counter[str] = Counter()
+        self._latencies: list[float] = []
+        self._processing: list[float] = []
+        self._last = (time.monotonic(), 0, 0, 0)
+
+    def count_input(self) -> None:
+        with self._lock:
+            self.inputs += 1
+
+    def count_dropped(self, n: int = 1) -> None:
+        with self._lock:
+            self.dropped += n
+
+    def count_bad(self, kind: str) -> int:
+        """Count one bad message of ``kind``; returns the total for that kind."""
+        with self._lock:
+            self.bad[kind] += 1
+            return self.bad[kind]
+
+    def count_output(self, latency_s: float, processing_s: float) -> None:
+        with self._lock:
+            self.outputs += 1
+            self._latencies.append(latency_s)
+            self._processing.append(processing_s)
+
+    def snapshot(self, extra_dropped: int = 0) -> StatsSnapshot:
+        """Totals and the period's rates; resets the period."""
+        with self._lock:
+            now = time.monotonic()
+            t0, inputs0, outputs0, bad0 = self._last
+            period = max(now - t0, 1e-6)
+            bad_total = sum(self.bad.values())
+            lat, proc = self._latencies, self._processing
+            snap = StatsSnapshot(
+                period_s=period,
+                input_rate=(self.inputs - inputs0) / period,
+                output_rate=(self.outputs - outputs0) / period,
+                latency_mean_ms=1e3 * sum(lat) / len(lat) if lat else 0.0,
+                latency_max_ms=1e3 * max(lat) if lat else 0.0,
+                processing_mean_ms=1e3 * sum(proc) / len(proc) if proc else 0.0,
+                inputs=self.inputs,
+                outputs=self.outputs,
+                dropped_pairs=self.dropped + extra_dropped,
+                bad_messages=dict(self.bad),
+                new_bad=bad_total - bad0,
+            )
+            self._latencies, self._processing = [], []
+            self._last = (now, self.inputs, self.outputs, bad_total)
+            return snap
+
+
+def diagnostic_status(
+    name: str, hardware_id: str, snap: StatsSnapshot, backend: str
+) -> DiagnosticStatus:
+    """One DiagnosticStatus: WARN while bad messages arrive or pairs come but nothing goes out."""
+    level, message = DiagnosticStatus.OK, "ok"
+    if snap.new_bad:
+        level, message = DiagnosticStatus.WARN, f"{snap.new_bad} bad messages in the last period"
+    elif snap.input_rate > 0 and snap.output_rate == 0 and snap.outputs == 0:
+        message = "receiving, no output subscribers yet"
+    elif snap.input_rate == 0:
+        message = "no input"
+    values = {
+        "input_rate_hz": f"{snap.input_rate:.2f}",
+        "output_rate_hz": f"{snap.output_rate:.2f}",
+        "latency_mean_ms": f"{snap.latency_mean_ms:.1f}",
+        "latency_max_ms": f"{snap.latency_max_ms:.1f}",
+        "processing_mean_ms": f"{snap.processing_mean_ms:.1f}",
+        "inputs_total": str(snap.inputs),
+        "outputs_total": str(snap.outputs),
+        "dropped_pairs": str(snap.dropped_pairs),
+        "bad_messages_total": str(sum(snap.bad_messages.values())),
+        "backend": backend,
+    }
+    for kind, count in sorted(snap.bad_messages.items()):
+        values[f"bad.{kind}"] = str(count)
+    return DiagnosticStatus(
+        level=level,
+        name=name,
+        message=message,
+        hardware_id=hardware_id,
+        values=[KeyValue(key=k, value=v) for k, v in values.items()],
+    )

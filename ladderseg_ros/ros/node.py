@@ -1,0 +1,383 @@
+"""The ``ladderseg`` ROS 2 node: synchronized stereo in, semantic maps out.
+
+Subscription callbacks only check stamps and hand complete pairs to a one-place mailbox;
+a worker thread decodes, computes disparity, runs the Segmenter and publishes. When the
+cameras outrun the network the mailbox keeps the newest pair and counts the others as
+dropped, so latency stays at about one inference. Bad input is counted by kind, logged
+(throttled) and skipped; it never stops the node.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import threading
+import time
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.node import Node
+from rclpy.qos import (
+    DurabilityPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import String
+from stereo_msgs.msg import DisparityImage
+
+from ladderseg_ros.classes import IGNORE_INDEX, LabelSet, load_palette
+from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.ros import conversions
+from ladderseg_ros.ros.conversions import BadMessageError
+from ladderseg_ros.ros.diagnostics import PipelineStats, diagnostic_status
+from ladderseg_ros.ros.params import NodeParams, ParamError, declare, validate
+from ladderseg_ros.ros.processing import FrameProcessor, NewestSlot, Wanted
+from ladderseg_ros.ros.sync import stamp_seconds, subscribe_synchronized
+
+LEFT_IMAGE = "left/image_rect"
+RIGHT_IMAGE = "right/image_rect"
+LEFT_INFO = "left/camera_info"
+RIGHT_INFO = "right/camera_info"
+DISPARITY_IN = "disparity"
+OUTPUT_TOPICS = ("~/labels", "~/color", "~/overlay", "~/confidence", "~/disparity")
+WARN_THROTTLE_S = 5.0
+
+
+def label_info_json(label_set: LabelSet) -> str:
+    """Class names and colours as the JSON document latched on ``~/label_info``."""
+    return json.dumps(
+        {
+            "label_set": label_set.name,
+            "ignore_index": IGNORE_INDEX,
+            "classes": [
+                {"id": i, "name": name, "color": [int(c) for c in label_set.colors[i]]}
+                for i, name in enumerate(label_set.names)
+            ],
+        }
+    )
+
+
+class LadderSegNode(Node):
+    """Semantic segmentation of a rectified stereo stream (see README for topics/parameters).
+
+    Args:
+        node_name: ROS node name.
+        **kwargs: Passed to ``rclpy.node.Node`` (namespace, parameter_overrides, context...).
+
+    Raises:
+        ParamError: A parameter is invalid. ``SegmenterError``/``WeightsError``: the weights
+            cannot be loaded.
+    """
+
+    def __init__(self, node_name: str = "ladderseg", **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        self.params: NodeParams = declare(self)
+        p = self.params
+        if not p.weights:
+            raise ParamError("parameter 'weights' is empty: give the path to a .safetensors file")
+        from ladderseg_ros.inference import Segmenter
+
+        self.segmenter = Segmenter.from_weights(
+            p.weights,
+            backend=p.backend,
+            device=p.device,
+            half=p.half,
+            threads=p.threads or None,
+            input_size=p.input_size(),
+        )
+        label_set = self.segmenter.label_set
+        if p.palette_file:
+            palette = load_palette(p.palette_file)
+            if palette.num_classes != label_set.num_classes:
+                raise ParamError(
+                    f"palette_file {p.palette_file} has {palette.num_classes} classes, the "
+                    f"weights {label_set.num_classes}"
+                )
+            label_set = palette
+        self.label_set = label_set
+        self.processor = FrameProcessor(self.segmenter, label_set, p.sgbm_config())
+        self.stats = PipelineStats()
+        self._slot: NewestSlot[tuple[tuple[Any, ...], float]] = NewestSlot()
+        self._info_lock = threading.Lock()
+        self._infos: dict[str, CameraInfo] = {}
+        self._last_warn: dict[str, float] = {}
+        self._publish_label_metadata()
+        self._make_publishers()
+        self._make_subscriptions()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._diag_timer = self.create_timer(p.diagnostics_period, self._publish_diagnostics)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="ladderseg-worker", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"ladderseg: {self.segmenter.backend_name}, classes {label_set.name} "
+            f"({label_set.num_classes}), mode {self.mode}, inputs {self.input_topics}"
+        )
+
+    # ----------------------------------------------------------------- set-up
+    def _publish_label_metadata(self) -> None:
+        latched = QoSProfile(
+            depth=1,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )
+        self._label_info_pub = self.create_publisher(String, "~/label_info", latched)
+        self._label_info_pub.publish(String(data=label_info_json(self.label_set)))
+        read_only = ParameterDescriptor(read_only=True, description="published class metadata")
+        self.declare_parameter("class_names", list(self.label_set.names), read_only)
+        colors = [int(c) for c in self.label_set.colors.reshape(-1)]
+        self.declare_parameter("class_colors", colors, read_only)
+
+    def _make_publishers(self) -> None:
+        qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+        self._pubs = {
+            "labels": self.create_publisher(Image, "~/labels", qos),
+            "color": self.create_publisher(Image, "~/color", qos),
+            "overlay": self.create_publisher(Image, "~/overlay", qos),
+            "confidence": self.create_publisher(Image, "~/confidence", qos),
+            "disparity": self.create_publisher(DisparityImage, "~/disparity", qos),
+        }
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+    def _make_subscriptions(self) -> None:
+        p = self.params
+        # REP-2003: sensor drivers publish best effort; a reliable subscription would hear
+        # nothing from them, so sensor_data QoS is the default.
+        if p.input_qos == "sensor_data":
+            qos = qos_profile_sensor_data
+        else:
+            qos = QoSProfile(depth=p.queue_size, reliability=ReliabilityPolicy.RELIABLE)
+        image_type = CompressedImage if p.compressed else Image
+        suffix = "/compressed" if p.compressed else ""
+        left, right = LEFT_IMAGE + suffix, RIGHT_IMAGE + suffix
+        if not self.segmenter.uses_disparity:
+            self.mode = "mono"
+        else:
+            self.mode = p.disparity_source
+        if self.mode == "mono":
+            specs: list[tuple[type, str]] = [(image_type, left)]
+        elif self.mode == "topic":
+            specs = [(image_type, left), (DisparityImage, DISPARITY_IN)]
+        else:
+            specs = [(image_type, left), (image_type, right)]
+        self.input_topics = [name for _, name in specs]
+        slop = p.slop if p.approximate_sync else None
+        if len(specs) == 1:
+            self._subs = [self.create_subscription(image_type, left, self._on_set, qos)]
+            self._sync = None
+        else:
+            self._subs, self._sync = subscribe_synchronized(
+                self,
+                [(t, name) for t, name in specs],
+                qos,
+                self._on_set,
+                p.queue_size,
+                slop,
+                p.reset_jump,
+                guard=self._stamp_ok,
+            )
+        if self.mode == "compute":
+            for side, topic in (("left", LEFT_INFO), ("right", RIGHT_INFO)):
+                self._subs.append(
+                    self.create_subscription(
+                        CameraInfo, topic, lambda m, s=side: self._on_info(s, m), qos
+                    )
+                )
+
+    # ------------------------------------------------------------ callbacks
+    def _on_info(self, side: str, msg: CameraInfo) -> None:
+        with self._info_lock:
+            self._infos[side] = msg
+
+    def _on_set(self, *msgs: Any) -> None:
+        if self._sync is None and not self._stamp_ok(msgs[0], self.input_topics[0]):
+            return  # mono mode or message_filters: screen the set here
+        self.stats.count_input()
+        if self._slot.put((msgs, time.monotonic())):
+            self.stats.count_dropped()
+
+    def _stamp_ok(self, msg: Any, topic: str) -> bool:
+        p = self.params
+        now = self.get_clock().now().nanoseconds * 1e-9
+        if now <= 0.0:  # simulated time not running yet
+            return True
+        stamp = stamp_seconds(msg)
+        if p.max_stamp_future > 0 and stamp - now > p.max_stamp_future:
+            self._bad("stamp_future", f"{topic}: stamp {stamp:.3f} is {stamp - now:.1f} s ahead")
+            return False
+        if p.max_stamp_age > 0 and now - stamp > p.max_stamp_age:
+            self._bad(
+                "stamp_too_old",
+                f"{topic}: stamp {stamp:.3f} is {now - stamp:.1f} s old "
+                "(replaying a bag? set use_sim_time or max_stamp_age 0)",
+            )
+            return False
+        return True
+
+    def _bad(self, kind: str, message: str) -> None:
+        total = self.stats.count_bad(kind)
+        now = time.monotonic()
+        if now - self._last_warn.get(kind, -math.inf) >= WARN_THROTTLE_S:
+            self._last_warn[kind] = now
+            self.get_logger().warning(f"bad input ({kind}, {total} so far): {message}")
+
+    def _on_set_parameters(self, parameters: list[Any]) -> SetParametersResult:
+        changes = {}
+        try:
+            for param in parameters:
+                if param.name in ("class_names", "class_colors", "use_sim_time"):
+                    continue
+                validate(param.name, param.value, self.params)
+                changes[param.name] = param.value
+        except ParamError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        if changes:
+            self.params = self.params.replaced(**changes)
+            if any(name.startswith("sgbm_") for name in changes):
+                self.processor.sgbm = self.params.sgbm_config()
+        return SetParametersResult(successful=True)
+
+    # --------------------------------------------------------------- worker
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            item = self._slot.get(timeout=0.1)
+            if item is None:
+                continue
+            msgs, received = item
+            try:
+                self._process(msgs, received)
+            except BadMessageError as exc:
+                self._bad(exc.kind, str(exc))
+            except LadderSegError as exc:
+                self._bad("processing_error", str(exc))
+            except Exception as exc:  # the node must outlive any single frame
+                self._bad("internal_error", f"{type(exc).__name__}: {exc}")
+
+    def _wanted(self) -> Wanted:
+        p = self.params
+
+        def listening(key: str) -> bool:
+            return self._pubs[key].get_subscription_count() > 0
+
+        return Wanted(
+            labels=p.publish_labels and listening("labels"),
+            color=p.publish_color and listening("color"),
+            overlay=p.publish_overlay and listening("overlay"),
+            confidence=p.publish_confidence and listening("confidence"),
+            disparity=p.publish_disparity and self.mode != "mono" and listening("disparity"),
+        )
+
+    def _decode(self, msg: Any, topic: str) -> Any:
+        limit = self.params.max_image_pixels
+        if isinstance(msg, CompressedImage):
+            return conversions.compressed_to_rgb(msg, topic, limit)
+        return conversions.image_to_rgb(msg, topic, limit)
+
+    def _process(self, msgs: tuple[Any, ...], received: float) -> None:
+        wanted = self._wanted()
+        if not wanted.segmentation and not wanted.disparity:
+            return
+        left_msg = msgs[0]
+        left = self._decode(left_msg, self.input_topics[0])
+        height, width = left.shape[:2]
+        right = disparity = None
+        baseline = focal = None
+        if self.mode == "compute":
+            right = self._decode(msgs[1], self.input_topics[1])
+            if right.shape != left.shape:
+                raise BadMessageError(
+                    "size_mismatch",
+                    f"left image {width}x{height} and right image "
+                    f"{right.shape[1]}x{right.shape[0]} differ",
+                )
+            with self._info_lock:
+                infos = self._infos.get("left"), self._infos.get("right")
+            focal, baseline = conversions.stereo_calibration(*infos, width, height)
+        elif self.mode == "topic":
+            received_disp = conversions.disparity_from_msg(
+                msgs[1], DISPARITY_IN, self.params.max_image_pixels
+            )
+            if received_disp.nonfinite:
+                self._bad(
+                    "nonfinite_disparity",
+                    f"{DISPARITY_IN}: {received_disp.nonfinite} NaN/inf pixels treated as invalid",
+                )
+            disparity = received_disp.disparity
+            focal, baseline = received_disp.focal, received_disp.baseline
+        out = self.processor.process(
+            left, right, disparity, baseline, wanted, self.params.overlay_alpha
+        )
+        header = left_msg.header
+        pubs = self._pubs
+        if out.labels is not None:
+            pubs["labels"].publish(conversions.array_to_image(out.labels, "mono8", header))
+        if out.color is not None:
+            pubs["color"].publish(conversions.array_to_image(out.color, "rgb8", header))
+        if out.overlay is not None:
+            pubs["overlay"].publish(conversions.array_to_image(out.overlay, "rgb8", header))
+        if out.confidence is not None:
+            pubs["confidence"].publish(conversions.array_to_image(out.confidence, "32FC1", header))
+        if out.disparity is not None and focal is not None and baseline is not None:
+            msg = conversions.disparity_to_msg(
+                out.disparity,
+                focal,
+                baseline,
+                header,
+                max_disparity=float(self.params.sgbm_num_disparities),
+            )
+            pubs["disparity"].publish(msg)
+        now = self.get_clock().now().nanoseconds * 1e-9
+        self.stats.count_output(now - stamp_seconds(left_msg), time.monotonic() - received)
+
+    # ---------------------------------------------------------- diagnostics
+    def _publish_diagnostics(self) -> None:
+        sync_dropped = self._sync.stats.dropped if self._sync is not None else 0
+        snap = self.stats.snapshot(extra_dropped=sync_dropped)
+        status = diagnostic_status(
+            f"{self.get_fully_qualified_name()}: pipeline",
+            self.segmenter.backend_name,
+            snap,
+            self.segmenter.backend_name,
+        )
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(array)
+
+    def destroy_node(self) -> None:
+        self._stop.set()
+        if self._worker.is_alive():
+            self._worker.join(timeout=5.0)
+        super().destroy_node()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``ladderseg_node`` / ``ros2 run ladderseg_ros ladderseg_node``."""
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    rclpy.init(args=argv if argv is not None else sys.argv)
+    node = None
+    try:
+        node = LadderSegNode()
+        executor = MultiThreadedExecutor(num_threads=2)
+        executor.add_node(node)
+        executor.spin()
+    except LadderSegError as exc:
+        print(f"ladderseg_node: error: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+"""The node's parameters: one table drives declaration, validation, defaults and the README.
+
+Each ``ParamSpec`` carries its default, description, numeric range or allowed values, and
+whether it may change while the node runs. ``declare(node)`` declares them all with
+descriptors and returns a typed ``NodeParams``; ``validate`` is the on-set check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ladderseg_ros.errors import LadderSegError
+
+
+class ParamError(LadderSegError, ValueError):
+    """A parameter value is out of range or not allowed."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One declared parameter."""
+
+    name: str
+    default: Any
+    description: str
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    choices: tuple[str, ...] = ()
+    dynamic: bool = False
+
+    def __post_init__(self) -> None:
+        if self.name.startswith("sgbm_"):  # stereo matching is tuned while watching
+            object.__setattr__(self, "dynamic", True)
+
+    @property
+    def type_name(self) -> str:
+        return {bool: "bool", int: "int", float: "double", str: "string"}[type(self.default)]
+
+
+SPECS: tuple[ParamSpec, ...] = (
+    ParamSpec("weights", "", "Path to the .safetensors weights (required)."),
+    ParamSpec("backend", "torch", "Inference backend.", choices=("torch", "onnxruntime")),
+    ParamSpec("device", "auto", "Inference device.", choices=("auto", "cuda", "cpu")),
+    ParamSpec("half", False, "Half precision inference (CUDA only)."),
+    ParamSpec("threads", 0, "CPU threads for inference; 0 = library default.", 0, 256, 1),
+    ParamSpec("input_width", 0, "Network input width; 0 = the camera's size.", 0, 8192, 1),
+    ParamSpec("input_height", 0, "Network input height; 0 = the camera's size.", 0, 8192, 1),
+    ParamSpec(
+        "disparity_source",
+        "compute",
+        "Where disparity comes from for scale selection: SGBM on the pair, or a "
+        "stereo_msgs/DisparityImage topic. Ignored by models without scale selection.",
+        choices=("compute", "topic"),
+    ),
+    ParamSpec("compressed", False, "Subscribe to '<image topic>/compressed' CompressedImage."),
+    ParamSpec(
+        "input_qos",
+        "sensor_data",
+        "Input QoS: sensor_data (best effort, REP-2003) or reliable.",
+        choices=("sensor_data", "reliable"),
+    ),
+    ParamSpec("approximate_sync", False, "Pair by nearest stamps within slop, not exactly."),
+    ParamSpec("slop", 0.01, "Approximate sync: largest stamp difference (s).", 0.0, 1.0),
+    ParamSpec("queue_size", 5, "Messages kept per input while pairing.", 1, 100, 1),
+    ParamSpec(
+        "reset_jump", 1.0, "A stamp this much (s) older than the last pair resets pairing.", 0.0
+    ),
+    ParamSpec("overlay_alpha", 0.5, "Weight of colours in ~/overlay.", 0.0, 1.0, dynamic=True),
+    ParamSpec("publish_labels", True, "Publish ~/labels (mono8 trainIds).", dynamic=True),
+    ParamSpec("publish_color", True, "Publish ~/color (rgb8 palette).", dynamic=True),
+    ParamSpec("publish_overlay", True, "Publish ~/overlay (rgb8 image + colours).", dynamic=True),
+    ParamSpec("publish_confidence", True, "Publish ~/confidence (32FC1).", dynamic=True),
+    ParamSpec("publish_disparity", True, "Publish ~/disparity when computed.", dynamic=True),
+    ParamSpec("palette_file", "", "YAML palette overriding the weights' class colours."),
+    ParamSpec("max_image_pixels", 16_777_216, "Larger images are rejected.", 1, 1 << 28, 1),
+    ParamSpec(
+        "max_stamp_future", 2.0, "Stamps further ahead of the clock (s) are rejected; 0 = off.", 0.0
+    ),
+    ParamSpec(
+        "max_stamp_age",
+        0.0,
+        "Stamps older than this (s) vs the clock are rejected; 0 = off (bag replay without "
+        "use_sim_time carries old stamps).",
+        0.0,
+    ),
+    ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", 0.1, 60.0),
+    ParamSpec("sgbm_num_disparities", 128, "SGBM disparity range (multiple of 16).", 16, 1024, 16),
+    ParamSpec("sgbm_block_size", 5, "SGBM block size (odd).", 1, 31, 2),
+    ParamSpec("sgbm_p1", 0, "SGBM P1 smoothness penalty; 0 = 8*cn*block^2.", 0, 100_000, 1),
+    ParamSpec("sgbm_p2", 0, "SGBM P2 smoothness penalty; 0 = 32*cn*block^2.", 0, 100_000, 1),
+    ParamSpec("sgbm_uniqueness_ratio", 10, "SGBM uniqueness margin (%).", 0, 100, 1),
+    ParamSpec("sgbm_speckle_window_size", 100, "SGBM speckle filter window; 0 = off.", 0, 1000, 1),
+    ParamSpec("sgbm_speckle_range", 2, "SGBM speckle filter disparity range.", 0, 64, 1),
+    ParamSpec("sgbm_disp12_max_diff", 1, "SGBM left-right check tolerance; -1 = off.", -1, 1000, 1),
+    ParamSpec("sgbm_pre_filter_cap", 63, "SGBM prefilter clip.", 1, 63, 1),
+    ParamSpec("sgbm_mode", "sgbm_3way", "SGBM mode (see ladderseg_ros.stereo.SgbmConfig)."),
+    ParamSpec("sgbm_scale", 1.0, "Match at this fraction of the image size.", 0.1, 1.0),
+)
+SPEC_BY_NAME: dict[str, ParamSpec] = {spec.name: spec for spec in SPECS}
+
+
+@dataclass
+class NodeParams:
+    """Typed view of the parameters (attribute names equal parameter names)."""
+
+    weights: str
+    backend: str
+    device: str
+    half: bool
+    threads: int
+    input_width: int
+    input_height: int
+    disparity_source: str
+    compressed: bool
+    input_qos: str
+    approximate_sync: bool
+    slop: float
+    queue_size: int
+    reset_jump: float
+    overlay_alpha: float
+    publish_labels: bool
+    publish_color: bool
+    publish_overlay: bool
+    publish_confidence: bool
+    publish_disparity: bool
+    palette_file: str
+    max_image_pixels: int
+    max_stamp_future: float
+    max_stamp_age: float
+    diagnostics_period: float
+    sgbm_num_disparities: int
+    sgbm_block_size: int
+    sgbm_p1: int
+    sgbm_p2: int
+    sgbm_uniqueness_ratio: int
+    sgbm_speckle_window_size: int
+    sgbm_speckle_range: int
+    sgbm_disp12_max_diff: int
+    sgbm_pre_filter_cap: int
+    sgbm_mode: str
+    sgbm_scale: float
+
+    @classmethod
+    def defaults(cls) -> NodeParams:
+        return cls(**{spec.name: spec.default for spec in SPECS})
+
+    def replaced(self, **changes: Any) -> NodeParams:
+        return dataclasses.replace(self, **changes)
+
+    def input_size(self) -> tuple[int, int] | None:
+        if self.input_width and self.input_height:
+            return (self.input_width, self.input_height)
+        return None
+
+    def sgbm_config(self) -> Any:
+        """The SGBM settings as ``ladderseg_ros.stereo.SgbmConfig`` (validated there)."""
+        from ladderseg_ros.stereo import SgbmConfig
+
+        return SgbmConfig(
+            num_disparities=self.sgbm_num_disparities,
+            block_size=self.sgbm_block_size,
+            p1=self.sgbm_p1 or None,
+            p2=self.sgbm_p2 or None,
+            uniqueness_ratio=self.sgbm_uniqueness_ratio,
+            speckle_window_size=self.sgbm_speckle_window_size,
+            speckle_range=self.sgbm_speckle_range,
+            disp12_max_diff=self.sgbm_disp12_max_diff,
+            pre_filter_cap=self.sgbm_pre_filter_cap,
+            mode=self.sgbm_mode,
+            scale=self.sgbm_scale,
+        )
+
+
+def validate(name: str, value: Any, current: NodeParams | None = None) -> None:
+    """Check one value against its spec (and, for SGBM values, against SgbmConfig).
+
+    Raises:
+        ParamError: Unknown name, wrong type, out of range, not an allowed choice, not
+            changeable at run time (when ``current`` is given), or an invalid SGBM setting.
+    """
+    spec = SPEC_BY_NAME.get(name)
+    if spec is None:
+        raise ParamError(f"unknown parameter {name!r}")
+    expected = type(spec.default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not expected:
+        raise ParamError(f"parameter {name!r} expects {spec.type_name}, got {value!r}")
+    if spec.choices and value not in spec.choices:
+        raise ParamError(f"parameter {name!r}={value!r} not one of {', '.join(spec.choices)}")
+    if spec.low is not None and value < spec.low:
+        raise ParamError(f"parameter {name!r}={value!r} is below {spec.low}")
+    if spec.high is not None and value > spec.high:
+        raise ParamError(f"parameter {name!r}={value!r} is above {spec.high}")
+    if name == "sgbm_num_disparities" and value % 16:
+        raise ParamError(f"parameter {name!r}={value} is not a multiple of 16")
+    if name == "sgbm_block_size" and value % 2 == 0:
+        raise ParamError(f"parameter {name!r}={value} is not odd")
+    if current is not None:
+        if not spec.dynamic and getattr(current, name) != value:
+            raise ParamError(f"parameter {name!r} cannot change while the node runs")
+        if name.startswith("sgbm_"):
+            try:
+                current.replaced(**{name: value}).sgbm_config()
+            except LadderSegError as exc:
+                raise ParamError(f"parameter {name!r}={value!r}: {exc}") from exc
+
+
+def declare(node: Any) -> NodeParams:
+    """Declare every parameter on ``node`` with a descriptor; return their values.
+
+    Raises:
+        ParamError: A value given at start-up (command line, YAML) is invalid.
+    """
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+    values: dict[str, Any] = {}
+    for spec in SPECS:
+        description = spec.description
+        if spec.choices:
+            description += f" One of: {', '.join(spec.choices)}."
+        descriptor = ParameterDescriptor(
+            name=spec.name,
+            description=description,
+            read_only=False,
+            additional_constraints="" if spec.dynamic else "fixed after start-up",
+        )
+        if spec.low is not None and spec.high is not None:
+            if isinstance(spec.default, int) and not isinstance(spec.default, bool):
+                descriptor.integer_range = [
+                    IntegerRange(
+                        from_value=int(spec.low), to_value=int(spec.high), step=int(spec.step or 1)
+                    )
+                ]
+            elif isinstance(spec.default, float):
+                descriptor.floating_point_range = [
+                    FloatingPointRange(from_value=spec.low, to_value=spec.high, step=0.0)
+                ]
+        value = node.declare_parameter(spec.name, spec.default, descriptor).value
+        validate(spec.name, value)
+        values[spec.name] = float(value) if isinstance(spec.default, float) else value
+    params = NodeParams(**values)
+    try:
+        params.sgbm_config()
+    except LadderSegError as exc:
+        raise ParamError(f"SGBM parameters: {exc}") from exc
+    return params
+
+
+def markdown_table() -> str:
+    """The README table of parameters."""
+    lines = ["| Parameter | Type | Default | Run-time | Meaning |", "|---|---|---|---|---|"]
+    for spec in SPECS:
+        default = repr(spec.default) if isinstance(spec.default, str) else str(spec.default)
+        meaning = spec.description
+        if spec.choices:
+            meaning += f" One of `{'`, `'.join(spec.choices)}`."
+        if spec.low is not None or spec.high is not None:
+            meaning += f" Range [{spec.low}, {spec.high if spec.high is not None else '∞'}]."
+        lines.append(
+            f"| `{spec.name}` | {spec.type_name} | `{default}` | "
+            f"{'yes' if spec.dynamic else 'no'} | {meaning} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,229 @@
+"""Replay a rosbag2 into live topics with its recorded timing, for machines without ros2 bag.
+
+Messages are published as the CDR bytes stored in the bag (rclpy publishers take ``bytes``
+when created with the message type; Humble and Jazzy alike), so nothing is deserialized and
+the headers go out exactly as recorded. Timing follows the bag's receive stamps divided by
+``rate``; when publishing falls behind, messages go out at once rather than being dropped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rclpy.context import Context
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.tools.bags import BagError, BagMessage, BagReader
+
+LOG = logging.getLogger(__name__)
+
+
+class ReplayError(LadderSegError):
+    """The replay cannot start: bad settings, or a bag topic whose type is not installed."""
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """How to replay: speed factor, looping, where to start, which topics, publisher QoS.
+
+    ``wait_for_subscribers`` (s) delays the first message until subscribers have matched
+    (then until no new topic matches for ``settle`` s), so nothing is lost to discovery.
+    """
+
+    rate: float = 1.0
+    loop: bool = False
+    start_offset: float = 0.0
+    topics: tuple[str, ...] | None = None
+    qos_depth: int = 10
+    reliable: bool = True
+    wait_for_subscribers: float = 0.0
+    settle: float = 0.3
+
+    def __post_init__(self) -> None:
+        if not self.rate > 0:
+            raise ReplayError(f"rate must be > 0, got {self.rate}")
+        if not self.start_offset >= 0:
+            raise ReplayError(f"start offset must be >= 0 s, got {self.start_offset}")
+        if self.qos_depth < 1:
+            raise ReplayError(f"QoS depth must be >= 1, got {self.qos_depth}")
+        if self.wait_for_subscribers < 0 or self.settle < 0:
+            raise ReplayError("wait_for_subscribers and settle must be >= 0 s")
+
+
+@dataclass
+class ReplayStats:
+    """What a replay did: messages published, passes over the bag, worst lateness (s)."""
+
+    published: int = 0
+    loops: int = 0
+    max_lateness: float = 0.0
+
+
+def message_class(msgtype: str) -> type:
+    """The installed Python class of ``pkg/msg/Name``.
+
+    Raises:
+        ReplayError: The package or message is not installed.
+    """
+    package, _, name = msgtype.rpartition("/")
+    module_name = package.replace("/", ".")
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ReplayError(f"message type {msgtype} is not installed ({exc})") from exc
+
+
+class BagReplayer:
+    """Publishes one bag's messages from a node; ``run`` blocks until done or stopped."""
+
+    def __init__(self, node: Node, bag: str | Path, config: ReplayConfig | None = None) -> None:
+        self.node = node
+        self.bag = Path(bag)
+        self.config = config or ReplayConfig()
+        self._stop = threading.Event()
+        with BagReader(self.bag) as reader:
+            topics = reader.topics
+            self._start = reader.start_time
+        if self.config.topics is not None:
+            missing = set(self.config.topics) - set(topics)
+            if missing:
+                raise ReplayError(f"{self.bag} has no topic {sorted(missing)}")
+            topics = {t: topics[t] for t in self.config.topics}
+        if not topics:
+            raise ReplayError(f"{self.bag} holds no topics")
+        qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=self.config.qos_depth,
+            reliability=ReliabilityPolicy.RELIABLE
+            if self.config.reliable
+            else ReliabilityPolicy.BEST_EFFORT,
+            durability=DurabilityPolicy.VOLATILE,
+        )
+        self.publishers = {
+            topic: node.create_publisher(message_class(msgtype), topic, qos)
+            for topic, msgtype in topics.items()
+        }
+
+    def stop(self) -> None:
+        """Ask ``run`` to return after the message in flight (thread-safe)."""
+        self._stop.set()
+
+    def wait_for_subscribers(self) -> int:
+        """Wait (bounded by the config) until subscribers have matched; returns topics matched."""
+        deadline = time.monotonic() + self.config.wait_for_subscribers
+        matched: set[str] = set()
+        last_change = time.monotonic()
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            now_matched = {t for t, p in self.publishers.items() if p.get_subscription_count()}
+            if now_matched != matched:
+                matched, last_change = now_matched, time.monotonic()
+            # Settle even when all matched: the subscriber side may still be matching us.
+            if matched and time.monotonic() - last_change >= self.config.settle:
+                break
+            time.sleep(0.02)
+        return len(matched)
+
+    def run(self, on_message: Callable[[BagMessage], None] | None = None) -> ReplayStats:
+        """Publish the bag with its timing (looping if configured) until done or ``stop``.
+
+        Raises:
+            BagError: The bag is damaged part way through.
+        """
+        stats = ReplayStats()
+        if self.config.wait_for_subscribers > 0:
+            self.wait_for_subscribers()
+        first = self._start + round(self.config.start_offset * 1e9)
+        while not self._stop.is_set():
+            sent = self._one_pass(first, stats, on_message)
+            stats.loops += 1
+            if not self.config.loop:
+                break
+            if sent == 0:
+                raise ReplayError(
+                    f"{self.bag}: no message after the start offset {self.config.start_offset} s"
+                )
+        return stats
+
+    def _one_pass(
+        self,
+        first: int,
+        stats: ReplayStats,
+        on_message: Callable[[BagMessage], None] | None,
+    ) -> int:
+        sent = 0
+        wall_start: float | None = None
+        with BagReader(self.bag) as reader:
+            topics = list(self.publishers)
+            for message in reader.messages(topics):
+                if message.timestamp < first:
+                    continue
+                if wall_start is None:  # the clock starts at the first message, not at open
+                    wall_start = time.monotonic()
+                due = wall_start + (message.timestamp - first) / 1e9 / self.config.rate
+                if self._wait_until(due):
+                    break
+                stats.max_lateness = max(stats.max_lateness, time.monotonic() - due)
+                self.publishers[message.topic].publish(message.data)
+                stats.published += 1
+                sent += 1
+                if on_message is not None:
+                    on_message(message)
+        return sent
+
+    def _wait_until(self, due: float) -> bool:
+        """Sleep until ``due`` (monotonic s); True when stopped meanwhile."""
+        remaining = due - time.monotonic()
+        if remaining > 0:
+            return self._stop.wait(remaining)
+        return self._stop.is_set()
+
+
+def replay_bag(
+    bag: str | Path,
+    config: ReplayConfig | None = None,
+    context: Context | None = None,
+    node_name: str = "ladderseg_replay",
+) -> ReplayStats:
+    """Initialise rclpy (unless ``context`` is already), replay ``bag``, shut down what we began.
+
+    Raises:
+        BagError: The bag is missing, incomplete or damaged.
+        ReplayError: Bad settings or an uninstalled message type.
+    """
+    import rclpy
+    from rclpy.utilities import get_default_context
+
+    # With no context, rclpy.init/shutdown manage the default one (and reset it after).
+    own_init = not (context or get_default_context()).ok()
+    if own_init:
+        rclpy.init(context=context)
+    try:
+        node = Node(node_name, context=context)
+        try:
+            replayer = BagReplayer(node, bag, config)
+            LOG.info("replaying %s: %s", bag, ", ".join(sorted(replayer.publishers)))
+            return replayer.run()
+        finally:
+            node.destroy_node()
+    finally:
+        if own_init:
+            rclpy.try_shutdown(context=context)
+
+
+__all__ = [
+    "BagError",
+    "BagReplayer",
+    "ReplayConfig",
+    "ReplayError",
+    "ReplayStats",
+    "message_class",
+    "replay_bag",
+]

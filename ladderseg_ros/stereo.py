@@ -1,0 +1,204 @@
+"""Stereo matching (OpenCV SGBM) and the disparity conventions the package relies on.
+
+Disparity is float32 in pixels of the image it belongs to, 0 meaning "no measurement";
+resizing an image by a factor rescales its disparity values by the same horizontal factor.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from ladderseg_ros.errors import LadderSegError
+
+log = logging.getLogger(__name__)
+
+SGBM_MODES: tuple[str, ...] = ("sgbm", "hh", "sgbm_3way", "hh4")
+
+
+class StereoError(LadderSegError, ValueError):
+    """A stereo pair, matcher setting or calibration is unusable."""
+
+
+@dataclass(frozen=True)
+class SgbmConfig:
+    """OpenCV semi-global block matching settings (names follow ``cv2.StereoSGBM``).
+
+    Attributes:
+        num_disparities: Disparity search range in pixels of the input image; multiple of 16.
+        block_size: Matched block size, odd, 1..31.
+        p1: Smoothness penalty for +-1 changes; ``None`` = 8 * channels * block_size**2.
+        p2: Penalty for larger changes; ``None`` = 32 * channels * block_size**2.
+        uniqueness_ratio: Margin in percent by which the best cost must win.
+        speckle_window_size: Largest speckle (pixels) that gets invalidated; 0 disables.
+        speckle_range: Largest disparity variation within a connected component.
+        disp12_max_diff: Left-right check tolerance in pixels; negative disables.
+        pre_filter_cap: Clipping of the prefiltered image derivative.
+        mode: One of ``SGBM_MODES``.
+        scale: Match at ``scale`` times the input size (faster below 1), then upsample the
+            disparity back to the input size with values rescaled.
+    """
+
+    num_disparities: int = 128
+    block_size: int = 5
+    p1: int | None = None
+    p2: int | None = None
+    uniqueness_ratio: int = 10
+    speckle_window_size: int = 100
+    speckle_range: int = 2
+    disp12_max_diff: int = 1
+    pre_filter_cap: int = 63
+    mode: str = "sgbm_3way"
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.num_disparities <= 0 or self.num_disparities % 16:
+            raise StereoError(
+                f"num_disparities must be a positive multiple of 16, got {self.num_disparities}"
+            )
+        if self.block_size < 1 or self.block_size > 31 or self.block_size % 2 == 0:
+            raise StereoError(f"block_size must be odd in 1..31, got {self.block_size}")
+        if self.p1 is not None and self.p1 < 0:
+            raise StereoError(f"p1 must be >= 0, got {self.p1}")
+        if self.p2 is not None and self.p2 < 0:
+            raise StereoError(f"p2 must be >= 0, got {self.p2}")
+        if self.p1 is not None and self.p2 is not None and self.p2 <= self.p1:
+            raise StereoError(f"p2 ({self.p2}) must be greater than p1 ({self.p1})")
+        if not 0 <= self.uniqueness_ratio <= 100:
+            raise StereoError(f"uniqueness_ratio must be in 0..100, got {self.uniqueness_ratio}")
+        if self.speckle_window_size < 0 or self.speckle_range < 0:
+            raise StereoError(
+                f"speckle_window_size/speckle_range must be >= 0, got "
+                f"{self.speckle_window_size}/{self.speckle_range}"
+            )
+        if self.pre_filter_cap < 1:
+            raise StereoError(f"pre_filter_cap must be >= 1, got {self.pre_filter_cap}")
+        if self.mode not in SGBM_MODES:
+            raise StereoError(f"mode must be one of {SGBM_MODES}, got {self.mode!r}")
+        if not 0.0 < self.scale <= 1.0:
+            raise StereoError(f"scale must be in (0, 1], got {self.scale}")
+
+
+def _as_matchable(image: np.ndarray, name: str) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise StereoError(f"{name} image must be uint8, got {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3):
+        return np.ascontiguousarray(image)
+    raise StereoError(f"{name} image must be (H,W) mono8 or (H,W,3) RGB, got {image.shape}")
+
+
+def _matcher(config: SgbmConfig, num_disparities: int, channels: int) -> object:
+    import cv2
+
+    area = channels * config.block_size**2
+    modes = {
+        "sgbm": cv2.STEREO_SGBM_MODE_SGBM,
+        "hh": cv2.STEREO_SGBM_MODE_HH,
+        "sgbm_3way": cv2.STEREO_SGBM_MODE_SGBM_3WAY,
+        "hh4": cv2.STEREO_SGBM_MODE_HH4,
+    }
+    return cv2.StereoSGBM_create(
+        minDisparity=0,
+        numDisparities=num_disparities,
+        blockSize=config.block_size,
+        P1=8 * area if config.p1 is None else config.p1,
+        P2=32 * area if config.p2 is None else config.p2,
+        disp12MaxDiff=config.disp12_max_diff,
+        preFilterCap=config.pre_filter_cap,
+        uniquenessRatio=config.uniqueness_ratio,
+        speckleWindowSize=config.speckle_window_size,
+        speckleRange=config.speckle_range,
+        mode=modes[config.mode],
+    )
+
+
+def compute_disparity(
+    left: np.ndarray, right: np.ndarray, config: SgbmConfig | None = None
+) -> np.ndarray:
+    """Match a rectified pair with SGBM.
+
+    Args:
+        left: Left image, (H,W,3) uint8 RGB or (H,W) mono8.
+        right: Right image of the same shape and type.
+        config: Matcher settings; defaults to ``SgbmConfig()``.
+
+    Returns:
+        float32 (H,W) disparity in pixels of the input size; 0 where invalid.
+
+    Raises:
+        StereoError: The images are not uint8 mono/RGB or their shapes differ.
+    """
+    import cv2
+
+    config = config or SgbmConfig()
+    left = _as_matchable(left, "left")
+    right = _as_matchable(right, "right")
+    if left.shape != right.shape:
+        raise StereoError(f"left {left.shape} and right {right.shape} images differ in shape")
+    height, width = left.shape[:2]
+    channels = 1 if left.ndim == 2 else 3
+    num_disp = config.num_disparities
+    if config.scale < 1.0:
+        size = (max(1, round(width * config.scale)), max(1, round(height * config.scale)))
+        left = cv2.resize(left, size, interpolation=cv2.INTER_AREA)
+        right = cv2.resize(right, size, interpolation=cv2.INTER_AREA)
+        num_disp = max(16, int(np.ceil(num_disp * size[0] / width / 16.0)) * 16)
+    raw = _matcher(config, num_disp, channels).compute(left, right)  # type: ignore[attr-defined]
+    disp = raw.astype(np.float32) / 16.0
+    disp[disp <= 0.0] = 0.0
+    if disp.shape != (height, width):
+        disp = resize_disparity(disp, (width, height))
+    return disp
+
+
+def resize_disparity(disparity: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a disparity map (nearest neighbour) to ``size`` = (width, height).
+
+    Values are multiplied by the width ratio, so they stay in pixels of the new size; invalid
+    pixels (0) stay 0 because nearest sampling never blends them with valid ones.
+    """
+    import cv2
+
+    disparity = np.asarray(disparity, dtype=np.float32)
+    if disparity.ndim != 2:
+        raise StereoError(f"disparity must be 2-D (H,W), got shape {disparity.shape}")
+    width, height = int(size[0]), int(size[1])
+    if width <= 0 or height <= 0:
+        raise StereoError(f"target size must be positive (width, height), got {size}")
+    if (height, width) == disparity.shape:
+        return disparity.copy()
+    out = cv2.resize(disparity, (width, height), interpolation=cv2.INTER_NEAREST)
+    return out * np.float32(width / disparity.shape[1])
+
+
+def baseline_from_projections(p_left: np.ndarray, p_right: np.ndarray) -> float:
+    """Stereo baseline in metres from rectified 3x4 projection matrices.
+
+    ``(Tx_left - Tx_right) / fx`` with ``Tx = P[0, 3]``: works for ROS CameraInfo (left Tx = 0,
+    right Tx = -fx * B) and for KITTI, whose left projection has a nonzero Tx too.
+
+    Raises:
+        StereoError: A matrix is not 3x4, fx is not positive, or the baseline is not positive.
+    """
+    p_left = np.asarray(p_left, dtype=np.float64).reshape(-1)
+    p_right = np.asarray(p_right, dtype=np.float64).reshape(-1)
+    if p_left.size != 12 or p_right.size != 12:
+        raise StereoError(
+            f"projection matrices must have 12 entries (3x4), got {p_left.size} and {p_right.size}"
+        )
+    p_left, p_right = p_left.reshape(3, 4), p_right.reshape(3, 4)
+    fx = p_right[0, 0]
+    if not fx > 0.0:
+        raise StereoError(f"right projection has non-positive fx {fx}")
+    baseline = (p_left[0, 3] - p_right[0, 3]) / fx
+    if not baseline > 0.0:
+        raise StereoError(
+            f"baseline from projections is {baseline:.6g} m (Tx left {p_left[0, 3]}, right "
+            f"{p_right[0, 3]}): expected the right camera to the right of the left one"
+        )
+    return float(baseline)

@@ -1,0 +1,269 @@
+"""Model weights: safetensors tensors plus JSON metadata in the same file; ImageNet import.
+
+Nothing is ever unpickled: our weights are safetensors, and torchvision's ``.pth`` ImageNet
+checkpoints are read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ladderseg_ros.classes import get_label_set
+from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.model import LadderSeg, ModelConfig
+
+_LOG = logging.getLogger(__name__)
+
+FORMAT = "ladderseg-weights"
+FORMAT_VERSION = 1
+_METADATA_KEY = "ladderseg"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# torchvision's own remapping of the pre-0.4 key names ("norm.1" -> "norm1", ...).
+_OLD_DENSENET_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
+)
+
+
+class WeightsError(LadderSegError):
+    """A weights file is missing, corrupted, or does not match the model it describes."""
+
+
+@dataclass(frozen=True)
+class WeightsMetadata:
+    """What a weights file says about itself.
+
+    Attributes:
+        model: architecture to rebuild.
+        label_set: name of the class set (``cityscapes``, ``kitti``, ``voc``, or custom).
+        class_names: one name per output class.
+        mean: per-channel normalization mean of RGB in [0, 1].
+        std: per-channel normalization std.
+        input_size: (width, height) the network was trained for, or None.
+        provenance: training data, commit, command, date.
+        metrics: evaluation figures (e.g. ``val_miou``).
+    """
+
+    model: ModelConfig
+    label_set: str
+    class_names: tuple[str, ...]
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    input_size: tuple[int, int] | None = None
+    provenance: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.class_names) != self.model.num_classes:
+            raise ValueError(
+                f"{len(self.class_names)} class names for a model with "
+                f"{self.model.num_classes} classes"
+            )
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            raise ValueError(f"mean/std must hold 3 values (std > 0), got {self.mean}, {self.std}")
+        if self.input_size is not None and (len(self.input_size) != 2 or min(self.input_size) < 1):
+            raise ValueError(f"input_size must be (width, height), got {self.input_size}")
+
+    @classmethod
+    def for_label_set(cls, model: ModelConfig, label_set: str, **kwargs: Any) -> WeightsMetadata:
+        """Metadata whose class names come from a known label set."""
+        names = tuple(get_label_set(label_set).names)
+        return cls(model=model, label_set=label_set, class_names=names, **kwargs)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": FORMAT,
+                "version": FORMAT_VERSION,
+                "model": self.model.to_dict(),
+                "label_set": self.label_set,
+                "class_names": list(self.class_names),
+                "mean": list(self.mean),
+                "std": list(self.std),
+                "input_size": list(self.input_size) if self.input_size else None,
+                "provenance": dict(self.provenance),
+                "metrics": dict(self.metrics),
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> WeightsMetadata:
+        """Parses ``to_json`` output; raises ValueError/KeyError/TypeError when malformed."""
+        data = json.loads(text)
+        if data.get("format") != FORMAT:
+            raise ValueError(f"not {FORMAT} metadata (format={data.get('format')!r})")
+        if data.get("version") != FORMAT_VERSION:
+            raise ValueError(f"unsupported metadata version {data.get('version')!r}")
+        size = data.get("input_size")
+        return cls(
+            model=ModelConfig.from_dict(data["model"]),
+            label_set=str(data["label_set"]),
+            class_names=tuple(str(n) for n in data["class_names"]),
+            mean=tuple(float(v) for v in data["mean"]),
+            std=tuple(float(v) for v in data["std"]),
+            input_size=(int(size[0]), int(size[1])) if size else None,
+            provenance={str(k): str(v) for k, v in data.get("provenance", {}).items()},
+            metrics={str(k): float(v) for k, v in data.get("metrics", {}).items()},
+        )
+
+
+def save_weights(path: str | Path, model: LadderSeg, metadata: WeightsMetadata) -> Path:
+    """Writes the model's state dict and metadata as one safetensors file, atomically.
+
+    Raises:
+        WeightsError: the metadata describes another architecture than ``model``'s.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if metadata.model != model.config:
+        raise WeightsError(f"{path}: metadata model config differs from the model's config")
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={_METADATA_KEY: metadata.to_json()})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _LOG.info("wrote %s (%s, %d tensors)", path, metadata.model.name, len(tensors))
+    return path
+
+
+def read_metadata(path: str | Path) -> WeightsMetadata:
+    """Reads and validates only the metadata of a weights file (no tensors loaded)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from exc
+    if _METADATA_KEY not in header:
+        raise WeightsError(f"{path}: no ladderseg metadata in the safetensors header")
+    try:
+        return WeightsMetadata.from_json(header[_METADATA_KEY])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise WeightsError(f"{path}: invalid metadata: {exc}") from exc
+
+
+def load_weights(path: str | Path) -> tuple[LadderSeg, WeightsMetadata]:
+    """Rebuilds the model a weights file describes and loads its tensors (eval mode).
+
+    Raises:
+        WeightsError: missing or corrupted file, invalid metadata, or tensors that do not
+            match the architecture in the metadata (names or shapes), or non-finite values.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    metadata = read_metadata(path)
+    model = LadderSeg(metadata.model)
+    try:
+        tensors = load_file(str(path))
+    except Exception as exc:
+        raise WeightsError(f"{path}: cannot read tensors ({exc})") from exc
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise WeightsError(
+            f"{path}: tensors do not match model {metadata.model.name!r}: "
+            f"missing {_preview(missing)}, unexpected {_preview(unexpected)}"
+        )
+    wrong = [k for k, v in expected.items() if tuple(v.shape) != tuple(tensors[k].shape)]
+    if wrong:
+        k = wrong[0]
+        raise WeightsError(
+            f"{path}: {len(wrong)} tensors have the wrong shape for model "
+            f"{metadata.model.name!r}, e.g. {k}: {tuple(tensors[k].shape)} in the file, "
+            f"{tuple(expected[k].shape)} expected"
+        )
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    if bad:
+        raise WeightsError(f"{path}: non-finite values in {_preview(bad)}")
+    model.load_state_dict(tensors)
+    model.eval()
+    return model, metadata
+
+
+def _preview(keys: list[str], limit: int = 3) -> str:
+    if not keys:
+        return "none"
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def remap_torchvision_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """torchvision DenseNet checkpoint -> our backbone's names (old ``norm.1`` keys renamed).
+
+    The classifier is dropped: it is ImageNet's, not ours.
+    """
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        key = key.removeprefix("module.")
+        match = _OLD_DENSENET_KEY.match(key)
+        if match:
+            key = match.group(1) + match.group(2)
+        if key.startswith("classifier."):
+            continue
+        out[key] = value
+    return out
+
+
+def load_torchvision_densenet(model: LadderSeg, path: str | Path) -> None:
+    """Loads torchvision ImageNet DenseNet weights (``.pth`` or ``.safetensors``) into the backbone.
+
+    Raises:
+        WeightsError: unreadable file, or any backbone key missing, unexpected or misshaped
+            (``num_batches_tracked``, absent from old checkpoints, is the only exception).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: ImageNet checkpoint not found")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"{path}: cannot read checkpoint ({exc})") from exc
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{path}: not a state dict of tensors")
+    state = remap_torchvision_keys(state)
+    expected = model.backbone.state_dict()
+    missing = sorted(k for k in set(expected) - set(state) if not k.endswith("num_batches_tracked"))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise WeightsError(
+            f"{path}: not a {model.config.name} backbone: missing {_preview(missing)}, "
+            f"unexpected {_preview(unexpected)}"
+        )
+    for key, value in state.items():
+        if tuple(value.shape) != tuple(expected[key].shape):
+            raise WeightsError(
+                f"{path}: {key} has shape {tuple(value.shape)}, the "
+                f"{model.config.name} backbone needs {tuple(expected[key].shape)}"
+            )
+    model.backbone.load_state_dict(state, strict=False)
+    _LOG.info("loaded ImageNet backbone from %s (%d tensors)", path, len(state))

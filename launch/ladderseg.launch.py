@@ -1,0 +1,62 @@
+"""Start the ladderseg node: arguments and remappings only (see README for parameters)."""
+
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
+
+ARGUMENTS = (
+    ("namespace", "", "Namespace of the node and its outputs."),
+    ("left_image", "/stereo/left/image_rect", "Rectified left image topic."),
+    ("right_image", "/stereo/right/image_rect", "Rectified right image topic."),
+    ("left_info", "/stereo/left/camera_info", "Left CameraInfo topic."),
+    ("right_info", "/stereo/right/camera_info", "Right CameraInfo topic."),
+    ("disparity", "/stereo/disparity", "DisparityImage topic (disparity_source: topic)."),
+    ("weights", "", "Path to the .safetensors weights."),
+    ("backend", "torch", "torch or onnxruntime."),
+    ("device", "auto", "auto, cuda or cpu."),
+    (
+        "params_file",
+        PathJoinSubstitution([FindPackageShare("ladderseg_ros"), "config", "ladderseg.yaml"]),
+        "YAML file with the node's parameters.",
+    ),
+    ("use_sim_time", "false", "Use /clock (bag replay)."),
+)
+
+
+def generate_launch_description() -> LaunchDescription:
+    def arg(name: str) -> LaunchConfiguration:
+        return LaunchConfiguration(name)
+
+    node = Node(
+        package="ladderseg_ros",
+        executable="ladderseg_node",
+        name="ladderseg",
+        namespace=arg("namespace"),
+        output="screen",
+        parameters=[
+            arg("params_file"),
+            {
+                "weights": arg("weights"),
+                "backend": arg("backend"),
+                "device": arg("device"),
+                "use_sim_time": arg("use_sim_time"),
+            },
+        ],
+        remappings=[
+            ("left/image_rect", arg("left_image")),
+            ("right/image_rect", arg("right_image")),
+            ("left/image_rect/compressed", [arg("left_image"), "/compressed"]),
+            ("right/image_rect/compressed", [arg("right_image"), "/compressed"]),
+            ("left/camera_info", arg("left_info")),
+            ("right/camera_info", arg("right_info")),
+            ("disparity", arg("disparity")),
+        ],
+    )
+    declared = [
+        DeclareLaunchArgument(name, default_value=default, description=description)
+        for name, default, description in ARGUMENTS
+    ]
+    return LaunchDescription([*declared, node])

@@ -1,0 +1,66 @@
+"""``ladderseg info``, ``export`` and ``predict`` end to end on tiny models and synthetic data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ladderseg_ros.cli import main
+from ladderseg_ros.data.layouts import read_png, write_png
+from ladderseg_ros.model import build_model
+from ladderseg_ros.weights import WeightsMetadata, save_weights
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("w")
+    paths = {}
+    for name in ("ldn_tiny", "ldn_tiny_ss"):
+        model = build_model(name)
+        meta = WeightsMetadata.for_label_set(model.config, "cityscapes")
+        paths[name] = save_weights(folder / f"{name}.safetensors", model, meta)
+    return paths
+
+
+def test_info_prints_figures(capsys) -> None:
+    assert main(["info", "ldn_tiny", "ldn_tiny_ss", "--size", "128x64"]) == 0
+    out = capsys.readouterr().out
+    assert "GFLOPs@128x64" in out and "1/64" in out
+    assert main(["info", "nonexistent_model"]) == 2
+
+
+def test_export_with_check(weights, tmp_path, capsys) -> None:
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(weights["ldn_tiny_ss"]), "--onnx", str(out), "--check"]) == 0
+    assert out.is_file() and "agree" in capsys.readouterr().out
+    assert main(["export", str(weights["ldn_tiny"]), "--onnx", str(weights["ldn_tiny"])]) == 2
+
+
+def test_predict_folder_of_images(weights, tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    images = tmp_path / "images"
+    for name in ("a", "b"):
+        write_png(images / f"{name}.png", rng.integers(0, 256, (50, 70, 3), dtype=np.uint8))
+    out = tmp_path / "out"
+    assert main(["predict", str(weights["ldn_tiny"]), str(images), str(out)]) == 0
+    labels = read_png(out / "a_labelTrainIds.png", color=False)
+    assert labels.shape == (50, 70) and labels.max() < 19
+    assert read_png(out / "b_color.png").shape == (50, 70, 3)
+    # A model that selects scales cannot run on lone images.
+    assert main(["predict", str(weights["ldn_tiny_ss"]), str(images), str(out)]) == 2
+
+
+@pytest.mark.parametrize("preset", ["cityscapes", "kitti"])
+def test_predict_dataset_roots(weights, tmp_path, preset: str) -> None:
+    root = tmp_path / preset
+    split = ["--split", "val"] if preset == "cityscapes" else []
+    synth = ["synth", "--preset", preset, "--frames", "2", "--size", "128x64", "--out", str(root)]
+    assert main(synth + split) == 0
+    out = tmp_path / "out"
+    args = ["predict", str(weights["ldn_tiny_ss"]), str(root), str(out), "--split", "val"]
+    assert main(args) == 0
+    written = sorted(out.glob("*_labelTrainIds.png"))
+    assert len(written) == 2
+    assert read_png(written[0], color=False).shape == (64, 128)

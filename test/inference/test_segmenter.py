@@ -1,0 +1,117 @@
+"""Segmenter on both backends: sizes, validation, and torch / ONNX Runtime parity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ladderseg_ros.classes import CITYSCAPES
+from ladderseg_ros.inference import Segmenter, SegmenterError
+from ladderseg_ros.inference.export import ExportError, export_onnx, read_onnx_metadata
+from ladderseg_ros.model import build_model
+from ladderseg_ros.weights import WeightsMetadata, save_weights
+
+
+def _randomize_norms(model: torch.nn.Module) -> None:
+    """Non-trivial BN statistics, so that parity is tested on a network that is not flat."""
+    generator = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=generator) * 0.2 - 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=generator) + 0.5)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    torch.manual_seed(0)
+    paths = {}
+    folder = tmp_path_factory.mktemp("weights")
+    for name in ("ldn_tiny", "ldn_tiny_ss"):
+        model = build_model(name)
+        _randomize_norms(model)
+        metadata = WeightsMetadata.for_label_set(model.config, "cityscapes")
+        paths[name] = save_weights(folder / f"{name}.safetensors", model, metadata)
+    return paths
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LADDERSEG_CACHE", str(tmp_path / "cache"))
+
+
+def _frame(h: int = 75, w: int = 150) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    disparity = (rng.random((h, w)) * 60).astype(np.float32)
+    disparity[: h // 4] = 0.0  # sky: invalid
+    return rgb, disparity
+
+
+def test_torch_backend_outputs_at_input_size(weights) -> None:
+    segmenter = Segmenter.from_weights(weights["ldn_tiny"], device="cpu", threads=1)
+    assert segmenter.backend_name == "torch:cpu" and not segmenter.uses_disparity
+    assert segmenter.label_set is CITYSCAPES
+    rgb, _ = _frame()
+    result = segmenter(rgb, return_logits=True)
+    assert result.labels.shape == (75, 150) and result.labels.dtype == np.uint8
+    assert result.labels.max() < 19
+    assert result.confidence.dtype == np.float32
+    assert np.all((result.confidence > 1 / 19 - 1e-6) & (result.confidence <= 1 + 1e-6))
+    assert result.logits.shape == (19, 75, 150)
+    assert np.array_equal(result.logits.argmax(0), result.labels)
+    assert segmenter(rgb).logits is None
+
+
+def test_input_size_maps_labels_back(weights) -> None:
+    rgb, disparity = _frame(90, 200)
+    segmenter = Segmenter.from_weights(weights["ldn_tiny_ss"], device="cpu", input_size=(96, 48))
+    result = segmenter(rgb, disparity, 0.54, return_logits=True)
+    assert result.labels.shape == (90, 200) and result.confidence.shape == (90, 200)
+    assert result.logits.shape == (19, 90, 200)
+
+
+def test_bad_inputs_are_clear_errors(weights) -> None:
+    rgb, disparity = _frame()
+    segmenter = Segmenter.from_weights(weights["ldn_tiny_ss"], device="cpu")
+    with pytest.raises(SegmenterError, match="disparity and baseline"):
+        segmenter(rgb)
+    with pytest.raises(SegmenterError, match="disparity shape"):
+        segmenter(rgb, disparity[:, :-1], 0.5)
+    with pytest.raises(SegmenterError, match="baseline"):
+        segmenter(rgb, disparity, -0.5)
+    with pytest.raises(SegmenterError, match="uint8"):
+        segmenter(rgb.astype(np.float32), disparity, 0.5)
+    with pytest.raises(SegmenterError, match="backend"):
+        Segmenter.from_weights(weights["ldn_tiny"], backend="tensorflow")
+
+
+@pytest.mark.parametrize("name", ["ldn_tiny", "ldn_tiny_ss"])
+def test_torch_and_onnxruntime_agree(weights, name: str) -> None:
+    torch_seg = Segmenter.from_weights(weights[name], backend="torch", device="cpu")
+    ort_seg = Segmenter.from_weights(weights[name], backend="onnxruntime", device="cpu")
+    assert ort_seg.backend_name == "onnxruntime:CPUExecutionProvider"
+    for h, w in [(75, 150), (128, 256)]:  # neither is the export's tracing size
+        rgb, disparity = _frame(h, w)
+        a = torch_seg(rgb, disparity, 0.54)
+        b = ort_seg(rgb, disparity, 0.54)
+        assert np.mean(a.labels == b.labels) >= 0.999
+        assert np.allclose(a.confidence, b.confidence, atol=1e-3)
+
+
+def test_exported_file_carries_metadata(weights, tmp_path) -> None:
+    from ladderseg_ros.weights import load_weights
+
+    model, metadata = load_weights(weights["ldn_tiny_ss"])
+    path = export_onnx(model, metadata, tmp_path / "tiny.onnx")
+    assert read_onnx_metadata(path) == metadata
+    segmenter = Segmenter.from_weights(path, backend="onnxruntime", device="cpu")
+    assert segmenter.uses_disparity
+    rgb, disparity = _frame()
+    assert segmenter(rgb, disparity, 0.54).labels.shape == (75, 150)
+    with pytest.raises(SegmenterError, match="onnxruntime"):
+        Segmenter.from_weights(path, backend="torch")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not onnx")
+    with pytest.raises(ExportError, match="bad.onnx"):
+        read_onnx_metadata(bad)

@@ -1,0 +1,116 @@
+"""The backbone loads torchvision ImageNet DenseNet state dicts by name."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ladderseg_ros.model import build_model
+from ladderseg_ros.weights import WeightsError, load_torchvision_densenet, remap_torchvision_keys
+
+# (growth, blocks, init features) exactly as torchvision.models.densenet{121,161,169}.
+TORCHVISION = {
+    "ldn121": (32, (6, 12, 24, 16), 64),
+    "ldn161": (48, (6, 12, 36, 24), 96),
+    "ldn169": (32, (6, 12, 32, 32), 64),
+}
+BN = ("weight", "bias", "running_mean", "running_var")
+
+
+def torchvision_shapes(growth: int, blocks: tuple[int, ...], init: int) -> dict[str, tuple]:
+    """Key -> shape of torchvision's DenseNet state dict, written from its __init__."""
+    shapes: dict[str, tuple] = {"features.conv0.weight": (init, 3, 7, 7)}
+    shapes.update({f"features.norm0.{p}": (init,) for p in BN})
+    channels = init
+    for i, num_layers in enumerate(blocks, start=1):
+        for j in range(1, num_layers + 1):
+            pre = f"features.denseblock{i}.denselayer{j}."
+            c_in = channels + (j - 1) * growth
+            shapes.update({f"{pre}norm1.{p}": (c_in,) for p in BN})
+            shapes[f"{pre}conv1.weight"] = (4 * growth, c_in, 1, 1)
+            shapes.update({f"{pre}norm2.{p}": (4 * growth,) for p in BN})
+            shapes[f"{pre}conv2.weight"] = (growth, 4 * growth, 3, 3)
+        channels += num_layers * growth
+        if i < len(blocks):
+            shapes.update({f"features.transition{i}.norm.{p}": (channels,) for p in BN})
+            shapes[f"features.transition{i}.conv.weight"] = (channels // 2, channels, 1, 1)
+            channels //= 2
+    shapes.update({f"features.norm5.{p}": (channels,) for p in BN})
+    shapes["classifier.weight"] = (1000, channels)
+    shapes["classifier.bias"] = (1000,)
+    return shapes
+
+
+# A hand-copied sample of real checkpoint entries (densenet121-a639ec97.pth & co.).
+REAL_SAMPLE = {
+    "ldn121": {
+        "features.denseblock3.denselayer24.conv2.weight": (32, 128, 3, 3),
+        "features.transition3.conv.weight": (512, 1024, 1, 1),
+        "features.norm5.weight": (1024,),
+        "classifier.weight": (1000, 1024),
+    },
+    "ldn161": {"features.conv0.weight": (96, 3, 7, 7), "features.norm5.bias": (2208,)},
+    "ldn169": {"features.norm5.running_var": (1664,), "classifier.weight": (1000, 1664)},
+}
+
+
+def old_style(key: str) -> str:
+    """torchvision's pre-0.4 names: ``denselayer1.norm.1.weight`` for ``denselayer1.norm1``."""
+    for name in ("norm1", "norm2", "conv1", "conv2"):
+        key = key.replace(f".{name}.", f".{name[:-1]}.{name[-1]}.")
+    return key
+
+
+@pytest.mark.parametrize("variant", sorted(TORCHVISION))
+def test_backbone_names_and_shapes_match_torchvision(variant: str) -> None:
+    expected = torchvision_shapes(*TORCHVISION[variant])
+    for key, shape in REAL_SAMPLE[variant].items():
+        assert expected[key] == shape
+    ours = {
+        k: tuple(v.shape)
+        for k, v in build_model(variant).backbone.state_dict().items()
+        if not k.endswith("num_batches_tracked")
+    }
+    backbone = {k: v for k, v in expected.items() if not k.startswith("classifier.")}
+    assert ours == backbone
+
+
+@pytest.mark.parametrize("old", [False, True])
+def test_loads_torchvision_checkpoint(tmp_path, old: bool) -> None:
+    model = build_model("ldn121")
+    generator = torch.Generator().manual_seed(0)
+    state = {
+        (old_style(k) if old else k): torch.randn(shape, generator=generator)
+        for k, shape in torchvision_shapes(*TORCHVISION["ldn121"]).items()
+    }
+    if old:
+        assert "features.denseblock1.denselayer1.norm.1.weight" in state
+    path = tmp_path / "densenet121.pth"
+    torch.save(state, path)
+    load_torchvision_densenet(model, path)
+    loaded = model.backbone.state_dict()
+    remapped = remap_torchvision_keys(state)
+    assert set(remapped) <= set(loaded)
+    for key, value in remapped.items():
+        assert torch.equal(loaded[key], value), key
+
+
+def test_rejects_other_backbone(tmp_path) -> None:
+    state = {
+        k: torch.zeros(shape) for k, shape in torchvision_shapes(*TORCHVISION["ldn169"]).items()
+    }
+    path = tmp_path / "densenet169.pth"
+    torch.save(state, path)
+    with pytest.raises(WeightsError, match="densenet169.pth"):
+        load_torchvision_densenet(build_model("ldn121"), path)
+
+
+def test_split_block_sets_output_stride() -> None:
+    assert build_model("ldn_tiny").output_stride == 64
+    unsplit = build_model("ldn_tiny").config.backbone
+    from dataclasses import replace
+
+    model = build_model("ldn_tiny", backbone=replace(unsplit, split_block=None))
+    assert model.output_stride == 32
+    feats = model.backbone(torch.zeros(1, 3, 64, 96))
+    assert [f.shape[-1] for f in feats] == [24, 12, 6, 3]

@@ -1,0 +1,325 @@
+"""The node with the real rclpy: a stereo pair in, every output out; bad input; newest pair."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import String
+from stereo_msgs.msg import DisparityImage
+
+from ladderseg_ros.classes import palette_lut
+from ladderseg_ros.ros import conversions
+from ladderseg_ros.ros.node import LadderSegNode
+
+W, H = 96, 48
+FX, BASELINE = 100.0, 0.5
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+OUTPUTS = {"labels": Image, "color": Image, "overlay": Image, "confidence": Image}
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from ladderseg_ros.model import build_model
+    from ladderseg_ros.weights import WeightsMetadata, save_weights
+
+    root = tmp_path_factory.mktemp("weights")
+    paths = {}
+    for name in ("ldn_tiny", "ldn_tiny_ss"):
+        model = build_model(name, num_classes=19)
+        meta = WeightsMetadata.for_label_set(model.config, "cityscapes")
+        paths[name] = save_weights(root / f"{name}.safetensors", model, meta)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def ros() -> Iterator[None]:
+    rclpy.init()
+    yield
+    rclpy.shutdown()
+
+
+def stereo_pair(seed: int = 0, shift: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    left = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    right = np.roll(left, -shift, axis=1)
+    return left, right
+
+
+def camera_info(tx: float, stamp: Any, frame: str = "cam") -> CameraInfo:
+    info = CameraInfo(width=W, height=H)
+    info.header.stamp, info.header.frame_id = stamp, frame
+    info.p = [FX, 0.0, W / 2, tx, 0.0, FX, H / 2, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return info
+
+
+class Harness:
+    """A ladderseg node plus a tester node that publishes inputs and records outputs."""
+
+    def __init__(self, weights: Path, **params: Any) -> None:
+        overrides = [Parameter("weights", value=str(weights))]
+        overrides += [Parameter("sgbm_num_disparities", value=16)]
+        overrides += [Parameter(k, value=v) for k, v in params.items()]
+        self.node = LadderSegNode(parameter_overrides=overrides)
+        self.tester = rclpy.create_node(f"tester_{id(self)}")
+        self.received: dict[str, list[Any]] = defaultdict(list)
+        compressed = params.get("compressed", False)
+        image_type = CompressedImage if compressed else Image
+        suffix = "/compressed" if compressed else ""
+        t = self.tester
+        self.left = t.create_publisher(image_type, "left/image_rect" + suffix, RELIABLE)
+        self.right = t.create_publisher(image_type, "right/image_rect" + suffix, RELIABLE)
+        self.left_info = t.create_publisher(CameraInfo, "left/camera_info", RELIABLE)
+        self.right_info = t.create_publisher(CameraInfo, "right/camera_info", RELIABLE)
+        self.disparity = t.create_publisher(DisparityImage, "disparity", RELIABLE)
+        self.subs = [
+            t.create_subscription(kind, f"/ladderseg/{name}", self._recorder(name), RELIABLE)
+            for name, kind in {**OUTPUTS, "disparity": DisparityImage}.items()
+        ]
+        latched = QoSProfile(
+            depth=1,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )
+        self.subs.append(
+            t.create_subscription(String, "/ladderseg/label_info", self._recorder("info"), latched)
+        )
+        self.subs.append(
+            t.create_subscription(DiagnosticArray, "/diagnostics", self._recorder("diag"), 10)
+        )
+        self.executor = MultiThreadedExecutor(num_threads=3)
+        self.executor.add_node(self.node)
+        self.executor.add_node(self.tester)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+        self.wait(lambda: all(p.get_subscription_count() for p in self.node._pubs.values()))
+        inputs = [self.left] + ([self.right] if self.node.mode == "compute" else [])
+        inputs += [self.disparity] if self.node.mode == "topic" else []
+        self.wait(lambda: all(p.get_subscription_count() for p in inputs))
+
+    def _recorder(self, name: str) -> Callable[[Any], None]:
+        return lambda msg: self.received[name].append(msg)
+
+    @staticmethod
+    def wait(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        end = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > end:
+                raise AssertionError("timed out waiting")
+            time.sleep(0.01)
+
+    def stamp(self, offset: float = 0.0) -> Any:
+        now = self.tester.get_clock().now().nanoseconds + int(offset * 1e9)
+        return rclpy.time.Time(nanoseconds=now).to_msg()
+
+    def publish_infos(self, left: CameraInfo, right: CameraInfo) -> None:
+        """Publish both infos and wait until the node holds them (topics are not ordered)."""
+        self.left_info.publish(left)
+        self.right_info.publish(right)
+        infos = self.node._infos
+        self.wait(
+            lambda: all(
+                side in infos
+                and infos[side].header.stamp == info.header.stamp
+                and np.array_equal(infos[side].p, info.p)
+                for side, info in (("left", left), ("right", right))
+            )
+        )
+
+    def publish_pair(
+        self, left: np.ndarray, right: np.ndarray, stamp: Any, frame: str = "cam"
+    ) -> None:
+        self.publish_infos(
+            camera_info(0.0, stamp, frame), camera_info(-FX * BASELINE, stamp, frame)
+        )
+        for pub, img in ((self.left, left), (self.right, right)):
+            msg = conversions.array_to_image(img, "rgb8")
+            msg.header.stamp, msg.header.frame_id = stamp, frame
+            pub.publish(msg)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.tester.destroy_node()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def harness(ros: None, weights: dict[str, Path]) -> Iterator[Callable[..., Harness]]:
+    made: list[Harness] = []
+
+    def make(model: str = "ldn_tiny_ss", **params: Any) -> Harness:
+        made.append(Harness(weights[model], **params))
+        return made[-1]
+
+    yield make
+    for h in made:
+        h.close()
+
+
+def check_outputs(h: Harness, left: np.ndarray, stamp: Any, frame: str = "cam") -> None:
+    """Every output carries the input's header and size; colours follow the labels."""
+    outs = {name: h.received[name][-1] for name in OUTPUTS}
+    for name, msg in outs.items():
+        assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (stamp.sec, stamp.nanosec)
+        assert msg.header.frame_id == frame, name
+        assert (msg.width, msg.height) == (W, H), name
+    assert outs["labels"].encoding == "mono8" and outs["color"].encoding == "rgb8"
+    assert outs["overlay"].encoding == "rgb8" and outs["confidence"].encoding == "32FC1"
+    labels = conversions.image_view(outs["labels"])
+    assert labels.max() < 19
+    lut = palette_lut(h.node.label_set)
+    np.testing.assert_array_equal(conversions.image_view(outs["color"]), lut[labels])
+    alpha = h.node.params.overlay_alpha
+    expected = (1 - alpha) * left.astype(np.float32) + alpha * lut[labels]
+    overlay = conversions.image_view(outs["overlay"]).astype(np.float32)
+    assert np.abs(overlay - expected).max() <= 1.0
+    conf = np.frombuffer(outs["confidence"].data, np.float32)
+    assert ((conf > 0) & (conf <= 1.0 + 1e-6)).all()
+
+
+def test_stereo_pair_produces_every_output(harness: Callable[..., Harness]) -> None:
+    h = harness()
+    assert h.node.mode == "compute"
+    left, right = stereo_pair()
+    stamp = h.stamp()
+    h.publish_pair(left, right, stamp, frame="left_cam")
+    h.wait(lambda: all(h.received[n] for n in [*OUTPUTS, "disparity"]))
+    check_outputs(h, left, stamp, frame="left_cam")
+    disp = h.received["disparity"][-1]
+    assert disp.f == pytest.approx(FX) and disp.t == pytest.approx(BASELINE)
+    assert disp.header.frame_id == "left_cam"
+    values = conversions.disparity_from_msg(disp).disparity
+    assert np.median(values[values > 0]) == pytest.approx(6.0, abs=0.5)  # the rolled shift
+    h.wait(lambda: bool(h.received["info"]))
+    info = h.received["info"][-1].data
+    assert '"road"' in info and "[128, 64, 128]" in info
+    assert list(h.node.get_parameter("class_names").value)[:2] == ["road", "sidewalk"]
+    # overlay alpha changes at run time; an invalid value is refused
+    assert h.node.set_parameters([Parameter("overlay_alpha", value=0.9)])[0].successful
+    assert not h.node.set_parameters([Parameter("overlay_alpha", value=2.0)])[0].successful
+    assert not h.node.set_parameters([Parameter("backend", value="onnxruntime")])[0].successful
+    n = len(h.received["overlay"])
+    stamp = h.stamp()
+    h.publish_pair(left, right, stamp)
+    h.wait(lambda: len(h.received["overlay"]) > n and len(h.received["labels"]) > n)
+    check_outputs(h, left, stamp)
+
+    def diag_values() -> dict[str, str]:
+        if not h.received["diag"]:
+            return {}
+        return {kv.key: kv.value for kv in h.received["diag"][-1].status[0].values}
+
+    h.wait(lambda: int(diag_values().get("outputs_total", 0)) >= 2, timeout=5)
+    assert diag_values()["backend"] == "torch:cpu"
+
+
+def test_disparity_topic_mode_and_mono_model(harness: Callable[..., Harness]) -> None:
+    h = harness(disparity_source="topic", approximate_sync=True, slop=0.02)
+    assert h.node.mode == "topic"
+    left, _ = stereo_pair(1)
+    stamp = h.stamp()
+    disp = np.full((H // 2, W // 2), 4.0, np.float32)  # half resolution: resized, rescaled
+    msg = conversions.disparity_to_msg(disp, FX, BASELINE)
+    msg.header.stamp = rclpy.time.Time(
+        nanoseconds=rclpy.time.Time.from_msg(stamp).nanoseconds + 5_000_000
+    ).to_msg()  # 5 ms apart: only approximate sync pairs them
+    image = conversions.array_to_image(left, "rgb8")
+    image.header.stamp, image.header.frame_id = stamp, "cam"
+    h.disparity.publish(msg)
+    h.left.publish(image)
+    h.wait(lambda: all(h.received[n] for n in [*OUTPUTS, "disparity"]))
+    check_outputs(h, left, stamp)
+    got = conversions.disparity_from_msg(h.received["disparity"][-1])
+    assert got.disparity.shape == (H, W)
+    np.testing.assert_allclose(got.disparity, 8.0)
+    mono = harness("ldn_tiny")
+    assert mono.node.mode == "mono" and mono.node.input_topics == ["left/image_rect"]
+
+
+def test_bad_input_never_kills_the_node(harness: Callable[..., Harness]) -> None:
+    h = harness(max_stamp_age=30.0)
+    left, right = stereo_pair(2)
+
+    def image(pixels: np.ndarray, stamp: Any, **fields: Any) -> Image:
+        msg = conversions.array_to_image(pixels, "rgb8")
+        msg.header.stamp, msg.header.frame_id = stamp, "cam"
+        for key, value in fields.items():
+            setattr(msg, key, value)
+        return msg
+
+    def pair(left_msg: Image, right_msg: Image, infos: bool = True, fx: float = FX) -> None:
+        stamp = left_msg.header.stamp
+        if infos:
+            good = camera_info(0.0, stamp)
+            good.p[0] = fx
+            h.publish_infos(good, camera_info(-FX * BASELINE, stamp))
+        h.left.publish(left_msg)
+        h.right.publish(right_msg)
+        time.sleep(0.15)  # let the worker take each pair alone
+
+    s = h.stamp
+    bad_pairs = [
+        ("bad_data_length", lambda t: (image(left, t, data=bytes(100)), image(right, t))),
+        ("bad_step", lambda t: (image(left, t, step=10), image(right, t))),
+        ("zero_size", lambda t: (image(left, t, width=0, step=0, data=b""), image(right, t))),
+        ("huge_size", lambda t: (image(left, t, width=70000, height=70000), image(right, t))),
+        ("unsupported_encoding", lambda t: (image(left, t, encoding="yuv422"), image(right, t))),
+        ("unsupported_encoding", lambda t: (image(left, t), image(right, t, encoding="32FC1"))),
+        ("size_mismatch", lambda t: (image(left, t), image(right[:, :64].copy(), t))),
+        ("bad_step", lambda t: (image(left, t), image(right, t, step=W))),
+    ]
+    for _, make in bad_pairs:
+        pair(*make(s()))
+    stamp = s()
+    pair(image(left, stamp), image(right, stamp), fx=0.0)  # degenerate CameraInfo
+    h.left.publish(image(left, s(3600.0)))  # from the future
+    h.left.publish(image(left, s(-3600.0)))  # from the far past
+    time.sleep(0.2)
+    bad = h.node.stats.bad
+    for kind in {k for k, _ in bad_pairs} | {"bad_camera_info", "stamp_future", "stamp_too_old"}:
+        assert bad[kind] >= 1, (kind, sorted(bad.items()))
+    assert not any(h.received[n] for n in OUTPUTS)
+    assert h.node._worker.is_alive()
+    stamp = s()
+    pair(image(left, stamp), image(right, stamp))
+    h.wait(lambda: all(h.received[n] for n in OUTPUTS))
+    check_outputs(h, left, stamp)
+
+
+def test_newest_pair_policy_bounds_latency(harness: Callable[..., Harness]) -> None:
+    h = harness(approximate_sync=True, slop=0.005, queue_size=3)
+    left, right = stereo_pair(3)
+    stamps = []
+    for _ in range(40):  # far faster than inference
+        stamps.append(h.stamp())
+        h.publish_pair(left, right, stamps[-1])
+        time.sleep(0.002)
+    last = stamps[-1]
+    h.wait(
+        lambda: any(
+            (m.header.stamp.sec, m.header.stamp.nanosec) == (last.sec, last.nanosec)
+            for m in h.received["labels"]
+        )
+    )
+    outputs = len(h.received["labels"])
+    assert outputs < len(stamps)
+    snap = h.node.stats.snapshot(h.node._sync.stats.dropped)
+    assert snap.dropped_pairs > 0
+    # a queue would make latency grow with the 40 pairs; newest-pair keeps it ~2 inferences
+    assert snap.latency_max_ms < 4 * snap.processing_mean_ms + 1000.0
+    # outputs are strictly newer than one another: nothing queued up and came out late
+    keys = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in h.received["labels"]]
+    assert keys == sorted(set(keys))

@@ -1,0 +1,128 @@
+"""Parameter table, on-set validation, config/ladderseg.yaml and the launch file (static)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ladderseg_ros.ros.params import SPECS, NodeParams, ParamError, markdown_table, validate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_dataclass_and_specs_agree() -> None:
+    names = [spec.name for spec in SPECS]
+    assert len(set(names)) == len(names)
+    assert names == list(NodeParams.__dataclass_fields__)
+    defaults = NodeParams.defaults()
+    for spec in SPECS:
+        validate(spec.name, spec.default, defaults)
+    defaults.sgbm_config()  # the SGBM defaults are valid for the stereo module
+
+
+def test_issue_parameter_names_exist() -> None:
+    required = {"weights", "backend", "device", "disparity_source", "approximate_sync"}
+    required |= {"slop", "queue_size", "overlay_alpha"}
+    assert required <= {spec.name for spec in SPECS}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "match"),
+    [
+        ("backend", "tensorrt", "not one of"),
+        ("slop", -0.1, "below"),
+        ("overlay_alpha", 1.5, "above"),
+        ("queue_size", 0, "below"),
+        ("sgbm_num_disparities", 100, "multiple of 16"),
+        ("sgbm_block_size", 4, "not odd"),
+        ("sgbm_mode", "fast", "mode"),
+        ("overlay_alpha", "half", "expects double"),
+        ("nonsense", 1, "unknown"),
+    ],
+)
+def test_invalid_values_are_rejected(name: str, value: object, match: str) -> None:
+    with pytest.raises(ParamError, match=match):
+        validate(name, value, NodeParams.defaults())
+
+
+def test_only_dynamic_parameters_change_at_run_time() -> None:
+    current = NodeParams.defaults()
+    validate("overlay_alpha", 0.8, current)
+    validate("publish_color", False, current)
+    validate("backend", "torch", current)  # unchanged value is fine
+    with pytest.raises(ParamError, match="cannot change"):
+        validate("backend", "onnxruntime", current)
+    with pytest.raises(ParamError, match="p2"):  # SgbmConfig's own cross-check
+        validate("sgbm_p1", 500, current.replaced(sgbm_p2=100))
+
+
+def test_config_yaml_holds_every_default() -> None:
+    doc = yaml.safe_load((ROOT / "config" / "ladderseg.yaml").read_text())
+    values = doc["/**"]["ros__parameters"]
+    assert values == {spec.name: spec.default for spec in SPECS}
+
+
+def test_markdown_table_lists_every_parameter() -> None:
+    table = markdown_table()
+    for spec in SPECS:
+        assert f"| `{spec.name}` | {spec.type_name} |" in table
+
+
+def _launch_tree() -> ast.Module:
+    return ast.parse((ROOT / "launch" / "ladderseg.launch.py").read_text())
+
+
+def _string_constants(tree: ast.AST) -> set[str]:
+    return {
+        n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    }
+
+
+def test_launch_file_is_thin_and_matches_the_installed_layout() -> None:
+    tree = _launch_tree()
+    functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    assert functions == ["generate_launch_description"]
+    assert not any(isinstance(n, (ast.If, ast.While, ast.Try)) for n in ast.walk(tree))
+    node_call = next(
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "Node"
+    )
+    kw = {k.arg: k.value for k in node_call.keywords}
+    assert ast.literal_eval(kw["package"]) == "ladderseg_ros"
+    assert ast.literal_eval(kw["executable"]) == "ladderseg_node"
+    setup = (ROOT / "setup.py").read_text()
+    assert "ladderseg_node = ladderseg_ros.ros.node:main" in setup
+    assert 'glob("launch/*.launch.py")' in setup and 'glob("config/*.yaml")' in setup
+    strings = _string_constants(tree)
+    assert {"config", "ladderseg.yaml", "params_file"} <= strings
+    assert (ROOT / "config" / "ladderseg.yaml").is_file()
+    for arg in ("namespace", "weights", "backend", "device", "use_sim_time"):
+        assert arg in strings
+    from ladderseg_ros.ros import node as node_module
+
+    remapped = {
+        ast.literal_eval(pair.elts[0])
+        for pair in ast.walk(kw["remappings"])
+        if isinstance(pair, ast.Tuple)
+    }
+    topics = {
+        node_module.LEFT_IMAGE,
+        node_module.RIGHT_IMAGE,
+        node_module.LEFT_INFO,
+        node_module.RIGHT_INFO,
+        node_module.DISPARITY_IN,
+    }
+    assert (
+        topics | {t + "/compressed" for t in (node_module.LEFT_IMAGE, node_module.RIGHT_IMAGE)}
+        == remapped
+    )
+
+
+def test_rviz_config_shows_the_node_outputs() -> None:
+    doc = yaml.safe_load((ROOT / "config" / "ladderseg.rviz").read_text())
+    topics = {d["Topic"]["Value"] for d in doc["Visualization Manager"]["Displays"]}
+    assert topics == {"/ladderseg/overlay", "/ladderseg/color", "/ladderseg/labels"}

@@ -1,0 +1,113 @@
+"""The pair synchronizer: exact and approximate matching, drops, backward jumps."""
+
+from __future__ import annotations
+
+import pytest
+from std_msgs.msg import Header
+
+from ladderseg_ros.ros.sync import StampSynchronizer, stamp_key
+
+
+class Msg:
+    """A stamped message (only ``header`` is read by the synchronizer)."""
+
+    def __init__(self, t: float, tag: str = "") -> None:
+        self.header = Header()
+        self.header.stamp.sec = int(t)
+        self.header.stamp.nanosec = round((t - int(t)) * 1e9)
+        self.tag = tag
+
+    @property
+    def t(self) -> float:
+        return stamp_key(self) / 1e9
+
+
+def make(slop: float | None = None, queue_size: int = 5, reset_jump: float = 1.0):
+    out: list[tuple[float, ...]] = []
+    sync = StampSynchronizer(
+        2, lambda *m: out.append(tuple(x.t for x in m)), queue_size, slop, reset_jump
+    )
+    return sync, out
+
+
+def test_exact_pairs_in_and_out_of_order() -> None:
+    sync, out = make()
+    sync.add(Msg(10.2), 0)
+    sync.add(Msg(10.1), 0)  # left arrives out of order
+    sync.add(Msg(10.1), 1)
+    sync.add(Msg(10.2), 1)
+    assert out == [(10.1, 10.1), (10.2, 10.2)]
+    assert sync.stats.emitted == 2 and sync.stats.dropped == 0
+
+
+def test_exact_does_not_pair_different_stamps() -> None:
+    sync, out = make()
+    sync.add(Msg(1.0), 0)
+    sync.add(Msg(1.001), 1)
+    assert out == []
+
+
+def test_missing_partner_is_passed_over_not_waited_for() -> None:
+    sync, out = make()
+    sync.add(Msg(1.0), 0)  # its right image never comes
+    sync.add(Msg(1.1), 0)
+    sync.add(Msg(1.1), 1)
+    sync.add(Msg(1.2), 1)
+    sync.add(Msg(1.2), 0)
+    assert out == [(1.1, 1.1), (1.2, 1.2)]
+    assert sync.stats.dropped == 1  # the orphan at 1.0
+
+
+def test_late_partner_after_newer_pair_is_dropped() -> None:
+    sync, out = make()
+    sync.add(Msg(2.0), 0)
+    sync.add(Msg(2.1), 0)
+    sync.add(Msg(2.1), 1)  # newer pair completes first
+    sync.add(Msg(2.0), 1)  # now too late: pairs never go backwards
+    assert out == [(2.1, 2.1)]
+    assert sync.stats.late == 1
+
+
+def test_approximate_picks_nearest_within_slop() -> None:
+    sync, out = make(slop=0.02)
+    sync.add(Msg(5.000), 0)
+    sync.add(Msg(5.030), 1)  # outside slop
+    assert out == []
+    sync.add(Msg(5.040), 0)
+    assert out == [(5.04, 5.03)]
+    sync.add(Msg(5.095), 1)
+    sync.add(Msg(5.105), 1)
+    sync.add(Msg(5.110), 0)  # both rights are within slop: the nearer one wins
+    assert out[-1] == (5.11, 5.105)
+    assert len(out) == 2
+
+
+def test_queue_size_bounds_memory() -> None:
+    sync, out = make(queue_size=3)
+    for i in range(10):
+        sync.add(Msg(100 + i), 0)
+    assert len(sync._queues[0]) == 3
+    assert sync.stats.dropped == 7
+    sync.add(Msg(109), 1)
+    assert out == [(109.0, 109.0)]
+
+
+@pytest.mark.parametrize("slop", [None, 0.01])
+def test_backward_jump_resets_instead_of_stalling(slop: float | None) -> None:
+    sync, out = make(slop=slop)
+    for t in (50.0, 50.1, 50.2):
+        sync.add(Msg(t), 0)
+        sync.add(Msg(t), 1)
+    sync.add(Msg(3.0), 0)  # the bag loops back to its start
+    sync.add(Msg(3.0), 1)
+    sync.add(Msg(3.1), 1)
+    sync.add(Msg(3.1), 0)
+    assert out[-2:] == [(3.0, 3.0), (3.1, 3.1)]
+    assert sync.stats.resets == 1
+
+
+def test_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError):
+        StampSynchronizer(2, print, queue_size=0)
+    with pytest.raises(ValueError):
+        StampSynchronizer(2, print, slop=-1.0)

@@ -1,0 +1,104 @@
+"""SGBM wrapper, disparity resizing and baselines from projection matrices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.stereo import (
+    SgbmConfig,
+    StereoError,
+    baseline_from_projections,
+    compute_disparity,
+    resize_disparity,
+)
+
+
+def _shifted_pair(shift: int, height: int = 96, width: int = 192) -> tuple[np.ndarray, ...]:
+    """A random-texture pair whose true disparity is ``shift`` everywhere it is visible."""
+    rng = np.random.default_rng(0)
+    scene = rng.integers(0, 256, (height, width + shift, 3), dtype=np.uint8)
+    scene = np.repeat(np.repeat(scene[::2, ::2], 2, 0), 2, 1)[:height, : width + shift]
+    left = np.ascontiguousarray(scene[:, :width])
+    right = np.ascontiguousarray(scene[:, shift:])
+    return left, right
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"num_disparities": 20},
+        {"num_disparities": 0},
+        {"block_size": 4},
+        {"block_size": 33},
+        {"mode": "fast"},
+        {"scale": 0.0},
+        {"scale": 1.5},
+        {"p1": 10, "p2": 5},
+        {"uniqueness_ratio": 101},
+    ],
+)
+def test_config_rejects_bad_values(kwargs: dict) -> None:
+    with pytest.raises(StereoError) as info:
+        SgbmConfig(**kwargs)
+    assert isinstance(info.value, LadderSegError)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_sgbm_recovers_known_shift(scale: float) -> None:
+    left, right = _shifted_pair(12)
+    disp = compute_disparity(left, right, SgbmConfig(num_disparities=32, scale=scale))
+    assert disp.dtype == np.float32 and disp.shape == left.shape[:2]
+    valid = disp > 0
+    assert valid[:, 40:].mean() > 0.9
+    assert abs(float(np.median(disp[valid])) - 12.0) < 0.5
+
+
+def test_sgbm_accepts_mono() -> None:
+    left, right = _shifted_pair(8)
+    disp = compute_disparity(left[..., 1], right[..., 1], SgbmConfig(num_disparities=16))
+    assert abs(float(np.median(disp[disp > 0])) - 8.0) < 0.5
+
+
+def test_sgbm_rejects_bad_inputs() -> None:
+    left, right = _shifted_pair(4)
+    with pytest.raises(StereoError, match="differ in shape"):
+        compute_disparity(left, right[:, :-2])
+    with pytest.raises(StereoError, match="uint8"):
+        compute_disparity(left.astype(np.float32), right.astype(np.float32))
+    with pytest.raises(StereoError, match="mono8"):
+        compute_disparity(left[..., :2], right[..., :2])
+
+
+def test_resize_disparity_scales_values_and_keeps_invalid() -> None:
+    disp = np.full((4, 6), 10.0, np.float32)
+    disp[0, 0] = 0.0
+    out = resize_disparity(disp, (12, 8))
+    assert out.shape == (8, 12) and out.dtype == np.float32
+    assert np.all(out[:2, :2] == 0.0)
+    assert np.allclose(out[2:, 2:], 20.0)
+    assert np.allclose(resize_disparity(disp, (6, 4)), disp)
+    with pytest.raises(StereoError):
+        resize_disparity(disp, (0, 4))
+
+
+def test_baseline_from_kitti_and_ros_projections() -> None:
+    # KITTI raw 2011_09_26 P_rect_02 / P_rect_03 (the left one has a nonzero Tx).
+    p2 = np.array(
+        [[721.5377, 0, 609.5593, 44.85728], [0, 721.5377, 172.854, 0.2163791],
+         [0, 0, 1, 0.002745884]]
+    )  # fmt: skip
+    p3 = np.array(
+        [[721.5377, 0, 609.5593, -339.5242], [0, 721.5377, 172.854, 2.199936],
+         [0, 0, 1, 0.002729905]]
+    )  # fmt: skip
+    assert baseline_from_projections(p2, p3) == pytest.approx(0.5327, abs=1e-3)
+    ros_left = np.array([[500.0, 0, 320, 0], [0, 500, 240, 0], [0, 0, 1, 0]])
+    ros_right = ros_left.copy()
+    ros_right[0, 3] = -500.0 * 0.12
+    assert baseline_from_projections(ros_left.ravel(), ros_right) == pytest.approx(0.12)
+    with pytest.raises(StereoError, match="baseline"):
+        baseline_from_projections(ros_right, ros_left)
+    with pytest.raises(StereoError, match="3x4"):
+        baseline_from_projections(np.eye(3), ros_right)

@@ -1,0 +1,49 @@
+"""YAML configs and overrides: typed, validated, and every shipped config loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ladderseg_ros.training.config import ConfigError, TrainConfig, load_config
+
+
+def test_overrides_are_typed(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("run:\n  epochs: 3\noptim:\n  lr: 0.001\n")
+    c = load_config(p, ["run.epochs=5", "optim.lr=1", "data.num_train=null", "model.variant=x"])
+    assert isinstance(c, TrainConfig)
+    assert c.run.epochs == 5 and c.optim.lr == 1.0 and isinstance(c.optim.lr, float)
+    assert c.data.num_train is None and c.model.variant == "x"
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "match"),
+    [
+        ("run:\n  epochs: 3\n", ["run.epochs=three"], "run.epochs"),
+        ("run:\n  epoch: 3\n", [], "epoch"),
+        ("run: [1\n", [], "YAML"),
+        ("", ["lr=1"], "section.key"),
+    ],
+)
+def test_bad_configs_name_the_key(tmp_path: Path, text: str, overrides: list, match: str) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        load_config(p, overrides)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="nope.yaml"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_shipped_configs_load(repo_root: Path) -> None:
+    from ladderseg_ros.model import VARIANTS
+
+    files = sorted((repo_root / "config" / "training").glob("*.yaml"))
+    assert len(files) >= 5
+    for f in files:
+        c = load_config(f)
+        assert c.model.variant in VARIANTS, f

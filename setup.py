@@ -1,6 +1,7 @@
 """ament_python package definition (built by colcon on a car, by pip in a virtualenv here)."""
 
 from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
 
@@ -23,7 +24,11 @@ setup(
     install_requires=["setuptools"],
     extras_require={
         "gpu": ["onnxruntime-gpu>=1.20"],
-        "ros-wheels": [line for line in open("requirements-ros.txt") if line[:1].isalpha()],
+        "ros-wheels": [
+            line
+            for line in Path("requirements-ros.txt").read_text().splitlines()
+            if line[:1].isalpha()
+        ],
     },
     zip_safe=True,
     maintainer="ladderseg_ros maintainers",

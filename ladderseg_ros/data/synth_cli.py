@@ -1,7 +1,7 @@
 """``ladderseg synth``: write the synthetic world as Cityscapes or KITTI raw, or preview it.
 
 Cityscapes layout: one independent street per frame (seeds S, S+1, ...), written as
-``synthetic_{seed:06d}_000019`` with exact disparity, camera JSON and gtFine labels.
+``synthetic_{seed mod 10**6:06d}_000019`` with exact disparity, camera JSON and gtFine labels.
 KITTI raw layout: one drive of N frames through the street of seed S, with timestamps and
 ``calib_cam_to_cam.txt``.
 """

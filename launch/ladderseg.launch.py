@@ -1,11 +1,10 @@
 """Start the ladderseg node: arguments and remappings only (see README for parameters)."""
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
-
-from launch import LaunchDescription
 
 ARGUMENTS = (
     ("namespace", "", "Namespace of the node and its outputs."),

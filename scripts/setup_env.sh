@@ -16,7 +16,9 @@ fi
 echo "setting up $VENV (python: $($PY --version 2>&1))"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
-"$VENV/bin/python" -c "import torch" 2>/dev/null || pip install "$TORCH_SPEC"
+# Re-pin torch when another version is there (a plain `torch` would pull a CUDA build).
+"$VENV/bin/python" -c "import sys, torch; sys.exit(torch.__version__.split('+')[0] != '${TORCH_SPEC#torch==}')" \
+  2>/dev/null || pip install "$TORCH_SPEC"
 pip install -r requirements.txt
 if [ -n "${ROS_DISTRO:-}" ] && "$VENV/bin/python" -c "import rclpy" 2>/dev/null; then
   echo "using the sourced ROS 2 $ROS_DISTRO (not installing ROS wheels)"

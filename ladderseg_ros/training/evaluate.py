@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ladderseg_ros.classes import LABEL_SETS, LabelSet, get_label_set
+from ladderseg_ros.classes import LABEL_SETS, LabelError, LabelSet, get_label_set
 from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.training.evaluation import ConfusionMatrix
 
@@ -119,10 +119,13 @@ def evaluate_folders(
     for key, gt_path in gts.items():
         gt = read_label_png(gt_path)
         pred = read_label_png(preds[key])
-        if gt_ids == "raw":
-            gt = label_set.to_train_ids(gt)
-        if pred_ids == "raw":
-            pred = label_set.to_train_ids(pred)
+        try:
+            if gt_ids == "raw":
+                gt = label_set.to_train_ids(gt)
+            if pred_ids == "raw":
+                pred = label_set.to_train_ids(pred)
+        except LabelError as exc:
+            raise EvalInputError(f"{preds[key]} vs {gt_path}: {exc}") from exc
         cm.update(pred, gt, name=f"{preds[key]} vs {gt_path}")
     return cm
 

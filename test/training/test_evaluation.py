@@ -150,5 +150,10 @@ def test_eval_cli_bad_inputs_name_the_file(tmp_path: Path, capsys) -> None:
     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(pred_dir / "a.png")
     with pytest.raises(EvalInputError, match="single-channel"):
         evaluate_folders(pred_dir, gt_dir, VOC)
+    wide = np.full((4, 4), 300, dtype=np.uint16)
+    Image.fromarray(wide).save(gt_dir / "a.png")
+    _write(pred_dir / "a.png", np.zeros((4, 4)))
+    with pytest.raises(EvalInputError, match=r"a\.png.*outside 0\.\.255"):
+        evaluate_folders(pred_dir, gt_dir, CITYSCAPES)
     with pytest.raises(EvalInputError, match="not a directory"):
         evaluate_folders(tmp_path / "nope", gt_dir, VOC)

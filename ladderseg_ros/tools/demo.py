@@ -1,0 +1,587 @@
+"""``ladderseg demo`` (``make demo``): a stereo drive through the real node, end to end.
+
+With no arguments: renders a short synthetic drive (a test-split seed, so never trained on),
+writes it as a rosbag2, starts the real node (``python -m ladderseg_ros.ros.node``, the
+``ladderseg_node`` entry point) as a subprocess with the demo weights and remappings onto the
+bag's ``/stereo/...`` topics, replays the bag into it at its recorded timing once the node's
+subscriptions have matched, collects ``/ladderseg/labels`` and ``/ladderseg/disparity``,
+and writes a contact sheet, a video and a summary. It prints the mIoU against the bag's
+ground truth and the latency (input published -> labels received) and processing rate.
+
+The output directory is built under a hidden temporary name and renamed when complete; an
+existing non-empty one is refused unless ``force`` (then it is replaced only after the new
+one is complete). The node subprocess is always stopped (SIGINT, then SIGTERM, then
+SIGKILL) and its log is kept in the output (``node.log``) and shown when it dies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.tools import bags
+
+if TYPE_CHECKING:
+    from ladderseg_ros.classes import LabelSet
+    from ladderseg_ros.training.evaluation import ConfusionMatrix
+
+LOG = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+DEFAULT_WEIGHTS = PACKAGE_DIR / "assets" / "ldn_demo.safetensors"
+DEFAULT_OUT = Path("out/demo")
+DEFAULT_FRAMES = 30
+DEFAULT_SIZE = (416, 128)  # what the demo weights were trained at (synthetic_demo.yaml)
+OUTPUT_LABELS = "/ladderseg/labels"
+OUTPUT_DISPARITY = "/ladderseg/disparity"
+NODE_REMAPS = {  # the node's relative input names -> the bag's topics
+    "left/image_rect": bags.TOPIC_LEFT_IMAGE,
+    "right/image_rect": bags.TOPIC_RIGHT_IMAGE,
+    "left/camera_info": bags.TOPIC_LEFT_INFO,
+    "right/camera_info": bags.TOPIC_RIGHT_INFO,
+    "disparity": bags.TOPIC_DISPARITY,
+}
+
+
+class DemoError(LadderSegError):
+    """The demo cannot run or its node failed; the message names the file or shows the log."""
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Where the drive comes from, which weights, where results go, how long to wait.
+
+    ``bag`` or ``kitti`` replace the synthetic drive (``frames``/``size``/``seed`` apply to
+    the synthetic drive; ``frames`` caps a KITTI drive too). ``node_params`` are extra
+    ``NAME:=VALUE`` parameters of the node.
+    """
+
+    out: Path = DEFAULT_OUT
+    weights: Path = DEFAULT_WEIGHTS
+    bag: Path | None = None
+    kitti: Path | None = None
+    frames: int = DEFAULT_FRAMES
+    size: tuple[int, int] = DEFAULT_SIZE
+    seed: int | None = None  # None: the first seed of the synthetic test split
+    rate: float = 1.0
+    force: bool = False
+    startup_timeout: float = 120.0
+    drain_timeout: float = 60.0
+    node_params: tuple[str, ...] = ()
+
+
+@dataclass
+class DemoReport:
+    """The figures the demo prints (latencies in ms; None when there was nothing to measure)."""
+
+    out: Path
+    frames_published: int
+    frames_received: int
+    seconds: float
+    latency_median_ms: float
+    latency_p95_ms: float
+    output_rate_hz: float
+    processing_ms: float | None
+    dropped_pairs: int | None
+    bad_messages: int | None
+    label_set: LabelSet
+    confusion: ConfusionMatrix | None = None
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def miou(self) -> float | None:
+        return None if self.confusion is None else self.confusion.miou()
+
+    def summary(self) -> str:
+        lines = [
+            f"frames: {self.frames_received} segmented of {self.frames_published} published"
+            + (f"; the node dropped {self.dropped_pairs} pairs" if self.dropped_pairs else "")
+            + (f"; skipped {self.bad_messages} bad inputs" if self.bad_messages else ""),
+            f"latency (input published -> labels received): median {self.latency_median_ms:.0f}"
+            f" ms, p95 {self.latency_p95_ms:.0f} ms",
+            f"node output rate: {self.output_rate_hz:.2f} Hz"
+            + (
+                f"; processing {self.processing_ms:.0f} ms/frame "
+                f"({1e3 / self.processing_ms:.1f} frames/s possible)"
+                if self.processing_ms
+                else ""
+            ),
+        ]
+        if self.confusion is not None:
+            lines += [self.confusion.format_table(self.label_set)]
+            lines += [f"mIoU against the ground truth: {100 * self.confusion.miou():.1f} %"]
+        else:
+            lines += ["no ground truth in the bag: no mIoU"]
+        lines += [f"total {self.seconds:.0f} s; results in {self.out}"]
+        return "\n".join(lines)
+
+
+def demo_seed() -> int:
+    from ladderseg_ros.data.synthetic import SPLIT_SEEDS
+
+    return SPLIT_SEEDS["test"][0]
+
+
+def check_weights(path: Path) -> Any:
+    """The weights' metadata, or a clear error naming the missing/unreadable file."""
+    from ladderseg_ros.weights import read_metadata
+
+    if not path.is_file():
+        hint = (
+            " (the committed demo weights; train them with `ladderseg train --config "
+            "config/training/synthetic_demo.yaml` and copy the best weights there)"
+            if path == DEFAULT_WEIGHTS
+            else ""
+        )
+        raise DemoError(f"demo weights {path} not found{hint}; or pass --weights FILE")
+    return read_metadata(path)
+
+
+def cdr_stamp(data: bytes) -> int:
+    """Header stamp (ns) of a serialized message whose first field is a std_msgs/Header."""
+    little = data[1] == 1  # CDR encapsulation: 0x0001 little endian, 0x0000 big endian
+    sec, nanosec = struct.unpack_from("<iI" if little else ">iI", data, 4)
+    return sec * 1_000_000_000 + nanosec
+
+
+class NodeProcess:
+    """The real node in a subprocess; its output goes to ``log``. A context manager that
+    always stops it (SIGINT for a clean shutdown, then SIGTERM, then SIGKILL)."""
+
+    def __init__(self, weights: Path, mode: str, log: Path, params: tuple[str, ...]) -> None:
+        self.log = log
+        args = [sys.executable, "-m", "ladderseg_ros.ros.node", "--ros-args"]
+        # Reliable inputs: replayed frames must not be lost to best-effort fragmentation.
+        node_params = [f"weights:={weights}", "input_qos:=reliable"]
+        if mode in ("compute", "topic"):
+            node_params.append(f"disparity_source:={mode}")
+        for param in (*node_params, *params):
+            args += ["-p", param]
+        for name, topic in NODE_REMAPS.items():
+            args += ["-r", f"{name}:={topic}"]
+        self.args = args
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> NodeProcess:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(PACKAGE_DIR.parent), *filter(None, [env.get("PYTHONPATH")])]
+        )
+        env["PYTHONUNBUFFERED"] = "1"
+        env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        LOG.info("started the node (pid %d): %s", self.process.pid, " ".join(self.args))
+        return self
+
+    def check_alive(self) -> None:
+        """Raise with the node's log when it has exited."""
+        assert self.process is not None
+        code = self.process.poll()
+        if code is not None:
+            raise DemoError(f"the node exited with code {code}:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(text[-lines:])
+
+    def stop(self) -> int | None:
+        """Stop the node; returns its exit code."""
+        proc = self.process
+        if proc is None:
+            return None
+        for sig, wait in ((signal.SIGINT, 15.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            if proc.poll() is not None:
+                break
+            proc.send_signal(sig)
+            try:
+                proc.wait(wait)
+            except subprocess.TimeoutExpired:
+                LOG.warning("the node did not stop on %s", signal.Signals(sig).name)
+        return proc.poll()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class OutputCollector:
+    """Subscribes to the node's labels, disparity and diagnostics; records receipt times."""
+
+    def __init__(self, node: Any) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import Image
+        from stereo_msgs.msg import DisparityImage
+
+        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        self.lock = threading.Lock()
+        self.labels: dict[int, tuple[float, np.ndarray]] = {}
+        self.disparity: dict[int, np.ndarray] = {}
+        self.processing: list[tuple[int, float]] = []  # (outputs in period, mean ms)
+        self.last_diag: dict[str, str] = {}
+        self.subs = [
+            node.create_subscription(Image, OUTPUT_LABELS, self._on_labels, qos),
+            node.create_subscription(DisparityImage, OUTPUT_DISPARITY, self._on_disparity, qos),
+            node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10),
+        ]
+
+    def _on_labels(self, msg: Any) -> None:
+        from ladderseg_ros.ros.conversions import image_view
+        from ladderseg_ros.ros.sync import stamp_key
+
+        now = time.monotonic()
+        with self.lock:
+            self.labels[stamp_key(msg)] = (now, np.array(image_view(msg, OUTPUT_LABELS)))
+
+    def _on_disparity(self, msg: Any) -> None:
+        from ladderseg_ros.ros.conversions import disparity_from_msg
+        from ladderseg_ros.ros.sync import stamp_key
+
+        with self.lock:
+            self.disparity[stamp_key(msg)] = disparity_from_msg(msg, OUTPUT_DISPARITY).disparity
+
+    def _on_diag(self, msg: Any) -> None:
+        for status in msg.status:
+            if "ladderseg" not in status.name:
+                continue
+            values = {kv.key: kv.value for kv in status.values}
+            with self.lock:
+                before = int(self.last_diag.get("outputs_total", 0))
+                added = int(values.get("outputs_total", 0)) - before
+                if added > 0:
+                    self.processing.append((added, float(values["processing_mean_ms"])))
+                self.last_diag = values
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.labels)
+
+
+def _wait(condition: Callable[[], bool], timeout: float, node: NodeProcess, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        node.check_alive()
+        if time.monotonic() > deadline:
+            raise DemoError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def _wait_quiet(
+    collector: OutputCollector, node: NodeProcess, quiet: float, timeout: float
+) -> None:
+    """Wait until no new output came for ``quiet`` s (the node has finished the last pair)."""
+    deadline = time.monotonic() + timeout
+    last_count, last_change = collector.count(), time.monotonic()
+    while time.monotonic() - last_change < quiet and time.monotonic() < deadline:
+        node.check_alive()
+        time.sleep(0.05)
+        if collector.count() != last_count:
+            last_count, last_change = collector.count(), time.monotonic()
+
+
+def replay_into_node(
+    bag: Path, node_proc: NodeProcess, inputs: list[str], config: DemoConfig
+) -> tuple[OutputCollector, dict[int, float]]:
+    """Replay ``bag`` into the running node; returns the outputs and each input's publish time."""
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+
+    from ladderseg_ros.ros.replay import BagReplayer, ReplayConfig
+
+    context = Context()
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    try:
+        node = Node(f"ladderseg_demo_{uuid.uuid4().hex[:6]}", context=context)
+        collector = OutputCollector(node)
+        executor.add_node(node)
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
+        topics = tuple(t for t in NODE_REMAPS.values() if t in inputs)
+        replayer = BagReplayer(node, bag, ReplayConfig(rate=config.rate, topics=topics))
+        published: dict[int, float] = {}
+
+        def on_message(message: bags.BagMessage) -> None:
+            if message.topic == bags.TOPIC_LEFT_IMAGE:
+                published[cdr_stamp(message.data)] = time.monotonic()
+
+        wanted = [replayer.publishers[t] for t in inputs]
+        _wait(
+            lambda: (
+                all(p.get_subscription_count() for p in wanted)
+                and node.count_publishers(OUTPUT_LABELS) > 0
+            ),
+            config.startup_timeout,
+            node_proc,
+            f"the node to subscribe to {', '.join(inputs)} (see {node_proc.log})",
+        )
+        time.sleep(0.5)  # the node's side of the matching may still be settling
+        LOG.info("node ready; replaying %s", bag)
+        replayer.run(on_message)
+        _wait_quiet(collector, node_proc, quiet=2.5, timeout=config.drain_timeout)
+        return collector, published
+    finally:
+        executor.shutdown(timeout_sec=2.0)
+        rclpy.try_shutdown(context=context)
+
+
+def _prepare_out(out: Path, force: bool) -> Path:
+    """Refuse a non-empty ``out`` (unless force); returns the temporary directory to fill."""
+    if out.exists() and not out.is_dir():
+        raise DemoError(f"{out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise DemoError(f"{out} exists and is not empty; use --force to replace it or --out DIR")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+    work.mkdir()
+    return work
+
+
+def _publish_out(work: Path, out: Path) -> None:
+    """Put the finished ``work`` at ``out``; an old ``out`` is removed only afterwards."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+        out.rename(old)
+    work.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_drive(config: DemoConfig, work: Path) -> Path:
+    from ladderseg_ros.tools.bag_cli import kitti_frames, synthetic_frames
+
+    if config.bag is not None:
+        return config.bag
+    path = work / "drive_bag"
+    if config.kitti is not None:
+        frames = kitti_frames(config.kitti, config.frames)
+    else:
+        seed = demo_seed() if config.seed is None else config.seed
+        frames = synthetic_frames(config.frames, seed, "kitti", config.size)
+    count = bags.write_stereo_bag(path, frames)
+    LOG.info("wrote the drive %s (%d frames)", path, count)
+    return path
+
+
+def _pictures_and_score(
+    bag: Path, collector: OutputCollector, label_set: LabelSet, work: Path
+) -> tuple[ConfusionMatrix | None, list[Path]]:
+    """Read left images and truth of the segmented stamps; score; write sheet and video."""
+    from ladderseg_ros.ros.conversions import image_to_rgb
+    from ladderseg_ros.ros.sync import stamp_key
+    from ladderseg_ros.tools.visualize import VideoWriter, compose_row, contact_sheet, write_png
+    from ladderseg_ros.training.evaluation import ConfusionMatrix
+
+    lefts: dict[int, np.ndarray] = {}
+    truths: dict[int, np.ndarray] = {}
+    with bags.BagReader(bag) as reader:
+        topics = [t for t in (bags.TOPIC_LEFT_IMAGE, bags.TOPIC_SEMANTIC_GT) if t in reader.topics]
+        for message in reader.messages(topics):
+            msg = reader.deserialize(message)
+            stamp = stamp_key(msg)
+            if stamp not in collector.labels:
+                continue
+            if message.topic == bags.TOPIC_LEFT_IMAGE:
+                lefts[stamp] = np.array(image_to_rgb(msg, message.topic))
+            else:
+                truths[stamp] = bags.image_array(msg, message.topic)
+    confusion = ConfusionMatrix(label_set.num_classes) if truths else None
+    rows = []
+    for stamp in sorted(collector.labels):
+        labels = collector.labels[stamp][1]
+        truth = truths.get(stamp)
+        if confusion is not None and truth is not None:
+            confusion.update(labels, truth, f"frame at {stamp} ns")
+        if stamp in lefts:
+            disparity = collector.disparity.get(stamp)
+            rows.append(compose_row(lefts[stamp], labels, label_set, disparity, truth))
+    if not rows:
+        raise DemoError("no segmented frame matched an image of the bag")
+    stamps = sorted(collector.labels)
+    span = (stamps[-1] - stamps[0]) / 1e9
+    fps = (len(stamps) - 1) / span if len(stamps) > 1 and span > 0 else 2.0
+    sheet = write_png(work / "contact_sheet.png", contact_sheet(rows))
+    with VideoWriter(work / "demo.mp4", fps) as video:
+        for row in rows:
+            video.write(row)
+    return confusion, [sheet, video.path]
+
+
+def run_demo(config: DemoConfig) -> DemoReport:
+    """Run the whole demo; see the module docstring.
+
+    Raises:
+        DemoError: Missing weights, a non-empty output directory, or a node that failed.
+        BagError: The given bag or KITTI drive cannot be read.
+    """
+    from ladderseg_ros.inference.segmenter import label_set_for
+    from ladderseg_ros.tools.segment_bag import choose_mode
+
+    start = time.monotonic()
+    if config.bag is not None and config.kitti is not None:
+        raise DemoError("give --bag or --kitti, not both")
+    weights = config.weights.resolve()
+    metadata = check_weights(weights)
+    label_set = label_set_for(metadata)
+    work = _prepare_out(config.out, config.force)
+    try:
+        bag = _write_drive(config, work)
+        with bags.BagReader(bag) as reader:
+            topics = reader.topics
+            frames_published = sum(
+                c.msgcount for c in reader.reader.connections if c.topic == bags.TOPIC_LEFT_IMAGE
+            )
+        mode = choose_mode(metadata.model.uses_disparity, "auto", topics)
+        inputs = [bags.TOPIC_LEFT_IMAGE]
+        if mode == "compute":
+            inputs += [bags.TOPIC_RIGHT_IMAGE, bags.TOPIC_LEFT_INFO, bags.TOPIC_RIGHT_INFO]
+        elif mode == "topic":
+            inputs += [bags.TOPIC_DISPARITY]
+        with NodeProcess(weights, mode, work / "node.log", config.node_params) as node_proc:
+            collector, published = replay_into_node(bag, node_proc, inputs, config)
+            code = node_proc.stop()
+        if code not in (0, -signal.SIGINT):
+            LOG.warning("the node exited with code %s:\n%s", code, node_proc.log_tail())
+        if not collector.labels:
+            raise DemoError(f"the node published no labels; its log:\n{node_proc.log_tail()}")
+        confusion, files = _pictures_and_score(bag, collector, label_set, work)
+        report = _report(config, collector, published, frames_published, label_set, confusion)
+        report.files = [config.out / f.name for f in files]
+        report.seconds = time.monotonic() - start
+        (work / "summary.txt").write_text(report.summary() + "\n")
+        _publish_out(work, config.out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    report.seconds = time.monotonic() - start
+    return report
+
+
+def _report(
+    config: DemoConfig,
+    collector: OutputCollector,
+    published: dict[int, float],
+    frames_published: int,
+    label_set: LabelSet,
+    confusion: ConfusionMatrix | None,
+) -> DemoReport:
+    latencies = [
+        1e3 * (received - published[stamp])
+        for stamp, (received, _) in collector.labels.items()
+        if stamp in published
+    ]
+    receipts = sorted(received for received, _ in collector.labels.values())
+    span = receipts[-1] - receipts[0]
+    rate = (len(receipts) - 1) / span if len(receipts) > 1 and span > 0 else 0.0
+    weight = sum(n for n, _ in collector.processing)
+    processing = sum(n * ms for n, ms in collector.processing) / weight if weight else None
+    dropped = collector.last_diag.get("dropped_pairs")
+    bad = collector.last_diag.get("bad_messages_total")
+    return DemoReport(
+        out=config.out,
+        frames_published=frames_published,
+        frames_received=len(collector.labels),
+        seconds=0.0,
+        latency_median_ms=float(np.median(latencies)) if latencies else float("nan"),
+        latency_p95_ms=float(np.percentile(latencies, 95)) if latencies else float("nan"),
+        output_rate_hz=rate,
+        processing_ms=processing,
+        dropped_pairs=int(dropped) if dropped is not None else None,
+        bad_messages=int(bad) if bad is not None else None,
+        label_set=label_set,
+        confusion=confusion,
+    )
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size {text!r}: expected WIDTHxHEIGHT") from None
+    if width < 32 or height < 32:
+        raise argparse.ArgumentTypeError(f"size {text!r}: at least 32x32")
+    return width, height
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="segment a drive with the real node: synthetic by default, or your bag/KITTI drive",
+        description=(
+            "Render a short synthetic drive (or take --bag / --kitti), write it as a rosbag2, "
+            "start the ladderseg node, replay the drive into it, and write a contact sheet, a "
+            "video and a summary into --out; prints mIoU against the ground truth and latency. "
+            "An existing non-empty --out is refused unless --force (replaced only once the "
+            "new results are complete)."
+        ),
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--bag", type=Path, default=None, help="replay this rosbag2 instead")
+    source.add_argument(
+        "--kitti", type=Path, default=None, metavar="DRIVE_DIR", help="a KITTI raw *_sync drive"
+    )
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="weights file")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results directory")
+    parser.add_argument(
+        "--frames", type=int, default=DEFAULT_FRAMES, help="frames of the drive (synthetic/KITTI)"
+    )
+    parser.add_argument(
+        "--size", type=_size, default=DEFAULT_SIZE, metavar="WxH", help="synthetic image size"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="synthetic drive seed")
+    parser.add_argument("--rate", type=float, default=1.0, help="replay speed factor")
+    parser.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME:=VALUE",
+        help="extra node parameter, e.g. sgbm_num_disparities:=64 (repeatable)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.frames < 1 or not args.rate > 0:
+        raise DemoError(f"--frames must be >= 1 and --rate > 0, got {args.frames}, {args.rate}")
+    config = DemoConfig(
+        out=args.out,
+        weights=args.weights,
+        bag=args.bag,
+        kitti=args.kitti,
+        frames=args.frames,
+        size=args.size,
+        seed=args.seed,
+        rate=args.rate,
+        force=args.force,
+        node_params=tuple(args.param),
+    )
+    report = run_demo(config)
+    print(report.summary())
+    for path in report.files:
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,470 @@
+"""``ladderseg segment-bag``: the node's pipeline run offline over a rosbag2.
+
+The same parts as the live node, in the same order: messages pass through the node's
+``StampSynchronizer`` (exact or approximate pairing, same queue and reset rules), are decoded
+by the node's ``conversions`` (which also read ``rosbags`` messages: same fields, numpy
+buffers), calibrated by ``stereo_calibration`` from the latest CameraInfos, and segmented by
+a ``FrameProcessor`` built from the node's parameters. The difference is the clock: offline
+nothing is dropped for being late, so every synchronized set is segmented. Outputs go to a
+new bag under the node's topic names, stamped with the left image's header; the bag's
+receive time of each output is that of the message that completed its set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ladderseg_ros.tools import bags
+from ladderseg_ros.tools.bags import BagError
+
+if TYPE_CHECKING:
+    from ladderseg_ros.classes import LabelSet
+    from ladderseg_ros.ros.params import NodeParams
+    from ladderseg_ros.ros.processing import FrameOutputs
+    from ladderseg_ros.ros.sync import SyncStats
+    from ladderseg_ros.training.evaluation import ConfusionMatrix
+
+LOG = logging.getLogger(__name__)
+
+NODE_NAMESPACE = "/ladderseg"  # the node's default name: its ~/x topics are /ladderseg/x
+TOPIC_LABELS = f"{NODE_NAMESPACE}/labels"
+TOPIC_COLOR = f"{NODE_NAMESPACE}/color"
+TOPIC_OVERLAY = f"{NODE_NAMESPACE}/overlay"
+TOPIC_CONFIDENCE = f"{NODE_NAMESPACE}/confidence"
+TOPIC_OUT_DISPARITY = f"{NODE_NAMESPACE}/disparity"
+DISPARITY_CHOICES = ("auto", "compute", "topic")
+GT_WAIT_NS = 1_000_000_000  # a frame waits this long (bag time) for its ground truth
+
+
+@dataclass(frozen=True)
+class SegmentBagConfig:
+    """What to run and write.
+
+    ``params`` are the node's parameters (weights, backend, SGBM, sync, which outputs);
+    ``disparity`` is ``compute`` (SGBM on the pair, as the node by default), ``topic`` (the
+    bag's DisparityImage) or ``auto`` (compute when the bag has the pair and both
+    CameraInfos, else the bag's disparity). ``video``/``frames_dir`` get one picture per
+    frame (left | disparity | segmentation | ground truth).
+    """
+
+    params: NodeParams
+    disparity: str = "auto"
+    include_inputs: bool = False
+    storage: str = "sqlite3"
+    video: Path | None = None
+    frames_dir: Path | None = None
+    progress: bool = True
+
+
+@dataclass
+class SegmentBagReport:
+    """What a run did; ``confusion`` is set when the bag has ground truth."""
+
+    frames: int
+    mode: str
+    seconds: float
+    label_set: LabelSet
+    sync: SyncStats | None = None
+    confusion: ConfusionMatrix | None = None
+    evaluated: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Frame:
+    """A segmented frame waiting (briefly) for its ground truth before it is shown/scored."""
+
+    stamp: int
+    received: int
+    left: np.ndarray
+    labels: np.ndarray | None
+    disparity: np.ndarray | None
+    truth: np.ndarray | None = None
+
+
+def choose_mode(uses_disparity: bool, wanted: str, topics: dict[str, str]) -> str:
+    """``mono``, ``compute`` or ``topic``, as the node decides, checked against the bag.
+
+    Raises:
+        BagError: The bag lacks the topics the mode needs (names them).
+    """
+    if wanted not in DISPARITY_CHOICES:
+        raise BagError(f"disparity source {wanted!r}: use one of {', '.join(DISPARITY_CHOICES)}")
+    pair = (
+        bags.TOPIC_LEFT_IMAGE,
+        bags.TOPIC_RIGHT_IMAGE,
+        bags.TOPIC_LEFT_INFO,
+        bags.TOPIC_RIGHT_INFO,
+    )
+    if not uses_disparity:
+        mode, needed = "mono", (bags.TOPIC_LEFT_IMAGE,)
+    elif wanted == "auto":
+        mode = "compute" if all(t in topics for t in pair) else "topic"
+        needed = pair if mode == "compute" else (bags.TOPIC_LEFT_IMAGE, bags.TOPIC_DISPARITY)
+    elif wanted == "compute":
+        mode, needed = "compute", pair
+    else:
+        mode, needed = "topic", (bags.TOPIC_LEFT_IMAGE, bags.TOPIC_DISPARITY)
+    missing = [t for t in needed if t not in topics]
+    if missing:
+        raise BagError(
+            f"disparity source {mode!r} needs topics {missing}, the bag has {sorted(topics)}"
+        )
+    return mode
+
+
+def _check_outputs(in_bag: Path, out_bag: Path, config: SegmentBagConfig) -> None:
+    if out_bag.resolve() == in_bag.resolve():
+        raise BagError(f"{out_bag}: the output bag cannot be the input bag")
+    for path in (out_bag, config.video, config.frames_dir):
+        if path is not None and (path.exists() or path.is_symlink()):
+            raise BagError(f"{path} exists already, not overwriting")
+
+
+class _BagSegmenter:
+    """The per-message state of one run: infos, synchronizer, ground truth, pending frames."""
+
+    def __init__(self, config: SegmentBagConfig, topics: dict[str, str], writer: Any) -> None:
+        from ladderseg_ros.classes import IGNORE_INDEX
+        from ladderseg_ros.inference import Segmenter
+        from ladderseg_ros.ros.processing import FrameProcessor, Wanted
+        from ladderseg_ros.ros.sync import StampSynchronizer
+        from ladderseg_ros.training.evaluation import ConfusionMatrix
+
+        p = self.params = config.params
+        self.segmenter = Segmenter.from_weights(
+            p.weights, p.backend, p.device, p.half, p.threads or None, p.input_size()
+        )
+        self.label_set = self.segmenter.label_set
+        self.mode = choose_mode(self.segmenter.uses_disparity, config.disparity, topics)
+        self.processor = FrameProcessor(self.segmenter, self.label_set, p.sgbm_config())
+        pictures = config.video is not None or config.frames_dir is not None
+        self.wanted = Wanted(
+            labels=True,  # scored and shown; written only when publish_labels
+            color=p.publish_color,
+            overlay=p.publish_overlay,
+            confidence=p.publish_confidence,
+            disparity=self.mode != "mono" and (p.publish_disparity or pictures),
+        )
+        second = {"compute": bags.TOPIC_RIGHT_IMAGE, "topic": bags.TOPIC_DISPARITY}
+        self.inputs = [bags.TOPIC_LEFT_IMAGE] + ([second[self.mode]] if self.mode in second else [])
+        self.sync = None
+        self._ready: list[tuple[Any, ...]] = []
+        if len(self.inputs) > 1:
+            slop = p.slop if p.approximate_sync else None
+            self.sync = StampSynchronizer(
+                len(self.inputs), lambda *m: self._ready.append(m), p.queue_size, slop, p.reset_jump
+            )
+        self.writer = writer
+        self.has_truth = bags.TOPIC_SEMANTIC_GT in topics
+        self.confusion = ConfusionMatrix(self.label_set.num_classes, IGNORE_INDEX)
+        self.evaluated = 0
+        self.frames = 0
+        self.skipped: dict[str, int] = {}
+        self.infos: dict[str, Any] = {}
+        self._truths: dict[int, np.ndarray] = {}
+        self._pending: deque[_Frame] = deque()
+
+    @property
+    def read_topics(self) -> list[str]:
+        infos = [bags.TOPIC_LEFT_INFO, bags.TOPIC_RIGHT_INFO] if self.mode == "compute" else []
+        return self.inputs + infos + ([bags.TOPIC_SEMANTIC_GT] if self.has_truth else [])
+
+    def add(self, bag: bags.BagReader, message: bags.BagMessage) -> Iterator[_Frame]:
+        """Take one bag message; yields the frames that became final (in stamp order)."""
+        from ladderseg_ros.ros.sync import stamp_key
+
+        topic = message.topic
+        if topic == bags.TOPIC_LEFT_INFO or topic == bags.TOPIC_RIGHT_INFO:
+            self.infos["left" if topic == bags.TOPIC_LEFT_INFO else "right"] = bag.deserialize(
+                message
+            )
+        elif topic == bags.TOPIC_SEMANTIC_GT:
+            msg = bag.deserialize(message)
+            self._truths[stamp_key(msg)] = bags.image_array(msg, topic)
+            while len(self._truths) > 64:  # truth nobody segmented (unpaired frames)
+                del self._truths[min(self._truths)]
+        elif topic in self.inputs:
+            msg = bag.deserialize(message)
+            if self.sync is None:
+                self._ready.append((msg,))
+            else:
+                self.sync.add(msg, self.inputs.index(topic))
+            ready, self._ready = self._ready, []
+            for msgs in ready:
+                self._segment(msgs, message.timestamp)
+        yield from self._final(message.timestamp)
+
+    def finish(self) -> Iterator[_Frame]:
+        yield from self._final(None)
+
+    def _segment(self, msgs: tuple[Any, ...], received: int) -> None:
+        from ladderseg_ros.ros import conversions
+        from ladderseg_ros.ros.conversions import BadMessageError
+        from ladderseg_ros.ros.sync import stamp_key
+
+        p = self.params
+        try:
+            left = conversions.image_to_rgb(msgs[0], self.inputs[0], p.max_image_pixels)
+            right = disparity = baseline = focal = None
+            if self.mode == "compute":
+                right = conversions.image_to_rgb(msgs[1], self.inputs[1], p.max_image_pixels)
+                if right.shape != left.shape:
+                    raise BadMessageError(
+                        "size_mismatch", f"left {left.shape}, right {right.shape}"
+                    )
+                focal, baseline = conversions.stereo_calibration(
+                    self.infos.get("left"), self.infos.get("right"), left.shape[1], left.shape[0]
+                )
+            elif self.mode == "topic":
+                got = conversions.disparity_from_msg(msgs[1], self.inputs[1], p.max_image_pixels)
+                disparity, focal, baseline = got.disparity, got.focal, got.baseline
+            out = self.processor.process(
+                left, right, disparity, baseline, self.wanted, p.overlay_alpha
+            )
+        except BadMessageError as exc:
+            self.skipped[exc.kind] = self.skipped.get(exc.kind, 0) + 1
+            LOG.warning("skipped a frame (%s): %s", exc.kind, exc)
+            return
+        header = msgs[0].header
+        self._write(out, stamp_key(msgs[0]), header.frame_id, received, focal, baseline)
+        self.frames += 1
+        self._pending.append(_Frame(stamp_key(msgs[0]), received, left, out.labels, out.disparity))
+
+    def _write(
+        self,
+        out: FrameOutputs,
+        stamp: int,
+        frame_id: str,
+        received: int,
+        focal: float | None,
+        baseline: float | None,
+    ) -> None:
+        p = self.params
+        images = (
+            (TOPIC_LABELS, out.labels if p.publish_labels else None, "mono8"),
+            (TOPIC_COLOR, out.color, "rgb8"),
+            (TOPIC_OVERLAY, out.overlay, "rgb8"),
+            (TOPIC_CONFIDENCE, out.confidence, "32FC1"),
+        )
+        for topic, pixels, encoding in images:
+            if pixels is not None:
+                msg = bags.image_msg(pixels, encoding, stamp, frame_id)
+                self.writer.write(topic, bags.IMAGE_TYPE, msg, received)
+        if p.publish_disparity and out.disparity is not None and focal and baseline:
+            msg = bags.disparity_msg(
+                out.disparity, focal, baseline, stamp, frame_id, float(p.sgbm_num_disparities)
+            )
+            self.writer.write(TOPIC_OUT_DISPARITY, bags.DISPARITY_TYPE, msg, received)
+
+    def _final(self, now: int | None) -> Iterator[_Frame]:
+        """Frames whose truth came, or that waited long enough (all of them at the end)."""
+        while self._pending:
+            frame = self._pending[0]
+            frame.truth = self._truths.pop(frame.stamp, None)
+            waited = now is None or not self.has_truth or now - frame.received > GT_WAIT_NS
+            if frame.truth is None and not waited:
+                return
+            self._pending.popleft()
+            if frame.truth is not None and frame.labels is not None:
+                self.confusion.update(frame.labels, frame.truth, f"frame at {frame.stamp} ns")
+                self.evaluated += 1
+            yield frame
+
+
+def segment_bag(
+    in_bag: str | Path,
+    out_bag: str | Path,
+    config: SegmentBagConfig,
+    on_frame: Callable[[_Frame], None] | None = None,
+) -> SegmentBagReport:
+    """Segment every synchronized frame of ``in_bag`` into a new bag ``out_bag``.
+
+    Raises:
+        BagError: ``in_bag`` is missing/damaged or lacks the needed topics, or an output
+            exists already (nothing is overwritten; ``in_bag`` is only read).
+        LadderSegError: The weights cannot be loaded (``WeightsError``, ``SegmenterError``).
+    """
+    from tqdm import tqdm
+
+    from ladderseg_ros.tools.visualize import FrameDirWriter, VideoWriter, compose_row
+
+    in_bag, out_bag = Path(in_bag), Path(out_bag)
+    _check_outputs(in_bag, out_bag, config)
+    start = time.monotonic()
+    with bags.BagReader(in_bag) as bag, bags.BagWriter(out_bag, config.storage) as writer:
+        run = _BagSegmenter(config, bag.topics, writer)
+        topics = None if config.include_inputs else run.read_topics
+        total = sum(
+            c.msgcount for c in bag.reader.connections if topics is None or c.topic in topics
+        )
+        fps = _frame_rate(bag)
+        video = VideoWriter(config.video, fps) if config.video else None
+        frames_dir = FrameDirWriter(config.frames_dir) if config.frames_dir else None
+        with video or nullcontext(), frames_dir or nullcontext():
+
+            def show(frame: _Frame) -> None:
+                if on_frame is not None:
+                    on_frame(frame)
+                if (video or frames_dir) and frame.labels is not None:
+                    row = compose_row(
+                        frame.left,
+                        frame.labels,
+                        run.label_set,
+                        frame.disparity,
+                        frame.truth,
+                        float(config.params.sgbm_num_disparities),
+                    )
+                    for out in (video, frames_dir):
+                        if out is not None:
+                            out.write(row)
+
+            bar = tqdm(total=total, unit="msg", desc="segment-bag", disable=not config.progress)
+            with bar:
+                for message in bag.messages(topics):
+                    if config.include_inputs:
+                        writer.write(
+                            message.topic, message.msgtype, message.data, message.timestamp
+                        )
+                    for frame in run.add(bag, message):
+                        show(frame)
+                    bar.update(1)
+                for frame in run.finish():
+                    show(frame)
+        if run.frames == 0:
+            raise BagError(f"{in_bag}: no synchronized {' + '.join(run.inputs)} set to segment")
+    return SegmentBagReport(
+        frames=run.frames,
+        mode=run.mode,
+        seconds=time.monotonic() - start,
+        label_set=run.label_set,
+        sync=run.sync.stats if run.sync is not None else None,
+        confusion=run.confusion if run.evaluated else None,
+        evaluated=run.evaluated,
+        skipped=run.skipped,
+    )
+
+
+def _frame_rate(bag: bags.BagReader) -> float:
+    """Left images per second of bag time (10 when the bag cannot tell)."""
+    count = sum(c.msgcount for c in bag.reader.connections if c.topic == bags.TOPIC_LEFT_IMAGE)
+    if count < 2 or bag.duration <= 0:
+        return 10.0
+    return (count - 1) / (bag.duration / 1e9)
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` of a node parameter, typed and checked by the node's parameter table.
+
+    Raises:
+        argparse.ArgumentTypeError: Not NAME=VALUE, an unknown name, or a bad value.
+    """
+    from ladderseg_ros.ros.params import SPEC_BY_NAME, ParamError, validate
+
+    name, sep, raw = text.partition("=")
+    spec = SPEC_BY_NAME.get(name.strip())
+    if not sep or spec is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected NAME=VALUE with a node parameter name (see the README table)"
+        )
+    kind = type(spec.default)
+    try:
+        if kind is bool:
+            if raw.lower() not in ("true", "false"):
+                raise ValueError(raw)
+            value: Any = raw.lower() == "true"
+        else:
+            value = kind(raw)
+        validate(spec.name, value)
+    except (ValueError, ParamError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from exc
+    return spec.name, value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "segment-bag",
+        help="run the node's pipeline offline over a rosbag2, writing a new bag",
+        description=(
+            "Segment every synchronized stereo frame of IN (topics /stereo/left/image_rect, "
+            "/stereo/right/image_rect, camera_info, /stereo/disparity) exactly as the ladderseg "
+            "node would, and write the outputs to the new bag OUT under the node's topics "
+            "(/ladderseg/labels, /color, /overlay, /confidence, /disparity) with the input "
+            "stamps. When IN has /stereo/left/semantic_gt, prints per-class IoU and mIoU. "
+            "IN is only read; no output is ever overwritten."
+        ),
+    )
+    parser.add_argument("in_bag", type=Path, metavar="IN", help="input rosbag2 directory")
+    parser.add_argument("out_bag", type=Path, metavar="OUT", help="new output rosbag2 directory")
+    parser.add_argument("--weights", type=Path, required=True, help="network .safetensors file")
+    parser.add_argument(
+        "--backend", choices=("torch", "onnxruntime"), default="torch", help="inference backend"
+    )
+    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
+    parser.add_argument(
+        "--disparity",
+        choices=DISPARITY_CHOICES,
+        default="auto",
+        help="SGBM on the pair (compute), the bag's DisparityImage (topic), or auto: compute "
+        "when the bag has both images and CameraInfos, else topic",
+    )
+    parser.add_argument(
+        "--include-inputs", action="store_true", help="copy every input message into OUT too"
+    )
+    parser.add_argument("--video", type=Path, default=None, help="also write this .mp4")
+    parser.add_argument(
+        "--frames", type=Path, default=None, metavar="DIR", help="also write PNGs into new DIR"
+    )
+    parser.add_argument("--storage", choices=bags.STORAGES, default="sqlite3")
+    parser.add_argument(
+        "--set",
+        type=parse_param,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a node parameter (e.g. sgbm_num_disparities=64, approximate_sync=true)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ladderseg_ros.ros.params import NodeParams
+
+    if args.video is not None and args.video.suffix.lower() != ".mp4":
+        raise BagError(f"--video {args.video}: the name must end in .mp4")
+    chosen = {"weights": str(args.weights), "backend": args.backend, "device": args.device}
+    params = NodeParams.defaults().replaced(**{**dict(args.set), **chosen})
+    config = SegmentBagConfig(
+        params=params,
+        disparity=args.disparity,
+        include_inputs=args.include_inputs,
+        storage=args.storage,
+        video=args.video,
+        frames_dir=args.frames,
+        progress=not args.no_progress,
+    )
+    report = segment_bag(args.in_bag, args.out_bag, config)
+    print(
+        f"segmented {report.frames} frames ({report.mode} disparity) in {report.seconds:.1f} s "
+        f"({report.frames / max(report.seconds, 1e-9):.2f} frames/s) -> {args.out_bag}"
+    )
+    for kind, count in sorted(report.skipped.items()):
+        print(f"skipped {count} frames: {kind}")
+    if report.confusion is not None:
+        print(f"ground truth of {report.evaluated} frames:")
+        print(report.confusion.format_table(report.label_set))
+    for what, path in (("video", args.video), ("frames", args.frames)):
+        if path is not None:
+            print(f"{what}: {path}")
+    return 0

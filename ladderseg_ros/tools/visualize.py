@@ -1,0 +1,207 @@
+"""Pictures of segmented frames: one row per frame (left | disparity | segmentation | truth).
+
+Used by ``segment-bag --video/--frames`` and by the demo. Frames are composed in RGB at the
+left image's size, each panel captioned; a contact sheet stacks a few rows, a video writes
+one row per frame. Video is MPEG-4 Part 2 (fourcc ``mp4v``): the codec that
+opencv-python-headless's bundled FFmpeg can encode (its H.264 wheels have no encoder).
+Every file is written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+import cv2
+import numpy as np
+
+from ladderseg_ros.classes import LabelSet, palette_lut
+from ladderseg_ros.errors import LadderSegError
+
+VIDEO_FOURCC = "mp4v"
+PANEL_TITLES = ("left", "disparity", "segmentation", "ground truth")
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+class VisualizeError(LadderSegError):
+    """A picture or video cannot be composed or written; the message names the path."""
+
+
+def temporary_sibling(path: Path) -> Path:
+    """A hidden name beside ``path`` (same suffix, so writers pick the same format)."""
+    return path.parent / f".{path.stem}.partial-{uuid.uuid4().hex[:8]}{path.suffix}"
+
+
+def refuse_existing(path: Path) -> None:
+    """Raise unless ``path`` is free: outputs never overwrite anything."""
+    if path.exists() or path.is_symlink():
+        raise VisualizeError(f"{path} exists already, not overwriting")
+
+
+def colorize_disparity(disparity: np.ndarray, max_disparity: float | None = None) -> np.ndarray:
+    """Disparity (0 = invalid) as an RGB heat map (near = warm); invalid pixels black."""
+    disp = np.asarray(disparity, dtype=np.float32)
+    valid = np.isfinite(disp) & (disp > 0)
+    top = max_disparity if max_disparity else (float(disp[valid].max()) if valid.any() else 1.0)
+    scaled = np.clip(np.where(valid, disp, 0.0) / max(top, 1e-6) * 255.0, 0, 255).astype(np.uint8)
+    rgb = cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_TURBO), cv2.COLOR_BGR2RGB)
+    rgb[~valid] = 0
+    return rgb
+
+
+def _caption(panel: np.ndarray, text: str) -> np.ndarray:
+    scale = max(0.35, panel.shape[0] / 400.0)
+    thickness = 1 if scale < 0.8 else 2
+    (w, h), base = cv2.getTextSize(text, _FONT, scale, thickness)
+    out = panel.copy()
+    cv2.rectangle(out, (0, 0), (w + 6, h + base + 6), (0, 0, 0), -1)
+    cv2.putText(out, text, (3, h + 3), _FONT, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    return out
+
+
+def compose_row(
+    left: np.ndarray,
+    labels: np.ndarray,
+    label_set: LabelSet,
+    disparity: np.ndarray | None = None,
+    ground_truth: np.ndarray | None = None,
+    max_disparity: float | None = None,
+) -> np.ndarray:
+    """One frame's row: left | disparity | segmentation | ground truth (absent = grey).
+
+    Raises:
+        VisualizeError: A panel's size differs from the left image's.
+    """
+    height, width = left.shape[:2]
+    lut = palette_lut(label_set)
+    grey = np.full((height, width, 3), 64, dtype=np.uint8)
+    panels = [
+        np.ascontiguousarray(left),
+        colorize_disparity(disparity, max_disparity) if disparity is not None else grey,
+        lut[labels],
+        lut[ground_truth] if ground_truth is not None else grey,
+    ]
+    for title, panel in zip(PANEL_TITLES, panels, strict=True):
+        if panel.shape != (height, width, 3):
+            raise VisualizeError(
+                f"{title} panel is {panel.shape[:2]}, left image {(height, width)}"
+            )
+    return np.hstack([_caption(p, t) for p, t in zip(panels, PANEL_TITLES, strict=True)])
+
+
+def contact_sheet(rows: Sequence[np.ndarray], max_rows: int = 6) -> np.ndarray:
+    """Up to ``max_rows`` rows spread evenly over ``rows``, stacked with a thin gap."""
+    if not rows:
+        raise VisualizeError("no frames to put on a contact sheet")
+    picks = np.unique(np.linspace(0, len(rows) - 1, min(max_rows, len(rows))).round().astype(int))
+    gap = np.full((4, rows[0].shape[1], 3), 255, dtype=np.uint8)
+    stacked: list[np.ndarray] = []
+    for i in picks:
+        stacked += [rows[i], gap]
+    return np.vstack(stacked[:-1])
+
+
+def write_png(path: str | Path, rgb: np.ndarray) -> Path:
+    """Write an RGB image as PNG atomically; refuses to overwrite."""
+    path = Path(path)
+    refuse_existing(path)
+    tmp = temporary_sibling(path)
+    try:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            raise VisualizeError(f"cannot write {path}")
+        tmp.rename(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+class VideoWriter:
+    """An mp4 written atomically, frame by frame (RGB rows of one size); a context manager.
+
+    Raises:
+        VisualizeError: ``path`` exists, the codec cannot open, or a frame changes size.
+    """
+
+    def __init__(self, path: str | Path, fps: float) -> None:
+        self.path = Path(path)
+        refuse_existing(self.path)
+        if not fps > 0:
+            raise VisualizeError(f"video {self.path}: fps must be > 0, got {fps}")
+        self.fps = fps
+        self.frames = 0
+        self._tmp = temporary_sibling(self.path)
+        self._writer: cv2.VideoWriter | None = None
+        self._size: tuple[int, int] | None = None
+
+    def __enter__(self) -> VideoWriter:
+        if not self.path.parent.is_dir():
+            raise VisualizeError(f"cannot write {self.path}: {self.path.parent} is no directory")
+        return self
+
+    def write(self, rgb: np.ndarray) -> None:
+        size = (rgb.shape[1], rgb.shape[0])
+        if self._writer is None:
+            fourcc = cv2.VideoWriter_fourcc(*VIDEO_FOURCC)
+            self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, size)
+            if not self._writer.isOpened():
+                raise VisualizeError(f"cannot open a {VIDEO_FOURCC} video writer for {self.path}")
+            self._size = size
+        elif size != self._size:
+            raise VisualizeError(f"video {self.path}: frame {size} after frames of {self._size}")
+        self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        self.frames += 1
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._writer is not None:
+            self._writer.release()
+        try:
+            if exc_type is None:
+                if self.frames == 0:
+                    raise VisualizeError(f"no frames to write to {self.path}")
+                refuse_existing(self.path)
+                self._tmp.rename(self.path)
+        finally:
+            self._tmp.unlink(missing_ok=True)
+
+
+class FrameDirWriter:
+    """Numbered PNG rows in a new directory, built under a temporary name; a context manager."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        refuse_existing(self.path)
+        self._tmp = temporary_sibling(self.path)
+        self.frames = 0
+
+    def __enter__(self) -> FrameDirWriter:
+        try:
+            self._tmp.mkdir()
+        except OSError as exc:
+            raise VisualizeError(f"cannot create {self.path}: {exc}") from exc
+        return self
+
+    def write(self, rgb: np.ndarray, name: str | None = None) -> None:
+        write_png(self._tmp / f"{name or f'{self.frames:06d}'}.png", rgb)
+        self.frames += 1
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        import shutil
+
+        try:
+            if exc_type is None:
+                refuse_existing(self.path)
+                self._tmp.rename(self.path)
+        finally:
+            shutil.rmtree(self._tmp, ignore_errors=True)

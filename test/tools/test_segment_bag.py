@@ -1,0 +1,218 @@
+"""Offline bag segmentation: equal to the live node's outputs, ground truth, refusals.
+
+The live comparison runs the real ``LadderSegNode`` with rclpy on loopback (a private DDS
+domain) and feeds it the same bag with the replay module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from ladderseg_ros import cli
+from ladderseg_ros.ros.params import NodeParams
+from ladderseg_ros.tools import bags
+from ladderseg_ros.tools.bag_cli import synthetic_frames
+from ladderseg_ros.tools.bags import BagError
+from ladderseg_ros.tools.segment_bag import (
+    TOPIC_COLOR,
+    TOPIC_LABELS,
+    TOPIC_OUT_DISPARITY,
+    SegmentBagConfig,
+    segment_bag,
+)
+
+FRAMES = 4
+SIZE = (96, 48)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from ladderseg_ros.model import build_model
+    from ladderseg_ros.weights import WeightsMetadata, save_weights
+
+    model = build_model("ldn_tiny_ss", num_classes=19)
+    meta = WeightsMetadata.for_label_set(model.config, "cityscapes")
+    return save_weights(tmp_path_factory.mktemp("w") / "tiny.safetensors", model, meta)
+
+
+@pytest.fixture(scope="module")
+def drive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("drive") / "bag"
+    bags.write_stereo_bag(path, synthetic_frames(FRAMES, seed=1_100_007, size=SIZE))
+    return path
+
+
+def config(weights: Path, **kwargs: object) -> SegmentBagConfig:
+    params = NodeParams.defaults().replaced(weights=str(weights), sgbm_num_disparities=16)
+    return SegmentBagConfig(params=params, progress=False, **kwargs)  # type: ignore[arg-type]
+
+
+def read_images(path: Path, topic: str) -> dict[int, np.ndarray]:
+    with bags.BagReader(path) as bag:
+        out = {}
+        for message in bag.messages([topic]):
+            msg = bag.deserialize(message)
+            out[msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec] = bags.image_array(msg)
+        return out
+
+
+def tree_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(file.name.encode() + file.read_bytes())
+    return digest.hexdigest()
+
+
+def live_node_labels(weights: Path, bag: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Labels of the real node fed by replaying ``bag`` (infos first, then slowly)."""
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    from ladderseg_ros.ros import conversions
+    from ladderseg_ros.ros.node import LadderSegNode
+    from ladderseg_ros.ros.replay import BagReplayer, ReplayConfig
+    from ladderseg_ros.ros.sync import stamp_key
+
+    context = Context()
+    rclpy.init(context=context)
+    executor = MultiThreadedExecutor(num_threads=3, context=context)
+    received: dict[int, np.ndarray] = {}
+    try:
+        overrides = [
+            Parameter("weights", value=str(weights)),
+            Parameter("sgbm_num_disparities", value=16),
+            Parameter("input_qos", value="reliable"),
+        ]
+        # Namespace /stereo: the node's left/image_rect... are the bag's /stereo/... topics.
+        node = LadderSegNode(namespace="/stereo", parameter_overrides=overrides, context=context)
+        tester = Node("segment_bag_tester", context=context)
+        qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        tester.create_subscription(
+            Image,
+            "/stereo/ladderseg/labels",
+            lambda m: received.__setitem__(stamp_key(m), np.array(conversions.image_view(m))),
+            qos,
+        )
+        executor.add_node(node)
+        executor.add_node(tester)
+        threading.Thread(target=executor.spin, daemon=True).start()
+        infos = (bags.TOPIC_LEFT_INFO, bags.TOPIC_RIGHT_INFO)
+        first = BagReplayer(tester, bag, ReplayConfig(rate=100.0, topics=infos))
+        first.wait_for_subscribers()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not all(
+            p.get_subscription_count() for p in first.publishers.values()
+        ):
+            time.sleep(0.02)
+        first.run()
+        while time.monotonic() < deadline and len(node._infos) < 2:
+            time.sleep(0.02)
+        # A slow replay: every pair is processed before the next one comes (no drops).
+        pairs = (bags.TOPIC_LEFT_IMAGE, bags.TOPIC_RIGHT_IMAGE)
+        replayer = BagReplayer(tester, bag, ReplayConfig(rate=0.25, topics=pairs))
+        while time.monotonic() < deadline and not (
+            all(p.get_subscription_count() for p in replayer.publishers.values())
+            and node._pubs["labels"].get_subscription_count()
+        ):
+            time.sleep(0.02)
+        time.sleep(0.3)
+        replayer.run()
+        deadline = time.monotonic() + 20
+        while len(received) < FRAMES and time.monotonic() < deadline:
+            time.sleep(0.05)
+        node.destroy_node()
+    finally:
+        executor.shutdown(timeout_sec=2.0)
+        rclpy.try_shutdown(context=context)
+    return received
+
+
+def test_offline_labels_equal_the_live_nodes(
+    weights: Path, drive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    report = segment_bag(drive, out, config(weights, disparity="compute"))
+    assert report.frames == FRAMES and report.mode == "compute"
+    offline = read_images(out, TOPIC_LABELS)
+    assert sorted(offline) == sorted(read_images(drive, bags.TOPIC_LEFT_IMAGE))
+    live = live_node_labels(weights, drive, monkeypatch)
+    assert sorted(live) == sorted(offline)
+    for stamp, labels in live.items():
+        assert labels.shape == SIZE[::-1]
+        np.testing.assert_array_equal(offline[stamp], labels, err_msg=f"frame {stamp}")
+
+
+def test_truth_pictures_and_inputs(weights: Path, drive: Path, tmp_path: Path) -> None:
+    before = tree_digest(drive)
+    video, frames = tmp_path / "v.mp4", tmp_path / "frames"
+    cfg = config(weights, disparity="topic", include_inputs=True, video=video, frames_dir=frames)
+    report = segment_bag(drive, tmp_path / "out", cfg)
+    assert tree_digest(drive) == before
+    assert report.mode == "topic" and report.evaluated == FRAMES
+    assert report.confusion is not None and report.confusion.total == FRAMES * SIZE[0] * SIZE[1]
+    with bags.BagReader(tmp_path / "out") as bag:
+        topics = bag.topics
+    with bags.BagReader(drive) as bag:
+        assert set(bag.topics) <= set(topics)  # inputs copied
+    assert {TOPIC_LABELS, TOPIC_COLOR, TOPIC_OUT_DISPARITY} <= set(topics)
+    labels = read_images(tmp_path / "out", TOPIC_LABELS)
+    truth = read_images(drive, bags.TOPIC_SEMANTIC_GT)
+    assert sorted(labels) == sorted(truth)
+    ours = type(report.confusion)(19)
+    for stamp in truth:
+        ours.update(labels[stamp], truth[stamp])
+    np.testing.assert_array_equal(ours.matrix, report.confusion.matrix)
+    pngs = sorted(frames.glob("*.png"))
+    assert len(pngs) == FRAMES
+    assert cv2.imread(str(pngs[0])).shape == (SIZE[1], 4 * SIZE[0], 3)
+    capture = cv2.VideoCapture(str(video))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    assert count == FRAMES
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_refusals_leave_no_output(weights: Path, drive: Path, tmp_path: Path) -> None:
+    existing = tmp_path / "taken"
+    existing.mkdir()
+    with pytest.raises(BagError, match="exists already"):
+        segment_bag(drive, existing, config(weights))
+    with pytest.raises(BagError, match="cannot be the input"):
+        segment_bag(drive, drive, config(weights))
+    mono = tmp_path / "mono"
+    p_left, _ = bags.stereo_projections(50.0, 50.0, 48.0, 24.0, 0.5)
+    frame = bags.StereoBagFrame(1, np.zeros((48, 96, 3), np.uint8), p_left)
+    bags.write_stereo_bag(mono, [frame])
+    with pytest.raises(BagError, match="/stereo/right/image_rect"):
+        segment_bag(mono, tmp_path / "out", config(weights, disparity="compute"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mono", "taken"]
+
+
+def test_cli_prints_miou(
+    weights: Path, drive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["segment-bag", str(drive), str(tmp_path / "out"), "--weights", str(weights)]
+    argv += ["--set", "sgbm_num_disparities=16", "--no-progress", "--storage", "mcap"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert f"segmented {FRAMES} frames (compute disparity)" in printed
+    assert "mIoU" in printed
+    with pytest.raises(SystemExit):  # argparse rejects an unknown node parameter
+        cli.main([*argv[:2], str(tmp_path / "out2"), *argv[3:5], "--set", "nope=1"])
+    assert "node parameter name" in capsys.readouterr().err

@@ -387,6 +387,16 @@ def _write_drive(config: DemoConfig, work: Path) -> Path:
     return path
 
 
+def _default_node_params(config: DemoConfig) -> tuple[str, ...]:
+    """SGBM range for the small synthetic drive: 64 px covers its nearest objects at 416 px
+    wide and leaves a narrower invalid band on the left than the node's default 128."""
+    synthetic = config.bag is None and config.kitti is None
+    chosen = any(p.startswith("sgbm_num_disparities:=") for p in config.node_params)
+    if synthetic and not chosen and config.size[0] <= 512:
+        return ("sgbm_num_disparities:=64",)
+    return ()
+
+
 def _pictures_and_score(
     bag: Path, collector: OutputCollector, label_set: LabelSet, work: Path
 ) -> tuple[ConfusionMatrix | None, list[Path]]:
@@ -461,7 +471,8 @@ def run_demo(config: DemoConfig) -> DemoReport:
             inputs += [bags.TOPIC_RIGHT_IMAGE, bags.TOPIC_LEFT_INFO, bags.TOPIC_RIGHT_INFO]
         elif mode == "topic":
             inputs += [bags.TOPIC_DISPARITY]
-        with NodeProcess(weights, mode, work / "node.log", config.node_params) as node_proc:
+        node_params = _default_node_params(config) + config.node_params
+        with NodeProcess(weights, mode, work / "node.log", node_params) as node_proc:
             collector, published = replay_into_node(bag, node_proc, inputs, config)
             code = node_proc.stop()
         if code not in (0, -signal.SIGINT):
@@ -517,17 +528,9 @@ def _report(
     )
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size {text!r}: expected WIDTHxHEIGHT") from None
-    if width < 32 or height < 32:
-        raise argparse.ArgumentTypeError(f"size {text!r}: at least 32x32")
-    return width, height
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from ladderseg_ros.tools.bag_cli import _positive_float, _positive_int, _size
+
     parser = subparsers.add_parser(
         "demo",
         help="segment a drive with the real node: synthetic by default, or your bag/KITTI drive",
@@ -547,13 +550,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="weights file")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results directory")
     parser.add_argument(
-        "--frames", type=int, default=DEFAULT_FRAMES, help="frames of the drive (synthetic/KITTI)"
+        "--frames",
+        type=_positive_int,
+        default=DEFAULT_FRAMES,
+        help="frames of the drive (synthetic/KITTI)",
     )
     parser.add_argument(
         "--size", type=_size, default=DEFAULT_SIZE, metavar="WxH", help="synthetic image size"
     )
     parser.add_argument("--seed", type=int, default=None, help="synthetic drive seed")
-    parser.add_argument("--rate", type=float, default=1.0, help="replay speed factor")
+    parser.add_argument("--rate", type=_positive_float, default=1.0, help="replay speed factor")
     parser.add_argument("--force", action="store_true", help="replace a non-empty --out")
     parser.add_argument(
         "--param",
@@ -566,8 +572,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.frames < 1 or not args.rate > 0:
-        raise DemoError(f"--frames must be >= 1 and --rate > 0, got {args.frames}, {args.rate}")
     config = DemoConfig(
         out=args.out,
         weights=args.weights,

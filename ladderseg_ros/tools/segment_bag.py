@@ -43,6 +43,7 @@ TOPIC_OVERLAY = f"{NODE_NAMESPACE}/overlay"
 TOPIC_CONFIDENCE = f"{NODE_NAMESPACE}/confidence"
 TOPIC_OUT_DISPARITY = f"{NODE_NAMESPACE}/disparity"
 DISPARITY_CHOICES = ("auto", "compute", "topic")
+MODE_NAMES = {"mono": "no disparity", "compute": "SGBM disparity", "topic": "bag disparity"}
 GT_WAIT_NS = 1_000_000_000  # a frame waits this long (bag time) for its ground truth
 
 
@@ -456,7 +457,7 @@ def run(args: argparse.Namespace) -> int:
     )
     report = segment_bag(args.in_bag, args.out_bag, config)
     print(
-        f"segmented {report.frames} frames ({report.mode} disparity) in {report.seconds:.1f} s "
+        f"segmented {report.frames} frames ({MODE_NAMES[report.mode]}) in {report.seconds:.1f} s "
         f"({report.frames / max(report.seconds, 1e-9):.2f} frames/s) -> {args.out_bag}"
     )
     for kind, count in sorted(report.skipped.items()):

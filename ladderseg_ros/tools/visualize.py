@@ -9,10 +9,10 @@ Every file is written under a temporary name and renamed when complete.
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 import cv2
 import numpy as np
@@ -108,12 +108,10 @@ def write_png(path: str | Path, rgb: np.ndarray) -> Path:
     path = Path(path)
     refuse_existing(path)
     tmp = temporary_sibling(path)
-    try:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-            raise VisualizeError(f"cannot write {path}")
-        tmp.rename(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    written = cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    _commit(tmp, path, written)
+    if not written:
+        raise VisualizeError(f"cannot write {path}")
     return path
 
 
@@ -153,22 +151,13 @@ class VideoWriter:
         self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         self.frames += 1
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         if self._writer is not None:
             self._writer.release()
-        try:
-            if exc_type is None:
-                if self.frames == 0:
-                    raise VisualizeError(f"no frames to write to {self.path}")
-                refuse_existing(self.path)
-                self._tmp.rename(self.path)
-        finally:
+        if exc_type is None and self.frames == 0:
             self._tmp.unlink(missing_ok=True)
+            raise VisualizeError(f"no frames to write to {self.path}")
+        _commit(self._tmp, self.path, exc_type is None)
 
 
 class FrameDirWriter:
@@ -191,17 +180,18 @@ class FrameDirWriter:
         write_png(self._tmp / f"{name or f'{self.frames:06d}'}.png", rgb)
         self.frames += 1
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        import shutil
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        _commit(self._tmp, self.path, exc_type is None)
 
-        try:
-            if exc_type is None:
-                refuse_existing(self.path)
-                self._tmp.rename(self.path)
-        finally:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+
+def _commit(tmp: Path, path: Path, complete: bool) -> None:
+    """Rename a finished temporary file or directory to ``path``; remove it otherwise."""
+    try:
+        if complete:
+            refuse_existing(path)
+            tmp.rename(path)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)

@@ -211,7 +211,7 @@ def test_cli_prints_miou(
     argv += ["--set", "sgbm_num_disparities=16", "--no-progress", "--storage", "mcap"]
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
-    assert f"segmented {FRAMES} frames (compute disparity)" in printed
+    assert f"segmented {FRAMES} frames (SGBM disparity)" in printed
     assert "mIoU" in printed
     with pytest.raises(SystemExit):  # argparse rejects an unknown node parameter
         cli.main([*argv[:2], str(tmp_path / "out2"), *argv[3:5], "--set", "nope=1"])

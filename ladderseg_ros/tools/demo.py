@@ -21,13 +21,10 @@ import logging
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +36,7 @@ from ladderseg_ros.tools import bags
 
 if TYPE_CHECKING:
     from ladderseg_ros.classes import LabelSet
+    from ladderseg_ros.ros.demo_client import OutputCollector
     from ladderseg_ros.training.evaluation import ConfusionMatrix
 
 LOG = logging.getLogger(__name__)
@@ -48,8 +46,6 @@ DEFAULT_WEIGHTS = PACKAGE_DIR / "assets" / "ldn_demo.safetensors"
 DEFAULT_OUT = Path("out/demo")
 DEFAULT_FRAMES = 30
 DEFAULT_SIZE = (416, 128)  # what the demo weights were trained at (synthetic_demo.yaml)
-OUTPUT_LABELS = "/ladderseg/labels"
-OUTPUT_DISPARITY = "/ladderseg/disparity"
 NODE_REMAPS = {  # the node's relative input names -> the bag's topics
     "left/image_rect": bags.TOPIC_LEFT_IMAGE,
     "right/image_rect": bags.TOPIC_RIGHT_IMAGE,
@@ -153,13 +149,6 @@ def check_weights(path: Path) -> Any:
     return read_metadata(path)
 
 
-def cdr_stamp(data: bytes) -> int:
-    """Header stamp (ns) of a serialized message whose first field is a std_msgs/Header."""
-    little = data[1] == 1  # CDR encapsulation: 0x0001 little endian, 0x0000 big endian
-    sec, nanosec = struct.unpack_from("<iI" if little else ">iI", data, 4)
-    return sec * 1_000_000_000 + nanosec
-
-
 class NodeProcess:
     """The real node in a subprocess; its output goes to ``log``. A context manager that
     always stops it (SIGINT for a clean shutdown, then SIGTERM, then SIGKILL)."""
@@ -223,129 +212,6 @@ class NodeProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-class OutputCollector:
-    """Subscribes to the node's labels, disparity and diagnostics; records receipt times."""
-
-    def __init__(self, node: Any) -> None:
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import Image
-        from stereo_msgs.msg import DisparityImage
-
-        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        self.lock = threading.Lock()
-        self.labels: dict[int, tuple[float, np.ndarray]] = {}
-        self.disparity: dict[int, np.ndarray] = {}
-        self.processing: list[tuple[int, float]] = []  # (outputs in period, mean ms)
-        self.last_diag: dict[str, str] = {}
-        self.subs = [
-            node.create_subscription(Image, OUTPUT_LABELS, self._on_labels, qos),
-            node.create_subscription(DisparityImage, OUTPUT_DISPARITY, self._on_disparity, qos),
-            node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10),
-        ]
-
-    def _on_labels(self, msg: Any) -> None:
-        from ladderseg_ros.ros.conversions import image_view
-        from ladderseg_ros.ros.sync import stamp_key
-
-        now = time.monotonic()
-        with self.lock:
-            self.labels[stamp_key(msg)] = (now, np.array(image_view(msg, OUTPUT_LABELS)))
-
-    def _on_disparity(self, msg: Any) -> None:
-        from ladderseg_ros.ros.conversions import disparity_from_msg
-        from ladderseg_ros.ros.sync import stamp_key
-
-        with self.lock:
-            self.disparity[stamp_key(msg)] = disparity_from_msg(msg, OUTPUT_DISPARITY).disparity
-
-    def _on_diag(self, msg: Any) -> None:
-        for status in msg.status:
-            if "ladderseg" not in status.name:
-                continue
-            values = {kv.key: kv.value for kv in status.values}
-            with self.lock:
-                before = int(self.last_diag.get("outputs_total", 0))
-                added = int(values.get("outputs_total", 0)) - before
-                if added > 0:
-                    self.processing.append((added, float(values["processing_mean_ms"])))
-                self.last_diag = values
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.labels)
-
-
-def _wait(condition: Callable[[], bool], timeout: float, node: NodeProcess, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        node.check_alive()
-        if time.monotonic() > deadline:
-            raise DemoError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def _wait_quiet(
-    collector: OutputCollector, node: NodeProcess, quiet: float, timeout: float
-) -> None:
-    """Wait until no new output came for ``quiet`` s (the node has finished the last pair)."""
-    deadline = time.monotonic() + timeout
-    last_count, last_change = collector.count(), time.monotonic()
-    while time.monotonic() - last_change < quiet and time.monotonic() < deadline:
-        node.check_alive()
-        time.sleep(0.05)
-        if collector.count() != last_count:
-            last_count, last_change = collector.count(), time.monotonic()
-
-
-def replay_into_node(
-    bag: Path, node_proc: NodeProcess, inputs: list[str], config: DemoConfig
-) -> tuple[OutputCollector, dict[int, float]]:
-    """Replay ``bag`` into the running node; returns the outputs and each input's publish time."""
-    import rclpy
-    from rclpy.context import Context
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.node import Node
-
-    from ladderseg_ros.ros.replay import BagReplayer, ReplayConfig
-
-    context = Context()
-    rclpy.init(context=context)
-    executor = SingleThreadedExecutor(context=context)
-    try:
-        node = Node(f"ladderseg_demo_{uuid.uuid4().hex[:6]}", context=context)
-        collector = OutputCollector(node)
-        executor.add_node(node)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
-        topics = tuple(t for t in NODE_REMAPS.values() if t in inputs)
-        replayer = BagReplayer(node, bag, ReplayConfig(rate=config.rate, topics=topics))
-        published: dict[int, float] = {}
-
-        def on_message(message: bags.BagMessage) -> None:
-            if message.topic == bags.TOPIC_LEFT_IMAGE:
-                published[cdr_stamp(message.data)] = time.monotonic()
-
-        wanted = [replayer.publishers[t] for t in inputs]
-        _wait(
-            lambda: (
-                all(p.get_subscription_count() for p in wanted)
-                and node.count_publishers(OUTPUT_LABELS) > 0
-            ),
-            config.startup_timeout,
-            node_proc,
-            f"the node to subscribe to {', '.join(inputs)} (see {node_proc.log})",
-        )
-        time.sleep(0.5)  # the node's side of the matching may still be settling
-        LOG.info("node ready; replaying %s", bag)
-        replayer.run(on_message)
-        _wait_quiet(collector, node_proc, quiet=2.5, timeout=config.drain_timeout)
-        return collector, published
-    finally:
-        executor.shutdown(timeout_sec=2.0)
-        rclpy.try_shutdown(context=context)
 
 
 def _prepare_out(out: Path, force: bool) -> Path:
@@ -473,7 +339,18 @@ def run_demo(config: DemoConfig) -> DemoReport:
             inputs += [bags.TOPIC_DISPARITY]
         node_params = _default_node_params(config) + config.node_params
         with NodeProcess(weights, mode, work / "node.log", node_params) as node_proc:
-            collector, published = replay_into_node(bag, node_proc, inputs, config)
+            # Imported here: the ROS side (rclpy) lives under ros/ and only the demo run needs it.
+            from ladderseg_ros.ros.demo_client import replay_into_node
+
+            collector, published = replay_into_node(
+                bag,
+                node_proc,
+                NODE_REMAPS,
+                inputs,
+                rate=config.rate,
+                startup_timeout=config.startup_timeout,
+                drain_timeout=config.drain_timeout,
+            )
             code = node_proc.stop()
         if code not in (0, -signal.SIGINT):
             LOG.warning("the node exited with code %s:\n%s", code, node_proc.log_tail())

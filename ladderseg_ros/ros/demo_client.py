@@ -1,0 +1,168 @@
+"""The demo's ROS side: replay a bag into a running node and collect what it publishes.
+
+Lives under ``ros/`` because it is the only part of the demo that needs rclpy; the demo
+(``tools/demo.py``) starts the node as a subprocess and hands it here.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from stereo_msgs.msg import DisparityImage
+
+from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.ros.conversions import disparity_from_msg, image_view
+from ladderseg_ros.ros.replay import BagReplayer, ReplayConfig
+from ladderseg_ros.ros.sync import stamp_key
+from ladderseg_ros.tools import bags
+
+LOG = logging.getLogger(__name__)
+OUTPUT_LABELS = "/ladderseg/labels"
+OUTPUT_DISPARITY = "/ladderseg/disparity"
+
+
+class SessionError(LadderSegError):
+    """The node did not come up, or did not answer in time."""
+
+
+class NodeHandle(Protocol):
+    """What the session needs of the node process (``tools.demo.NodeProcess``)."""
+
+    log: Path
+
+    def check_alive(self) -> None: ...
+
+
+def cdr_stamp(data: bytes) -> int:
+    """Header stamp (ns) of a serialized message whose first field is a std_msgs/Header."""
+    little = data[1] == 1  # CDR encapsulation: 0x0001 little endian, 0x0000 big endian
+    sec, nanosec = struct.unpack_from("<iI" if little else ">iI", data, 4)
+    return sec * 1_000_000_000 + nanosec
+
+
+class OutputCollector:
+    """Subscribes to the node's labels, disparity and diagnostics; records receipt times."""
+
+    def __init__(self, node: Any) -> None:
+        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        self.lock = threading.Lock()
+        self.labels: dict[int, tuple[float, np.ndarray]] = {}
+        self.disparity: dict[int, np.ndarray] = {}
+        self.processing: list[tuple[int, float]] = []  # (outputs in period, mean ms)
+        self.last_diag: dict[str, str] = {}
+        self.subs = [
+            node.create_subscription(Image, OUTPUT_LABELS, self._on_labels, qos),
+            node.create_subscription(DisparityImage, OUTPUT_DISPARITY, self._on_disparity, qos),
+            node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10),
+        ]
+
+    def _on_labels(self, msg: Any) -> None:
+        now = time.monotonic()
+        with self.lock:
+            self.labels[stamp_key(msg)] = (now, np.array(image_view(msg, OUTPUT_LABELS)))
+
+    def _on_disparity(self, msg: Any) -> None:
+        with self.lock:
+            self.disparity[stamp_key(msg)] = disparity_from_msg(msg, OUTPUT_DISPARITY).disparity
+
+    def _on_diag(self, msg: Any) -> None:
+        for status in msg.status:
+            if "ladderseg" not in status.name:
+                continue
+            values = {kv.key: kv.value for kv in status.values}
+            with self.lock:
+                before = int(self.last_diag.get("outputs_total", 0))
+                added = int(values.get("outputs_total", 0)) - before
+                if added > 0:
+                    self.processing.append((added, float(values["processing_mean_ms"])))
+                self.last_diag = values
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.labels)
+
+
+def _wait(condition: Callable[[], bool], timeout: float, node: NodeHandle, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        node.check_alive()
+        if time.monotonic() > deadline:
+            raise SessionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def _wait_quiet(collector: OutputCollector, node: NodeHandle, quiet: float, timeout: float) -> None:
+    """Wait until no new output came for ``quiet`` s (the node has finished the last pair)."""
+    deadline = time.monotonic() + timeout
+    last_count, last_change = collector.count(), time.monotonic()
+    while time.monotonic() - last_change < quiet and time.monotonic() < deadline:
+        node.check_alive()
+        time.sleep(0.05)
+        if collector.count() != last_count:
+            last_count, last_change = collector.count(), time.monotonic()
+
+
+def replay_into_node(
+    bag: Path,
+    node_proc: NodeHandle,
+    remaps: dict[str, str],
+    inputs: list[str],
+    rate: float,
+    startup_timeout: float,
+    drain_timeout: float,
+) -> tuple[OutputCollector, dict[int, float]]:
+    """Replay ``bag`` into the running node; returns the outputs and each input's publish time.
+
+    Waits until the node subscribes to every input and publishes labels, replays at ``rate``,
+    then waits until no output came for 2.5 s (the node finished its last pair).
+    """
+    context = Context()
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    try:
+        node = Node(f"ladderseg_demo_{uuid.uuid4().hex[:6]}", context=context)
+        collector = OutputCollector(node)
+        executor.add_node(node)
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
+        topics = tuple(t for t in remaps.values() if t in inputs)
+        replayer = BagReplayer(node, bag, ReplayConfig(rate=rate, topics=topics))
+        published: dict[int, float] = {}
+
+        def on_message(message: bags.BagMessage) -> None:
+            if message.topic == bags.TOPIC_LEFT_IMAGE:
+                published[cdr_stamp(message.data)] = time.monotonic()
+
+        wanted = [replayer.publishers[t] for t in inputs]
+        _wait(
+            lambda: (
+                all(p.get_subscription_count() for p in wanted)
+                and node.count_publishers(OUTPUT_LABELS) > 0
+            ),
+            startup_timeout,
+            node_proc,
+            f"the node to subscribe to {', '.join(inputs)} (see {node_proc.log})",
+        )
+        time.sleep(0.5)  # the node's side of the matching may still be settling
+        LOG.info("node ready; replaying %s", bag)
+        replayer.run(on_message)
+        _wait_quiet(collector, node_proc, quiet=2.5, timeout=drain_timeout)
+        return collector, published
+    finally:
+        executor.shutdown(timeout_sec=2.0)
+        rclpy.try_shutdown(context=context)

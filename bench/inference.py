@@ -22,24 +22,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ladderseg_ros.cli import parse_size
+from ladderseg_ros.fileio import write_bytes_atomic
 from ladderseg_ros.inference import Segmenter
 from ladderseg_ros.model import build_model
-from ladderseg_ros.model.info_cli import count_gflops, parse_size
+from ladderseg_ros.model.info_cli import count_gflops
 from ladderseg_ros.weights import WeightsMetadata, save_weights
 
 
-def matmul_gflops(n: int = 2048, runs: int = 5, device: str = "cpu") -> float:
-    """Median float32 GEMM throughput."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+def matmul_gflops(
+    n: int = 2048, runs: int = 5, device: str = "cpu", dtype: torch.dtype = torch.float32
+) -> float:
+    """Median GEMM throughput in ``dtype`` (compare the network with the same precision)."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     times = []
     for _ in range(runs + 1):
-        if device == "cuda":
-            torch.cuda.synchronize()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize(device)
         start = time.perf_counter()
         torch.matmul(a, b)
-        if device == "cuda":
-            torch.cuda.synchronize()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize(device)
         times.append(time.perf_counter() - start)
     return 2 * n**3 / statistics.median(times[1:]) / 1e9
 
@@ -77,12 +81,18 @@ def main() -> int:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.threads:
         torch.set_num_threads(args.threads)
-    peak = matmul_gflops(device=device)
+    # Each row is compared with a matmul in the precision it ran: fp16 only for the torch
+    # backend on CUDA with --half (ONNX Runtime and the CPU run float32).
+    dtypes = [torch.float32] + ([torch.float16] if args.half and device.startswith("cuda") else [])
+    peaks = {str(d).removeprefix("torch."): matmul_gflops(device=device, dtype=d) for d in dtypes}
     machine = (
-        torch.cuda.get_device_name() if device == "cuda" else f"{platform.processor() or 'cpu'}"
+        torch.cuda.get_device_name(device)
+        if device.startswith("cuda")
+        else f"{platform.processor() or 'cpu'}"
     )
     print(f"device {device} ({machine}), {torch.get_num_threads()} threads")
-    print(f"matmul 2048^3 float32: {peak:.1f} GFLOP/s")
+    for name, peak in peaks.items():
+        print(f"matmul 2048^3 {name}: {peak:.1f} GFLOP/s")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("LADDERSEG_CACHE", str(Path(tmp) / "cache"))
@@ -90,13 +100,16 @@ def main() -> int:
             model = build_model(variant).eval()
             meta = WeightsMetadata.for_label_set(model.config, "cityscapes")
             path = save_weights(Path(tmp) / f"{variant}.safetensors", model, meta)
+            with torch.device("meta"):
+                counted = build_model(variant)
+            gflops = {size: count_gflops(counted, size) for size in args.sizes}
             for backend in args.backends:
                 seg = Segmenter.from_weights(path, backend, device, args.half, args.threads)
                 for size in args.sizes:
-                    with torch.device("meta"):
-                        counted = build_model(variant)
-                    flops = count_gflops(counted, size)
+                    flops = gflops[size]
                     ms = time_segmenter(seg, size, args.warmup, args.runs)
+                    precision = "float16" if seg.backend_name.endswith(":fp16") else "float32"
+                    peak = peaks[precision]
                     achieved = flops / (ms / 1000)
                     row = {
                         "variant": variant,
@@ -106,6 +119,7 @@ def main() -> int:
                         "fps": round(1000 / ms, 2),
                         "gflops": round(flops, 2),
                         "achieved_gflops_per_s": round(achieved, 1),
+                        "precision": precision,
                         "efficiency": round(achieved / peak, 3),
                     }
                     rows.append(row)
@@ -114,11 +128,13 @@ def main() -> int:
                         f"{ms:9.1f} ms {row['fps']:7.2f} fps {flops:7.1f} GFLOP "
                         f"{achieved:8.1f} GFLOP/s {100 * row['efficiency']:5.1f}%"
                     )
-    report = {"device": device, "machine": machine, "matmul_gflops_per_s": peak, "rows": rows}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    tmp_json = args.json.with_name(f".{args.json.name}.tmp")
-    tmp_json.write_text(json.dumps(report, indent=2))
-    tmp_json.replace(args.json)
+    report = {
+        "device": device,
+        "machine": machine,
+        "matmul_gflops_per_s": peaks,
+        "rows": rows,
+    }
+    write_bytes_atomic(args.json, json.dumps(report, indent=2).encode(), overwrite=True)
     print(f"saved {args.json}")
     return 0
 

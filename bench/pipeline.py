@@ -1,11 +1,22 @@
-"""Node throughput and latency vs the bare Segmenter on the same frames (figures printed).
+"""Node throughput and latency vs the bare pipeline on the same frames (figures printed).
 
-    .venv/bin/python bench/pipeline.py --model ldn_tiny_ss --width 512 --height 256 --frames 30
+    .venv/bin/python bench/pipeline.py --model ldn_tiny_ss --width 512 --height 256 \
+        --frames 30 --threads 2
 
 Untrained weights of the chosen variant are built in a temporary directory (speed does not
-depend on training). Three rows: the bare Segmenter (disparity given), the node's processing
-without ROS (SGBM + Segmenter + outputs), and the node in-process over loopback DDS, fed
-closed-loop (one pair in flight), reporting stamp-to-receipt latency.
+depend on training). Every row does the same work on the same frames, with the same thread
+pins (torch.set_num_threads, cv2.setNumThreads and the node's ``threads`` parameter):
+
+- bare: SGBM + Segmenter, called in a loop;
+- processing: the node's ``FrameProcessor`` without ROS (SGBM + Segmenter + the outputs
+  asked for);
+- node open loop: the node in-process over loopback DDS, fed pairs at a fixed rate
+  (``--rate``, default twice the bare rate so the node is saturated; its newest-pair policy
+  drops what it cannot take); throughput = outputs received per second;
+- node closed loop: one pair in flight at a time; latency = header stamp to receipt.
+
+The machine's load average is printed with the table: figures taken while other jobs run
+are not final.
 """
 
 from __future__ import annotations
@@ -18,8 +29,11 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+OUTPUT_CHOICES = {"labels": ("labels",), "all": ("labels", "color", "overlay", "confidence")}
 
 
 def frames(n: int, width: int, height: int, shift: int = 8) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -31,13 +45,11 @@ def frames(n: int, width: int, height: int, shift: int = 8) -> list[tuple[np.nda
     return out
 
 
-def row(name: str, seconds: list[float], base: float | None = None) -> str:
-    fps = 1.0 / statistics.mean(seconds)
-    ratio = f"{fps / base:6.1%}" if base else "   -  "
-    return (
-        f"{name:<34} {fps:8.2f} {1e3 * statistics.median(seconds):9.1f} "
-        f"{1e3 * max(seconds):9.1f} {ratio}"
-    )
+def row(name: str, fps: float, seconds: list[float], base: float | None) -> str:
+    ratio = f"{fps / base:7.1%}" if base else "      -"
+    med = f"{1e3 * statistics.median(seconds):9.1f}" if seconds else f"{'-':>9}"
+    worst = f"{1e3 * max(seconds):9.1f}" if seconds else f"{'-':>9}"
+    return f"{name:<36} {fps:8.2f} {med} {worst} {ratio}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,12 +59,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=256)
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="open-loop input rate (Hz); 0 = 2x bare"
+    )
+    parser.add_argument("--open-seconds", type=float, default=5.0, help="open-loop duration")
+    parser.add_argument(
+        "--outputs", choices=sorted(OUTPUT_CHOICES), default="labels", help="outputs subscribed"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
 
+    import cv2
+    import torch
+
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+
     from ladderseg_ros.inference import Segmenter
     from ladderseg_ros.model import build_model
-    from ladderseg_ros.ros.processing import FrameProcessor
+    from ladderseg_ros.ros.processing import FrameProcessor, Wanted
     from ladderseg_ros.stereo import SgbmConfig, compute_disparity
     from ladderseg_ros.weights import WeightsMetadata, save_weights
 
@@ -61,45 +87,68 @@ def main(argv: list[str] | None = None) -> int:
     weights = save_weights(
         tmp / "w.safetensors", model, WeightsMetadata.for_label_set(model.config, "cityscapes")
     )
-    seg = Segmenter.from_weights(weights, device=args.device)
+    seg = Segmenter.from_weights(weights, device=args.device, threads=args.threads)
     data = frames(args.frames, args.width, args.height)
     sgbm = SgbmConfig(num_disparities=64)
-    disps = [compute_disparity(left, right, sgbm) for left, right in data]
     baseline = 0.5
-    seg(data[0][0], disps[0] if seg.uses_disparity else None, baseline)  # warm-up
+    uses = seg.uses_disparity
 
+    def bare_once(left: np.ndarray, right: np.ndarray) -> None:
+        disp = compute_disparity(left, right, sgbm) if uses else None
+        seg(left, disp, baseline if uses else None)
+
+    bare_once(*data[0])  # warm-up
     bare = []
-    for (left, _), disp in zip(data, disps, strict=True):
+    for left, right in data:
         t0 = time.perf_counter()
-        seg(left, disp if seg.uses_disparity else None, baseline if seg.uses_disparity else None)
+        bare_once(left, right)
         bare.append(time.perf_counter() - t0)
+    names = OUTPUT_CHOICES[args.outputs]
+    wanted = Wanted(
+        **{n: n in names for n in ("labels", "color", "overlay", "confidence")}, disparity=False
+    )
     proc = FrameProcessor(seg, seg.label_set, sgbm)
+    proc.process(data[0][0], data[0][1], None, baseline, wanted)
     processing = []
     for left, right in data:
         t0 = time.perf_counter()
-        proc.process(left, right, None, baseline)
+        proc.process(left, right, None, baseline, wanted)
         processing.append(time.perf_counter() - t0)
-    node_times, latencies = run_node(weights, data, args.device)
-
     base = 1.0 / statistics.mean(bare)
+    rate = args.rate or 2.0 * base
+    node = run_node(weights, data, args, names, rate, sgbm.num_disparities)
+
+    load = os.getloadavg()[0]
+    cpus = os.cpu_count() or 1
     print(
-        f"{args.model} at {args.width}x{args.height}, {args.frames} frames, {seg.backend_name}, "
-        f"{os.cpu_count()} CPUs"
+        f"{args.model} at {args.width}x{args.height}, {args.frames} frames, {args.device}, "
+        f"threads {args.threads}, outputs {'+'.join(names)}, {cpus} CPUs, "
+        f"load average {load:.2f}"
     )
-    print(f"{'stage':<34} {'fps':>8} {'med ms':>9} {'max ms':>9} {'vs bare':>6}")
-    print(row("bare Segmenter", bare))
-    print(row("processing (SGBM+seg+outputs)", processing, base))
-    print(row("node over DDS (closed loop)", node_times, base))
+    if load > 0.5 * cpus:
+        print("WARNING: the machine is busy; these figures are not final")
+    print(f"{'stage':<36} {'fps':>8} {'med ms':>9} {'max ms':>9} {'vs bare':>7}")
+    print(row("bare (SGBM + Segmenter)", base, bare, None))
     print(
-        f"node latency stamp->received: median {1e3 * statistics.median(latencies):.1f} ms, "
-        f"max {1e3 * max(latencies):.1f} ms"
+        row("processing (SGBM + seg + outputs)", 1 / statistics.mean(processing), processing, base)
+    )
+    print(row(f"node open loop ({rate:.1f} Hz in)", node["open_fps"], [], base))
+    print(row("node closed loop (latency)", node["closed_fps"], node["latency"], base))
+    print(
+        f"node open loop: {node['open_out']} of {node['open_in']} pairs out "
+        f"(the rest dropped by the newest-pair policy)"
     )
     return 0
 
 
 def run_node(
-    weights: Path, data: list[tuple[np.ndarray, np.ndarray]], device: str
-) -> tuple[list[float], list[float]]:
+    weights: Path,
+    data: list[tuple[np.ndarray, np.ndarray]],
+    args: argparse.Namespace,
+    outputs: tuple[str, ...],
+    rate: float,
+    num_disparities: int,
+) -> dict[str, Any]:
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
@@ -114,8 +163,10 @@ def run_node(
     node = LadderSegNode(
         parameter_overrides=[
             Parameter("weights", value=str(weights)),
-            Parameter("device", value=device),
-            Parameter("sgbm_num_disparities", value=64),
+            Parameter("device", value=args.device),
+            Parameter("threads", value=args.threads),
+            Parameter("input_qos", value="reliable"),
+            Parameter("sgbm_num_disparities", value=num_disparities),
         ]
     )
     client = rclpy.create_node("bench_client")
@@ -123,52 +174,94 @@ def run_node(
     infos = [
         client.create_publisher(CameraInfo, f"{s}/camera_info", qos) for s in ("left", "right")
     ]
-    got = threading.Event()
-    received: list[float] = []
+    lock = threading.Condition()
+    received: dict[int, float] = {}  # stamp (ns) -> time.time() of receipt
 
     def on_labels(msg: Image) -> None:
-        received.append(time.time() - (msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9))
-        got.set()
+        with lock:
+            received[msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec] = time.time()
+            lock.notify_all()
 
-    sub = [
+    subs = [
         client.create_subscription(
             Image, "/ladderseg/" + n, on_labels if n == "labels" else (lambda m: None), qos
         )
-        for n in ("labels", "color", "overlay", "confidence")
+        for n in outputs
     ]
-    executor = MultiThreadedExecutor(num_threads=3)
+    executor = MultiThreadedExecutor(num_threads=2)
     executor.add_node(node)
     executor.add_node(client)
     spin = threading.Thread(target=executor.spin, daemon=True)
     spin.start()
+
+    def wait(condition: Any, what: str, timeout: float = 20.0) -> None:
+        end = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > end:
+                raise SystemExit(f"timed out waiting for {what}")
+            time.sleep(0.01)
+
+    # every subscription matched both ways, and the calibration held by the node
+    wait(lambda: all(p.get_subscription_count() for p in [*pubs, *infos]), "node inputs")
+    wait(lambda: all(node._pubs[n].get_subscription_count() for n in outputs), "outputs")
     height, width = data[0][0].shape[:2]
-    end = time.monotonic() + 10
-    while time.monotonic() < end and not all(p.get_subscription_count() for p in pubs):
-        time.sleep(0.01)
     for i, tx in enumerate((0.0, -50.0)):
         info = CameraInfo(width=width, height=height)
         info.p = [100.0, 0, width / 2, tx, 0, 100.0, height / 2, 0, 0, 0, 1, 0]
         infos[i].publish(info)
-    time.sleep(0.5)
-    times = []
-    for left, right in [data[0], *data]:
-        stamp = client.get_clock().now().to_msg()
-        got.clear()
-        t0 = time.perf_counter()
-        for pub, img in zip(pubs, (left, right), strict=True):
-            msg = conversions.array_to_image(img, "rgb8")
-            msg.header.stamp = stamp
+    wait(lambda: len(node._infos) == 2, "camera infos")
+    encoded = [tuple(conversions.array_to_image(img, "rgb8") for img in pair) for pair in data]
+
+    def send(pair: tuple[Image, Image]) -> int:
+        now = client.get_clock().now()
+        for pub, msg in zip(pubs, pair, strict=True):
+            msg.header.stamp = now.to_msg()
             pub.publish(msg)
-        if got.wait(timeout=30):
-            times.append(time.perf_counter() - t0)
+        return now.nanoseconds
+
+    # closed loop: one pair in flight (the first is warm-up)
+    latency, cycle = [], []
+    for pair in [encoded[0], *encoded]:
+        t0 = time.perf_counter()
+        key = send(pair)
+        with lock:
+            if not lock.wait_for(lambda k=key: k in received, timeout=30):
+                continue
+            latency.append(received[key] - key * 1e-9)
+        cycle.append(time.perf_counter() - t0)
+    latency, cycle = latency[1:], cycle[1:]
+    time.sleep(0.5)
+    # open loop: a fixed input rate, outputs counted as they come
+    with lock:
+        received.clear()
+    period = 1.0 / rate
+    sent = max(2, round(args.open_seconds * rate))
+    start = time.perf_counter()
+    for i in range(sent):
+        delay = start + i * period - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        send(encoded[i % len(encoded)])
+    end = time.perf_counter()
+    time.sleep(max(3 * statistics.median(cycle) if cycle else 1.0, 0.5))  # the last in flight
+    with lock:
+        times = sorted(received.values())
+    open_fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
     executor.shutdown()
-    del sub
+    del subs
     node.destroy_node()
     client.destroy_node()
     rclpy.shutdown()
-    if len(times) < 2:
+    if len(latency) < 2:
         raise SystemExit("the node produced no output; see its log above")
-    return times[1:], received[1:]
+    return {
+        "latency": latency,
+        "closed_fps": 1.0 / statistics.mean(cycle),
+        "open_fps": open_fps,
+        "open_in": sent,
+        "open_out": len(times),
+        "open_s": end - start,
+    }
 
 
 if __name__ == "__main__":

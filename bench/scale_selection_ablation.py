@@ -68,7 +68,9 @@ def main() -> None:
                 seg(frame.left, disparity, rig.baseline) if seg.uses_disparity else seg(frame.left)
             )
             for band, (lo, hi) in bands.items():
-                gt = np.where((depth >= lo) & (depth < hi), frame.train_ids, IGNORE_INDEX)
+                # "all" keeps every pixel; distance bands leave out the sky (no depth).
+                inside = (depth >= lo) & (depth < hi) if band != "all" else True
+                gt = np.where(inside, frame.train_ids, IGNORE_INDEX)
                 matrices[run, band].update(result.labels, gt)
 
     print(

@@ -1,7 +1,12 @@
 """Peak memory of one training step: ladder up-path vs a full-resolution decoder, +/- checkpointing.
 
 Each configuration runs in its own subprocess (peak RSS on CPU is per process; CUDA peak via
-``torch.cuda.max_memory_allocated`` when a GPU exists). The full-resolution decoder is of the
+``torch.cuda.max_memory_allocated`` when a GPU exists). The process peak includes the torch
+import and the model build, the same in every case, so the ratios use the step's own
+increase: peak during the step minus the RSS after the build (``/proc/self/statm``; the
+kernel's peak counter is reset there via ``/proc/self/clear_refs`` where allowed, else the
+process peak ``ru_maxrss`` stands in, which is the larger of the two). On CUDA likewise:
+peak allocated during the step minus allocated before it. The full-resolution decoder is of the
 FC-DenseNet kind: the ladder's 1/4 features are upsampled to 1/2 and 1/1 with a dense block
 (4 layers, growth 16) at each resolution before the classifier.
 
@@ -12,12 +17,40 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
 import time
 
 CASES = (("ladder", False), ("ladder", True), ("fullres", False), ("fullres", True))
+
+
+def _rss_mb() -> float:
+    """Resident set size now (``/proc/self/statm``, Linux)."""
+    with open("/proc/self/statm") as f:
+        resident_pages = int(f.read().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _reset_peak_rss() -> bool:
+    """Restart the kernel's peak-RSS counter (VmHWM) from the current RSS; False if refused."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mb(reset: bool) -> float:
+    """Peak RSS since the reset (VmHWM), or of the whole process (ru_maxrss) without one."""
+    if reset:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _fullres_head(width: int, num_classes: int):
@@ -84,16 +117,36 @@ def run_case(variant: str, decoder: str, checkpointing: bool, w: int, h: int, ba
             "disparity": torch.rand(batch, 1, h, w, device=device) * 50,
             "baseline": torch.full((batch,), 0.5, device=device),
         }
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        cuda_before = torch.cuda.memory_allocated() / 2**20
+    build_mb = _rss_mb()
+    reset = _reset_peak_rss()
     t0 = time.perf_counter()
     out = model(x, **kwargs)
     terms = segmentation_loss_terms(out["out"], out["aux"], y, 19)
     loss = combine(terms, float(terms.main_count), float(terms.aux_count), LossConfig())
     loss.backward()
     opt.step()
+    if cuda:
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    cuda_mb = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
-    return {"rss_mb": rss_mb, "cuda_mb": cuda_mb, "seconds": seconds}
+    peak_mb = _peak_rss_mb(reset)
+    cuda_mb = cuda_step_mb = None
+    if cuda:
+        cuda_mb = torch.cuda.max_memory_allocated() / 2**20
+        cuda_step_mb = cuda_mb - cuda_before
+    return {
+        "rss_mb": peak_mb,
+        "build_mb": build_mb,
+        "step_mb": peak_mb - build_mb,
+        "peak_since_build": reset,
+        "cuda_mb": cuda_mb,
+        "cuda_step_mb": cuda_step_mb,
+        "seconds": seconds,
+    }
 
 
 def main() -> int:
@@ -128,22 +181,38 @@ def main() -> int:
             return 1
         results[(decoder, ckpt)] = json.loads(proc.stdout.strip().splitlines()[-1])
     print(f"one training step, {args.variant}, batch {args.batch} at {w}x{h}")
-    print(f"{'decoder':10s} {'checkpoint':>10s} {'peak RSS MB':>12s} {'CUDA MB':>9s} {'s':>7s}")
+    print(
+        f"{'decoder':10s} {'checkpoint':>10s} {'peak RSS MB':>12s} {'built MB':>9s} "
+        f"{'step MB':>8s} {'CUDA MB':>8s} {'CUDA step':>9s} {'s':>7s}"
+    )
     for (decoder, ckpt), r in results.items():
         cuda = f"{r['cuda_mb']:.0f}" if r["cuda_mb"] is not None else "-"
-        print(f"{decoder:10s} {ckpt!s:>10s} {r['rss_mb']:12.0f} {cuda:>9s} {r['seconds']:7.1f}")
-    key = "cuda_mb" if results[("ladder", False)]["cuda_mb"] is not None else "rss_mb"
+        cuda_step = f"{r['cuda_step_mb']:.0f}" if r["cuda_step_mb"] is not None else "-"
+        print(
+            f"{decoder:10s} {ckpt!s:>10s} {r['rss_mb']:12.0f} {r['build_mb']:9.0f} "
+            f"{r['step_mb']:8.0f} {cuda:>8s} {cuda_step:>9s} {r['seconds']:7.1f}"
+        )
+    if not all(r["peak_since_build"] for r in results.values()):
+        print("note: /proc/self/clear_refs refused: step MB = process peak - RSS after build")
+    keys = ["step_mb"] + (["cuda_step_mb"] if results[("ladder", False)]["cuda_mb"] else [])
+    for key in keys:
+        print(f"ratios of the step's increase ({'CUDA' if 'cuda' in key else 'RSS'}):")
 
-    def ratio(a: tuple, b: tuple) -> float:
-        return results[a][key] / results[b][key]
+        def ratio(a: tuple, b: tuple, key: str = key) -> float:
+            return results[a][key] / results[b][key]
 
-    print(
-        f"fullres / ladder (no checkpointing): {ratio(('fullres', False), ('ladder', False)):.2f}"
-    )
-    print(f"ladder no-ckpt / ckpt:               {ratio(('ladder', False), ('ladder', True)):.2f}")
-    print(
-        f"fullres no-ckpt / ckpt:              {ratio(('fullres', False), ('fullres', True)):.2f}"
-    )
+        print(
+            f"  fullres / ladder (no checkpointing): "
+            f"{ratio(('fullres', False), ('ladder', False)):.2f}"
+        )
+        print(
+            f"  ladder no-ckpt / ckpt:               "
+            f"{ratio(('ladder', False), ('ladder', True)):.2f}"
+        )
+        print(
+            f"  fullres no-ckpt / ckpt:              "
+            f"{ratio(('fullres', False), ('fullres', True)):.2f}"
+        )
     return 0
 
 

@@ -1,7 +1,6 @@
 """Node throughput and latency vs the bare pipeline on the same frames (figures printed).
 
-    .venv/bin/python bench/pipeline.py --model ldn_tiny_ss --width 512 --height 256 \
-        --frames 30 --threads 2
+    .venv/bin/python bench/pipeline.py --width 512 --height 256 --frames 30 --threads 2
 
 Untrained weights of the chosen variant are built in a temporary directory (speed does not
 depend on training). Every row does the same work on the same frames, with the same thread
@@ -11,8 +10,8 @@ pins (torch.set_num_threads, cv2.setNumThreads and the node's ``threads`` parame
 - processing: the node's ``FrameProcessor`` without ROS (SGBM + Segmenter + the outputs
   asked for);
 - node open loop: the node in-process over loopback DDS, fed pairs at a fixed rate
-  (``--rate``, default twice the bare rate so the node is saturated; its newest-pair policy
-  drops what it cannot take); throughput = outputs received per second;
+  (``--rate``, default twice its closed-loop rate so the node is saturated; its newest-pair
+  policy drops what it cannot take); throughput = outputs received per second;
 - node closed loop: one pair in flight at a time; latency = header stamp to receipt.
 
 The machine's load average is printed with the table: figures taken while other jobs run
@@ -61,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument(
-        "--rate", type=float, default=0.0, help="open-loop input rate (Hz); 0 = 2x bare"
+        "--rate", type=float, default=0.0, help="open-loop input rate (Hz); 0 = 2x closed loop"
     )
+    parser.add_argument("--warmup", type=int, default=3, help="untimed calls per stage")
     parser.add_argument("--open-seconds", type=float, default=5.0, help="open-loop duration")
     parser.add_argument(
         "--outputs", choices=sorted(OUTPUT_CHOICES), default="labels", help="outputs subscribed"
@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         disp = compute_disparity(left, right, sgbm) if uses else None
         seg(left, disp, baseline if uses else None)
 
-    bare_once(*data[0])  # warm-up
+    for i in range(args.warmup):  # the first calls are several times slower
+        bare_once(*data[i % len(data)])
     bare = []
     for left, right in data:
         t0 = time.perf_counter()
@@ -108,15 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         **{n: n in names for n in ("labels", "color", "overlay", "confidence")}, disparity=False
     )
     proc = FrameProcessor(seg, seg.label_set, sgbm)
-    proc.process(data[0][0], data[0][1], None, baseline, wanted)
+    for i in range(args.warmup):
+        proc.process(*data[i % len(data)], None, baseline, wanted)
     processing = []
     for left, right in data:
         t0 = time.perf_counter()
         proc.process(left, right, None, baseline, wanted)
         processing.append(time.perf_counter() - t0)
     base = 1.0 / statistics.mean(bare)
-    rate = args.rate or 2.0 * base
-    node = run_node(weights, data, args, names, rate, sgbm.num_disparities)
+    node = run_node(weights, data, args, names, sgbm.num_disparities)
 
     load = os.getloadavg()[0]
     cpus = os.cpu_count() or 1
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         row("processing (SGBM + seg + outputs)", 1 / statistics.mean(processing), processing, base)
     )
-    print(row(f"node open loop ({rate:.1f} Hz in)", node["open_fps"], [], base))
+    print(row(f"node open loop ({node['rate']:.1f} Hz in)", node["open_fps"], [], base))
     print(row("node closed loop (latency)", node["closed_fps"], node["latency"], base))
     print(
         f"node open loop: {node['open_out']} of {node['open_in']} pairs out "
@@ -146,7 +147,6 @@ def run_node(
     data: list[tuple[np.ndarray, np.ndarray]],
     args: argparse.Namespace,
     outputs: tuple[str, ...],
-    rate: float,
     num_disparities: int,
 ) -> dict[str, Any]:
     import rclpy
@@ -219,9 +219,10 @@ def run_node(
             pub.publish(msg)
         return now.nanoseconds
 
-    # closed loop: one pair in flight (the first is warm-up)
+    # closed loop: one pair in flight (the first ones are warm-up)
+    warmup = [encoded[i % len(encoded)] for i in range(args.warmup)]
     latency, cycle = [], []
-    for pair in [encoded[0], *encoded]:
+    for pair in [*warmup, *encoded]:
         t0 = time.perf_counter()
         key = send(pair)
         with lock:
@@ -229,11 +230,12 @@ def run_node(
                 continue
             latency.append(received[key] - key * 1e-9)
         cycle.append(time.perf_counter() - t0)
-    latency, cycle = latency[1:], cycle[1:]
+    latency, cycle = latency[len(warmup) :], cycle[len(warmup) :]
     time.sleep(0.5)
     # open loop: a fixed input rate, outputs counted as they come
     with lock:
         received.clear()
+    rate = args.rate or 2.0 / statistics.median(cycle)  # saturate the node
     period = 1.0 / rate
     sent = max(2, round(args.open_seconds * rate))
     start = time.perf_counter()
@@ -261,6 +263,7 @@ def run_node(
         "open_in": sent,
         "open_out": len(times),
         "open_s": end - start,
+        "rate": rate,
     }
 
 

@@ -150,8 +150,12 @@ def _cityscapes_label_set(name: str) -> LabelSet:
     )
 
 
-def _voc_colors(n: int = 256) -> np.ndarray:
-    """The standard Pascal VOC colour map (bit-interleaved class index)."""
+def bit_palette(n: int = 256) -> np.ndarray:
+    """Pascal VOC's colour map: (n, 3) uint8 RGB, the class index's bits interleaved.
+
+    Distinct colours for up to 256 classes (index 0 is black); VOC's own and the fallback
+    palette of any custom class set.
+    """
     colors = np.zeros((n, 3), dtype=np.uint8)
     for i in range(n):
         c, r, g, b = i, 0, 0, 0
@@ -167,7 +171,7 @@ def _voc_colors(n: int = 256) -> np.ndarray:
 CITYSCAPES = _cityscapes_label_set("cityscapes")
 # KITTI semantics annotates in Cityscapes labelIds and is evaluated on the same 19 classes.
 KITTI = _cityscapes_label_set("kitti")
-VOC = LabelSet(name="voc", names=VOC_NAMES, colors=_voc_colors()[: len(VOC_NAMES)])
+VOC = LabelSet(name="voc", names=VOC_NAMES, colors=bit_palette(len(VOC_NAMES)))
 
 LABEL_SETS: dict[str, LabelSet] = {ls.name: ls for ls in (CITYSCAPES, KITTI, VOC)}
 

@@ -16,7 +16,7 @@ from ladderseg_ros.errors import LadderSegError
 
 COMMANDS: tuple[str, ...] = (
     "ladderseg_ros.training.evaluate",
-    "ladderseg_ros.training.train",
+    "ladderseg_ros.training.train_cli",
     "ladderseg_ros.tools.bag_cli",
     "ladderseg_ros.tools.replay_cli",
     "ladderseg_ros.tools.segment_bag",
@@ -26,6 +26,27 @@ COMMANDS: tuple[str, ...] = (
     "ladderseg_ros.inference.export_cli",
     "ladderseg_ros.inference.predict_cli",
 )
+
+
+class SizeError(LadderSegError, argparse.ArgumentTypeError, ValueError):
+    """A ``WxH`` size argument that is malformed or too small.
+
+    An ``ArgumentTypeError`` so that argparse, given ``type=parse_size``, prints this message.
+    """
+
+
+def parse_size(text: str, minimum: int = 16) -> tuple[int, int]:
+    """``WxH`` (e.g. ``1024x448``) -> (width, height); both at least ``minimum`` pixels.
+
+    The one size parser of every CLI and bench script (``type=parse_size`` in argparse).
+    """
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise SizeError(f"size must look like 1024x448 (WxH), got {text!r}") from None
+    if width < minimum or height < minimum:
+        raise SizeError(f"size must be at least {minimum}x{minimum}, got {text!r}")
+    return width, height
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,6 +16,10 @@ from ladderseg_ros.errors import LadderSegError
 log = logging.getLogger(__name__)
 
 SGBM_MODES: tuple[str, ...] = ("sgbm", "hh", "sgbm_3way", "hh4")
+# How a published stereo_msgs/DisparityImage marks pixels without a measurement:
+# min_disparity - 1 with min_disparity 0, stereo_image_proc's convention. Arrays inside the
+# package use 0 instead (see the module docstring).
+INVALID_DISPARITY = -1.0
 
 
 class StereoError(LadderSegError, ValueError):

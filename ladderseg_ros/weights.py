@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ladderseg_ros.classes import get_label_set
+from ladderseg_ros.classes import LabelError, get_label_set
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.fileio import atomic_output
 from ladderseg_ros.model import LadderSeg, ModelConfig
 
 _LOG = logging.getLogger(__name__)
@@ -65,14 +64,26 @@ class WeightsMetadata:
 
     def __post_init__(self) -> None:
         if len(self.class_names) != self.model.num_classes:
-            raise ValueError(
+            raise WeightsError(
                 f"{len(self.class_names)} class names for a model with "
                 f"{self.model.num_classes} classes"
             )
+        try:
+            builtin = get_label_set(self.label_set)
+        except LabelError:
+            builtin = None  # a custom class set: its names are its own
+        if builtin is not None and tuple(self.class_names) != tuple(builtin.names):
+            raise WeightsError(
+                f"label set {self.label_set!r} is built in, but the class names differ from "
+                f"its {builtin.num_classes} classes ({', '.join(builtin.names[:3])}, ...): "
+                f"use another label_set name for a custom class set"
+            )
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise ValueError(f"mean/std must hold 3 values (std > 0), got {self.mean}, {self.std}")
+            raise WeightsError(
+                f"mean/std must hold 3 values (std > 0), got {self.mean}, {self.std}"
+            )
         if self.input_size is not None and (len(self.input_size) != 2 or min(self.input_size) < 1):
-            raise ValueError(f"input_size must be (width, height), got {self.input_size}")
+            raise WeightsError(f"input_size must be (width, height), got {self.input_size}")
 
     @classmethod
     def for_label_set(cls, model: ModelConfig, label_set: str, **kwargs: Any) -> WeightsMetadata:
@@ -99,7 +110,11 @@ class WeightsMetadata:
 
     @classmethod
     def from_json(cls, text: str) -> WeightsMetadata:
-        """Parses ``to_json`` output; raises ValueError/KeyError/TypeError when malformed."""
+        """Parses ``to_json`` output.
+
+        Raises:
+            WeightsError: inconsistent metadata; ValueError/KeyError/TypeError: malformed JSON.
+        """
         data = json.loads(text)
         if data.get("format") != FORMAT:
             raise ValueError(f"not {FORMAT} metadata (format={data.get('format')!r})")
@@ -130,15 +145,8 @@ def save_weights(path: str | Path, model: LadderSeg, metadata: WeightsMetadata) 
     if metadata.model != model.config:
         raise WeightsError(f"{path}: metadata model config differs from the model's config")
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={_METADATA_KEY: metadata.to_json()})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, overwrite=True) as tmp:
+        save_file(tensors, str(tmp), metadata={_METADATA_KEY: metadata.to_json()})
     _LOG.info("wrote %s (%s, %d tensors)", path, metadata.model.name, len(tensors))
     return path
 
@@ -159,7 +167,7 @@ def read_metadata(path: str | Path) -> WeightsMetadata:
         raise WeightsError(f"{path}: no ladderseg metadata in the safetensors header")
     try:
         return WeightsMetadata.from_json(header[_METADATA_KEY])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (WeightsError, ValueError, KeyError, TypeError) as exc:
         raise WeightsError(f"{path}: invalid metadata: {exc}") from exc
 
 

@@ -1,4 +1,10 @@
-"""Start the ladderseg node: arguments and remappings only (see README for parameters)."""
+"""Start the ladderseg node: arguments and remappings only (see README for parameters).
+
+Precedence: the launch arguments weights/backend/device/use_sim_time are applied first and
+the params file after them, so a value set in the user's params file wins over a launch
+argument's default. The shipped config/ladderseg.yaml leaves those four out, so with it
+the launch arguments take effect.
+"""
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
@@ -36,13 +42,13 @@ def generate_launch_description() -> LaunchDescription:
         namespace=arg("namespace"),
         output="screen",
         parameters=[
-            arg("params_file"),
             {
                 "weights": arg("weights"),
                 "backend": arg("backend"),
                 "device": arg("device"),
                 "use_sim_time": arg("use_sim_time"),
             },
+            arg("params_file"),  # last: the user's file overrides the arguments above
         ],
         remappings=[
             ("left/image_rect", arg("left_image")),

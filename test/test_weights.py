@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
+from ladderseg_ros.classes import get_label_set
 from ladderseg_ros.model import build_model
 from ladderseg_ros.weights import (
     WeightsError,
@@ -125,3 +127,39 @@ def test_save_refuses_mismatched_metadata(saved, tmp_path) -> None:
     with pytest.raises(WeightsError, match="differs"):
         save_weights(tmp_path / "x.safetensors", model, other)
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_metadata_errors_are_weights_errors() -> None:
+    config = build_model("ldn_tiny").config  # 19 classes
+    names = tuple(f"class{i}" for i in range(19))
+    with pytest.raises(WeightsError, match="3 class names"):
+        WeightsMetadata(model=config, label_set="mine", class_names=names[:3])
+    with pytest.raises(WeightsError, match="mean/std"):
+        WeightsMetadata(model=config, label_set="mine", class_names=names, std=(1.0, 0.0, 1.0))
+    with pytest.raises(WeightsError, match="input_size"):
+        WeightsMetadata(model=config, label_set="mine", class_names=names, input_size=(0, 5))
+    assert WeightsMetadata(model=config, label_set="mine", class_names=names).class_names == names
+
+
+def test_builtin_label_set_needs_its_class_names(saved, tmp_path) -> None:
+    config = build_model("ldn_tiny").config
+    names = tuple(get_label_set("cityscapes").names)
+    swapped = (names[1], names[0], *names[2:])
+    with pytest.raises(WeightsError, match="'cityscapes' is built in"):
+        WeightsMetadata(model=config, label_set="cityscapes", class_names=swapped)
+    path = tmp_path / "renamed.safetensors"
+    _rewrite(saved[0], path, lambda d: d.update(class_names=["x", *d["class_names"][1:]]))
+    with pytest.raises(WeightsError, match=r"renamed.safetensors.*built in"):
+        read_metadata(path)
+
+
+def test_save_is_atomic_overwrites_and_keeps_normal_permissions(saved, tmp_path) -> None:
+    _, model, metadata = saved
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(b"old")
+    save_weights(path, model, metadata)
+    assert read_metadata(path).model == metadata.model
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors"]  # no temp left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -8,7 +8,6 @@ under a temporary name and renamed into place, and an existing target is an erro
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.fileio import OutputExistsError, write_bytes_atomic
 
-CITYSCAPES_SPLITS: tuple[str, ...] = ("train", "val", "test")
 KITTI_CALIB_NAME = "calib_cam_to_cam.txt"
 _CS_NAME = re.compile(r"^(?P<city>.+)_(?P<seq>\d{6})_(?P<frame>\d{6})_leftImg8bit\.png$")
 
@@ -65,18 +64,15 @@ class KittiRawDrive:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary name; refuse to replace an existing file."""
-    path = Path(path)
-    if path.exists():
-        raise LayoutError(f"{path} exists already, not overwriting")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    """Write ``data`` to a new file ``path`` atomically (``fileio.atomic_output``).
+
+    Raises:
+        LayoutError: ``path`` exists already (a dataset file is never replaced).
+    """
     try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        write_bytes_atomic(path, data)
+    except OutputExistsError as exc:
+        raise LayoutError(str(exc)) from None
 
 
 def write_png(path: str | Path, image: np.ndarray) -> None:

@@ -48,17 +48,32 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def read_label_png(path: Path) -> np.ndarray:
-    """Read a single-channel 8-bit label PNG (ids stored as values); raises DatasetError."""
-    labels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if labels is None:
-        raise DatasetError(f"{path}: missing or not a readable label image")
-    if labels.ndim != 2 or labels.dtype != np.uint8:
-        raise DatasetError(
-            f"{path}: expected a single-channel 8-bit label image, got shape {labels.shape} "
-            f"dtype {labels.dtype}"
-        )
-    return labels
+def read_label_png(path: Path, wide: bool = False) -> np.ndarray:
+    """Read a single-channel label PNG as its stored ids: grey values, or a palette PNG's
+    indices (never its colours).
+
+    Args:
+        path: The PNG.
+        wide: Also accept 16/32-bit grey images (to report out-of-range ids rather than
+            refuse the file); datasets store 8-bit ids.
+
+    Raises:
+        DatasetError: The file is missing, unreadable, or not a single-channel image (a
+            colour image, e.g. a ``*_color.png``); the message names the file.
+    """
+    from PIL import Image
+
+    modes = ("L", "P", "I", "I;16") if wide else ("L", "P")
+    try:
+        with Image.open(path) as img:
+            if img.mode not in modes:
+                raise DatasetError(
+                    f"{path}: a label map must be a single-channel {'' if wide else '8-bit '}"
+                    f"image (grey or palette), not mode {img.mode} (a colour image?)"
+                )
+            return np.asarray(img)
+    except OSError as exc:
+        raise DatasetError(f"{path}: missing or not a readable label image ({exc})") from None
 
 
 def require_dir(path: Path, expected: str) -> Path:

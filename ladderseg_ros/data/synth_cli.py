@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ladderseg_ros.cli import parse_size
 from ladderseg_ros.errors import LadderSegError
 
 log = logging.getLogger(__name__)
@@ -24,17 +25,6 @@ KITTI_DATE = "2020_01_01"
 
 class SynthError(LadderSegError, ValueError):
     """A ``ladderseg synth`` argument is unusable."""
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """Parse ``WxH`` into (width, height)."""
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise SynthError(f"--size must look like 1024x448, got {text!r}") from None
-    if width < 16 or height < 16:
-        raise SynthError(f"--size must be at least 16x16, got {text!r}")
-    return width, height
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,7 +51,11 @@ def _seed(args: argparse.Namespace) -> int:
 
     seeds = SPLIT_SEEDS[args.split]
     seed = seeds.start if args.seed is None else args.seed
-    count = max(args.frames if args.preset == "cityscapes" else 1, args.preview_seeds)
+    # Seeds used: one per preview row, one per Cityscapes frame, one for a whole KITTI drive.
+    if args.preview is not None:
+        count = args.preview_seeds
+    else:
+        count = args.frames if args.preset == "cityscapes" else 1
     if seed not in seeds or seed + count - 1 not in seeds:
         raise SynthError(
             f"--seed {seed} (+{count - 1}) lies outside the {args.split} seeds "
@@ -78,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         rig = rig.resized(*args.size)
     if args.frames < 1:
         raise SynthError(f"--frames must be >= 1, got {args.frames}")
+    if args.preview_seeds < 1:
+        raise SynthError(f"--preview-seeds must be >= 1, got {args.preview_seeds}")
     seed = _seed(args)
     if args.preview is not None:
         write_preview(args.preview, rig, range(seed, seed + args.preview_seeds))

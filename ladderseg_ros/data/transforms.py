@@ -18,6 +18,7 @@ import numpy as np
 from ladderseg_ros.classes import IGNORE_INDEX
 from ladderseg_ros.data.sample import Sample
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.stereo import resize_disparity
 
 
 class TransformError(LadderSegError, ValueError):
@@ -36,9 +37,7 @@ def resize_sample(sample: Sample, width: int, height: int) -> Sample:
         labels = cv2.resize(sample.labels, (width, height), interpolation=cv2.INTER_NEAREST)
     disparity = None
     if sample.disparity is not None:
-        disparity = cv2.resize(
-            sample.disparity, (width, height), interpolation=cv2.INTER_NEAREST
-        ) * np.float32(width / w)
+        disparity = resize_disparity(sample.disparity, (width, height))
     return replace(sample, image=image, labels=labels, disparity=disparity, right=None)
 
 

@@ -12,26 +12,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from ladderseg_ros.classes import IGNORE_INDEX, VOC, LabelSet
-from ladderseg_ros.data.sample import DatasetError, Sample, read_rgb, require_dir
+from ladderseg_ros.data.sample import DatasetError, Sample, read_label_png, read_rgb, require_dir
 
 log = logging.getLogger(__name__)
-
-
-def read_voc_labels(path: Path) -> np.ndarray:
-    """Read a VOC label PNG (palette or grayscale) as class ids; never its colours."""
-    try:
-        with Image.open(path) as img:
-            if img.mode not in ("P", "L"):
-                raise DatasetError(
-                    f"{path}: expected a palette or grayscale label PNG, got mode {img.mode}"
-                )
-            return np.array(img, dtype=np.uint8)
-    except OSError as exc:
-        raise DatasetError(f"{path}: missing or unreadable label PNG ({exc})") from None
 
 
 class VocDataset:
@@ -89,7 +73,7 @@ class VocDataset:
         labels = None
         if self.with_labels:
             path = self.label_dir / f"{image_id}.png"
-            labels = read_voc_labels(path)
+            labels = read_label_png(path)
             if labels.shape != image.shape[:2]:
                 raise DatasetError(f"{path}: size differs from its image")
             bad = (labels >= self.label_set.num_classes) & (labels != IGNORE_INDEX)

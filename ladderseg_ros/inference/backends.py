@@ -47,7 +47,8 @@ class TorchBackend:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-            raise BackendError(f"unknown device {device!r}: use auto, cpu or cuda")
+            raise BackendError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N")
+        cuda_device_id(device)  # rejects a malformed cuda:N clearly
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise BackendError(f"device {device!r} requested but CUDA is not available")
         if threads is not None:
@@ -99,6 +100,66 @@ def select_providers(device: str, available: list[str]) -> list[str]:
     return [*chosen, "CPUExecutionProvider"]
 
 
+def cuda_device_id(device: str) -> int:
+    """GPU index of ``cuda:N`` (0 for ``cuda`` and ``auto``).
+
+    Raises:
+        BackendError: ``cuda:`` followed by anything but a non-negative integer.
+    """
+    if not device.startswith("cuda:"):
+        return 0
+    index = device.removeprefix("cuda:")
+    if not index.isdigit():
+        raise BackendError(f"device {device!r}: the GPU index must be a number, as in cuda:1")
+    return int(index)
+
+
+def provider_options(
+    providers: list[str], device_id: int, engine_dir: Path
+) -> list[str | tuple[str, dict[str, object]]]:
+    """ONNX Runtime provider list: GPU providers on GPU ``device_id``, TensorRT engines cached.
+
+    The engine cache lets a restarted node reuse the engines instead of rebuilding them.
+    """
+    out: list[str | tuple[str, dict[str, object]]] = []
+    for p in providers:
+        if p == "TensorrtExecutionProvider":
+            out.append(
+                (
+                    p,
+                    {
+                        "device_id": device_id,
+                        "trt_engine_cache_enable": True,
+                        "trt_engine_cache_path": str(engine_dir),
+                    },
+                )
+            )
+        elif p == "CUDAExecutionProvider":
+            out.append((p, {"device_id": device_id}))
+        else:
+            out.append(p)
+    return out
+
+
+def cpu_fallback_warning(device: str, available: list[str], used: list[str]) -> str | None:
+    """The one warning due when a GPU was asked for (``auto``/``cuda``) but the session is on CPU.
+
+    None when the device was ``cpu`` or a GPU provider runs the session.
+    """
+    if device == "cpu" or not used or used[0] != "CPUExecutionProvider":
+        return None
+    gpu = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
+    if not gpu:
+        return (
+            f"device {device!r}: this ONNX Runtime has no CUDA/TensorRT provider "
+            f"(available: {', '.join(available)}); running on CPU"
+        )
+    return (
+        f"device {device!r}: {' and '.join(gpu)} failed to start (see ONNX Runtime's log); "
+        "running on CPU"
+    )
+
+
 def default_cache_dir() -> Path:
     """``$LADDERSEG_CACHE`` or ``~/.cache/ladderseg``: exported ONNX files, TensorRT engines."""
     return Path(os.environ.get("LADDERSEG_CACHE", Path.home() / ".cache" / "ladderseg"))
@@ -116,35 +177,29 @@ class OnnxRuntimeBackend:
     ):
         import onnxruntime as ort
 
-        if device not in ("auto", "cpu") and not device.startswith("cuda"):
-            raise BackendError(f"unknown device {device!r}: use auto, cpu or cuda")
+        if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+            raise BackendError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N")
+        device_id = cuda_device_id(device)
         available = ort.get_available_providers()
         providers = select_providers("cpu" if device == "cpu" else "cuda", available)
-        if device.startswith("cuda") and providers == ["CPUExecutionProvider"]:
-            _LOG.warning(
-                "ONNX Runtime has no CUDA/TensorRT provider (available: %s); running on CPU",
-                ", ".join(available),
-            )
         options = ort.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
         engine_dir = (cache_dir or default_cache_dir()) / "trt"
-        provider_args: list[str | tuple[str, dict[str, object]]] = []
-        for p in providers:
-            if p == "TensorrtExecutionProvider":
-                engine_dir.mkdir(parents=True, exist_ok=True)
-                provider_args.append(
-                    (p, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(engine_dir)})
-                )
-            else:
-                provider_args.append(p)
+        if "TensorrtExecutionProvider" in providers:
+            engine_dir.mkdir(parents=True, exist_ok=True)
         try:
-            self.session = ort.InferenceSession(str(onnx_path), options, providers=provider_args)
+            self.session = ort.InferenceSession(
+                str(onnx_path),
+                options,
+                providers=provider_options(providers, device_id, engine_dir),
+            )
         except Exception as exc:
             raise BackendError(f"{onnx_path}: ONNX Runtime cannot load it ({exc})") from exc
         used = self.session.get_providers()
-        if device == "auto" and used[0] == "CPUExecutionProvider" and len(providers) > 1:
-            _LOG.warning("GPU providers failed to start; ONNX Runtime runs on CPU")
+        warning = cpu_fallback_warning(device, available, used)
+        if warning is not None:
+            _LOG.warning("%s", warning)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.name = f"onnxruntime:{used[0]}"
 

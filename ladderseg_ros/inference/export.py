@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -12,8 +11,9 @@ import torch
 from torch import nn
 
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.fileio import atomic_output
 from ladderseg_ros.model import LadderSeg
-from ladderseg_ros.weights import WeightsMetadata
+from ladderseg_ros.weights import WeightsError, WeightsMetadata
 
 _LOG = logging.getLogger(__name__)
 METADATA_KEY = "ladderseg"
@@ -33,6 +33,15 @@ class _LogitsOnly(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         return self.model(*inputs)["out"]
+
+
+def _torchscript_exporter() -> dict[str, bool]:
+    """``dynamo=False`` where ``torch.onnx.export`` has that switch (torch >= 2.5).
+
+    Newer torch defaults to the dynamo exporter, which handles our dynamic height/width
+    differently; older torch only has the TorchScript exporter and rejects the keyword.
+    """
+    return {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
 
 
 def export_onnx(
@@ -69,31 +78,24 @@ def export_onnx(
         dynamic["disparity"] = {0: "batch", 2: "height", 3: "width"}
         dynamic["baseline"] = {0: "batch"}
     dynamic["logits"] = {0: "batch", 2: "height", 3: "width"}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path, overwrite=True, suffix=".onnx") as tmp:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # tracer warnings about shape arithmetic
             torch.onnx.export(
                 wrapper,
                 inputs,
-                tmp,
-                dynamo=False,
+                str(tmp),
                 opset_version=opset,
                 input_names=names,
                 output_names=["logits"],
                 dynamic_axes=dynamic,
+                **_torchscript_exporter(),
             )
-        proto = onnx.load(tmp)
+        proto = onnx.load(str(tmp))
         entry = proto.metadata_props.add()
         entry.key = METADATA_KEY
         entry.value = metadata.to_json()
-        onnx.save(proto, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        onnx.save(proto, str(tmp))
     _LOG.info("exported %s to %s (opset %d)", metadata.model.name, path, opset)
     return path
 
@@ -114,5 +116,5 @@ def read_onnx_metadata(path: str | Path) -> WeightsMetadata:
         raise ExportError(f"{path}: no ladderseg metadata (not exported by ladderseg export)")
     try:
         return WeightsMetadata.from_json(props[METADATA_KEY])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (WeightsError, ValueError, KeyError, TypeError) as exc:
         raise ExportError(f"{path}: invalid metadata: {exc}") from exc

@@ -120,9 +120,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ladderseg_ros.classes import colorize
+    from ladderseg_ros.cli import parse_size
     from ladderseg_ros.data.layouts import read_png, write_png
     from ladderseg_ros.inference import Segmenter
-    from ladderseg_ros.model.info_cli import parse_size
 
     out: Path = args.out
     if out.resolve() == args.input.resolve() or args.input.resolve() in out.resolve().parents:

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ladderseg_ros.classes import LabelError, LabelSet, get_label_set
+from ladderseg_ros.classes import LabelError, LabelSet, bit_palette, get_label_set
 from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.inference.backends import (
     Backend,
@@ -23,6 +23,7 @@ from ladderseg_ros.inference.backends import (
     TorchBackend,
     default_cache_dir,
 )
+from ladderseg_ros.stereo import resize_disparity
 from ladderseg_ros.weights import WeightsMetadata
 
 _LOG = logging.getLogger(__name__)
@@ -49,36 +50,16 @@ class SegmentationResult:
 
 
 def label_set_for(metadata: WeightsMetadata) -> LabelSet:
-    """The built-in label set the weights name, or one built from their class names."""
+    """The built-in label set the weights name, or one built from their class names.
+
+    ``WeightsMetadata`` guarantees that a built-in name comes with that set's class names.
+    """
     try:
-        known = get_label_set(metadata.label_set)
-        if tuple(known.names) == tuple(metadata.class_names):
-            return known
+        return get_label_set(metadata.label_set)
     except LabelError:
         pass
-    colors = _bit_palette(len(metadata.class_names))
+    colors = bit_palette(len(metadata.class_names))
     return LabelSet(name=metadata.label_set, names=tuple(metadata.class_names), colors=colors)
-
-
-def _bit_palette(n: int) -> np.ndarray:
-    """Pascal VOC's bit-interleaved palette: distinct colours for any class count."""
-    colors = np.zeros((n, 3), dtype=np.uint8)
-    for i in range(n):
-        c, r, g, b = i, 0, 0, 0
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        colors[i] = (r, g, b)
-    return colors
-
-
-def resize_disparity(disparity: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize to (width, height); values scaled with the width."""
-    width = disparity.shape[1]
-    out = cv2.resize(disparity, size, interpolation=cv2.INTER_NEAREST)
-    return (out * (size[0] / width)).astype(np.float32)
 
 
 class Segmenter:

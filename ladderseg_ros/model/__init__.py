@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ladderseg_ros.model.config import VARIANTS, ModelConfig
 from ladderseg_ros.model.densenet import DenseNet, DenseNetSpec
+from ladderseg_ros.model.errors import ModelError
 from ladderseg_ros.model.network import LadderSeg, build_model
 from ladderseg_ros.model.scale_selection import ScaleSelectionConfig
 
@@ -13,6 +14,7 @@ __all__ = [
     "DenseNetSpec",
     "LadderSeg",
     "ModelConfig",
+    "ModelError",
     "ScaleSelectionConfig",
     "build_model",
 ]

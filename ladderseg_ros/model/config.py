@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ladderseg_ros.model.densenet import DenseNetSpec
+from ladderseg_ros.model.errors import ModelError
 from ladderseg_ros.model.scale_selection import ScaleSelectionConfig
 
 
@@ -36,11 +37,11 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.num_classes < 1:
-            raise ValueError(f"num_classes must be positive, got {self.num_classes}")
+            raise ModelError(f"num_classes must be positive, got {self.num_classes}")
         if self.scale_selection is not None:
             num_outputs = len(self.backbone.block_config) + (self.backbone.split_block is not None)
             if not 0 <= self.scale_selection.tap < num_outputs - 1:
-                raise ValueError(
+                raise ModelError(
                     f"scale_selection.tap {self.scale_selection.tap} must name a skip level "
                     f"0..{num_outputs - 2}"
                 )
@@ -51,7 +52,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """Inverse of ``to_dict``; raises ValueError/TypeError on unknown or malformed fields."""
+        """Inverse of ``to_dict``; raises ModelError (a ValueError) or TypeError when malformed."""
         data = dict(data)
         backbone = dict(data.pop("backbone", {}))
         backbone["block_config"] = tuple(backbone.get("block_config", (6, 12, 24, 16)))

@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from ladderseg_ros.model.errors import ModelError
+
 
 @dataclass(frozen=True)
 class DenseNetSpec:
@@ -40,12 +42,12 @@ class DenseNetSpec:
 
     def __post_init__(self) -> None:
         if len(self.block_config) != 4 or min(self.block_config) < 1:
-            raise ValueError(f"block_config must hold 4 positive counts, got {self.block_config}")
+            raise ModelError(f"block_config must hold 4 positive counts, got {self.block_config}")
         if self.split_block is not None:
             if not 1 <= self.split_block <= 4:
-                raise ValueError(f"split_block must be 1..4 or None, got {self.split_block}")
+                raise ModelError(f"split_block must be 1..4 or None, got {self.split_block}")
             if not 1 <= self.split_position < self.block_config[self.split_block - 1]:
-                raise ValueError(
+                raise ModelError(
                     f"split_layer {self.split_layer} must leave layers on both sides of the "
                     f"split of block {self.split_block} ({self.block_config})"
                 )

@@ -11,11 +11,12 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from ladderseg_ros.cli import parse_size
 from ladderseg_ros.errors import LadderSegError
 
 
 class InfoError(LadderSegError, ValueError):
-    """An unknown model name or a bad size."""
+    """An unknown model name."""
 
 
 @dataclass(frozen=True)
@@ -28,17 +29,6 @@ class ModelFigures:
     output_stride: int
     uses_disparity: bool
     gflops: dict[tuple[int, int], float]
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``WxH`` -> (width, height)."""
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise InfoError(f"size must look like 1024x448, got {text!r}") from None
-    if width < 16 or height < 16:
-        raise InfoError(f"size must be at least 16x16, got {text!r}")
-    return width, height
 
 
 def count_gflops(model, size: tuple[int, int]) -> float:

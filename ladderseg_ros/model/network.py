@@ -11,6 +11,7 @@ from torch import nn
 
 from ladderseg_ros.model.config import VARIANTS, ModelConfig
 from ladderseg_ros.model.densenet import DenseNet
+from ladderseg_ros.model.errors import ModelError
 from ladderseg_ros.model.ladder import BNReLUConv, LadderUpsample, SpatialPyramidPooling
 from ladderseg_ros.model.scale_selection import ScaleSelection
 
@@ -76,7 +77,7 @@ class LadderSeg(nn.Module):
         """
         ss = self.scale_selection
         if ss is not None and (disparity is None or baseline is None):
-            raise ValueError(f"{self.config.name} selects scales: pass disparity and baseline")
+            raise ModelError(f"{self.config.name} selects scales: pass disparity and baseline")
         h, w = image.shape[-2:]
         stride = self.output_stride
         pad_h = (stride - h % stride) % stride
@@ -102,10 +103,12 @@ class LadderSeg(nn.Module):
         )
         result: dict[str, Any] = {"out": logits[:, :, :h, :w]}
         if self.training:
+            # aux[:-1] are the levels before the last ladder step: the SPP output at the
+            # deepest stride, then one per skip level except the finest.
             strides = [stride] + [self.backbone.strides[i] for i in skips]
             result["aux"] = [
                 head(a)[:, :, : -(-h // s), : -(-w // s)]
-                for head, a, s in zip(self.aux_heads, aux[:-1], strides, strict=False)
+                for head, a, s in zip(self.aux_heads, aux[:-1], strides[:-1], strict=True)
             ]
         return result
 
@@ -121,15 +124,18 @@ def build_model(
         overrides: ``ModelConfig`` fields to replace (e.g. ``scale_selection=None``).
 
     Raises:
-        KeyError: unknown variant name.
+        ModelError: unknown variant name or an invalid setting.
     """
     if isinstance(name_or_config, str):
         if name_or_config not in VARIANTS:
-            raise KeyError(
+            raise ModelError(
                 f"unknown model variant {name_or_config!r}; known: {', '.join(VARIANTS)}"
             )
         config = VARIANTS[name_or_config]
     else:
         config = name_or_config
-    config = dataclasses.replace(config, num_classes=num_classes, **overrides)
+    try:
+        config = dataclasses.replace(config, num_classes=num_classes, **overrides)
+    except TypeError as exc:  # an override that is not a ModelConfig field
+        raise ModelError(f"{config.name}: bad override ({exc})") from exc
     return LadderSeg(config)

@@ -3,18 +3,26 @@
 An object of metric size S at disparity d spans about d*S/B pixels (B: baseline). The pyramid
 level whose downsampling factor is closest to (d*S/B)/R (R: receptive field of the front-end)
 shows it at the size the front-end was made for: near pixels read coarse levels, far pixels
-fine ones. The multiplexer gathers, per pixel and per reference size, the features of the
-chosen level as a one-hot weighted sum, so gradients reach exactly the features it read and
-the graph exports to ONNX. The selections for all reference sizes are concatenated.
+fine ones. "Closest" is measured in log scale, as the factors are: the boundary between two
+levels is the geometric mean of their factors. The multiplexer gathers, per pixel and per
+reference size, the features of the chosen level as a one-hot weighted sum, so gradients reach
+exactly the features it read and the graph exports to ONNX. The selections for all reference
+sizes are concatenated.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ladderseg_ros.model.errors import ModelError
+
+_MIN_WANTED = 1e-6
+"""Floor of the wanted downsampling factor before its logarithm."""
 
 
 @dataclass(frozen=True)
@@ -39,15 +47,15 @@ class ScaleSelectionConfig:
 
     def __post_init__(self) -> None:
         if self.num_levels < 1 or self.factor <= 1.0:
-            raise ValueError(
+            raise ModelError(
                 f"need num_levels >= 1 and factor > 1, got {self.num_levels}, {self.factor}"
             )
         if not self.reference_sizes or min(self.reference_sizes) <= 0:
-            raise ValueError(f"reference_sizes must be positive, got {self.reference_sizes}")
+            raise ModelError(f"reference_sizes must be positive, got {self.reference_sizes}")
         if self.receptive_field <= 0:
-            raise ValueError(f"receptive_field must be positive, got {self.receptive_field}")
+            raise ModelError(f"receptive_field must be positive, got {self.receptive_field}")
         if not 0 <= self.invalid_level < self.num_levels:
-            raise ValueError(f"invalid_level {self.invalid_level} outside 0..{self.num_levels - 1}")
+            raise ModelError(f"invalid_level {self.invalid_level} outside 0..{self.num_levels - 1}")
 
     @property
     def level_factors(self) -> list[float]:
@@ -70,13 +78,18 @@ def select_levels(
         config: pyramid and receptive field.
 
     Returns:
-        (N, 1, h, w) int64 level indices; invalid pixels get ``config.invalid_level``.
+        (N, 1, h, w) int64 level indices: the level whose factor is nearest (d*S/B)/R in log
+        scale; invalid pixels get ``config.invalid_level``.
     """
-    factors = torch.tensor(config.level_factors, dtype=disparity.dtype, device=disparity.device)
+    log_factors = torch.tensor(
+        [math.log(f) for f in config.level_factors], dtype=disparity.dtype, device=disparity.device
+    )
     valid = torch.isfinite(disparity) & (disparity > 0)
     safe = torch.where(valid, disparity, torch.zeros_like(disparity))
     wanted = safe * reference_size / (baseline.view(-1, 1, 1, 1) * config.receptive_field)
-    distance = (wanted.unsqueeze(2) - factors.view(1, 1, -1, 1, 1)).abs()  # (N,1,L,h,w)
+    # Floored so that the log stays finite; invalid pixels are replaced below anyway.
+    log_wanted = torch.log(wanted.clamp_min(_MIN_WANTED))
+    distance = (log_wanted.unsqueeze(2) - log_factors.view(1, 1, -1, 1, 1)).abs()  # (N,1,L,h,w)
     levels = distance.argmin(2)
     return torch.where(valid, levels, torch.full_like(levels, config.invalid_level))
 

@@ -9,6 +9,7 @@ used for the pixel conversion when it is importable, after the same validation.
 from __future__ import annotations
 
 import array
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from std_msgs.msg import Header
 from stereo_msgs.msg import DisparityImage
 
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.stereo import INVALID_DISPARITY
 
 try:  # pragma: no cover - depends on the ROS installation
     from cv_bridge import CvBridge
@@ -193,12 +195,35 @@ def array_to_image(pixels: np.ndarray, encoding: str, header: Header | None = No
 
 @dataclass(frozen=True)
 class ReceivedDisparity:
-    """A DisparityImage as arrays: pixels (0 = invalid), focal ``f`` (px), baseline ``t`` (m)."""
+    """A DisparityImage as arrays: pixels (0 = invalid), focal ``f`` (px), baseline ``t`` (m).
+
+    ``min_disparity``/``max_disparity`` are the message's search range (``max_disparity`` is
+    ``inf`` when the message gives none); all of ``disparity``, ``focal`` and the range are in
+    pixels of the received image, so ``resized`` must scale them together.
+    """
 
     disparity: np.ndarray
     focal: float
     baseline: float
     nonfinite: int  # NaN/inf pixels that were set to 0
+    min_disparity: float = 0.0
+    max_disparity: float = math.inf
+
+    def resized(self, width: int, height: int) -> ReceivedDisparity:
+        """The same measurement at ``width`` x ``height``: values, f and range scaled by the
+        width ratio (depth = f * t / d is unchanged)."""
+        from ladderseg_ros.stereo import resize_disparity
+
+        if self.disparity.shape == (height, width):
+            return self
+        ratio = width / self.disparity.shape[1]
+        return dataclasses.replace(
+            self,
+            disparity=resize_disparity(self.disparity, (width, height)),
+            focal=self.focal * ratio,
+            min_disparity=self.min_disparity * ratio,
+            max_disparity=self.max_disparity * ratio,
+        )
 
 
 def disparity_from_msg(
@@ -242,7 +267,8 @@ def disparity_from_msg(
     with np.errstate(invalid="ignore"):
         invalid = ~finite | (disp <= 0) | (disp < lo) | (disp > hi)
     disp[invalid] = 0.0
-    return ReceivedDisparity(disp, f, t, int(finite.size - np.count_nonzero(finite)))
+    nonfinite = int(finite.size - np.count_nonzero(finite))
+    return ReceivedDisparity(disp, f, t, nonfinite, lo, hi)
 
 
 def disparity_to_msg(
@@ -252,20 +278,28 @@ def disparity_to_msg(
     header: Header | None = None,
     min_disparity: float = 0.0,
     max_disparity: float | None = None,
+    delta_d: float = 1.0 / 16.0,
 ) -> DisparityImage:
-    """Wrap a float32 disparity (0 = invalid) as a DisparityImage with f, t and range."""
+    """Wrap a float32 disparity (0 = invalid) as a DisparityImage with f, t and range.
+
+    Invalid pixels go out as ``INVALID_DISPARITY`` (below ``min_disparity``, the message's
+    definition of invalid, as stereo_image_proc and the bag tools write them). ``delta_d``
+    defaults to SGBM's sub-pixel step.
+    """
     disparity = np.asarray(disparity, dtype=np.float32)
+    valid = np.isfinite(disparity) & (disparity > 0)
     msg = DisparityImage()
     if header is not None:
         msg.header = header
-    msg.image = array_to_image(disparity, "32FC1", header)
+    out = np.where(valid, disparity, np.float32(INVALID_DISPARITY)).astype(np.float32)
+    msg.image = array_to_image(out, "32FC1", header)
     msg.f = float(focal)
     msg.t = float(baseline)
     msg.min_disparity = float(min_disparity)
-    if max_disparity is None:
-        max_disparity = float(disparity.max()) if disparity.size else 0.0
+    if max_disparity is None or not math.isfinite(max_disparity):
+        max_disparity = float(disparity[valid].max()) if valid.any() else 0.0
     msg.max_disparity = float(max_disparity)
-    msg.delta_d = 1.0 / 16.0  # SGBM's sub-pixel resolution
+    msg.delta_d = float(delta_d)
     msg.valid_window.width = int(disparity.shape[1])
     msg.valid_window.height = int(disparity.shape[0])
     return msg

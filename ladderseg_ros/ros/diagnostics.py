@@ -1,4 +1,9 @@
-"""The node's counters (rates, latency, drops, bad input by kind) and their /diagnostics form."""
+"""The node's counters (rates, latency, drops, bad input by kind) and their /diagnostics form.
+
+Two kinds of loss are kept apart: ``dropped_pairs`` are complete pairs the worker never took
+(the newest-pair policy replaced them), ``sync_dropped_messages`` are single messages the
+synchronizer discarded without a partner (one lost image drops one message, not a pair).
+"""
 
 from __future__ import annotations
 
@@ -20,9 +25,12 @@ class StatsSnapshot:
     latency_mean_ms: float
     latency_max_ms: float
     processing_mean_ms: float
+    processing_max_ms: float
+    wait_max_ms: float
     inputs: int
     outputs: int
     dropped_pairs: int
+    sync_dropped_messages: int
     bad_messages: dict[str, int] = field(default_factory=dict)
     new_bad: int = 0
 
@@ -38,6 +46,7 @@ class PipelineStats:
         self.bad: Counter[str] = Counter()
         self._latencies: list[float] = []
         self._processing: list[float] = []
+        self._waits: list[float] = []
         self._last = (time.monotonic(), 0, 0, 0)
 
     def count_input(self) -> None:
@@ -54,20 +63,26 @@ class PipelineStats:
             self.bad[kind] += 1
             return self.bad[kind]
 
-    def count_output(self, latency_s: float, processing_s: float) -> None:
+    def count_output(self, latency_s: float, processing_s: float, wait_s: float = 0.0) -> None:
+        """One published frame: stamp-to-publish latency, the worker's time on it, and how
+        long it waited in the mailbox before the worker took it."""
         with self._lock:
             self.outputs += 1
             self._latencies.append(latency_s)
             self._processing.append(processing_s)
+            self._waits.append(wait_s)
 
-    def snapshot(self, extra_dropped: int = 0) -> StatsSnapshot:
-        """Totals and the period's rates; resets the period."""
+    def snapshot(self, sync_dropped: int = 0) -> StatsSnapshot:
+        """Totals and the period's rates; resets the period.
+
+        ``sync_dropped`` is the synchronizer's count of discarded messages (reported apart).
+        """
         with self._lock:
             now = time.monotonic()
             t0, inputs0, outputs0, bad0 = self._last
             period = max(now - t0, 1e-6)
             bad_total = sum(self.bad.values())
-            lat, proc = self._latencies, self._processing
+            lat, proc, waits = self._latencies, self._processing, self._waits
             snap = StatsSnapshot(
                 period_s=period,
                 input_rate=(self.inputs - inputs0) / period,
@@ -75,13 +90,16 @@ class PipelineStats:
                 latency_mean_ms=1e3 * sum(lat) / len(lat) if lat else 0.0,
                 latency_max_ms=1e3 * max(lat) if lat else 0.0,
                 processing_mean_ms=1e3 * sum(proc) / len(proc) if proc else 0.0,
+                processing_max_ms=1e3 * max(proc) if proc else 0.0,
+                wait_max_ms=1e3 * max(waits) if waits else 0.0,
                 inputs=self.inputs,
                 outputs=self.outputs,
-                dropped_pairs=self.dropped + extra_dropped,
+                dropped_pairs=self.dropped,
+                sync_dropped_messages=sync_dropped,
                 bad_messages=dict(self.bad),
                 new_bad=bad_total - bad0,
             )
-            self._latencies, self._processing = [], []
+            self._latencies, self._processing, self._waits = [], [], []
             self._last = (now, self.inputs, self.outputs, bad_total)
             return snap
 
@@ -103,9 +121,12 @@ def diagnostic_status(
         "latency_mean_ms": f"{snap.latency_mean_ms:.1f}",
         "latency_max_ms": f"{snap.latency_max_ms:.1f}",
         "processing_mean_ms": f"{snap.processing_mean_ms:.1f}",
+        "processing_max_ms": f"{snap.processing_max_ms:.1f}",
+        "wait_max_ms": f"{snap.wait_max_ms:.1f}",
         "inputs_total": str(snap.inputs),
         "outputs_total": str(snap.outputs),
         "dropped_pairs": str(snap.dropped_pairs),
+        "sync_dropped_messages": str(snap.sync_dropped_messages),
         "bad_messages_total": str(sum(snap.bad_messages.values())),
         "backend": backend,
     }

@@ -4,7 +4,9 @@ Subscription callbacks only check stamps and hand complete pairs to a one-place 
 a worker thread decodes, computes disparity, runs the Segmenter and publishes. When the
 cameras outrun the network the mailbox keeps the newest pair and counts the others as
 dropped, so latency stays at about one inference. Bad input is counted by kind, logged
-(throttled) and skipped; it never stops the node.
+(throttled) and skipped; it never stops the node. A pair that arrives before both
+CameraInfos (a bag whose infos are recorded after the first images) is held, only the
+newest one, and processed when the calibration arrives.
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ class LadderSegNode(Node):
             raise ParamError("parameter 'weights' is empty: give the path to a .safetensors file")
         from ladderseg_ros.inference import Segmenter
 
+        if p.threads:  # SGBM runs on OpenCV's pool: pin it like the network's
+            import cv2
+
+            cv2.setNumThreads(p.threads)
         self.segmenter = Segmenter.from_weights(
             p.weights,
             backend=p.backend,
@@ -105,6 +111,8 @@ class LadderSegNode(Node):
         self._slot: NewestSlot[tuple[tuple[Any, ...], float]] = NewestSlot()
         self._info_lock = threading.Lock()
         self._infos: dict[str, CameraInfo] = {}
+        # newest pair that came before calibration; guarded by _info_lock
+        self._pending: tuple[tuple[Any, ...], float] | None = None
         self._last_warn: dict[str, float] = {}
         self._publish_label_metadata()
         self._make_publishers()
@@ -193,6 +201,26 @@ class LadderSegNode(Node):
     def _on_info(self, side: str, msg: CameraInfo) -> None:
         with self._info_lock:
             self._infos[side] = msg
+            pending = None
+            if self._pending is not None and len(self._infos) == 2:
+                pending, self._pending = self._pending, None
+        if pending is not None and not self._slot.offer(pending):
+            self.stats.count_dropped()  # a newer pair already waits: it wins
+
+    def _hold_until_calibrated(self, msgs: tuple[Any, ...], received: float) -> bool:
+        """Keep ``msgs`` as the pending pair when a CameraInfo is still missing (True)."""
+        with self._info_lock:
+            if len(self._infos) == 2:
+                return False
+            replaced, self._pending = self._pending, (msgs, received)
+            missing = sorted({"left", "right"} - set(self._infos))
+        if replaced is not None:
+            self._bad(
+                "missing_camera_info",
+                f"pair at {stamp_seconds(replaced[0][0]):.3f} skipped: no "
+                f"{' or '.join(s + '/camera_info' for s in missing)} received yet",
+            )
+        return True
 
     def _on_set(self, *msgs: Any) -> None:
         if self._sync is None and not self._stamp_ok(msgs[0], self.input_topics[0]):
@@ -250,7 +278,7 @@ class LadderSegNode(Node):
                 continue
             msgs, received = item
             try:
-                self._process(msgs, received)
+                self._process(msgs, received, time.monotonic())
             except BadMessageError as exc:
                 self._bad(exc.kind, str(exc))
             except LadderSegError as exc:
@@ -278,11 +306,14 @@ class LadderSegNode(Node):
             return conversions.compressed_to_rgb(msg, topic, limit)
         return conversions.image_to_rgb(msg, topic, limit)
 
-    def _process(self, msgs: tuple[Any, ...], received: float) -> None:
+    def _process(self, msgs: tuple[Any, ...], received: float, started: float) -> None:
         wanted = self._wanted()
         if not wanted.segmentation and not wanted.disparity:
             return
+        if self.mode == "compute" and self._hold_until_calibrated(msgs, received):
+            return
         left_msg = msgs[0]
+        min_disparity, max_disparity = 0.0, float(self.params.sgbm_num_disparities)
         left = self._decode(left_msg, self.input_topics[0])
         height, width = left.shape[:2]
         right = disparity = None
@@ -307,8 +338,12 @@ class LadderSegNode(Node):
                     "nonfinite_disparity",
                     f"{DISPARITY_IN}: {received_disp.nonfinite} NaN/inf pixels treated as invalid",
                 )
+            # at the left image's size, f and range scaled with the values (same depth)
+            received_disp = received_disp.resized(width, height)
             disparity = received_disp.disparity
             focal, baseline = received_disp.focal, received_disp.baseline
+            min_disparity = received_disp.min_disparity
+            max_disparity = received_disp.max_disparity
         out = self.processor.process(
             left, right, disparity, baseline, wanted, self.params.overlay_alpha
         )
@@ -328,16 +363,19 @@ class LadderSegNode(Node):
                 focal,
                 baseline,
                 header,
-                max_disparity=float(self.params.sgbm_num_disparities),
+                min_disparity=min_disparity,
+                max_disparity=max_disparity,
             )
             pubs["disparity"].publish(msg)
         now = self.get_clock().now().nanoseconds * 1e-9
-        self.stats.count_output(now - stamp_seconds(left_msg), time.monotonic() - received)
+        self.stats.count_output(
+            now - stamp_seconds(left_msg), time.monotonic() - started, started - received
+        )
 
     # ---------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:
         sync_dropped = self._sync.stats.dropped if self._sync is not None else 0
-        snap = self.stats.snapshot(extra_dropped=sync_dropped)
+        snap = self.stats.snapshot(sync_dropped=sync_dropped)
         status = diagnostic_status(
             f"{self.get_fully_qualified_name()}: pipeline",
             self.segmenter.backend_name,
@@ -357,6 +395,7 @@ class LadderSegNode(Node):
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``ladderseg_node`` / ``ros2 run ladderseg_ros ladderseg_node``."""
+    from rclpy.exceptions import ParameterException
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
     rclpy.init(args=argv if argv is not None else sys.argv)
@@ -368,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
         executor.spin()
     except LadderSegError as exc:
         print(f"ladderseg_node: error: {exc}", file=sys.stderr)
+        return 2
+    except ParameterException as exc:  # rclpy's type/range check of a -p or YAML value
+        print(f"ladderseg_node: error: invalid parameter: {exc}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

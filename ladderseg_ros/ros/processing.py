@@ -39,6 +39,15 @@ class NewestSlot(Generic[T]):
             self._cond.notify()
             return dropped
 
+    def offer(self, item: T) -> bool:
+        """Store ``item`` only if nothing waits (an older item must not replace a newer one)."""
+        with self._cond:
+            if self._item is not None:
+                return False
+            self._item = item
+            self._cond.notify()
+            return True
+
     def get(self, timeout: float) -> T | None:
         """Take the waiting item, waiting up to ``timeout`` seconds; None if nothing came."""
         with self._cond:

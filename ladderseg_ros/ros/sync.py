@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ladderseg_ros.errors import LadderSegError
+
 try:  # pragma: no cover - depends on the ROS installation
     import message_filters
 
@@ -28,6 +30,10 @@ try:  # pragma: no cover - depends on the ROS installation
 except ImportError:
     message_filters = None
     HAVE_MESSAGE_FILTERS = False
+
+
+class SyncError(LadderSegError, ValueError):
+    """A synchronizer setting is invalid (inputs, queue size, slop)."""
 
 
 def stamp_seconds(msg: Any) -> float:
@@ -61,6 +67,9 @@ class StampSynchronizer:
         queue_size: Messages kept per input while waiting for partners.
         slop: Approximate mode's maximum stamp spread (s); ``None`` for exact matching.
         reset_jump: A stamp this many seconds older than the last emitted set resets.
+
+    Raises:
+        SyncError: ``num_inputs`` or ``queue_size`` below 1, or a negative ``slop``.
     """
 
     def __init__(
@@ -72,9 +81,9 @@ class StampSynchronizer:
         reset_jump: float = 1.0,
     ) -> None:
         if num_inputs < 1 or queue_size < 1:
-            raise ValueError(f"num_inputs {num_inputs} and queue_size {queue_size} must be >= 1")
-        if slop is not None and slop < 0:
-            raise ValueError(f"slop must be >= 0, got {slop}")
+            raise SyncError(f"num_inputs {num_inputs} and queue_size {queue_size} must be >= 1")
+        if slop is not None and not slop >= 0:
+            raise SyncError(f"slop must be >= 0, got {slop}")
         self._callback = callback
         self._queue_size = queue_size
         self._slop_ns = None if slop is None else round(slop * 1e9)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.stereo import INVALID_DISPARITY
 
 if TYPE_CHECKING:
     from rosbags.interfaces import Connection
@@ -47,8 +48,6 @@ DISPARITY_TYPE = "stereo_msgs/msg/DisparityImage"
 
 BAG_VERSION = 8
 STORAGES: tuple[str, ...] = ("sqlite3", "mcap")
-# Invalid disparity in a DisparityImage: anything below min_disparity (0), as stereo_image_proc.
-INVALID_DISPARITY = -1.0
 
 _ENCODINGS: dict[str, tuple[int, np.dtype]] = {
     "rgb8": (3, np.dtype(np.uint8)),

@@ -64,6 +64,8 @@ def build_dataset(
                 num_frames=limit,
                 width=config.synthetic_width,
                 height=config.synthetic_height,
+                # SGBM costs time per frame: only for models that read disparity.
+                disparity=config.synthetic_disparity if with_disparity else "exact",
             )
         )
     if not config.root:

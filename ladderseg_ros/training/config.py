@@ -36,6 +36,8 @@ class DataConfig:
         train_split, val_split: Split names of that dataset.
         num_train, num_val: Use only the first n samples (None = all).
         synthetic_width, synthetic_height: Render size of the synthetic world.
+        synthetic_disparity: ``exact`` (rendered) or ``sgbm`` (matched on the rendered pair,
+            as the node does) disparity for scale-selection models.
         val_width, val_height: Resize validation images to this size (0 = native).
         num_workers: DataLoader worker processes per rank.
     """
@@ -48,6 +50,7 @@ class DataConfig:
     num_val: int | None = None
     synthetic_width: int = 320
     synthetic_height: int = 96
+    synthetic_disparity: str = "exact"
     val_width: int = 0
     val_height: int = 0
     num_workers: int = 0

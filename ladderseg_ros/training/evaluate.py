@@ -70,20 +70,14 @@ def label_files(root: Path) -> dict[str, Path]:
     return files
 
 
-def read_label_png(path: Path) -> np.ndarray:
-    """Read a single-channel label PNG (grey or palette) as its stored integer values."""
-    from PIL import Image
+def _read_labels(path: Path) -> np.ndarray:
+    """The label reader of the datasets (cv2 is imported with it: not at CLI start-up)."""
+    from ladderseg_ros.data.sample import DatasetError, read_label_png
 
     try:
-        with Image.open(path) as img:
-            if img.mode not in ("L", "P", "I", "I;16"):
-                raise EvalInputError(
-                    f"{path}: a label map must be single-channel (grey or palette), "
-                    f"not {img.mode} (a colour image?)"
-                )
-            return np.asarray(img)
-    except OSError as exc:
-        raise EvalInputError(f"cannot read label image {path}: {exc}") from exc
+        return read_label_png(path, wide=True)
+    except DatasetError as exc:
+        raise EvalInputError(str(exc)) from exc
 
 
 def evaluate_folders(
@@ -117,8 +111,8 @@ def evaluate_folders(
         LOG.warning("%d prediction(s) in %s have no ground truth; ignored", extra, predictions)
     cm = ConfusionMatrix(label_set.num_classes)
     for key, gt_path in gts.items():
-        gt = read_label_png(gt_path)
-        pred = read_label_png(preds[key])
+        gt = _read_labels(gt_path)
+        pred = _read_labels(preds[key])
         try:
             if gt_ids == "raw":
                 gt = label_set.to_train_ids(gt)

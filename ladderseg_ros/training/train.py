@@ -1,4 +1,4 @@
-"""The training loop and the ``ladderseg train`` subcommand.
+"""The training loop behind ``ladderseg train`` (the subcommand is in ``train_cli``).
 
 Single process, or one process per device under ``torchrun`` (DistributedDataParallel).
 Losses are normalized by the valid-pixel count of the whole global batch, and batches are
@@ -9,7 +9,6 @@ run continues exactly. Ctrl-C finishes the current step, checkpoints and stops.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import json
@@ -37,7 +36,7 @@ from ladderseg_ros.training.batching import (
     collate,
 )
 from ladderseg_ros.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from ladderseg_ros.training.config import TrainConfig, config_from_dict, load_config
+from ladderseg_ros.training.config import TrainConfig, config_from_dict
 from ladderseg_ros.training.distributed import (
     DistInfo,
     all_reduce_sum,
@@ -169,12 +168,19 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _config_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+def _config_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ; a key missing on one side (a checkpoint older than
+    the key) counts at its default, so a new option set to a new value is a difference."""
+    defaults = TrainConfig().to_dict()
+
+    def value(config: dict[str, Any], section: str, key: str) -> Any:
+        return config.get(section, {}).get(key, defaults.get(section, {}).get(key))
+
+    keys = {(section, key) for c in (saved, current) for section in c for key in c[section]}
     return sorted(
         f"{section}.{key}"
-        for section in a
-        for key in a[section]
-        if a[section][key] != b.get(section, {}).get(key)
+        for section, key in keys
+        if value(saved, section, key) != value(current, section, key)
     )
 
 
@@ -194,8 +200,12 @@ class Trainer:
         torch.manual_seed(config.run.seed)
 
         run = config.run
-        if run.batch_size < 1 or run.accumulate < 1 or run.epochs < 1:
-            raise TrainError("run.batch_size, run.accumulate and run.epochs must be positive")
+        if min(run.batch_size, run.accumulate, run.epochs, run.val_every_epochs) < 1:
+            raise TrainError(
+                "run.batch_size, run.accumulate, run.epochs and run.val_every_epochs must be "
+                f"positive, got {run.batch_size}, {run.accumulate}, {run.epochs}, "
+                f"{run.val_every_epochs}"
+            )
         self.train_set, self.val_set = self._datasets()
         self.label_set = self.train_set.base.label_set
         self.num_classes = self.label_set.num_classes
@@ -228,6 +238,9 @@ class Trainer:
             )
         self.total_steps = self.steps_per_epoch * run.epochs
         self.step = 0
+        #: Step of the last validation (0 = none): a stop between an epoch's last step and
+        #: its validation is caught up on resume, so no validation is skipped for good.
+        self.last_val_step = 0
         self.history = History()
         self.last_matrix: np.ndarray | None = None
         if resume is not None:
@@ -290,6 +303,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "step": self.step,
+            "last_val_step": self.last_val_step,
             "rng_torch": torch.get_rng_state(),
             "history": self.history.to_dict(),
             "confusion": torch.from_numpy(self.last_matrix)
@@ -319,6 +333,9 @@ class Trainer:
         self.step = int(state["step"])
         torch.set_rng_state(state["rng_torch"])
         self.history = History(**state["history"])
+        # Checkpoints from before last_val_step was recorded: the history knows it.
+        fallback = self.history.val_steps[-1] if self.history.val_steps else 0
+        self.last_val_step = int(state.get("last_val_step", fallback))
         if state["confusion"].numel():
             self.last_matrix = state["confusion"].numpy()
         log.info("resumed from %s at step %d/%d", path, self.step, self.total_steps)
@@ -425,6 +442,8 @@ class Trainer:
         acc = run.accumulate
         stopped = False
         with _StopFlag() as stop:
+            if self._validate_if_due():  # resumed where a stop or crash skipped it
+                self.save()
             while self.step < self.total_steps and not stopped:
                 epoch, start = divmod(self.step, self.steps_per_epoch)
                 micro: list[Batch] = []
@@ -445,9 +464,7 @@ class Trainer:
                         break
                 if stopped:
                     break
-                epoch_done = self.step // self.steps_per_epoch
-                if epoch_done % run.val_every_epochs == 0 or self.step == self.total_steps:
-                    self._validate_and_log(epoch_done)
+                self._validate_if_due()
                 self.save()
         bar.close()
         if stopped:
@@ -456,7 +473,7 @@ class Trainer:
         return self.history
 
     def _log_step(self, loss: float, bar: Any, seconds: float) -> None:
-        world_loss = all_reduce_sum(torch.tensor([loss]), self.dist).item() / 1.0
+        world_loss = all_reduce_sum(torch.tensor([loss]), self.dist).item()
         if not self.dist.is_main:
             return
         self.history.loss_steps.append(self.step)
@@ -468,8 +485,29 @@ class Trainer:
         if self.step % self.config.run.log_every_steps == 0:
             log.debug("step %d loss %.4f", self.step, world_loss)
 
+    def validation_due(self) -> bool:
+        """Whether the model at ``self.step`` should be (and has not been) validated: the end
+        of the run, or an epoch boundary due by ``val_every_epochs`` passed since the last
+        validation. Checked at each epoch end and once at the start of ``fit``: a stop or
+        crash between a boundary's checkpoint and its validation resumes at that boundary,
+        so the late validation sees the same model the uninterrupted run validated."""
+        if self.step == 0 or self.last_val_step >= self.step:
+            return False
+        if self.step >= self.total_steps:
+            return True
+        every = self.config.run.val_every_epochs
+        due_epoch = self.step // self.steps_per_epoch // every * every
+        return due_epoch > 0 and due_epoch * self.steps_per_epoch > self.last_val_step
+
+    def _validate_if_due(self) -> bool:
+        if not self.validation_due():
+            return False
+        self._validate_and_log(self.step // self.steps_per_epoch)
+        return True
+
     def _validate_and_log(self, epoch: int) -> None:
         cm = self.validate()
+        self.last_val_step = self.step
         if not self.dist.is_main:
             return
         miou = float(cm.miou())
@@ -585,37 +623,4 @@ def train(config: TrainConfig, resume: Path | None = None) -> Trainer:
     return trainer
 
 
-def run_cli(args: argparse.Namespace) -> int:
-    config = load_config(args.config, args.overrides)
-    resume = None
-    if args.resume is not None:
-        resume = Path(args.resume) if args.resume else Path(config.run.output_dir) / CHECKPOINT_NAME
-    train(config, resume)
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "train",
-        help="train a model from a YAML config (torchrun for several GPUs/nodes)",
-        description=(
-            "Train a Ladder-DenseNet from config/training/<name>.yaml. Overrides are "
-            "section.key=value (e.g. run.epochs=2 optim.lr=1e-4). Ctrl-C checkpoints and "
-            "stops; --resume continues exactly. Multi-GPU: torchrun --nproc-per-node=N "
-            "-m ladderseg_ros.cli train ..."
-        ),
-    )
-    p.add_argument("--config", required=True, help="training config YAML")
-    p.add_argument(
-        "--resume",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="CHECKPOINT",
-        help="continue from CHECKPOINT (default: <run.output_dir>/last.pt)",
-    )
-    p.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides")
-    p.set_defaults(func=run_cli)
-
-
-__all__ = ["TrainError", "Trainer", "config_from_dict", "register", "train"]
+__all__ = ["TrainError", "Trainer", "config_from_dict", "train"]

@@ -13,7 +13,7 @@ from PIL import Image
 from ladderseg_ros.classes import VOC
 from ladderseg_ros.data.cityscapes import CityscapesDataset
 from ladderseg_ros.data.kitti import KittiDataset, KittiRawDataset
-from ladderseg_ros.data.sample import DatasetError
+from ladderseg_ros.data.sample import DatasetError, read_label_png
 from ladderseg_ros.data.voc import VocDataset
 from ladderseg_ros.errors import LadderSegError
 
@@ -201,3 +201,29 @@ def test_voc_errors_name_the_path(tmp_path: Path) -> None:
     Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(voc / "SegmentationClass/2008_000001.png")
     with pytest.raises(DatasetError, match="2008_000001.png"):
         VocDataset(voc, "val")[0]
+
+
+def test_label_png_reader_gives_ids_and_refuses_colour(tmp_path: Path) -> None:
+    """The one label reader (datasets and `ladderseg eval`): grey values, palette indices
+    (not colours), 16-bit only on request, a colour image is an error naming the file."""
+    ids = np.arange(H * W, dtype=np.uint8).reshape(H, W) % 21
+    grey, palette = tmp_path / "grey.png", tmp_path / "palette.png"
+    _png(grey, ids)
+    img = Image.fromarray(ids, mode="P")
+    img.putpalette(VOC.colors.reshape(-1).tolist() + [0, 0, 0] * (256 - 21))
+    img.save(palette)
+    for path in (grey, palette):
+        out = read_label_png(path)
+        assert out.dtype == np.uint8
+        np.testing.assert_array_equal(out, ids)
+    wide = tmp_path / "wide.png"
+    _png(wide, np.full((H, W), 300, np.uint16))
+    with pytest.raises(DatasetError, match="wide.png"):
+        read_label_png(wide)
+    assert read_label_png(wide, wide=True).max() == 300
+    colour = tmp_path / "x_color.png"
+    _png(colour, _rgb())
+    with pytest.raises(DatasetError, match=r"x_color\.png.*single-channel.*colour"):
+        read_label_png(colour)
+    with pytest.raises(DatasetError, match="nope.png"):
+        read_label_png(tmp_path / "nope.png")

@@ -110,8 +110,8 @@ def test_right_view_is_the_left_view_shifted_by_disparity() -> None:
 
 @pytest.mark.parametrize(
     ("rig", "num_disparities"),
-    [(KITTI_RIG.resized(621, 188), 96), (CITYSCAPES_RIG.resized(1024, 512), 128)],
-    ids=["kitti-half", "cityscapes-half"],
+    [(KITTI_RIG, 128), (CITYSCAPES_RIG, 256)],  # the presets at full size (about 1 s and 3 s)
+    ids=["kitti", "cityscapes"],
 )
 def test_sgbm_recovers_rendered_disparity(rig: StereoRig, num_disparities: int) -> None:
     frame = render_frame(SPLIT_SEEDS["test"].start, rig)
@@ -166,6 +166,22 @@ def test_synth_writes_cityscapes_layout(tmp_path: Path) -> None:
         _synth(["--frames", "1", "--out", str(out), "--size", "128x64"])
     with pytest.raises(LadderSegError, match="outside the val seeds"):
         _synth(["--frames", "1", "--out", str(tmp_path / "x"), "--split", "val", "--seed", "0"])
+
+
+def test_synth_accepts_the_last_seeds_of_a_split(tmp_path: Path) -> None:
+    # --preview-seeds (default 4) matters only with --preview: one frame at the split's end.
+    last = SPLIT_SEEDS["test"].stop - 1
+    out = tmp_path / "cs"
+    argv = ["--split", "test", "--seed", str(last), "--frames", "1", "--size", "64x32"]
+    assert _synth([*argv, "--out", str(out)]) == 0
+    assert len(cityscapes_samples(out, "test")) == 1
+    assert _synth([*argv, "--preset", "kitti", "--frames", "3", "--out", str(tmp_path / "k")]) == 0
+    with pytest.raises(LadderSegError, match=r"\+1\) lies outside the test seeds"):
+        _synth([*argv, "--preview", str(tmp_path / "p.png"), "--preview-seeds", "2"])
+    with pytest.raises(LadderSegError, match=r"\+1\) lies outside the test seeds"):
+        _synth(
+            ["--split", "test", "--seed", str(last), "--frames", "2", "--out", str(tmp_path / "x")]
+        )
 
 
 def test_synth_writes_kitti_raw_layout(tmp_path: Path) -> None:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import torch
 
-from ladderseg_ros.classes import CITYSCAPES
+from ladderseg_ros.classes import CITYSCAPES, VOC, bit_palette
 from ladderseg_ros.inference import Segmenter, SegmenterError
+from ladderseg_ros.inference.backends import (
+    BackendError,
+    OnnxRuntimeBackend,
+    cpu_fallback_warning,
+    cuda_device_id,
+    provider_options,
+)
 from ladderseg_ros.inference.export import ExportError, export_onnx, read_onnx_metadata
+from ladderseg_ros.inference.segmenter import label_set_for
 from ladderseg_ros.model import build_model
 from ladderseg_ros.weights import WeightsMetadata, save_weights
 
@@ -91,7 +101,7 @@ def test_torch_and_onnxruntime_agree(weights, name: str) -> None:
     torch_seg = Segmenter.from_weights(weights[name], backend="torch", device="cpu")
     ort_seg = Segmenter.from_weights(weights[name], backend="onnxruntime", device="cpu")
     assert ort_seg.backend_name == "onnxruntime:CPUExecutionProvider"
-    for h, w in [(75, 150), (128, 256)]:  # neither is the export's tracing size
+    for h, w in [(75, 150), (130, 300)]:  # neither is the export's 128x256 tracing size
         rgb, disparity = _frame(h, w)
         a = torch_seg(rgb, disparity, 0.54)
         b = ort_seg(rgb, disparity, 0.54)
@@ -115,3 +125,57 @@ def test_exported_file_carries_metadata(weights, tmp_path) -> None:
     bad.write_bytes(b"not onnx")
     with pytest.raises(ExportError, match="bad.onnx"):
         read_onnx_metadata(bad)
+
+
+def test_onnxruntime_warns_once_when_a_gpu_was_asked_for_but_it_runs_on_cpu(
+    weights, tmp_path, caplog
+) -> None:
+    import onnxruntime as ort
+
+    from ladderseg_ros.weights import load_weights
+
+    if {"CUDAExecutionProvider", "TensorrtExecutionProvider"} & set(ort.get_available_providers()):
+        pytest.skip("this ONNX Runtime has GPU providers: no fallback to see")
+    path = export_onnx(*load_weights(weights["ldn_tiny"]), tmp_path / "tiny.onnx")
+    for device, warnings in [("auto", 1), ("cuda", 1), ("cuda:1", 1), ("cpu", 0)]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="ladderseg_ros.inference.backends"):
+            backend = OnnxRuntimeBackend(path, device=device, cache_dir=tmp_path)
+        assert backend.name == "onnxruntime:CPUExecutionProvider"
+        records = [r for r in caplog.records if r.name == "ladderseg_ros.inference.backends"]
+        assert len(records) == warnings, (device, [r.getMessage() for r in records])
+        if warnings:
+            assert "running on CPU" in records[0].getMessage()
+
+
+def test_cpu_fallback_warning_covers_providers_that_failed_to_start() -> None:
+    gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    on_cpu = ["CPUExecutionProvider"]
+    assert "failed to start" in cpu_fallback_warning("cuda", gpu, on_cpu)
+    assert "failed to start" in cpu_fallback_warning("auto", gpu, on_cpu)
+    assert "no CUDA/TensorRT provider" in cpu_fallback_warning("auto", on_cpu, on_cpu)
+    assert cpu_fallback_warning("cpu", gpu, on_cpu) is None
+    assert cpu_fallback_warning("cuda", gpu, gpu[1:]) is None
+
+
+def test_cuda_index_reaches_the_gpu_providers(tmp_path) -> None:
+    providers = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    trt, cuda, cpu = provider_options(providers, cuda_device_id("cuda:1"), tmp_path)
+    assert trt[1]["device_id"] == 1 and trt[1]["trt_engine_cache_path"] == str(tmp_path)
+    assert cuda == ("CUDAExecutionProvider", {"device_id": 1})
+    assert cpu == "CPUExecutionProvider"
+    assert cuda_device_id("cuda") == cuda_device_id("auto") == 0
+    for bad in ("cuda:x", "cuda:-1", "cuda:"):
+        with pytest.raises(BackendError, match="GPU index"):
+            cuda_device_id(bad)
+    with pytest.raises(BackendError, match="GPU index"):
+        OnnxRuntimeBackend(tmp_path / "never-read.onnx", device="cuda:one")
+
+
+def test_custom_class_sets_get_the_bit_palette() -> None:
+    config = build_model("ldn_tiny", num_classes=4).config
+    names = ("road", "car", "cone", "sky")
+    label_set = label_set_for(WeightsMetadata(model=config, label_set="mine", class_names=names))
+    assert label_set.names == names
+    assert label_set.colors.tolist() == [[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0]]
+    assert np.array_equal(bit_palette(21), VOC.colors)

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from ladderseg_ros.model import ModelError
 from ladderseg_ros.model.scale_selection import (
     ScaleSelectionConfig,
     multiplex,
@@ -42,6 +43,22 @@ def test_baseline_is_per_sample() -> None:
     assert levels.flatten().tolist() == [2, 0]
 
 
+def test_level_boundaries_are_geometric_means_of_the_factors() -> None:
+    # B = S = R = 1: the wanted factor is the disparity itself. Boundaries between factors
+    # 1, 1.3, 1.69, 2.197 lie at sqrt(1.3) = 1.1402, 1.3**1.5 = 1.4822, 1.3**2.5 = 1.9269
+    # (the arithmetic means 1.15, 1.495, 1.9435 would put 1.145, 1.49, 1.935 one level lower).
+    config = ScaleSelectionConfig(
+        num_levels=4, factor=1.3, reference_sizes=(1.0,), receptive_field=1.0
+    )
+    below = [1.13, 1.47, 1.92]
+    above = [1.145, 1.49, 1.935]
+    levels = select_levels(torch.tensor(below + above).view(1, 1, 1, 6), torch.ones(1), 1.0, config)
+    assert levels.flatten().tolist() == [0, 1, 2, 1, 2, 3]
+    # Tiny valid disparities stay finite in log scale and read the finest level.
+    tiny = torch.tensor([1e-30, 1e-7]).view(1, 1, 1, 2)
+    assert select_levels(tiny, torch.ones(1), 1.0, config).flatten().tolist() == [0, 0]
+
+
 def test_multiplex_gathers_and_sends_gradients_only_where_read() -> None:
     features = [torch.randn(1, 2, 2, 2, requires_grad=True) for _ in range(3)]
     levels = torch.tensor([[0, 1], [2, 2]]).view(1, 1, 2, 2)
@@ -54,7 +71,7 @@ def test_multiplex_gathers_and_sends_gradients_only_where_read() -> None:
 
 
 def test_config_validation() -> None:
-    with pytest.raises(ValueError, match="invalid_level"):
+    with pytest.raises(ModelError, match="invalid_level"):
         ScaleSelectionConfig(num_levels=2, invalid_level=2)
-    with pytest.raises(ValueError, match="factor"):
+    with pytest.raises(ModelError, match="factor"):
         ScaleSelectionConfig(factor=1.0)

@@ -129,13 +129,43 @@ def test_disparity_round_trip_marks_invalid_pixels() -> None:
     np.testing.assert_array_equal(got.disparity, disp)
     assert (got.focal, got.baseline, got.nonfinite) == pytest.approx((721.0, 0.54, 0))
     disp[1, 1], disp[2, 2], disp[3, 3], disp[4, 4] = np.nan, np.inf, -1.0, 500.0
-    got = conversions.disparity_from_msg(
-        conversions.disparity_to_msg(disp, 721.0, 0.54, None, 0.0, 128.0)
-    )
+    msg = conversions.disparity_to_msg(disp, 721.0, 0.54, None, 0.0, 128.0)
+    msg.image.data = disp.tobytes()  # what another driver may send: NaN/inf as they are
+    got = conversions.disparity_from_msg(msg)
     assert got.nonfinite == 2
     assert got.disparity[1, 1] == got.disparity[2, 2] == got.disparity[3, 3] == 0
     assert got.disparity[4, 4] == 0  # beyond max_disparity
     assert np.isfinite(got.disparity).all()
+
+
+def test_invalid_disparity_convention_is_shared_with_the_bag_tools() -> None:
+    from ladderseg_ros.stereo import INVALID_DISPARITY
+    from ladderseg_ros.tools import bags
+
+    disp = np.array([[0.0, 5.0], [np.nan, 7.5]], np.float32)
+    msg = conversions.disparity_to_msg(disp, 100.0, 0.5)
+    raw = np.frombuffer(msg.image.data, np.float32).reshape(2, 2)
+    bag_raw = bags.image_array(bags.disparity_msg(disp, 100.0, 0.5, 0).image)
+    assert INVALID_DISPARITY == -1.0 and msg.min_disparity == 0.0
+    np.testing.assert_array_equal(raw, [[INVALID_DISPARITY, 5.0], [INVALID_DISPARITY, 7.5]])
+    np.testing.assert_array_equal(bag_raw, raw)
+    assert msg.max_disparity == 7.5
+    back = conversions.disparity_from_msg(msg).disparity  # 0 = invalid again inside
+    np.testing.assert_array_equal(back, [[0.0, 5.0], [0.0, 7.5]])
+
+
+def test_received_disparity_resized_keeps_depth() -> None:
+    disp = np.full((3, 4), 4.0, np.float32)
+    disp[0, 0] = 0.0
+    msg = conversions.disparity_to_msg(disp, 50.0, 0.5, min_disparity=1.0, max_disparity=32.0)
+    got = conversions.disparity_from_msg(msg).resized(12, 9)
+    assert got.disparity.shape == (9, 12)
+    assert got.focal == pytest.approx(150.0) and got.baseline == pytest.approx(0.5)
+    assert (got.min_disparity, got.max_disparity) == pytest.approx((3.0, 96.0))
+    valid = got.disparity > 0
+    assert valid.sum() == 9 * 12 - 9  # the invalid pixel stays invalid (nearest)
+    depth = got.focal * got.baseline / got.disparity[valid]
+    np.testing.assert_allclose(depth, 50.0 * 0.5 / 4.0)
 
 
 def test_disparity_rejects_degenerate_calibration_and_encoding() -> None:

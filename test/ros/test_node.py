@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -9,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 import rclpy
@@ -144,10 +147,25 @@ class Harness:
         self.publish_infos(
             camera_info(0.0, stamp, frame), camera_info(-FX * BASELINE, stamp, frame)
         )
+        self.publish_images(left, right, stamp, frame)
+
+    def publish_images(
+        self, left: np.ndarray, right: np.ndarray, stamp: Any, frame: str = "cam"
+    ) -> None:
         for pub, img in ((self.left, left), (self.right, right)):
-            msg = conversions.array_to_image(img, "rgb8")
+            if pub.msg_type is CompressedImage:  # PNG: lossless, so outputs compare exactly
+                msg = CompressedImage(format="rgb8; png compressed bgr8")
+                msg.data = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))[1].tobytes()
+            else:
+                msg = conversions.array_to_image(img, "rgb8")
             msg.header.stamp, msg.header.frame_id = stamp, frame
             pub.publish(msg)
+
+    def outputs_at(self, stamp: Any, name: str = "labels") -> list[Any]:
+        key = (stamp.sec, stamp.nanosec)
+        return [
+            m for m in self.received[name] if (m.header.stamp.sec, m.header.stamp.nanosec) == key
+        ]
 
     def close(self) -> None:
         self.executor.shutdown()
@@ -171,7 +189,7 @@ def harness(ros: None, weights: dict[str, Path]) -> Iterator[Callable[..., Harne
 
 def check_outputs(h: Harness, left: np.ndarray, stamp: Any, frame: str = "cam") -> None:
     """Every output carries the input's header and size; colours follow the labels."""
-    outs = {name: h.received[name][-1] for name in OUTPUTS}
+    outs = {name: h.outputs_at(stamp, name)[-1] for name in OUTPUTS}
     for name, msg in outs.items():
         assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (stamp.sec, stamp.nanosec)
         assert msg.header.frame_id == frame, name
@@ -232,7 +250,8 @@ def test_disparity_topic_mode_and_mono_model(harness: Callable[..., Harness]) ->
     left, _ = stereo_pair(1)
     stamp = h.stamp()
     disp = np.full((H // 2, W // 2), 4.0, np.float32)  # half resolution: resized, rescaled
-    msg = conversions.disparity_to_msg(disp, FX, BASELINE)
+    disp[0, 0] = 0.0  # one invalid pixel
+    msg = conversions.disparity_to_msg(disp, FX, BASELINE, max_disparity=32.0)
     msg.header.stamp = rclpy.time.Time(
         nanoseconds=rclpy.time.Time.from_msg(stamp).nanoseconds + 5_000_000
     ).to_msg()  # 5 ms apart: only approximate sync pairs them
@@ -242,11 +261,49 @@ def test_disparity_topic_mode_and_mono_model(harness: Callable[..., Harness]) ->
     h.left.publish(image)
     h.wait(lambda: all(h.received[n] for n in [*OUTPUTS, "disparity"]))
     check_outputs(h, left, stamp)
-    got = conversions.disparity_from_msg(h.received["disparity"][-1])
+    out = h.received["disparity"][-1]
+    got = conversions.disparity_from_msg(out)
     assert got.disparity.shape == (H, W)
-    np.testing.assert_allclose(got.disparity, 8.0)
+    assert (got.disparity == 0).sum() == 4  # the invalid pixel, 2x2 after upsampling
+    np.testing.assert_allclose(got.disparity[got.disparity > 0], 8.0)
+    # f scales with the values, so depth f*t/d is what was received: FX*B/4
+    assert out.f == pytest.approx(2 * FX) and out.t == pytest.approx(BASELINE)
+    assert out.f * out.t / 8.0 == pytest.approx(FX * BASELINE / 4.0)
+    assert (out.min_disparity, out.max_disparity) == pytest.approx((0.0, 64.0))
     mono = harness("ldn_tiny")
     assert mono.node.mode == "mono" and mono.node.input_topics == ["left/image_rect"]
+
+
+def test_compressed_inputs(harness: Callable[..., Harness]) -> None:
+    h = harness(compressed=True)
+    assert h.node.input_topics == ["left/image_rect/compressed", "right/image_rect/compressed"]
+    left, right = stereo_pair(4)
+    stamp = h.stamp()
+    h.publish_pair(left, right, stamp)
+    h.wait(lambda: all(h.outputs_at(stamp, n) for n in [*OUTPUTS, "disparity"]))
+    check_outputs(h, left, stamp)
+    values = conversions.disparity_from_msg(h.received["disparity"][-1]).disparity
+    assert np.median(values[values > 0]) == pytest.approx(6.0, abs=0.5)  # right decoded too
+
+
+def test_pair_before_camera_info_is_processed_when_it_arrives(
+    harness: Callable[..., Harness],
+) -> None:
+    """A bag often holds the first images before the infos: the newest such pair waits."""
+    h = harness()
+    left, right = stereo_pair(5)
+    first, second = h.stamp(), h.stamp(0.05)
+    h.publish_images(left, right, first)
+    time.sleep(0.3)
+    h.publish_images(left, right, second)  # replaces the first: only the newest is held
+    time.sleep(0.3)
+    assert not h.received["labels"]
+    assert h.node.stats.bad["missing_camera_info"] == 1
+    h.publish_infos(camera_info(0.0, second), camera_info(-FX * BASELINE, second))
+    h.wait(lambda: all(h.outputs_at(second, n) for n in [*OUTPUTS, "disparity"]))
+    check_outputs(h, left, second)
+    assert not h.outputs_at(first)
+    assert h.node._pending is None
 
 
 def test_bad_input_never_kills_the_node(harness: Callable[..., Harness]) -> None:
@@ -271,6 +328,10 @@ def test_bad_input_never_kills_the_node(harness: Callable[..., Harness]) -> None
         time.sleep(0.15)  # let the worker take each pair alone
 
     s = h.stamp
+    # no CameraInfo yet: the older of two pairs is skipped, the newer one waits for them
+    for _ in range(2):
+        stamp = s()
+        pair(image(left, stamp), image(right, stamp), infos=False)
     bad_pairs = [
         ("bad_data_length", lambda t: (image(left, t, data=bytes(100)), image(right, t))),
         ("bad_step", lambda t: (image(left, t, step=10), image(right, t))),
@@ -281,45 +342,102 @@ def test_bad_input_never_kills_the_node(harness: Callable[..., Harness]) -> None
         ("size_mismatch", lambda t: (image(left, t), image(right[:, :64].copy(), t))),
         ("bad_step", lambda t: (image(left, t), image(right, t, step=W))),
     ]
-    for _, make in bad_pairs:
+    for i, (_, make) in enumerate(bad_pairs):
         pair(*make(s()))
+        if i == 0:  # the infos came: the held pair went out; forget it for what follows
+            h.wait(lambda: all(h.outputs_at(stamp, n) for n in OUTPUTS))
+            time.sleep(0.1)
+            h.received.clear()
     stamp = s()
     pair(image(left, stamp), image(right, stamp), fx=0.0)  # degenerate CameraInfo
     h.left.publish(image(left, s(3600.0)))  # from the future
     h.left.publish(image(left, s(-3600.0)))  # from the far past
     time.sleep(0.2)
-    bad = h.node.stats.bad
-    for kind in {k for k, _ in bad_pairs} | {"bad_camera_info", "stamp_future", "stamp_too_old"}:
-        assert bad[kind] >= 1, (kind, sorted(bad.items()))
     assert not any(h.received[n] for n in OUTPUTS)
-    assert h.node._worker.is_alive()
+
+    # disparity-topic mode (a second node on the same output topics): NaN/inf pixels
+    # (used, as invalid), f = 0, a wrong encoding
+    t = harness(disparity_source="topic", max_stamp_age=30.0)
+
+    def disparity_set(stamp: Any, disp: np.ndarray, f: float = FX, enc: str = "32FC1") -> None:
+        msg = conversions.disparity_to_msg(np.full((H, W), 6.0, np.float32), f, BASELINE)
+        msg.header.stamp = msg.image.header.stamp = stamp
+        msg.image.data = disp.astype(np.float32).tobytes()
+        msg.image.encoding = enc
+        t.disparity.publish(msg)
+        t.left.publish(image(left, stamp))
+        time.sleep(0.15)
+
+    nonfinite = np.full((H, W), 6.0, np.float32)
+    nonfinite[:4], nonfinite[-4:] = np.nan, np.inf
+    disparity_set(s(), nonfinite)
+    disparity_set(s(), np.full((H, W), 6.0), f=0.0)
+    disparity_set(s(), np.full((H, W), 6.0), enc="16UC1")
+
+    kinds = {k for k, _ in bad_pairs} | {"bad_camera_info", "stamp_future", "stamp_too_old"}
+    kinds |= {"missing_camera_info"}
+    topic_kinds = {"nonfinite_disparity", "bad_calibration", "unsupported_encoding"}
+    assert len(kinds | topic_kinds) >= 10
+    for node_stats, expected in ((h.node.stats.bad, kinds), (t.node.stats.bad, topic_kinds)):
+        for kind in expected:
+            assert node_stats[kind] >= 1, (kind, sorted(node_stats.items()))
+    assert h.node._worker.is_alive() and t.node._worker.is_alive()
+    # good input still comes out right from both nodes
     stamp = s()
     pair(image(left, stamp), image(right, stamp))
-    h.wait(lambda: all(h.received[n] for n in OUTPUTS))
+    h.wait(lambda: all(h.outputs_at(stamp, n) for n in OUTPUTS))
     check_outputs(h, left, stamp)
+    stamp = s()
+    disparity_set(stamp, np.full((H, W), 6.0))
+    t.wait(lambda: all(t.outputs_at(stamp, n) for n in [*OUTPUTS, "disparity"]))
+    check_outputs(t, left, stamp)
+    got = conversions.disparity_from_msg(t.outputs_at(stamp, "disparity")[-1])
+    np.testing.assert_array_equal(got.disparity, 6.0)
+    assert got.focal == pytest.approx(FX)
 
 
 def test_newest_pair_policy_bounds_latency(harness: Callable[..., Harness]) -> None:
     h = harness(approximate_sync=True, slop=0.005, queue_size=3)
     left, right = stereo_pair(3)
+    stamp = h.stamp()
+    h.publish_pair(left, right, stamp)  # warm-up: the first inference is several times slower
+    h.wait(lambda: bool(h.outputs_at(stamp)))
+    time.sleep(0.1)
+    h.received.clear()
+    h.node.stats.snapshot()  # start the measured period here
+    replaced = h.node._slot.replaced
     stamps = []
     for _ in range(40):  # far faster than inference
         stamps.append(h.stamp())
-        h.publish_pair(left, right, stamps[-1])
+        h.publish_images(left, right, stamps[-1])
         time.sleep(0.002)
     last = stamps[-1]
-    h.wait(
-        lambda: any(
-            (m.header.stamp.sec, m.header.stamp.nanosec) == (last.sec, last.nanosec)
-            for m in h.received["labels"]
-        )
-    )
+    h.wait(lambda: bool(h.outputs_at(last)))
     outputs = len(h.received["labels"])
     assert outputs < len(stamps)
     snap = h.node.stats.snapshot(h.node._sync.stats.dropped)
-    assert snap.dropped_pairs > 0
-    # a queue would make latency grow with the 40 pairs; newest-pair keeps it ~2 inferences
-    assert snap.latency_max_ms < 4 * snap.processing_mean_ms + 1000.0
+    assert snap.dropped_pairs == h.node._slot.replaced > replaced  # pairs, not sync messages
+    assert snap.sync_dropped_messages == h.node._sync.stats.dropped
+    # Newest-pair: a pair waits at most for the one being processed, then its own
+    # processing, so latency <= 2 processing + transport. A FIFO of the 40 pairs (or any
+    # queue of 3 or more) would exceed 3x.
+    bound = 3 * snap.processing_max_ms + 150.0
+    assert snap.latency_max_ms < bound, (snap.latency_max_ms, snap.processing_max_ms)
     # outputs are strictly newer than one another: nothing queued up and came out late
     keys = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in h.received["labels"]]
     assert keys == sorted(set(keys))
+
+
+@pytest.mark.parametrize("value", ["queue_size:=0", "queue_size:=abc", "sgbm_block_size:=4"])
+def test_bad_parameter_exits_2_with_one_line(value: str) -> None:
+    """rclpy's own range/type checks and ours end the same way: one line, exit code 2."""
+    run = subprocess.run(
+        [sys.executable, "-m", "ladderseg_ros.ros.node", "--ros-args", "-p", value],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and value.split(":=")[0] in lines[0], lines

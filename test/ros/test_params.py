@@ -59,10 +59,16 @@ def test_only_dynamic_parameters_change_at_run_time() -> None:
         validate("sgbm_p1", 500, current.replaced(sgbm_p2=100))
 
 
-def test_config_yaml_holds_every_default() -> None:
+# Set by the launch file's arguments; the shipped params file must not override them.
+LAUNCH_ARGUMENT_PARAMETERS = {"weights", "backend", "device", "use_sim_time"}
+
+
+def test_config_yaml_holds_every_default_but_the_launch_arguments() -> None:
     doc = yaml.safe_load((ROOT / "config" / "ladderseg.yaml").read_text())
     values = doc["/**"]["ros__parameters"]
-    assert values == {spec.name: spec.default for spec in SPECS}
+    expected = {s.name: s.default for s in SPECS if s.name not in LAUNCH_ARGUMENT_PARAMETERS}
+    assert values == expected
+    assert not LAUNCH_ARGUMENT_PARAMETERS & set(values)
 
 
 def test_markdown_table_lists_every_parameter() -> None:
@@ -102,6 +108,12 @@ def test_launch_file_is_thin_and_matches_the_installed_layout() -> None:
     assert (ROOT / "config" / "ladderseg.yaml").is_file()
     for arg in ("namespace", "weights", "backend", "device", "use_sim_time"):
         assert arg in strings
+    # parameters=[{launch arguments}, params_file]: later entries win in launch_ros, so the
+    # user's params file overrides the arguments' defaults, never the other way round
+    entries = kw["parameters"].elts
+    assert [type(e) for e in entries] == [ast.Dict, ast.Call]
+    assert {ast.literal_eval(k) for k in entries[0].keys} == LAUNCH_ARGUMENT_PARAMETERS
+    assert ast.literal_eval(entries[1].args[0]) == "params_file"
     from ladderseg_ros.ros import node as node_module
 
     remapped = {

@@ -186,3 +186,21 @@ def test_replay_command(bag: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert f"published {FRAMES} messages in 1 pass(es)" in capsys.readouterr().out
     assert main(["replay", str(bag.parent / "nothing")]) == 2
     assert "no bag at" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("storage", bags.STORAGES)
+def test_frames_replay_camera_infos_before_images(tmp_path: Path, storage: str) -> None:
+    """The node needs the calibration first; a frame's messages share one bag timestamp, so
+    the order written is the order replayed."""
+    p_left, p_right = bags.stereo_projections(50.0, 50.0, 8.0, 4.0, 0.5)
+    image = np.zeros((8, 16, 3), np.uint8)
+    with bags.BagWriter(tmp_path / "bag", storage) as writer:
+        for i in range(3):
+            writer.write_frame(bags.StereoBagFrame(START_NS + i, image, p_left, image, p_right))
+    with bags.BagReader(tmp_path / "bag") as reader:
+        topics = [m.topic for m in reader.messages()]
+    infos, images = {bags.TOPIC_LEFT_INFO, bags.TOPIC_RIGHT_INFO}, {bags.TOPIC_LEFT_IMAGE}
+    images.add(bags.TOPIC_RIGHT_IMAGE)
+    for frame in range(3):
+        topics_of_frame = topics[4 * frame : 4 * frame + 4]
+        assert set(topics_of_frame[:2]) == infos and set(topics_of_frame[2:]) == images

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from std_msgs.msg import Header
 
-from ladderseg_ros.ros.sync import StampSynchronizer, stamp_key
+from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.ros.sync import StampSynchronizer, SyncError, stamp_key
 
 
 class Msg:
@@ -107,7 +108,9 @@ def test_backward_jump_resets_instead_of_stalling(slop: float | None) -> None:
 
 
 def test_rejects_bad_arguments() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(SyncError, match="queue_size 0"):
         StampSynchronizer(2, print, queue_size=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(SyncError, match="slop"):
         StampSynchronizer(2, print, slop=-1.0)
+    with pytest.raises(LadderSegError):  # the package's root, so the CLI prints one line
+        StampSynchronizer(0, print)

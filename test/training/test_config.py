@@ -47,3 +47,33 @@ def test_shipped_configs_load(repo_root: Path) -> None:
     for f in files:
         c = load_config(f)
         assert c.model.variant in VARIANTS, f
+
+
+def test_synthetic_disparity_reaches_the_dataset(repo_root: Path, tmp_path: Path) -> None:
+    from ladderseg_ros.data.sample import DatasetError
+    from ladderseg_ros.training.batching import build_dataset
+
+    ss = load_config(repo_root / "config" / "training" / "synthetic_demo_ss.yaml")
+    assert ss.data.synthetic_disparity == "sgbm"
+    p = tmp_path / "c.yaml"
+    p.write_text("data:\n  synthetic_width: 96\n  synthetic_height: 32\n")
+    c = load_config(p, ["data.synthetic_disparity=sgbm"])
+    assert build_dataset(c.data, "val", True, 1).config.disparity == "sgbm"
+    # A model without disparity input is not given SGBM's cost.
+    assert build_dataset(c.data, "val", False, 1).config.disparity == "exact"
+    bad = load_config(p, ["data.synthetic_disparity=stereo"])
+    with pytest.raises(DatasetError, match="'stereo'"):
+        build_dataset(bad.data, "val", True, 1)
+
+
+def test_resume_compares_options_newer_than_the_checkpoint() -> None:
+    """A checkpoint written before data.synthetic_disparity existed trained on the default
+    (exact): resuming it with sgbm is a different run, the default is not."""
+    from ladderseg_ros.training.train import _config_diff
+
+    current = TrainConfig().to_dict()
+    saved = TrainConfig().to_dict()
+    del saved["data"]["synthetic_disparity"]
+    assert _config_diff(saved, current) == []
+    current["data"]["synthetic_disparity"] = "sgbm"
+    assert _config_diff(saved, current) == ["data.synthetic_disparity"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +74,44 @@ def test_resume_continues_exactly(data_root: Path, tmp_path: Path) -> None:
     for key in a:
         assert torch.equal(a[key], b[key]), key
     assert resumed.history.losses[-5:] == pytest.approx(full.history.losses[-5:], rel=1e-6)
+
+
+class _StopAtStep(Trainer):
+    """A Trainer that gets Ctrl-C (a real SIGINT) right after optimizer step ``stop_at``."""
+
+    stop_at = -1
+
+    def train_step(self, micro: list) -> float:
+        loss = super().train_step(micro)
+        if self.step == self.stop_at:
+            signal.raise_signal(signal.SIGINT)
+        return loss
+
+
+def test_stop_at_an_epochs_last_step_still_validates_it(data_root: Path, tmp_path: Path) -> None:
+    """Stops at the last step of epoch 1 and at the final step (before their validations):
+    the resumed run validates both and exports what the uninterrupted run exports."""
+    from ladderseg_ros.weights import load_weights
+
+    full = train(_config(data_root, tmp_path / "full", epochs=2))
+    cfg = _config(data_root, tmp_path / "part", epochs=2)
+    ckpt = tmp_path / "part" / CHECKPOINT_NAME
+    for stop_at, resume in ((4, None), (8, ckpt)):
+        trainer = _StopAtStep(cfg, resume=resume)
+        trainer.stop_at = stop_at
+        with pytest.raises(KeyboardInterrupt):
+            trainer.fit()
+        assert trainer.step == stop_at and trainer.last_val_step < stop_at
+    resumed = train(cfg, resume=ckpt)
+    assert resumed.history.val_steps == full.history.val_steps == [4, 8]
+    assert resumed.history.mious == full.history.mious
+    assert load_checkpoint(ckpt)["last_val_step"] == 8
+    _, meta_full = load_weights(tmp_path / "full" / "model.safetensors")
+    _, meta_part = load_weights(tmp_path / "part" / "model.safetensors")
+    assert meta_part.metrics == meta_full.metrics and "val_miou" in meta_full.metrics
+    assert (tmp_path / "part" / "val_iou.txt").read_text() == (
+        tmp_path / "full" / "val_iou.txt"
+    ).read_text()
 
 
 def test_resume_refuses_a_different_config(data_root: Path, tmp_path: Path) -> None:

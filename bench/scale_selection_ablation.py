@@ -6,7 +6,7 @@ selection is meant to help where apparent size varies most. Models that use disp
 run on SGBM disparity (what the node computes) and, for reference, on the exact disparity.
 
     python bench/scale_selection_ablation.py runs/synthetic_demo/model.safetensors \
-        runs/synthetic_demo_ss/model.safetensors --frames 100 --size 416x128
+        runs/synthetic_demo_ss/model.safetensors --frames 100 --size 640x192
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ladderseg_ros.classes import CITYSCAPES, IGNORE_INDEX
+from ladderseg_ros.cli import parse_size
 from ladderseg_ros.data.synthetic import KITTI_RIG, SPLIT_SEEDS, render_frame
 from ladderseg_ros.inference import Segmenter
 from ladderseg_ros.stereo import SgbmConfig, compute_disparity
@@ -38,11 +39,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("weights", nargs="+", type=Path)
     parser.add_argument("--frames", type=int, default=100)
-    parser.add_argument("--size", default="416x128")
+    parser.add_argument("--size", default="640x192", type=parse_size)
     parser.add_argument("--near", type=float, default=15.0)
     parser.add_argument("--far", type=float, default=30.0)
     args = parser.parse_args()
-    width, height = (int(v) for v in args.size.split("x"))
+    width, height = args.size
     rig = KITTI_RIG.resized(width, height)
     sgbm = SgbmConfig(num_disparities=max(16, (width // 8) // 16 * 16), block_size=5)
     bands = _bands(args.near, args.far)

@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 
+from ladderseg_ros.cli import parse_size
+
 CASES = (("ladder", False), ("ladder", True), ("fullres", False), ("fullres", True))
 
 
@@ -152,11 +154,11 @@ def run_case(variant: str, decoder: str, checkpointing: bool, w: int, h: int, ba
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variant", default="ldn121")
-    p.add_argument("--size", default="1024x512", help="WIDTHxHEIGHT")
+    p.add_argument("--size", default="1024x512", type=parse_size, help="WIDTHxHEIGHT")
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--case", help=argparse.SUPPRESS)
     args = p.parse_args()
-    w, h = (int(v) for v in args.size.split("x"))
+    w, h = args.size
     if args.case:
         decoder, ckpt = args.case.split(":")
         print(json.dumps(run_case(args.variant, decoder, ckpt == "1", w, h, args.batch)))
@@ -169,7 +171,7 @@ def main() -> int:
             "--variant",
             args.variant,
             "--size",
-            args.size,
+            f"{w}x{h}",
             "--batch",
             str(args.batch),
             "--case",

@@ -84,3 +84,14 @@ def test_all_command_modules_register() -> None:
     names = set(build_parser()._subparsers._group_actions[0].choices)
     assert len(names) >= len(COMMANDS)
     assert "eval" in names
+
+
+def test_cli_help_loads_neither_torch_nor_rclpy() -> None:
+    """`ladderseg --help` must be instant on a car: no torch, cv2 or rclpy at parse time."""
+    code = (
+        "import sys; from ladderseg_ros.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'rclpy', 'cv2') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

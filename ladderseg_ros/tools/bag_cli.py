@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ladderseg_ros.cli import parse_size
 from ladderseg_ros.tools.bags import STORAGES, BagError, StereoBagFrame, stamp_ns
 
 if TYPE_CHECKING:
@@ -171,18 +172,6 @@ def _write(
     return 0
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"size {text!r}: expected WIDTHxHEIGHT, e.g. 640x192"
-        ) from None
-    if width < 16 or height < 16:
-        raise argparse.ArgumentTypeError(f"size {text!r}: at least 16x16")
-    return width, height
-
-
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -253,7 +242,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--preset", choices=("kitti", "cityscapes"), default="kitti", help="camera rig"
     )
     synth.add_argument(
-        "--size", type=_size, default=None, metavar="WxH", help="render size (default the rig's)"
+        "--size",
+        type=parse_size,
+        default=None,
+        metavar="WxH",
+        help="render size (default the rig's)",
     )
     synth.add_argument("--fps", type=_positive_float, default=10.0, help="frame rate")
     synth.set_defaults(func=_run_synthetic)

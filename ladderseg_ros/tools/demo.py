@@ -45,7 +45,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_WEIGHTS = PACKAGE_DIR / "assets" / "ldn_demo.safetensors"
 DEFAULT_OUT = Path("out/demo")
 DEFAULT_FRAMES = 30
-DEFAULT_SIZE = (416, 128)  # what the demo weights were trained at (synthetic_demo.yaml)
+DEFAULT_SIZE = (640, 192)  # what the demo weights were trained at (synthetic_demo*.yaml)
 NODE_REMAPS = {  # the node's relative input names -> the bag's topics
     "left/image_rect": bags.TOPIC_LEFT_IMAGE,
     "right/image_rect": bags.TOPIC_RIGHT_IMAGE,
@@ -254,13 +254,16 @@ def _write_drive(config: DemoConfig, work: Path) -> Path:
 
 
 def _default_node_params(config: DemoConfig) -> tuple[str, ...]:
-    """SGBM range for the small synthetic drive: 64 px covers its nearest objects at 416 px
-    wide and leaves a narrower invalid band on the left than the node's default 128."""
+    """SGBM range for the synthetic drive: the one its training used (covers the nearest
+    surfaces at this width), not the node's default 128 with its wider invalid band."""
     synthetic = config.bag is None and config.kitti is None
     chosen = any(p.startswith("sgbm_num_disparities:=") for p in config.node_params)
-    if synthetic and not chosen and config.size[0] <= 512:
-        return ("sgbm_num_disparities:=64",)
-    return ()
+    if not synthetic or chosen:
+        return ()
+    from ladderseg_ros.data.synthetic import KITTI_RIG
+    from ladderseg_ros.data.synthetic_dataset import sgbm_num_disparities
+
+    return (f"sgbm_num_disparities:={sgbm_num_disparities(KITTI_RIG.resized(*config.size))}",)
 
 
 def _pictures_and_score(
@@ -406,7 +409,8 @@ def _report(
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ladderseg_ros.tools.bag_cli import _positive_float, _positive_int, _size
+    from ladderseg_ros.cli import parse_size
+    from ladderseg_ros.tools.bag_cli import _positive_float, _positive_int
 
     parser = subparsers.add_parser(
         "demo",
@@ -433,7 +437,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="frames of the drive (synthetic/KITTI)",
     )
     parser.add_argument(
-        "--size", type=_size, default=DEFAULT_SIZE, metavar="WxH", help="synthetic image size"
+        "--size", type=parse_size, default=DEFAULT_SIZE, metavar="WxH", help="synthetic image size"
     )
     parser.add_argument("--seed", type=int, default=None, help="synthetic drive seed")
     parser.add_argument("--rate", type=_positive_float, default=1.0, help="replay speed factor")

@@ -42,6 +42,9 @@ def main() -> None:
     parser.add_argument("--size", default="640x192", type=parse_size)
     parser.add_argument("--near", type=float, default=15.0)
     parser.add_argument("--far", type=float, default=30.0)
+    parser.add_argument(
+        "--tables", action="store_true", help="also print each run's full per-class table"
+    )
     args = parser.parse_args()
     width, height = args.size
     rig = KITTI_RIG.resized(width, height)
@@ -83,6 +86,9 @@ def main() -> None:
     print(header)
     for run in runs:
         print(f"{run:<38}" + "".join(f"{100 * matrices[run, b].miou():14.2f}" for b in bands))
+    if args.tables:
+        for run in runs:
+            print(f"\n{run}: all pixels\n{matrices[run, 'all'].format_table(CITYSCAPES)}")
     for band in bands:
         print(f"\nper-class IoU (%), {band}")
         print(f"{'class':<16}" + "".join(f"{run[:24]:>26}" for run in runs))

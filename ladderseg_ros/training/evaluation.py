@@ -131,7 +131,8 @@ class ConfusionMatrix:
             )
         iou, acc = self.iou(), self.class_accuracy()
         pixels = self.matrix.sum(axis=1)
-        width = max(12, *(len(n) for n in label_set.names))
+        row_names = [*label_set.names, *("cat " + c for c in label_set.categories or ())]
+        width = max(12, *(len(n) for n in row_names))
         lines = [f"{'class':<{width}}  {'IoU':>6}  {'acc':>6}  {'gt pixels':>12}"]
         for i, name in enumerate(label_set.names):
             lines.append(f"{name:<{width}}  {_pct(iou[i])}  {_pct(acc[i])}  {int(pixels[i]):>12d}")

@@ -49,6 +49,28 @@ def parse_size(text: str, minimum: int = 16) -> tuple[int, int]:
     return width, height
 
 
+def positive_int(text: str) -> int:
+    """An integer >= 1 (``type=positive_int`` in argparse: counts of frames, sizes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: expected a positive integer")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (``type=positive_float`` in argparse: rates, frame rates)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number") from None
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text}: expected a positive number")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ladderseg",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -51,13 +51,18 @@ class CityscapesSample:
 
 @dataclass(frozen=True)
 class KittiRawDrive:
-    """One KITTI raw ``*_sync`` drive: image lists, timestamps (s) and rectified projections."""
+    """One KITTI raw ``*_sync`` drive: image lists, timestamps and rectified projections.
+
+    ``timestamps`` are float seconds (~0.2 us resolution at 1.3e9 s); ``timestamps_ns`` are
+    the same stamps as exact integer nanoseconds (for ROS headers and bags).
+    """
 
     left: list[Path]
     right: list[Path]
     timestamps: list[float]
     p_left: np.ndarray
     p_right: np.ndarray
+    timestamps_ns: list[int] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- files
@@ -324,15 +329,30 @@ def format_kitti_timestamp(seconds: float) -> str:
     return f"{stamp}.{nanos:09d}"
 
 
-def parse_kitti_timestamp(text: str) -> float:
-    """Inverse of ``format_kitti_timestamp``: seconds since the epoch (UTC)."""
+def _kitti_timestamp_parts(text: str) -> tuple[int, int]:
+    """The one KITTI timestamp parser: (whole seconds since the epoch UTC, nanoseconds)."""
     text = text.strip()
     head, _, frac = text.partition(".")
     try:
         base = datetime.strptime(head, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
-        return base.timestamp() + (float(f"0.{frac}") if frac else 0.0)
+        if frac and not (frac.isascii() and frac.isdigit()):
+            raise ValueError(frac)
     except ValueError as exc:
         raise LayoutError(f"malformed KITTI timestamp {text!r}") from exc
+    return int(base.timestamp()), int((frac + "0" * 9)[:9])
+
+
+def parse_kitti_timestamp(text: str) -> float:
+    """Inverse of ``format_kitti_timestamp``: seconds since the epoch (UTC)."""
+    whole, nanos = _kitti_timestamp_parts(text)
+    return whole + nanos / 1e9
+
+
+def parse_kitti_timestamp_ns(text: str) -> int:
+    """A KITTI timestamp as exact integer nanoseconds since the epoch (UTC); float seconds
+    would keep only ~0.2 us at 1.3e9 s."""
+    whole, nanos = _kitti_timestamp_parts(text)
+    return whole * 1_000_000_000 + nanos
 
 
 def write_kitti_raw_frame(
@@ -369,9 +389,11 @@ def read_kitti_raw_drive(drive_dir: str | Path) -> KittiRawDrive:
         raise LayoutError(f"{drive_dir}: image_02 and image_03 hold different frames")
     stamp_file = drive_dir / "image_02" / "timestamps.txt"
     try:
-        stamps = [parse_kitti_timestamp(s) for s in stamp_file.read_text().splitlines() if s]
+        lines = [s for s in stamp_file.read_text().splitlines() if s.strip()]
     except OSError as exc:
         raise LayoutError(f"cannot read {stamp_file}: {exc}") from exc
+    stamps_ns = [parse_kitti_timestamp_ns(s) for s in lines]
+    stamps = [parse_kitti_timestamp(s) for s in lines]
     if len(stamps) != len(left):
         raise LayoutError(f"{stamp_file}: {len(stamps)} timestamps for {len(left)} images")
     calib_path = drive_dir.parent / KITTI_CALIB_NAME
@@ -381,4 +403,11 @@ def read_kitti_raw_drive(drive_dir: str | Path) -> KittiRawDrive:
         p_right = calib["P_rect_03"].reshape(3, 4)
     except (KeyError, ValueError) as exc:
         raise LayoutError(f"{calib_path}: P_rect_02/P_rect_03 missing or not 3x4") from exc
-    return KittiRawDrive(left=left, right=right, timestamps=stamps, p_left=p_left, p_right=p_right)
+    return KittiRawDrive(
+        left=left,
+        right=right,
+        timestamps=stamps,
+        p_left=p_left,
+        p_right=p_right,
+        timestamps_ns=stamps_ns,
+    )

@@ -2,16 +2,24 @@
 
 Lives under ``ros/`` because it is the only part of the demo that needs rclpy; the demo
 (``tools/demo.py``) starts the node as a subprocess and hands it here.
+
+Ctrl-C: while replaying, SIGINT raises ``KeyboardInterrupt`` in the main thread, even when
+the demo was started with SIGINT ignored (a shell's background job) and whichever handler
+rclpy would install (none for a private context on Jazzy; one on Humble that only shuts
+contexts down). A context shut down by anything else (``on_shutdown``) stops the replay and
+raises ``KeyboardInterrupt`` too, so the demo always stops its node and cleans up.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +30,7 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
 from stereo_msgs.msg import DisparityImage
 
@@ -97,20 +106,50 @@ class OutputCollector:
             return len(self.labels)
 
 
-def _wait(condition: Callable[[], bool], timeout: float, node: NodeHandle, what: str) -> None:
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigint_interrupts() -> Iterator[None]:
+    """SIGINT raises ``KeyboardInterrupt`` inside the block (main thread only); the previous
+    handler (default, ignored, or another) is restored afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _check_context(context: Context) -> None:
+    """Raise ``KeyboardInterrupt`` once the context is shut down (rclpy's Ctrl-C handler)."""
+    if not context.ok():
+        raise KeyboardInterrupt
+
+
+def _wait(
+    condition: Callable[[], bool], timeout: float, node: NodeHandle, what: str, context: Context
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
+        _check_context(context)
         node.check_alive()
         if time.monotonic() > deadline:
             raise SessionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(0.05)
 
 
-def _wait_quiet(collector: OutputCollector, node: NodeHandle, quiet: float, timeout: float) -> None:
+def _wait_quiet(
+    collector: OutputCollector, node: NodeHandle, quiet: float, timeout: float, context: Context
+) -> None:
     """Wait until no new output came for ``quiet`` s (the node has finished the last pair)."""
     deadline = time.monotonic() + timeout
     last_count, last_change = collector.count(), time.monotonic()
     while time.monotonic() - last_change < quiet and time.monotonic() < deadline:
+        _check_context(context)
         node.check_alive()
         time.sleep(0.05)
         if collector.count() != last_count:
@@ -130,39 +169,47 @@ def replay_into_node(
 
     Waits until the node subscribes to every input and publishes labels, replays at ``rate``,
     then waits until no output came for 2.5 s (the node finished its last pair).
+
+    Raises:
+        KeyboardInterrupt: The context shut down meanwhile (Ctrl-C); the replay is stopped.
+        SessionError: The node did not come up in time.
     """
-    context = Context()
-    rclpy.init(context=context)
-    executor = SingleThreadedExecutor(context=context)
-    try:
-        node = Node(f"ladderseg_demo_{uuid.uuid4().hex[:6]}", context=context)
-        collector = OutputCollector(node)
-        executor.add_node(node)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
-        topics = tuple(t for t in remaps.values() if t in inputs)
-        replayer = BagReplayer(node, bag, ReplayConfig(rate=rate, topics=topics))
-        published: dict[int, float] = {}
+    with _sigint_interrupts():
+        context = Context()
+        # SIGINT is handled by _sigint_interrupts, not rclpy (which only shuts contexts down)
+        rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
+        executor = SingleThreadedExecutor(context=context)
+        try:
+            node = Node(f"ladderseg_demo_{uuid.uuid4().hex[:6]}", context=context)
+            collector = OutputCollector(node)
+            executor.add_node(node)
+            spinner = threading.Thread(target=executor.spin, daemon=True)
+            spinner.start()
+            topics = tuple(t for t in remaps.values() if t in inputs)
+            replayer = BagReplayer(node, bag, ReplayConfig(rate=rate, topics=topics))
+            published: dict[int, float] = {}
 
-        def on_message(message: bags.BagMessage) -> None:
-            if message.topic == bags.TOPIC_LEFT_IMAGE:
-                published[cdr_stamp(message.data)] = time.monotonic()
+            def on_message(message: bags.BagMessage) -> None:
+                if message.topic == bags.TOPIC_LEFT_IMAGE:
+                    published[cdr_stamp(message.data)] = time.monotonic()
 
-        wanted = [replayer.publishers[t] for t in inputs]
-        _wait(
-            lambda: (
-                all(p.get_subscription_count() for p in wanted)
-                and node.count_publishers(OUTPUT_LABELS) > 0
-            ),
-            startup_timeout,
-            node_proc,
-            f"the node to subscribe to {', '.join(inputs)} (see {node_proc.log})",
-        )
-        time.sleep(0.5)  # the node's side of the matching may still be settling
-        LOG.info("node ready; replaying %s", bag)
-        replayer.run(on_message)
-        _wait_quiet(collector, node_proc, quiet=2.5, timeout=drain_timeout)
-        return collector, published
-    finally:
-        executor.shutdown(timeout_sec=2.0)
-        rclpy.try_shutdown(context=context)
+            wanted = [replayer.publishers[t] for t in inputs]
+            _wait(
+                lambda: (
+                    all(p.get_subscription_count() for p in wanted)
+                    and node.count_publishers(OUTPUT_LABELS) > 0
+                ),
+                startup_timeout,
+                node_proc,
+                f"the node to subscribe to {', '.join(inputs)} (see {node_proc.log})",
+                context,
+            )
+            time.sleep(0.5)  # the node's side of the matching may still be settling
+            LOG.info("node ready; replaying %s", bag)
+            if replayer.run(on_message).interrupted:
+                raise KeyboardInterrupt
+            _wait_quiet(collector, node_proc, quiet=2.5, timeout=drain_timeout, context=context)
+            return collector, published
+        finally:
+            executor.shutdown(timeout_sec=2.0)
+            rclpy.try_shutdown(context=context)

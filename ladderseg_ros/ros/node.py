@@ -38,7 +38,13 @@ from ladderseg_ros.ros import conversions
 from ladderseg_ros.ros.conversions import BadMessageError
 from ladderseg_ros.ros.diagnostics import PipelineStats, diagnostic_status
 from ladderseg_ros.ros.params import NodeParams, ParamError, declare, validate
-from ladderseg_ros.ros.processing import FrameProcessor, NewestSlot, Wanted
+from ladderseg_ros.ros.processing import (
+    CalibrationGate,
+    FramePipeline,
+    FrameProcessor,
+    NewestSlot,
+    Wanted,
+)
 from ladderseg_ros.ros.sync import stamp_seconds, subscribe_synchronized
 
 LEFT_IMAGE = "left/image_rect"
@@ -109,14 +115,14 @@ class LadderSegNode(Node):
         self.processor = FrameProcessor(self.segmenter, label_set, p.sgbm_config())
         self.stats = PipelineStats()
         self._slot: NewestSlot[tuple[tuple[Any, ...], float]] = NewestSlot()
-        self._info_lock = threading.Lock()
-        self._infos: dict[str, CameraInfo] = {}
-        # newest pair that came before calibration; guarded by _info_lock
-        self._pending: tuple[tuple[Any, ...], float] | None = None
+        # the CameraInfos, and the newest pair that came before both
+        self._gate: CalibrationGate[tuple[tuple[Any, ...], float]] = CalibrationGate()
         self._last_warn: dict[str, float] = {}
         self._publish_label_metadata()
         self._make_publishers()
         self._make_subscriptions()
+        # the per-frame path shared with segment-bag (decode, calibrate, process)
+        self.pipeline = FramePipeline(self.processor, self.mode, self.input_topics)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._diag_timer = self.create_timer(p.diagnostics_period, self._publish_diagnostics)
         self._stop = threading.Event()
@@ -197,30 +203,32 @@ class LadderSegNode(Node):
                     )
                 )
 
+    @property
+    def _infos(self) -> dict[str, CameraInfo]:
+        """The latest CameraInfo by side (one dict for the node's life)."""
+        return self._gate.infos
+
+    @property
+    def _pending(self) -> tuple[tuple[Any, ...], float] | None:
+        """The newest pair waiting for calibration."""
+        return self._gate.pending
+
     # ------------------------------------------------------------ callbacks
     def _on_info(self, side: str, msg: CameraInfo) -> None:
-        with self._info_lock:
-            self._infos[side] = msg
-            pending = None
-            if self._pending is not None and len(self._infos) == 2:
-                pending, self._pending = self._pending, None
+        pending = self._gate.add_info(side, msg)
         if pending is not None and not self._slot.offer(pending):
             self.stats.count_dropped()  # a newer pair already waits: it wins
 
     def _hold_until_calibrated(self, msgs: tuple[Any, ...], received: float) -> bool:
         """Keep ``msgs`` as the pending pair when a CameraInfo is still missing (True)."""
-        with self._info_lock:
-            if len(self._infos) == 2:
-                return False
-            replaced, self._pending = self._pending, (msgs, received)
-            missing = sorted({"left", "right"} - set(self._infos))
+        held, replaced, missing = self._gate.hold((msgs, received))
         if replaced is not None:
             self._bad(
                 "missing_camera_info",
                 f"pair at {stamp_seconds(replaced[0][0]):.3f} skipped: no "
                 f"{' or '.join(s + '/camera_info' for s in missing)} received yet",
             )
-        return True
+        return held
 
     def _on_set(self, *msgs: Any) -> None:
         if self._sync is None and not self._stamp_ok(msgs[0], self.input_topics[0]):
@@ -300,53 +308,28 @@ class LadderSegNode(Node):
             disparity=p.publish_disparity and self.mode != "mono" and listening("disparity"),
         )
 
-    def _decode(self, msg: Any, topic: str) -> Any:
-        limit = self.params.max_image_pixels
-        if isinstance(msg, CompressedImage):
-            return conversions.compressed_to_rgb(msg, topic, limit)
-        return conversions.image_to_rgb(msg, topic, limit)
-
     def _process(self, msgs: tuple[Any, ...], received: float, started: float) -> None:
         wanted = self._wanted()
         if not wanted.segmentation and not wanted.disparity:
             return
         if self.mode == "compute" and self._hold_until_calibrated(msgs, received):
             return
-        left_msg = msgs[0]
-        min_disparity, max_disparity = 0.0, float(self.params.sgbm_num_disparities)
-        left = self._decode(left_msg, self.input_topics[0])
-        height, width = left.shape[:2]
-        right = disparity = None
-        baseline = focal = None
-        if self.mode == "compute":
-            right = self._decode(msgs[1], self.input_topics[1])
-            if right.shape != left.shape:
-                raise BadMessageError(
-                    "size_mismatch",
-                    f"left image {width}x{height} and right image "
-                    f"{right.shape[1]}x{right.shape[0]} differ",
-                )
-            with self._info_lock:
-                infos = self._infos.get("left"), self._infos.get("right")
-            focal, baseline = conversions.stereo_calibration(*infos, width, height)
-        elif self.mode == "topic":
-            received_disp = conversions.disparity_from_msg(
-                msgs[1], DISPARITY_IN, self.params.max_image_pixels
-            )
-            if received_disp.nonfinite:
-                self._bad(
-                    "nonfinite_disparity",
-                    f"{DISPARITY_IN}: {received_disp.nonfinite} NaN/inf pixels treated as invalid",
-                )
-            # at the left image's size, f and range scaled with the values (same depth)
-            received_disp = received_disp.resized(width, height)
-            disparity = received_disp.disparity
-            focal, baseline = received_disp.focal, received_disp.baseline
-            min_disparity = received_disp.min_disparity
-            max_disparity = received_disp.max_disparity
-        out = self.processor.process(
-            left, right, disparity, baseline, wanted, self.params.overlay_alpha
+        p = self.params
+        result = self.pipeline.run(
+            msgs,
+            wanted,
+            p.sgbm_num_disparities,
+            p.max_image_pixels,
+            p.overlay_alpha,
+            self._gate.pair() if self.mode == "compute" else None,
         )
+        if result.nonfinite:
+            self._bad(
+                "nonfinite_disparity",
+                f"{DISPARITY_IN}: {result.nonfinite} NaN/inf pixels treated as invalid",
+            )
+        out = result.outputs
+        left_msg = msgs[0]
         header = left_msg.header
         pubs = self._pubs
         if out.labels is not None:
@@ -357,14 +340,16 @@ class LadderSegNode(Node):
             pubs["overlay"].publish(conversions.array_to_image(out.overlay, "rgb8", header))
         if out.confidence is not None:
             pubs["confidence"].publish(conversions.array_to_image(out.confidence, "32FC1", header))
-        if out.disparity is not None and focal is not None and baseline is not None:
+        if result.disparity_complete:
+            assert out.disparity is not None and result.focal and result.baseline
             msg = conversions.disparity_to_msg(
                 out.disparity,
-                focal,
-                baseline,
+                result.focal,
+                result.baseline,
                 header,
-                min_disparity=min_disparity,
-                max_disparity=max_disparity,
+                min_disparity=result.min_disparity,
+                max_disparity=result.max_disparity,
+                delta_d=result.delta_d,
             )
             pubs["disparity"].publish(msg)
         now = self.get_clock().now().nanoseconds * 1e-9

@@ -2,13 +2,19 @@
 
 ``FrameProcessor`` turns decoded arrays into the output arrays (disparity by SGBM when
 needed, segmentation, palette colours, overlay), computing only the outputs asked for.
-``NewestSlot`` is the one-place mailbox between the subscription callbacks and the worker
-thread: a new pair replaces an unprocessed one, so latency stays bounded and nothing queues.
+``FramePipeline`` is the whole per-frame path from messages (decode, calibrate or resize a
+received disparity, process, the output disparity's f/T/range): the live node and the
+offline ``segment-bag`` both run it, on rclpy and rosbags messages alike (same fields), so
+the two cannot drift apart. ``CalibrationGate`` holds the newest pair that came before both
+CameraInfos. ``NewestSlot`` is the one-place mailbox between the subscription callbacks and
+the worker thread: a new pair replaces an unprocessed one, so latency stays bounded.
 """
 
 from __future__ import annotations
 
+import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -19,6 +25,9 @@ from ladderseg_ros.classes import LabelSet, palette_lut
 from ladderseg_ros.stereo import SgbmConfig, compute_disparity, resize_disparity
 
 T = TypeVar("T")
+
+MODES = ("mono", "compute", "topic")
+OUTPUT_DELTA_D = 1.0 / 16.0  # sub-pixel step the output DisparityImage declares (SGBM's)
 
 
 class NewestSlot(Generic[T]):
@@ -149,3 +158,135 @@ class FrameProcessor:
                 confidence = cv2.resize(confidence, (width, height), interpolation=cv2.INTER_LINEAR)
             out.confidence = confidence
         return out
+
+
+class CalibrationGate(Generic[T]):
+    """The latest left/right CameraInfo, and the newest frame that came before both.
+
+    Thread-safe. ``infos`` is one dict for the gate's life (readers may keep a reference).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.infos: dict[str, Any] = {}
+        self.pending: T | None = None
+
+    def add_info(self, side: str, info: Any) -> T | None:
+        """Store ``info`` (side ``left``/``right``); returns the held frame once both exist."""
+        with self._lock:
+            self.infos[side] = info
+            released = None
+            if self.pending is not None and len(self.infos) == 2:
+                released, self.pending = self.pending, None
+            return released
+
+    def hold(self, item: T) -> tuple[bool, T | None, list[str]]:
+        """Hold ``item`` when a CameraInfo is missing.
+
+        Returns (held, the older held item it replaced, the missing sides); (False, None, [])
+        when calibrated.
+        """
+        with self._lock:
+            if len(self.infos) == 2:
+                return False, None, []
+            replaced, self.pending = self.pending, item
+            return True, replaced, sorted({"left", "right"} - set(self.infos))
+
+    def pair(self) -> tuple[Any, Any]:
+        with self._lock:
+            return self.infos.get("left"), self.infos.get("right")
+
+
+@dataclass
+class FrameResult:
+    """One frame's outputs, its decoded left image, and what the output DisparityImage
+    carries: focal and baseline (None when unknown: no disparity message), range, step."""
+
+    outputs: FrameOutputs
+    left: np.ndarray
+    focal: float | None = None
+    baseline: float | None = None
+    min_disparity: float = 0.0
+    max_disparity: float = 0.0
+    delta_d: float = OUTPUT_DELTA_D
+    nonfinite: int = 0  # NaN/inf pixels of a received disparity, treated as invalid
+
+    @property
+    def disparity_complete(self) -> bool:
+        """True when a DisparityImage can be built (pixels, focal and baseline known)."""
+        return self.outputs.disparity is not None and bool(self.focal) and bool(self.baseline)
+
+
+class FramePipeline:
+    """The node's per-frame path from messages to outputs, free of rclpy.
+
+    ``msgs`` is the synchronized set: (left,) in ``mono``, (left, right) in ``compute``,
+    (left, DisparityImage) in ``topic`` mode; images may be Image or CompressedImage, from
+    rclpy or rosbags. Compute mode calibrates from ``infos`` (left, right CameraInfo); topic
+    mode resizes the received disparity to the left image with ``ReceivedDisparity.resized``
+    (values, f and range scaled together).
+
+    Raises (from ``run``):
+        BadMessageError: A message cannot be used (its ``kind`` is for counting).
+    """
+
+    def __init__(self, processor: FrameProcessor, mode: str, topics: Sequence[str]) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r}: expected one of {MODES}")
+        self.processor = processor
+        self.mode = mode
+        self.topics = list(topics)
+
+    def decode(self, msg: Any, topic: str, max_pixels: int) -> np.ndarray:
+        from ladderseg_ros.ros import conversions
+
+        if hasattr(msg, "format"):  # CompressedImage (Image has no ``format`` field)
+            return conversions.compressed_to_rgb(msg, topic, max_pixels)
+        return conversions.image_to_rgb(msg, topic, max_pixels)
+
+    def run(
+        self,
+        msgs: Sequence[Any],
+        wanted: Wanted,
+        sgbm_num_disparities: int,
+        max_image_pixels: int,
+        overlay_alpha: float,
+        infos: tuple[Any, Any] | None = None,
+    ) -> FrameResult:
+        from ladderseg_ros.ros import conversions
+        from ladderseg_ros.ros.conversions import BadMessageError
+
+        left = self.decode(msgs[0], self.topics[0], max_image_pixels)
+        height, width = left.shape[:2]
+        result = FrameResult(FrameOutputs(), left, max_disparity=float(sgbm_num_disparities))
+        right = disparity = None
+        if self.mode == "compute":
+            right = self.decode(msgs[1], self.topics[1], max_image_pixels)
+            if right.shape != left.shape:
+                raise BadMessageError(
+                    "size_mismatch",
+                    f"left image {width}x{height} and right image "
+                    f"{right.shape[1]}x{right.shape[0]} differ",
+                )
+            left_info, right_info = infos if infos is not None else (None, None)
+            result.focal, result.baseline = conversions.stereo_calibration(
+                left_info, right_info, width, height
+            )
+        elif self.mode == "topic":
+            received = conversions.disparity_from_msg(msgs[1], self.topics[1], max_image_pixels)
+            # at the left image's size, f and range scaled with the values (same depth)
+            received = received.resized(width, height)
+            disparity = received.disparity
+            result.focal, result.baseline = received.focal, received.baseline
+            result.min_disparity = received.min_disparity
+            result.max_disparity = received.max_disparity
+            result.nonfinite = received.nonfinite
+        result.outputs = self.processor.process(
+            left, right, disparity, result.baseline, wanted, overlay_alpha
+        )
+        if not math.isfinite(result.max_disparity) and result.outputs.disparity is not None:
+            valid = result.outputs.disparity > 0  # no range given: the largest valid value
+            result.max_disparity = (
+                float(result.outputs.disparity[valid].max()) if valid.any() else 0.0
+            )
+        return result

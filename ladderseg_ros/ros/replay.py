@@ -4,6 +4,11 @@ Messages are published as the CDR bytes stored in the bag (rclpy publishers take
 when created with the message type; Humble and Jazzy alike), so nothing is deserialized and
 the headers go out exactly as recorded. Timing follows the bag's receive stamps divided by
 ``rate``; when publishing falls behind, messages go out at once rather than being dropped.
+
+Ctrl-C: rclpy's signal handler shuts the context down (from its own thread, racing the
+``KeyboardInterrupt``). The replayer stops when its context shuts down (``on_shutdown``), when
+it sees the context gone while waiting, or when a publish fails because of it; the run then
+reports ``interrupted`` and ``replay_bag`` raises ``KeyboardInterrupt`` (the CLI's exit 130).
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ class ReplayStats:
     published: int = 0
     loops: int = 0
     max_lateness: float = 0.0
+    interrupted: bool = False  # the ROS context shut down mid-replay (Ctrl-C)
 
 
 def message_class(msgtype: str) -> type:
@@ -89,6 +95,9 @@ class BagReplayer:
         self.bag = Path(bag)
         self.config = config or ReplayConfig()
         self._stop = threading.Event()
+        self._context = node.context
+        # Humble and Jazzy: called when the context shuts down (rclpy.shutdown, signals).
+        self._context.on_shutdown(self.stop)
         with BagReader(self.bag) as reader:
             topics = reader.topics
             self._start = reader.start_time
@@ -116,12 +125,17 @@ class BagReplayer:
         """Ask ``run`` to return after the message in flight (thread-safe)."""
         self._stop.set()
 
+    @property
+    def context_gone(self) -> bool:
+        """True once the node's ROS context has shut down (nothing can be published)."""
+        return not self._context.ok()
+
     def wait_for_subscribers(self) -> int:
         """Wait (bounded by the config) until subscribers have matched; returns topics matched."""
         deadline = time.monotonic() + self.config.wait_for_subscribers
         matched: set[str] = set()
         last_change = time.monotonic()
-        while not self._stop.is_set() and time.monotonic() < deadline:
+        while not self._stop.is_set() and not self.context_gone and time.monotonic() < deadline:
             now_matched = {t for t, p in self.publishers.items() if p.get_subscription_count()}
             if now_matched != matched:
                 matched, last_change = now_matched, time.monotonic()
@@ -141,15 +155,16 @@ class BagReplayer:
         if self.config.wait_for_subscribers > 0:
             self.wait_for_subscribers()
         first = self._start + round(self.config.start_offset * 1e9)
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self.context_gone:
             sent = self._one_pass(first, stats, on_message)
             stats.loops += 1
-            if not self.config.loop:
+            if not self.config.loop or self.context_gone:
                 break
             if sent == 0:
                 raise ReplayError(
                     f"{self.bag}: no message after the start offset {self.config.start_offset} s"
                 )
+        stats.interrupted = self.context_gone
         return stats
 
     def _one_pass(
@@ -171,7 +186,13 @@ class BagReplayer:
                 if self._wait_until(due):
                     break
                 stats.max_lateness = max(stats.max_lateness, time.monotonic() - due)
-                self.publishers[message.topic].publish(message.data)
+                try:
+                    self.publishers[message.topic].publish(message.data)
+                except Exception:
+                    if self.context_gone:  # shut down under us (Ctrl-C): stopped, not failed
+                        self.stop()
+                        break
+                    raise
                 stats.published += 1
                 sent += 1
                 if on_message is not None:
@@ -179,11 +200,18 @@ class BagReplayer:
         return sent
 
     def _wait_until(self, due: float) -> bool:
-        """Sleep until ``due`` (monotonic s); True when stopped meanwhile."""
-        remaining = due - time.monotonic()
-        if remaining > 0:
-            return self._stop.wait(remaining)
-        return self._stop.is_set()
+        """Sleep until ``due`` (monotonic s); True when stopped or the context went meanwhile.
+
+        Sleeps in slices: a signal handler may shut the context down without ``on_shutdown``
+        callbacks (the C handler of some rclpy versions), and long gaps must not hide that.
+        """
+        while True:
+            if self._stop.is_set() or self.context_gone:
+                return True
+            remaining = due - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._stop.wait(min(remaining, 0.1))
 
 
 def replay_bag(
@@ -197,6 +225,7 @@ def replay_bag(
     Raises:
         BagError: The bag is missing, incomplete or damaged.
         ReplayError: Bad settings or an uninstalled message type.
+        KeyboardInterrupt: The context shut down mid-replay (Ctrl-C, SIGTERM).
     """
     import rclpy
     from rclpy.utilities import get_default_context
@@ -210,7 +239,10 @@ def replay_bag(
         try:
             replayer = BagReplayer(node, bag, config)
             LOG.info("replaying %s: %s", bag, ", ".join(sorted(replayer.publishers)))
-            return replayer.run()
+            stats = replayer.run()
+            if stats.interrupted:
+                raise KeyboardInterrupt
+            return stats
         finally:
             node.destroy_node()
     finally:

@@ -14,30 +14,35 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ladderseg_ros.cli import parse_size
+from ladderseg_ros.cli import parse_size, positive_float, positive_int
 from ladderseg_ros.tools.bags import STORAGES, BagError, StereoBagFrame, stamp_ns
 
 if TYPE_CHECKING:
-    from ladderseg_ros.data.layouts import CityscapesSample
+    from ladderseg_ros.data.layouts import CityscapesSample, KittiRawDrive
 
 LOG = logging.getLogger(__name__)
 
 UNSTAMPED_EPOCH = 1_600_000_000.0  # s; stamp of frame 0 of sources without timestamps
 
 
-def kitti_frames(drive_dir: str | Path, max_frames: int | None = None) -> Iterator[StereoBagFrame]:
+def kitti_frames(
+    drive_dir: str | Path, max_frames: int | None = None, drive: KittiRawDrive | None = None
+) -> Iterator[StereoBagFrame]:
     """Frames of a KITTI raw drive (image_02/image_03, timestamps, P_rect_02/03 as given).
+
+    ``drive``: the drive already read by ``layouts.read_kitti_raw_drive`` (read once).
+    Stamps are the drive's exact integer nanoseconds.
 
     Raises:
         LadderSegError: The drive's layout, images or calibration are missing or malformed.
     """
     from ladderseg_ros.data.layouts import read_kitti_raw_drive, read_png
 
-    drive = read_kitti_raw_drive(drive_dir)
+    if drive is None:
+        drive = read_kitti_raw_drive(drive_dir)
     count = len(drive.left) if max_frames is None else min(max_frames, len(drive.left))
-    stamps = kitti_stamps_ns(Path(drive_dir) / "image_02" / "timestamps.txt")
     for left_path, right_path, t in zip(
-        drive.left[:count], drive.right[:count], stamps[:count], strict=True
+        drive.left[:count], drive.right[:count], drive.timestamps_ns[:count], strict=True
     ):
         left = read_png(left_path)
         right = read_png(right_path)
@@ -50,32 +55,6 @@ def kitti_frames(drive_dir: str | Path, max_frames: int | None = None) -> Iterat
             right=right,
             p_right=drive.p_right,
         )
-
-
-def kitti_stamps_ns(path: Path) -> list[int]:
-    """KITTI raw timestamps (UTC, ``2011-09-26 13:02:25.964389445``) as exact integer ns.
-
-    Float seconds (as ``read_kitti_raw_drive`` gives) keep only ~0.2 us at 1.3e9 s; bags
-    carry integer nanoseconds, so the text is parsed again here without the float.
-    """
-    from datetime import datetime, timezone
-
-    stamps = []
-    try:
-        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-        for line in lines:
-            head, _, frac = line.partition(".")
-            base = datetime.strptime(head, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
-            stamps.append(int(base.timestamp()) * 1_000_000_000 + int((frac + "0" * 9)[:9]))
-    except (OSError, ValueError) as exc:
-        raise BagError(f"cannot read KITTI timestamps {path}: {exc}") from exc
-    return stamps
-
-
-def kitti_frame_count(drive_dir: str | Path) -> int:
-    from ladderseg_ros.data.layouts import read_kitti_raw_drive
-
-    return len(read_kitti_raw_drive(drive_dir).left)
 
 
 def cityscapes_frames(
@@ -172,20 +151,6 @@ def _write(
     return 0
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text}: expected a positive integer")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text}: expected a positive number")
-    return value
-
-
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, help="new rosbag2 directory (never overwritten)")
     parser.add_argument(
@@ -196,7 +161,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "bag",
-        help="convert KITTI raw, Cityscapes or a synthetic drive to a rosbag2",
+        help="convert KITTI raw, Cityscapes or a synthetic drive to a rosbag2; check a bag",
         description=(
             "Write stereo rosbag2 files (metadata version 8, playable on Humble and Jazzy) "
             "with /stereo/{left,right}/image_rect, camera_info, /stereo/disparity and "
@@ -212,7 +177,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     kitti.add_argument("drive_dir", type=Path, help="the *_sync drive directory")
     _common(kitti)
-    kitti.add_argument("--max-frames", type=_positive_int, default=None, help="first N frames")
+    kitti.add_argument("--max-frames", type=positive_int, default=None, help="first N frames")
     kitti.set_defaults(func=_run_kitti)
 
     city = sources.add_parser(
@@ -224,8 +189,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     city.add_argument("--split", default="val", help="split (default val)")
     city.add_argument("--city", action="append", default=None, help="only this city (repeatable)")
     _common(city)
-    city.add_argument("--fps", type=_positive_float, default=10.0, help="frame rate of stamps")
-    city.add_argument("--max-frames", type=_positive_int, default=None, help="first N frames")
+    city.add_argument("--fps", type=positive_float, default=10.0, help="frame rate of stamps")
+    city.add_argument("--max-frames", type=positive_int, default=None, help="first N frames")
     city.add_argument("--no-disparity", action="store_true", help="leave the disparity PNGs out")
     city.add_argument("--no-labels", action="store_true", help="leave the gtFine labels out")
     city.set_defaults(func=_run_cityscapes)
@@ -236,7 +201,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Render a synthetic stereo drive (the package's procedural road world).",
     )
     _common(synth)
-    synth.add_argument("--frames", type=_positive_int, default=20, help="frames (default 20)")
+    synth.add_argument("--frames", type=positive_int, default=20, help="frames (default 20)")
     synth.add_argument("--seed", type=int, default=0, help="drive seed (default 0)")
     synth.add_argument(
         "--preset", choices=("kitti", "cityscapes"), default="kitti", help="camera rig"
@@ -248,15 +213,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="WxH",
         help="render size (default the rig's)",
     )
-    synth.add_argument("--fps", type=_positive_float, default=10.0, help="frame rate")
+    synth.add_argument("--fps", type=positive_float, default=10.0, help="frame rate")
     synth.set_defaults(func=_run_synthetic)
+
+    check = sources.add_parser(
+        "check",
+        help="read and decode every message of a bag; print topics, counts and duration",
+        description=(
+            "Verify a rosbag2 (sqlite3 or mcap) end to end: every message is read and "
+            "deserialized. Prints each topic with its type and message count, and the "
+            "duration; a truncated, unfinished or corrupted bag is a clear error (exit 2)."
+        ),
+    )
+    check.add_argument("bag", type=Path, help="rosbag2 directory")
+    check.set_defaults(func=_run_check)
 
 
 def _run_kitti(args: argparse.Namespace) -> int:
-    total = kitti_frame_count(args.drive_dir)
+    from ladderseg_ros.data.layouts import read_kitti_raw_drive
+
+    drive = read_kitti_raw_drive(args.drive_dir)
+    total = len(drive.left)
     if args.max_frames is not None:
         total = min(total, args.max_frames)
-    frames = kitti_frames(args.drive_dir, args.max_frames)
+    frames = kitti_frames(args.drive_dir, args.max_frames, drive)
     return _write(args.out, frames, total, args.storage, "kitti")
 
 
@@ -270,6 +250,19 @@ def _run_cityscapes(args: argparse.Namespace) -> int:
         samples, args.fps, disparity=not args.no_disparity, labels=not args.no_labels
     )
     return _write(args.out, frames, len(samples), args.storage, "cityscapes")
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from ladderseg_ros.tools.bags import BagReader, check_bag
+
+    counts = check_bag(args.bag)  # decodes everything: raises BagError on damage
+    with BagReader(args.bag) as bag:
+        topics, duration = bag.topics, bag.duration
+    width = max((len(t) for t in topics), default=0)
+    for topic in sorted(topics):
+        print(f"{topic:<{width}}  {topics[topic]:<32} {counts.get(topic, 0):>7} messages")
+    print(f"{args.bag}: OK, {sum(counts.values())} messages over {duration / 1e9:.3f} s")
+    return 0
 
 
 def _run_synthetic(args: argparse.Namespace) -> int:

@@ -186,18 +186,23 @@ def disparity_msg(
     stamp: int,
     frame_id: str = LEFT_FRAME_ID,
     max_disparity: float | None = None,
+    min_disparity: float = 0.0,
+    delta_d: float = 1.0 / 256.0,
 ) -> Any:
     """A ``stereo_msgs/DisparityImage`` (32FC1, f, T = baseline) from pixels with 0 = invalid.
 
-    Invalid pixels are written as ``INVALID_DISPARITY`` (below ``min_disparity`` = 0, the
-    message's definition of invalid); ``max_disparity`` defaults to the largest valid value.
+    The rosbags twin of ``ros.conversions.disparity_to_msg`` (same fields and rules; the
+    offline segment-bag passes the node's range and ``delta_d``). Invalid pixels are written
+    as ``INVALID_DISPARITY`` (below ``min_disparity``, the message's definition of invalid);
+    ``max_disparity`` None or non-finite means the largest valid value. ``delta_d`` defaults
+    to 1/256 px, the step of Cityscapes' disparity PNGs (rendered disparity is finer).
     """
     disp = np.asarray(disparity, dtype=np.float32)
     if disp.ndim != 2:
         raise BagError(f"disparity must be (H,W), got shape {disp.shape}")
     valid = np.isfinite(disp) & (disp > 0)
     out = np.where(valid, disp, np.float32(INVALID_DISPARITY)).astype(np.float32)
-    if max_disparity is None:
+    if max_disparity is None or not np.isfinite(max_disparity):
         max_disparity = float(disp[valid].max()) if valid.any() else 0.0
     height, width = disp.shape
     types = typestore().types
@@ -209,9 +214,9 @@ def disparity_msg(
         valid_window=types["sensor_msgs/msg/RegionOfInterest"](
             x_offset=0, y_offset=0, height=height, width=width, do_rectify=False
         ),
-        min_disparity=0.0,
+        min_disparity=float(min_disparity),
         max_disparity=float(max_disparity),
-        delta_d=1.0 / 256.0,
+        delta_d=float(delta_d),
     )
 
 

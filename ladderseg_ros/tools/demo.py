@@ -12,6 +12,11 @@ The output directory is built under a hidden temporary name and renamed when com
 existing non-empty one is refused unless ``force`` (then it is replaced only after the new
 one is complete). The node subprocess is always stopped (SIGINT, then SIGTERM, then
 SIGKILL) and its log is kept in the output (``node.log``) and shown when it dies.
+
+The node and the demo's own rclpy side talk in a private DDS domain (a random
+``ROS_DOMAIN_ID`` in 1..101) on loopback only (``ROS_LOCALHOST_ONLY=1`` for Humble,
+``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` for Jazzy): the demo never hears, nor disturbs,
+the robots on the user's default domain. The variables are restored when the demo ends.
 """
 
 from __future__ import annotations
@@ -19,12 +24,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import random
 import shutil
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +63,10 @@ NODE_REMAPS = {  # the node's relative input names -> the bag's topics
 }
 
 
+PRIVATE_DOMAINS = (1, 101)  # never 0 (the default everyone uses); <= 101 keeps ports valid
+PRIVATE_ROS_ENV = {"ROS_LOCALHOST_ONLY": "1", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+
+
 class DemoError(LadderSegError):
     """The demo cannot run or its node failed; the message names the file or shows the log."""
 
@@ -80,6 +92,7 @@ class DemoConfig:
     startup_timeout: float = 120.0
     drain_timeout: float = 60.0
     node_params: tuple[str, ...] = ()
+    domain_id: int | None = None  # None: a random private domain in 1..PRIVATE_DOMAINS[1]
 
 
 @dataclass
@@ -149,6 +162,30 @@ def check_weights(path: Path) -> Any:
     return read_metadata(path)
 
 
+@contextmanager
+def private_ros_domain(domain_id: int | None = None) -> Iterator[int]:
+    """Set a private, loopback-only ROS environment for this process and its children.
+
+    Must enclose ``rclpy.init`` (which reads the variables) and the node's start; the previous
+    values are restored (or removed) afterwards. Yields the domain id.
+    """
+    low, high = PRIVATE_DOMAINS
+    domain = random.randint(low, high) if domain_id is None else domain_id
+    if not low <= domain <= high:
+        raise DemoError(f"ROS domain {domain}: the demo uses a private domain in {low}..{high}")
+    wanted = {**PRIVATE_ROS_ENV, "ROS_DOMAIN_ID": str(domain)}
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
+    try:
+        yield domain
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 class NodeProcess:
     """The real node in a subprocess; its output goes to ``log``. A context manager that
     always stops it (SIGINT for a clean shutdown, then SIGTERM, then SIGKILL)."""
@@ -173,7 +210,7 @@ class NodeProcess:
             [str(PACKAGE_DIR.parent), *filter(None, [env.get("PYTHONPATH")])]
         )
         env["PYTHONUNBUFFERED"] = "1"
-        env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+        env.update(PRIVATE_ROS_ENV)  # ROS_DOMAIN_ID comes from private_ros_domain
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 self.args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
@@ -226,6 +263,25 @@ def _prepare_out(out: Path, force: bool) -> Path:
     return work
 
 
+def _refuse_inputs_inside_out(config: DemoConfig) -> None:
+    """Refuse an input (bag, KITTI drive, weights) inside ``out``: replacing ``out`` (--force)
+    would delete it, and the input would be gone with the old results."""
+    out = config.out.resolve()
+    for flag, path in (
+        ("--bag", config.bag),
+        ("--kitti", config.kitti),
+        ("--weights", config.weights),
+    ):
+        if path is None:
+            continue
+        resolved = path.resolve()
+        if resolved == out or out in resolved.parents:
+            raise DemoError(
+                f"{flag} {path} lies inside --out {config.out}, which the demo replaces; "
+                "choose another --out"
+            )
+
+
 def _publish_out(work: Path, out: Path) -> None:
     """Put the finished ``work`` at ``out``; an old ``out`` is removed only afterwards."""
     old = None
@@ -266,19 +322,45 @@ def _default_node_params(config: DemoConfig) -> tuple[str, ...]:
     return (f"sgbm_num_disparities:={sgbm_num_disparities(KITTI_RIG.resized(*config.size))}",)
 
 
+def _sgbm_range(node_params: tuple[str, ...]) -> int:
+    """The node's ``sgbm_num_disparities`` among ``NAME:=VALUE`` parameters (else its default)."""
+    from ladderseg_ros.ros.params import NodeParams
+
+    value = NodeParams.defaults().sgbm_num_disparities
+    for param in node_params:
+        name, _, text = param.partition(":=")
+        if name.strip() == "sgbm_num_disparities":
+            value = int(text)
+    return value
+
+
 def _pictures_and_score(
-    bag: Path, collector: OutputCollector, label_set: LabelSet, work: Path
+    bag: Path,
+    collector: OutputCollector,
+    label_set: LabelSet,
+    work: Path,
+    num_disparities: int = 128,
 ) -> tuple[ConfusionMatrix | None, list[Path]]:
-    """Read left images and truth of the segmented stamps; score; write sheet and video."""
+    """Read left images and truth of the segmented stamps; score; write sheet and video.
+
+    When the node sent no disparity (the model uses none), the disparity panel shows the
+    bag's ``/stereo/disparity``, or SGBM of the pair, captioned as such (never a grey box).
+    """
     from ladderseg_ros.ros.conversions import image_to_rgb
     from ladderseg_ros.ros.sync import stamp_key
+    from ladderseg_ros.stereo import SgbmConfig, compute_disparity
     from ladderseg_ros.tools.visualize import VideoWriter, compose_row, contact_sheet, write_png
     from ladderseg_ros.training.evaluation import ConfusionMatrix
 
     lefts: dict[int, np.ndarray] = {}
+    rights: dict[int, np.ndarray] = {}
     truths: dict[int, np.ndarray] = {}
+    bag_disparity: dict[int, np.ndarray] = {}
     with bags.BagReader(bag) as reader:
-        topics = [t for t in (bags.TOPIC_LEFT_IMAGE, bags.TOPIC_SEMANTIC_GT) if t in reader.topics]
+        wanted = [bags.TOPIC_LEFT_IMAGE, bags.TOPIC_SEMANTIC_GT]
+        if not collector.disparity:  # the node sent none: show the bag's, or SGBM's
+            wanted += [bags.TOPIC_DISPARITY, bags.TOPIC_RIGHT_IMAGE]
+        topics = [t for t in wanted if t in reader.topics]
         for message in reader.messages(topics):
             msg = reader.deserialize(message)
             stamp = stamp_key(msg)
@@ -286,18 +368,34 @@ def _pictures_and_score(
                 continue
             if message.topic == bags.TOPIC_LEFT_IMAGE:
                 lefts[stamp] = np.array(image_to_rgb(msg, message.topic))
+            elif message.topic == bags.TOPIC_RIGHT_IMAGE:
+                rights[stamp] = np.array(image_to_rgb(msg, message.topic))
+            elif message.topic == bags.TOPIC_DISPARITY:
+                bag_disparity[stamp] = bags.disparity_array(msg, message.topic)
             else:
                 truths[stamp] = bags.image_array(msg, message.topic)
     confusion = ConfusionMatrix(label_set.num_classes) if truths else None
+    sgbm = SgbmConfig(num_disparities=num_disparities)
     rows = []
     for stamp in sorted(collector.labels):
         labels = collector.labels[stamp][1]
         truth = truths.get(stamp)
         if confusion is not None and truth is not None:
             confusion.update(labels, truth, f"frame at {stamp} ns")
-        if stamp in lefts:
-            disparity = collector.disparity.get(stamp)
-            rows.append(compose_row(lefts[stamp], labels, label_set, disparity, truth))
+        if stamp not in lefts:
+            continue
+        left = lefts[stamp]
+        disparity, title = collector.disparity.get(stamp), "disparity"
+        if disparity is None and stamp in bag_disparity:
+            disparity, title = bag_disparity[stamp], "disparity (bag; model uses none)"
+            if disparity.shape != left.shape[:2]:
+                from ladderseg_ros.stereo import resize_disparity
+
+                disparity = resize_disparity(disparity, (left.shape[1], left.shape[0]))
+        elif disparity is None and stamp in rights:
+            disparity = compute_disparity(left, rights[stamp], sgbm)
+            title = "disparity (SGBM; model uses none)"
+        rows.append(compose_row(left, labels, label_set, disparity, truth, None, title))
     if not rows:
         raise DemoError("no segmented frame matched an image of the bag")
     stamps = sorted(collector.labels)
@@ -323,6 +421,7 @@ def run_demo(config: DemoConfig) -> DemoReport:
     start = time.monotonic()
     if config.bag is not None and config.kitti is not None:
         raise DemoError("give --bag or --kitti, not both")
+    _refuse_inputs_inside_out(config)
     weights = config.weights.resolve()
     metadata = check_weights(weights)
     label_set = label_set_for(metadata)
@@ -341,7 +440,11 @@ def run_demo(config: DemoConfig) -> DemoReport:
         elif mode == "topic":
             inputs += [bags.TOPIC_DISPARITY]
         node_params = _default_node_params(config) + config.node_params
-        with NodeProcess(weights, mode, work / "node.log", node_params) as node_proc:
+        with (
+            private_ros_domain(config.domain_id) as domain,
+            NodeProcess(weights, mode, work / "node.log", node_params) as node_proc,
+        ):
+            LOG.info("private ROS domain %d, loopback only", domain)
             # Imported here: the ROS side (rclpy) lives under ros/ and only the demo run needs it.
             from ladderseg_ros.ros.demo_client import replay_into_node
 
@@ -359,7 +462,9 @@ def run_demo(config: DemoConfig) -> DemoReport:
             LOG.warning("the node exited with code %s:\n%s", code, node_proc.log_tail())
         if not collector.labels:
             raise DemoError(f"the node published no labels; its log:\n{node_proc.log_tail()}")
-        confusion, files = _pictures_and_score(bag, collector, label_set, work)
+        confusion, files = _pictures_and_score(
+            bag, collector, label_set, work, _sgbm_range(node_params)
+        )
         report = _report(config, collector, published, frames_published, label_set, confusion)
         report.files = [config.out / f.name for f in files]
         report.seconds = time.monotonic() - start
@@ -409,8 +514,7 @@ def _report(
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ladderseg_ros.cli import parse_size
-    from ladderseg_ros.tools.bag_cli import _positive_float, _positive_int
+    from ladderseg_ros.cli import parse_size, positive_float, positive_int
 
     parser = subparsers.add_parser(
         "demo",
@@ -432,7 +536,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results directory")
     parser.add_argument(
         "--frames",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_FRAMES,
         help="frames of the drive (synthetic/KITTI)",
     )
@@ -440,7 +544,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--size", type=parse_size, default=DEFAULT_SIZE, metavar="WxH", help="synthetic image size"
     )
     parser.add_argument("--seed", type=int, default=None, help="synthetic drive seed")
-    parser.add_argument("--rate", type=_positive_float, default=1.0, help="replay speed factor")
+    parser.add_argument("--rate", type=positive_float, default=1.0, help="replay speed factor")
     parser.add_argument("--force", action="store_true", help="replace a non-empty --out")
     parser.add_argument(
         "--param",
@@ -448,6 +552,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         metavar="NAME:=VALUE",
         help="extra node parameter, e.g. sgbm_num_disparities:=64 (repeatable)",
+    )
+    parser.add_argument(
+        "--ros-domain-id",
+        type=int,
+        default=None,
+        metavar="ID",
+        help=f"private ROS_DOMAIN_ID of the demo and its node ({PRIVATE_DOMAINS[0]}.."
+        f"{PRIVATE_DOMAINS[1]}; default random), always loopback only",
     )
     parser.set_defaults(func=run)
 
@@ -464,6 +576,7 @@ def run(args: argparse.Namespace) -> int:
         rate=args.rate,
         force=args.force,
         node_params=tuple(args.param),
+        domain_id=args.ros_domain_id,
     )
     report = run_demo(config)
     print(report.summary())

@@ -1,11 +1,13 @@
 """``ladderseg segment-bag``: the node's pipeline run offline over a rosbag2.
 
 The same parts as the live node, in the same order: messages pass through the node's
-``StampSynchronizer`` (exact or approximate pairing, same queue and reset rules), are decoded
-by the node's ``conversions`` (which also read ``rosbags`` messages: same fields, numpy
-buffers), calibrated by ``stereo_calibration`` from the latest CameraInfos, and segmented by
-a ``FrameProcessor`` built from the node's parameters. The difference is the clock: offline
-nothing is dropped for being late, so every synchronized set is segmented. Outputs go to a
+``StampSynchronizer`` (exact or approximate pairing, same queue and reset rules) and the
+node's own per-frame path, ``ros.processing.FramePipeline`` (decode with ``conversions``,
+which also read ``rosbags`` messages; calibrate from the latest CameraInfos or resize a
+received disparity; ``FrameProcessor``; the output disparity's f, T, range and step). A set
+that comes before both CameraInfos is held, the newest only, until the calibration arrives,
+as the node does. The difference is the clock: offline nothing is dropped for being late,
+so every other synchronized set is segmented. Outputs go to a
 new bag under the node's topic names, stamped with the left image's header; the bag's
 receive time of each output is that of the message that completed its set.
 """
@@ -30,7 +32,7 @@ from ladderseg_ros.tools.bags import BagError
 if TYPE_CHECKING:
     from ladderseg_ros.classes import LabelSet
     from ladderseg_ros.ros.params import NodeParams
-    from ladderseg_ros.ros.processing import FrameOutputs
+    from ladderseg_ros.ros.processing import FrameResult
     from ladderseg_ros.ros.sync import SyncStats
     from ladderseg_ros.training.evaluation import ConfusionMatrix
 
@@ -91,6 +93,7 @@ class _Frame:
     labels: np.ndarray | None
     disparity: np.ndarray | None
     truth: np.ndarray | None = None
+    max_disparity: float | None = None  # colour scale of the disparity panel
 
 
 def choose_mode(uses_disparity: bool, wanted: str, topics: dict[str, str]) -> str:
@@ -138,7 +141,12 @@ class _BagSegmenter:
     def __init__(self, config: SegmentBagConfig, topics: dict[str, str], writer: Any) -> None:
         from ladderseg_ros.classes import IGNORE_INDEX
         from ladderseg_ros.inference import Segmenter
-        from ladderseg_ros.ros.processing import FrameProcessor, Wanted
+        from ladderseg_ros.ros.processing import (
+            CalibrationGate,
+            FramePipeline,
+            FrameProcessor,
+            Wanted,
+        )
         from ladderseg_ros.ros.sync import StampSynchronizer
         from ladderseg_ros.training.evaluation import ConfusionMatrix
 
@@ -159,6 +167,8 @@ class _BagSegmenter:
         )
         second = {"compute": bags.TOPIC_RIGHT_IMAGE, "topic": bags.TOPIC_DISPARITY}
         self.inputs = [bags.TOPIC_LEFT_IMAGE] + ([second[self.mode]] if self.mode in second else [])
+        self.pipeline = FramePipeline(self.processor, self.mode, self.inputs)
+        self.gate: CalibrationGate[tuple[tuple[Any, ...], int]] = CalibrationGate()
         self.sync = None
         self._ready: list[tuple[Any, ...]] = []
         if len(self.inputs) > 1:
@@ -172,7 +182,6 @@ class _BagSegmenter:
         self.evaluated = 0
         self.frames = 0
         self.skipped: dict[str, int] = {}
-        self.infos: dict[str, Any] = {}
         self._truths: dict[int, np.ndarray] = {}
         self._pending: deque[_Frame] = deque()
 
@@ -187,9 +196,10 @@ class _BagSegmenter:
 
         topic = message.topic
         if topic == bags.TOPIC_LEFT_INFO or topic == bags.TOPIC_RIGHT_INFO:
-            self.infos["left" if topic == bags.TOPIC_LEFT_INFO else "right"] = bag.deserialize(
-                message
-            )
+            side = "left" if topic == bags.TOPIC_LEFT_INFO else "right"
+            released = self.gate.add_info(side, bag.deserialize(message))
+            if released is not None:  # the pair that waited for calibration, now
+                self._segment(released[0], message.timestamp)
         elif topic == bags.TOPIC_SEMANTIC_GT:
             msg = bag.deserialize(message)
             self._truths[stamp_key(msg)] = bags.image_array(msg, topic)
@@ -209,49 +219,51 @@ class _BagSegmenter:
     def finish(self) -> Iterator[_Frame]:
         yield from self._final(None)
 
+    def _skip(self, kind: str, message: str) -> None:
+        self.skipped[kind] = self.skipped.get(kind, 0) + 1
+        LOG.warning("skipped a frame (%s): %s", kind, message)
+
     def _segment(self, msgs: tuple[Any, ...], received: int) -> None:
-        from ladderseg_ros.ros import conversions
         from ladderseg_ros.ros.conversions import BadMessageError
         from ladderseg_ros.ros.sync import stamp_key
 
         p = self.params
-        try:
-            left = conversions.image_to_rgb(msgs[0], self.inputs[0], p.max_image_pixels)
-            right = disparity = baseline = focal = None
-            if self.mode == "compute":
-                right = conversions.image_to_rgb(msgs[1], self.inputs[1], p.max_image_pixels)
-                if right.shape != left.shape:
-                    raise BadMessageError(
-                        "size_mismatch", f"left {left.shape}, right {right.shape}"
-                    )
-                focal, baseline = conversions.stereo_calibration(
-                    self.infos.get("left"), self.infos.get("right"), left.shape[1], left.shape[0]
+        if self.mode == "compute":
+            held, replaced, missing = self.gate.hold((msgs, received))
+            if replaced is not None:
+                self._skip(
+                    "missing_camera_info",
+                    f"pair at {stamp_key(replaced[0][0])} ns: no "
+                    f"{' or '.join(s + ' camera_info' for s in missing)} before a newer pair",
                 )
-            elif self.mode == "topic":
-                got = conversions.disparity_from_msg(msgs[1], self.inputs[1], p.max_image_pixels)
-                disparity, focal, baseline = got.disparity, got.focal, got.baseline
-            out = self.processor.process(
-                left, right, disparity, baseline, self.wanted, p.overlay_alpha
+            if held:
+                return
+        try:
+            result = self.pipeline.run(
+                msgs,
+                self.wanted,
+                p.sgbm_num_disparities,
+                p.max_image_pixels,
+                p.overlay_alpha,
+                self.gate.pair() if self.mode == "compute" else None,
             )
         except BadMessageError as exc:
-            self.skipped[exc.kind] = self.skipped.get(exc.kind, 0) + 1
-            LOG.warning("skipped a frame (%s): %s", exc.kind, exc)
+            self._skip(exc.kind, str(exc))
             return
-        header = msgs[0].header
-        self._write(out, stamp_key(msgs[0]), header.frame_id, received, focal, baseline)
+        if result.nonfinite:
+            LOG.warning("%s: %d NaN/inf pixels as invalid", self.inputs[1], result.nonfinite)
+        stamp = stamp_key(msgs[0])
+        self._write(result, stamp, msgs[0].header.frame_id, received)
         self.frames += 1
-        self._pending.append(_Frame(stamp_key(msgs[0]), received, left, out.labels, out.disparity))
+        out = result.outputs
+        scale = result.max_disparity if result.max_disparity > 0 else None
+        self._pending.append(
+            _Frame(stamp, received, result.left, out.labels, out.disparity, max_disparity=scale)
+        )
 
-    def _write(
-        self,
-        out: FrameOutputs,
-        stamp: int,
-        frame_id: str,
-        received: int,
-        focal: float | None,
-        baseline: float | None,
-    ) -> None:
+    def _write(self, result: FrameResult, stamp: int, frame_id: str, received: int) -> None:
         p = self.params
+        out = result.outputs
         images = (
             (TOPIC_LABELS, out.labels if p.publish_labels else None, "mono8"),
             (TOPIC_COLOR, out.color, "rgb8"),
@@ -262,9 +274,17 @@ class _BagSegmenter:
             if pixels is not None:
                 msg = bags.image_msg(pixels, encoding, stamp, frame_id)
                 self.writer.write(topic, bags.IMAGE_TYPE, msg, received)
-        if p.publish_disparity and out.disparity is not None and focal and baseline:
+        if p.publish_disparity and result.disparity_complete:
+            assert out.disparity is not None and result.focal and result.baseline
             msg = bags.disparity_msg(
-                out.disparity, focal, baseline, stamp, frame_id, float(p.sgbm_num_disparities)
+                out.disparity,
+                result.focal,
+                result.baseline,
+                stamp,
+                frame_id,
+                max_disparity=result.max_disparity,
+                min_disparity=result.min_disparity,
+                delta_d=result.delta_d,
             )
             self.writer.write(TOPIC_OUT_DISPARITY, bags.DISPARITY_TYPE, msg, received)
 
@@ -324,7 +344,7 @@ def segment_bag(
                         run.label_set,
                         frame.disparity,
                         frame.truth,
-                        float(config.params.sgbm_num_disparities),
+                        frame.max_disparity,
                     )
                     for out in (video, frames_dir):
                         if out is not None:

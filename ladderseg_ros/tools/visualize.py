@@ -4,14 +4,17 @@ Used by ``segment-bag --video/--frames`` and by the demo. Frames are composed in
 left image's size, each panel captioned; a contact sheet stacks a few rows, a video writes
 one row per frame. Video is MPEG-4 Part 2 (fourcc ``mp4v``): the codec that
 opencv-python-headless's bundled FFmpeg can encode (its H.264 wheels have no encoder).
-Every file is written under a temporary name and renamed when complete.
+PNG and video files go through ``fileio.atomic_output`` (a temporary name, published by a
+link that fails if the target appeared meanwhile: no check-then-rename race); a frame
+directory is built under a temporary name and renamed when complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -19,6 +22,7 @@ import numpy as np
 
 from ladderseg_ros.classes import LabelSet, palette_lut
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.fileio import OutputExistsError, atomic_output
 
 VIDEO_FOURCC = "mp4v"
 PANEL_TITLES = ("left", "disparity", "segmentation", "ground truth")
@@ -27,6 +31,17 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 class VisualizeError(LadderSegError):
     """A picture or video cannot be composed or written; the message names the path."""
+
+
+@contextlib.contextmanager
+def _atomic_file(path: Path) -> Iterator[Path]:
+    """``atomic_output`` with the target's suffix (OpenCV picks the format by it); an
+    existing target is a ``VisualizeError``."""
+    try:
+        with atomic_output(path, suffix=path.suffix) as tmp:
+            yield tmp
+    except OutputExistsError as exc:
+        raise VisualizeError(str(exc)) from None
 
 
 def temporary_sibling(path: Path) -> Path:
@@ -68,8 +83,11 @@ def compose_row(
     disparity: np.ndarray | None = None,
     ground_truth: np.ndarray | None = None,
     max_disparity: float | None = None,
+    disparity_title: str = PANEL_TITLES[1],
 ) -> np.ndarray:
     """One frame's row: left | disparity | segmentation | ground truth (absent = grey).
+
+    ``disparity_title`` captions the disparity panel (e.g. where it came from).
 
     Raises:
         VisualizeError: A panel's size differs from the left image's.
@@ -88,7 +106,8 @@ def compose_row(
             raise VisualizeError(
                 f"{title} panel is {panel.shape[:2]}, left image {(height, width)}"
             )
-    return np.hstack([_caption(p, t) for p, t in zip(panels, PANEL_TITLES, strict=True)])
+    titles = (PANEL_TITLES[0], disparity_title, *PANEL_TITLES[2:])
+    return np.hstack([_caption(p, t) for p, t in zip(panels, titles, strict=True)])
 
 
 def contact_sheet(rows: Sequence[np.ndarray], max_rows: int = 6) -> np.ndarray:
@@ -106,12 +125,9 @@ def contact_sheet(rows: Sequence[np.ndarray], max_rows: int = 6) -> np.ndarray:
 def write_png(path: str | Path, rgb: np.ndarray) -> Path:
     """Write an RGB image as PNG atomically; refuses to overwrite."""
     path = Path(path)
-    refuse_existing(path)
-    tmp = temporary_sibling(path)
-    written = cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    _commit(tmp, path, written)
-    if not written:
-        raise VisualizeError(f"cannot write {path}")
+    with _atomic_file(path) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            raise VisualizeError(f"cannot write {path}")
     return path
 
 
@@ -129,13 +145,15 @@ class VideoWriter:
             raise VisualizeError(f"video {self.path}: fps must be > 0, got {fps}")
         self.fps = fps
         self.frames = 0
-        self._tmp = temporary_sibling(self.path)
+        self._output = contextlib.ExitStack()
+        self._tmp: Path | None = None
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
 
     def __enter__(self) -> VideoWriter:
         if not self.path.parent.is_dir():
             raise VisualizeError(f"cannot write {self.path}: {self.path.parent} is no directory")
+        self._tmp = self._output.enter_context(_atomic_file(self.path))
         return self
 
     def write(self, rgb: np.ndarray) -> None:
@@ -151,13 +169,17 @@ class VideoWriter:
         self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         self.frames += 1
 
-    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
         if self._writer is not None:
             self._writer.release()
         if exc_type is None and self.frames == 0:
-            self._tmp.unlink(missing_ok=True)
-            raise VisualizeError(f"no frames to write to {self.path}")
-        _commit(self._tmp, self.path, exc_type is None)
+            error = VisualizeError(f"no frames to write to {self.path}")
+            self._output.__exit__(VisualizeError, error, None)  # deletes the temporary file
+            raise error
+        # publishes the file on success; on an exception deletes it (the exception goes on)
+        self._output.__exit__(exc_type, exc, tb)  # type: ignore[arg-type]
 
 
 class FrameDirWriter:

@@ -5,6 +5,10 @@ A real rclpy subscriber listens on loopback in this process's private domain (co
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -204,3 +208,62 @@ def test_frames_replay_camera_infos_before_images(tmp_path: Path, storage: str) 
     for frame in range(3):
         topics_of_frame = topics[4 * frame : 4 * frame + 4]
         assert set(topics_of_frame[:2]) == infos and set(topics_of_frame[2:]) == images
+
+
+@pytest.mark.parametrize("inherited", ["default", "ignored"])
+def test_ctrl_c_ends_a_looping_replay_as_interrupted(
+    bag: Path, tmp_path: Path, inherited: str
+) -> None:
+    """A real SIGINT: rclpy shuts the context down under the publishing loop; the command
+    must end with the CLI's "interrupted" (exit 130), not an RCLError traceback. "ignored":
+    started as a shell's background job (SIGINT ignored at start), so Python raises no
+    KeyboardInterrupt and only the context's shutdown tells the replay to stop."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "replay.log"
+    argv = [sys.executable, "-m", "ladderseg_ros.cli", "replay", str(bag), "--loop", "--rate", "5"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=root,
+            preexec_fn=_ignore_sigint if inherited == "ignored" else None,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "replaying" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.05)
+        time.sleep(0.5)  # well inside the publishing loop
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = log.read_text()
+    assert code == 130, text
+    assert "ladderseg replay: interrupted" in text
+    assert "Traceback" not in text and "RCLError" not in text
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_context_shutdown_stops_the_replayer(bag: Path) -> None:
+    """``on_shutdown``: another thread shutting the context down ends ``run`` as interrupted."""
+    context = Context()
+    rclpy.init(context=context)
+    node = Node("replay_shutdown", context=context)
+    replayer = BagReplayer(node, bag, ReplayConfig(rate=1.0, loop=True))
+    timer = threading.Timer(0.3, context.shutdown)
+    timer.start()
+    started = time.monotonic()
+    stats = replayer.run()
+    timer.join()
+    assert stats.interrupted and stats.loops == 1
+    assert time.monotonic() - started < 2.0
+    node.destroy_node()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -12,7 +14,7 @@ from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CameraInfo, Image
 from stereo_msgs.msg import DisparityImage
 
-from ladderseg_ros.cli import main
+from ladderseg_ros.cli import main, positive_float, positive_int
 from ladderseg_ros.tools import bags
 from ladderseg_ros.tools.bags import BagError, BagReader, check_bag
 
@@ -353,3 +355,35 @@ def test_image_and_disparity_messages_validate_input() -> None:
     mono16 = np.arange(12, dtype=np.uint16).reshape(3, 4) * 1000
     msg = bags.image_msg(mono16, "mono16", 0, "f")
     np.testing.assert_array_equal(bags.image_array(msg), mono16)
+
+
+@pytest.mark.parametrize("storage", bags.STORAGES)
+def test_bag_check_command(
+    tmp_path: Path, storage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bag = tmp_path / "bag"
+    _small_bag(bag, storage)
+    assert main(["bag", "check", str(bag)]) == 0
+    printed = capsys.readouterr().out
+    for topic in (bags.TOPIC_LEFT_IMAGE, bags.TOPIC_RIGHT_INFO):
+        assert re.search(rf"{topic}\s+sensor_msgs/msg/\w+\s+4 messages", printed), printed
+    assert f"{bag}: OK, 16 messages over" in printed
+    data_file = next(p for p in bag.iterdir() if p.name != "metadata.yaml")
+    data_file.write_bytes(data_file.read_bytes()[: data_file.stat().st_size // 3])
+    assert main(["bag", "check", str(bag)]) == 2
+    captured = capsys.readouterr()
+    assert "ladderseg bag: error: " in captured.err and str(bag) in captured.err
+    assert "OK" not in captured.out
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "x", "1.5"])
+def test_positive_int_rejects(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="positive integer"):
+        positive_int(text)
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "nan", "inf", "fast"])
+def test_positive_float_rejects(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="positive number"):
+        positive_float(text)
+    assert positive_float("0.5") == 0.5 and positive_int("7") == 7

@@ -6,6 +6,11 @@ rclpy and the node's subprocess talk on loopback in a private DDS domain.
 from __future__ import annotations
 
 import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -15,10 +20,12 @@ import pytest
 from ladderseg_ros import cli
 from ladderseg_ros.tools.demo import (
     DEFAULT_WEIGHTS,
+    PRIVATE_DOMAINS,
     DemoConfig,
     DemoError,
     _prepare_out,
     _publish_out,
+    private_ros_domain,
     run_demo,
 )
 
@@ -36,15 +43,15 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_weights(tmp_path_factory.mktemp("w") / "tiny.safetensors", model, meta)
 
 
-@pytest.fixture(autouse=True)
-def private_domain(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ROS_DOMAIN_ID", str(100 + (os.getpid() + 37) % 100))
-    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+# This file's own domain: test/ros/conftest.py uses 1 + pid % 100, test_segment_bag + 50.
+DOMAIN = 1 + (os.getpid() + 25) % 100
 
 
 def demo_config(weights: Path, out: Path, *node_params: str) -> DemoConfig:
     params = ("sgbm_num_disparities:=16", *node_params)
-    return DemoConfig(out=out, weights=weights, frames=FRAMES, size=SIZE, node_params=params)
+    return DemoConfig(
+        out=out, weights=weights, frames=FRAMES, size=SIZE, node_params=params, domain_id=DOMAIN
+    )
 
 
 def test_demo_runs_the_node_and_writes_results(weights: Path, tmp_path: Path) -> None:
@@ -100,3 +107,122 @@ def test_output_directory_refused_or_replaced_whole(tmp_path: Path, weights: Pat
     assert [p.name for p in out.iterdir()] == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
     np.testing.assert_equal((out / "new.txt").read_text(), "new")
+
+
+def test_force_never_deletes_an_input_inside_out(tmp_path: Path, weights: Path) -> None:
+    out = tmp_path / "demo"
+    out.mkdir()
+    inside = out / "w.safetensors"
+    inside.write_bytes(weights.read_bytes())
+    bag = out / "drive_bag"
+    bag.mkdir()
+    (bag / "metadata.yaml").write_text("kept")
+    cases = [
+        (DemoConfig(out=out, weights=inside, force=True), f"--weights {inside}"),
+        (DemoConfig(out=out, weights=weights, bag=bag, force=True), f"--bag {bag}"),
+        (DemoConfig(out=out, weights=weights, kitti=out, force=True), f"--kitti {out}"),
+    ]
+    for config, named in cases:
+        with pytest.raises(DemoError, match=rf"{named} lies inside --out {out}"):
+            run_demo(config)
+    assert inside.read_bytes() == weights.read_bytes()
+    assert (bag / "metadata.yaml").read_text() == "kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
+
+
+def test_private_domain_is_set_for_rclpy_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROS_DOMAIN_ID", "0")
+    monkeypatch.delenv("ROS_LOCALHOST_ONLY", raising=False)
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "SUBNET")
+    seen = set()
+    for _ in range(20):
+        with private_ros_domain() as domain:
+            assert os.environ["ROS_DOMAIN_ID"] == str(domain)
+            assert os.environ["ROS_LOCALHOST_ONLY"] == "1"
+            assert os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+            seen.add(domain)
+        assert os.environ["ROS_DOMAIN_ID"] == "0"
+        assert "ROS_LOCALHOST_ONLY" not in os.environ
+        assert os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "SUBNET"
+    assert all(PRIVATE_DOMAINS[0] <= d <= PRIVATE_DOMAINS[1] for d in seen) and len(seen) > 1
+    with pytest.raises(DemoError, match="private domain"), private_ros_domain(0):
+        pass
+
+
+def test_ctrl_c_during_the_replay_stops_the_node_and_cleans_up(
+    weights: Path, tmp_path: Path
+) -> None:
+    """A real SIGINT while the drive is replayed (slowly): exit 130 "interrupted", the node
+    subprocess is stopped, and no output or partial directory is left. The demo starts with
+    SIGINT ignored (a shell's background job): Python raises no KeyboardInterrupt, only
+    rclpy's handler shuts the context down, and the demo must notice."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONUNBUFFERED": "1"}
+    out, log = tmp_path / "demo", tmp_path / "demo.log"
+    argv = [sys.executable, "-m", "ladderseg_ros.cli", "demo", "--weights", str(weights)]
+    argv += ["--out", str(out), "--frames", "20", "--size", "96x48", "--rate", "0.5"]
+    argv += ["--param", "sgbm_num_disparities:=16", "--ros-domain-id", str(DOMAIN)]
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            argv,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=root,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "node ready; replaying" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.1)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = log.read_text()
+    assert code == 130, text
+    assert "ladderseg demo: interrupted" in text and "Traceback" not in text
+    node_pid = int(re.search(r"started the node \(pid (\d+)\)", text).group(1))
+    assert not Path(f"/proc/{node_pid}").exists()  # stopped and reaped by the demo
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.log"]
+
+
+@pytest.fixture(scope="module")
+def mono_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from ladderseg_ros.model import build_model
+    from ladderseg_ros.weights import WeightsMetadata, save_weights
+
+    model = build_model("ldn_tiny", num_classes=19)  # no scale selection: no disparity input
+    meta = WeightsMetadata.for_label_set(model.config, "cityscapes")
+    return save_weights(tmp_path_factory.mktemp("m") / "mono.safetensors", model, meta)
+
+
+def test_demo_bag_from_synthetic_with_a_model_without_disparity(
+    mono_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``demo --bag`` on a bag written by ``bag from-synthetic``; the model needs no
+    disparity, so the node sends none and the sheet shows the bag's, captioned so."""
+    bag = tmp_path / "drive"
+    argv = ["bag", "from-synthetic", str(bag), "--frames", "3", "--size", "96x48"]
+    assert cli.main([*argv, "--seed", "5"]) == 0
+    out = tmp_path / "demo"
+    argv = ["demo", "--bag", str(bag), "--weights", str(mono_weights), "--out", str(out)]
+    argv += ["--ros-domain-id", str(DOMAIN)]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "mIoU against the ground truth" in printed and f"wrote {out}" in printed
+    assert {p.name for p in out.iterdir()} == {
+        "contact_sheet.png",
+        "demo.mp4",
+        "summary.txt",
+        "node.log",
+    }  # the user's bag is used in place, not copied
+    sheet = cv2.cvtColor(cv2.imread(str(out / "contact_sheet.png")), cv2.COLOR_BGR2RGB)
+    panel = sheet[SIZE[1] // 2 :, SIZE[0] : 2 * SIZE[0]]  # below the caption
+    grey = np.all(panel == 64, axis=-1)
+    assert grey.mean() < 0.5, "the disparity panel is the grey 'absent' box"
+    assert len(np.unique(panel.reshape(-1, 3), axis=0)) > 8  # a heat map, not a flat box

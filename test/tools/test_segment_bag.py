@@ -71,9 +71,33 @@ def tree_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def live_node_labels(weights: Path, bag: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
-    """Labels of the real node fed by replaying ``bag`` (infos first, then slowly)."""
-    monkeypatch.setenv("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+# This file's own domain: test/ros/conftest.py uses 1 + pid % 100, test_demo + 25.
+DOMAIN = 1 + (os.getpid() + 50) % 100
+
+
+@pytest.fixture(scope="module")
+def topic_drive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Left images with a DisparityImage at half the size (f, values and range halved)."""
+    path = tmp_path_factory.mktemp("topic") / "bag"
+    half = (SIZE[0] // 2, SIZE[1] // 2)
+    with bags.BagWriter(path) as writer:
+        for frame in synthetic_frames(FRAMES, seed=1_100_007, size=SIZE):
+            disp = cv2.resize(frame.disparity, half, interpolation=cv2.INTER_NEAREST) / 2
+            msg = bags.disparity_msg(
+                disp, frame.p_left[0, 0] / 2, 0.54, frame.stamp, max_disparity=40.0
+            )
+            left = bags.image_msg(frame.left, "rgb8", frame.stamp, bags.LEFT_FRAME_ID)
+            writer.write(bags.TOPIC_LEFT_IMAGE, bags.IMAGE_TYPE, left, frame.stamp)
+            writer.write(bags.TOPIC_DISPARITY, bags.DISPARITY_TYPE, msg, frame.stamp)
+    return path
+
+
+def live_node_outputs(
+    weights: Path, bag: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> tuple[dict[int, np.ndarray], dict[int, object]]:
+    """Labels and disparity messages of the real node fed by replaying ``bag`` (in compute
+    mode the infos first), slowly enough that no pair is dropped."""
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(DOMAIN))
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     import rclpy
     from rclpy.context import Context
@@ -82,6 +106,7 @@ def live_node_labels(weights: Path, bag: Path, monkeypatch: pytest.MonkeyPatch) 
     from rclpy.parameter import Parameter
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
+    from stereo_msgs.msg import DisparityImage
 
     from ladderseg_ros.ros import conversions
     from ladderseg_ros.ros.node import LadderSegNode
@@ -91,12 +116,14 @@ def live_node_labels(weights: Path, bag: Path, monkeypatch: pytest.MonkeyPatch) 
     context = Context()
     rclpy.init(context=context)
     executor = MultiThreadedExecutor(num_threads=3, context=context)
-    received: dict[int, np.ndarray] = {}
+    labels: dict[int, np.ndarray] = {}
+    disparity: dict[int, object] = {}
     try:
         overrides = [
             Parameter("weights", value=str(weights)),
             Parameter("sgbm_num_disparities", value=16),
             Parameter("input_qos", value="reliable"),
+            Parameter("disparity_source", value=mode),
         ]
         # Namespace /stereo: the node's left/image_rect... are the bag's /stereo/... topics.
         node = LadderSegNode(namespace="/stereo", parameter_overrides=overrides, context=context)
@@ -105,56 +132,123 @@ def live_node_labels(weights: Path, bag: Path, monkeypatch: pytest.MonkeyPatch) 
         tester.create_subscription(
             Image,
             "/stereo/ladderseg/labels",
-            lambda m: received.__setitem__(stamp_key(m), np.array(conversions.image_view(m))),
+            lambda m: labels.__setitem__(stamp_key(m), np.array(conversions.image_view(m))),
+            qos,
+        )
+        tester.create_subscription(
+            DisparityImage,
+            "/stereo/ladderseg/disparity",
+            lambda m: disparity.__setitem__(stamp_key(m), m),
             qos,
         )
         executor.add_node(node)
         executor.add_node(tester)
         threading.Thread(target=executor.spin, daemon=True).start()
-        infos = (bags.TOPIC_LEFT_INFO, bags.TOPIC_RIGHT_INFO)
-        first = BagReplayer(tester, bag, ReplayConfig(rate=100.0, topics=infos))
-        first.wait_for_subscribers()
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not all(
-            p.get_subscription_count() for p in first.publishers.values()
-        ):
-            time.sleep(0.02)
-        first.run()
-        while time.monotonic() < deadline and len(node._infos) < 2:
-            time.sleep(0.02)
+        if mode == "compute":
+            infos = (bags.TOPIC_LEFT_INFO, bags.TOPIC_RIGHT_INFO)
+            first = BagReplayer(tester, bag, ReplayConfig(rate=100.0, topics=infos))
+            while time.monotonic() < deadline and not all(
+                p.get_subscription_count() for p in first.publishers.values()
+            ):
+                time.sleep(0.02)
+            time.sleep(0.3)
+            first.run()
+            while time.monotonic() < deadline and len(node._infos) < 2:
+                time.sleep(0.02)
+            pairs = (bags.TOPIC_LEFT_IMAGE, bags.TOPIC_RIGHT_IMAGE)
+        else:
+            pairs = (bags.TOPIC_LEFT_IMAGE, bags.TOPIC_DISPARITY)
         # A slow replay: every pair is processed before the next one comes (no drops).
-        pairs = (bags.TOPIC_LEFT_IMAGE, bags.TOPIC_RIGHT_IMAGE)
         replayer = BagReplayer(tester, bag, ReplayConfig(rate=0.25, topics=pairs))
         while time.monotonic() < deadline and not (
             all(p.get_subscription_count() for p in replayer.publishers.values())
             and node._pubs["labels"].get_subscription_count()
+            and node._pubs["disparity"].get_subscription_count()
         ):
             time.sleep(0.02)
         time.sleep(0.3)
         replayer.run()
         deadline = time.monotonic() + 20
-        while len(received) < FRAMES and time.monotonic() < deadline:
+        while (len(labels) < FRAMES or len(disparity) < FRAMES) and time.monotonic() < deadline:
             time.sleep(0.05)
         node.destroy_node()
     finally:
         executor.shutdown(timeout_sec=2.0)
         rclpy.try_shutdown(context=context)
-    return received
+    return labels, disparity
 
 
-def test_offline_labels_equal_the_live_nodes(
-    weights: Path, drive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def read_disparity_msgs(path: Path) -> dict[int, object]:
+    with bags.BagReader(path) as bag:
+        out = {}
+        for message in bag.messages([TOPIC_OUT_DISPARITY]):
+            msg = bag.deserialize(message)
+            out[msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec] = msg
+        return out
+
+
+@pytest.mark.parametrize("mode", ["compute", "topic"])
+def test_offline_outputs_equal_the_live_nodes(
+    weights: Path,
+    drive: Path,
+    topic_drive: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
 ) -> None:
+    """Labels and the DisparityImage (f, T, range, step, values) of segment-bag and the
+    node match; topic mode with a half-size received disparity (resized, f scaled)."""
+    bag = drive if mode == "compute" else topic_drive
     out = tmp_path / "out"
-    report = segment_bag(drive, out, config(weights, disparity="compute"))
-    assert report.frames == FRAMES and report.mode == "compute"
+    report = segment_bag(bag, out, config(weights, disparity=mode))
+    assert report.frames == FRAMES and report.mode == mode
     offline = read_images(out, TOPIC_LABELS)
-    assert sorted(offline) == sorted(read_images(drive, bags.TOPIC_LEFT_IMAGE))
-    live = live_node_labels(weights, drive, monkeypatch)
-    assert sorted(live) == sorted(offline)
+    offline_disp = read_disparity_msgs(out)
+    stamps = sorted(read_images(bag, bags.TOPIC_LEFT_IMAGE))
+    assert sorted(offline) == sorted(offline_disp) == stamps
+    live, live_disp = live_node_outputs(weights, bag, monkeypatch, mode)
+    assert sorted(live) == sorted(live_disp) == stamps
     for stamp, labels in live.items():
         assert labels.shape == SIZE[::-1]
         np.testing.assert_array_equal(offline[stamp], labels, err_msg=f"frame {stamp}")
+        ours, theirs = offline_disp[stamp], live_disp[stamp]
+        for name in ("f", "t", "min_disparity", "max_disparity", "delta_d"):
+            assert getattr(ours, name) == pytest.approx(getattr(theirs, name)), name
+        assert (ours.image.width, ours.image.height) == SIZE
+        theirs_pixels = np.frombuffer(bytes(theirs.image.data), "<f4").reshape(SIZE[::-1])
+        np.testing.assert_array_equal(bags.image_array(ours.image), theirs_pixels)
+    if mode == "topic":
+        first = offline_disp[stamps[0]]
+        f_left = next(synthetic_frames(1, seed=1_100_007, size=SIZE)).p_left[0, 0]
+        assert first.f == pytest.approx(f_left) and first.max_disparity == pytest.approx(80.0)
+        assert first.delta_d == pytest.approx(1 / 16)
+
+
+def test_pair_before_camera_info_is_held_until_calibration(
+    weights: Path, drive: Path, tmp_path: Path
+) -> None:
+    """CameraInfos recorded after the first images: the newest early pair waits for them
+    (as in the node) and older early pairs are counted as skipped."""
+    late = tmp_path / "late"
+    with bags.BagReader(drive) as reader, bags.BagWriter(late) as writer:
+        messages = list(reader.messages())
+        infos = [m for m in messages if m.topic.endswith("camera_info")]
+        third = sorted({m.timestamp for m in messages})[2]
+        for m in messages:  # CameraInfos only from the third frame on, after its images
+            if m in infos:
+                continue
+            writer.write(m.topic, m.msgtype, m.data, m.timestamp)
+            if m.timestamp >= third and m.topic == bags.TOPIC_RIGHT_IMAGE:
+                for info in infos:
+                    if info.timestamp == m.timestamp:
+                        writer.write(info.topic, info.msgtype, info.data, info.timestamp)
+    report = segment_bag(late, tmp_path / "out", config(weights, disparity="compute"))
+    stamps = sorted(read_images(drive, bags.TOPIC_LEFT_IMAGE))
+    # frames 0 and 1 are each replaced by a newer pair; frame 2, whose images come before
+    # its infos, waits for them and is segmented (as in the node), then frame 3
+    assert sorted(read_images(tmp_path / "out", TOPIC_LABELS)) == stamps[2:]
+    assert report.frames == FRAMES - 2 and report.skipped == {"missing_camera_info": 2}
 
 
 def test_truth_pictures_and_inputs(weights: Path, drive: Path, tmp_path: Path) -> None:
@@ -216,3 +310,20 @@ def test_cli_prints_miou(
     with pytest.raises(SystemExit):  # argparse rejects an unknown node parameter
         cli.main([*argv[:2], str(tmp_path / "out2"), *argv[3:5], "--set", "nope=1"])
     assert "node parameter name" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("storage", bags.STORAGES)
+def test_truncated_input_gives_a_clear_error_and_no_output(
+    weights: Path, drive: Path, tmp_path: Path, storage: str
+) -> None:
+    broken = tmp_path / "broken"
+    with bags.BagReader(drive) as reader, bags.BagWriter(broken, storage) as writer:
+        for m in reader.messages():
+            writer.write(m.topic, m.msgtype, m.data, m.timestamp)
+    data_file = next(p for p in broken.iterdir() if p.name != "metadata.yaml")
+    data_file.write_bytes(data_file.read_bytes()[: data_file.stat().st_size // 2])
+    video = tmp_path / "v.mp4"
+    cfg = config(weights, disparity="compute", video=video, frames_dir=tmp_path / "frames")
+    with pytest.raises(BagError, match=str(broken)):
+        segment_bag(broken, tmp_path / "out", cfg)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken"]  # nothing partial

@@ -76,3 +76,16 @@ def test_writers_are_atomic_and_refuse_overwrite(tmp_path: Path) -> None:
         video.write(row(0))
         video.write(np.zeros((H, W, 3), np.uint8))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "v.mp4"]
+
+
+def test_a_target_that_appears_meanwhile_is_never_replaced(tmp_path: Path) -> None:
+    """Publication is a link that fails on an existing name (fileio.atomic_output)."""
+    target = tmp_path / "v.mp4"
+    with (
+        pytest.raises(VisualizeError, match="exists already"),
+        VideoWriter(target, 5.0) as video,
+    ):
+        video.write(row(0))
+        target.write_bytes(b"someone else's")
+    assert target.read_bytes() == b"someone else's"
+    assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]  # no temporary file left

@@ -14,7 +14,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import signal
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from torch import nn
 
 from ladderseg_ros.data.transforms import Resize, build_train_transform
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.fileio import write_bytes_atomic
 from ladderseg_ros.training.batching import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -189,6 +189,8 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, resume: Path | None = None) -> None:
         self.config = config
+        # The code that trains is the code at start, whatever HEAD is when the run ends.
+        self.commit = _git_commit()
         self.device = select_device(config.run.device)
         if config.run.threads:
             torch.set_num_threads(config.run.threads)
@@ -578,7 +580,7 @@ class Trainer:
                 "dataset": c.data.dataset,
                 "seed": str(c.run.seed),
                 "steps": str(self.step),
-                "commit": _git_commit(),
+                "commit": self.commit,
                 "config": json.dumps(c.to_dict()),
             },
             metrics=metrics,
@@ -590,24 +592,25 @@ class Trainer:
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_bytes_atomic(path, text.encode(), overwrite=True)
 
 
 def _git_commit() -> str:
     import subprocess
 
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
+        here = Path(__file__).resolve().parent
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=here
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
             capture_output=True,
             text=True,
             timeout=5,
-            cwd=Path(__file__).resolve().parent,
-            check=False,
-        )
-        return out.stdout.strip() or "unknown"
+            cwd=here,
+        ).stdout.strip()
+        return (head + ("-dirty" if dirty else "")) if head else "unknown"
     except OSError:
         return "unknown"
 

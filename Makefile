@@ -16,7 +16,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check ladderseg_ros test bench launch setup.py
 
 demo: setup
-	$(PY) -m ladderseg_ros.cli demo
+	$(PY) -m ladderseg_ros.cli demo --force  # out/demo is the demo's own: replaced each run
 
 clean:
 	rm -rf $(VENV) build install log .pytest_cache

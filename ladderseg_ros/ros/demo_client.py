@@ -177,7 +177,7 @@ def replay_into_node(
     with _sigint_interrupts():
         context = Context()
         # SIGINT is handled by _sigint_interrupts, not rclpy (which only shuts contexts down)
-        rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
+        rclpy.init(args=[], context=context, signal_handler_options=SignalHandlerOptions.NO)
         executor = SingleThreadedExecutor(context=context)
         try:
             node = Node(f"ladderseg_demo_{uuid.uuid4().hex[:6]}", context=context)

@@ -233,7 +233,7 @@ def replay_bag(
     # With no context, rclpy.init/shutdown manage the default one (and reset it after).
     own_init = not (context or get_default_context()).ok()
     if own_init:
-        rclpy.init(context=context)
+        rclpy.init(args=[], context=context)  # our CLI arguments are not ROS arguments
     try:
         node = Node(node_name, context=context)
         try:

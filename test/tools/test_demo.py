@@ -133,18 +133,22 @@ def test_force_never_deletes_an_input_inside_out(tmp_path: Path, weights: Path) 
 def test_private_domain_is_set_for_rclpy_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROS_DOMAIN_ID", "0")
     monkeypatch.delenv("ROS_LOCALHOST_ONLY", raising=False)
+    monkeypatch.delenv("ROS_DISTRO", raising=False)
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "SUBNET")
     seen = set()
     for _ in range(20):
         with private_ros_domain() as domain:
             assert os.environ["ROS_DOMAIN_ID"] == str(domain)
-            assert os.environ["ROS_LOCALHOST_ONLY"] == "1"
             assert os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+            assert "ROS_LOCALHOST_ONLY" not in os.environ  # deprecated on Jazzy: not set
             seen.add(domain)
         assert os.environ["ROS_DOMAIN_ID"] == "0"
-        assert "ROS_LOCALHOST_ONLY" not in os.environ
         assert os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "SUBNET"
     assert all(PRIVATE_DOMAINS[0] <= d <= PRIVATE_DOMAINS[1] for d in seen) and len(seen) > 1
+    monkeypatch.setenv("ROS_DISTRO", "humble")  # Humble knows only ROS_LOCALHOST_ONLY
+    with private_ros_domain():
+        assert os.environ["ROS_LOCALHOST_ONLY"] == "1"
+    assert "ROS_LOCALHOST_ONLY" not in os.environ
     with pytest.raises(DemoError, match="private domain"), private_ros_domain(0):
         pass
 

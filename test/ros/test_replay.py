@@ -212,7 +212,7 @@ def test_frames_replay_camera_infos_before_images(tmp_path: Path, storage: str) 
 
 @pytest.mark.parametrize("inherited", ["default", "ignored"])
 def test_ctrl_c_ends_a_looping_replay_as_interrupted(
-    bag: Path, tmp_path: Path, inherited: str
+    bag: Path, tmp_path: Path, inherited: str, interrupt_when_logged
 ) -> None:
     """A real SIGINT: rclpy shuts the context down under the publishing loop; the command
     must end with the CLI's "interrupted" (exit 130), not an RCLError traceback. "ignored":
@@ -231,19 +231,8 @@ def test_ctrl_c_ends_a_looping_replay_as_interrupted(
             cwd=root,
             preexec_fn=_ignore_sigint if inherited == "ignored" else None,
         )
-    try:
-        deadline = time.monotonic() + 30
-        while "replaying" not in log.read_text() and time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()
-            time.sleep(0.05)
-        time.sleep(0.5)  # well inside the publishing loop
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    text = log.read_text()
+    # Interrupted well inside the publishing loop.
+    code, text = interrupt_when_logged(proc, log, "replaying", 30, 0.5, 15)
     assert code == 130, text
     assert "ladderseg replay: interrupted" in text
     assert "Traceback" not in text and "RCLError" not in text

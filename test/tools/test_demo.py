@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -154,7 +153,7 @@ def test_private_domain_is_set_for_rclpy_and_restored(monkeypatch: pytest.Monkey
 
 
 def test_ctrl_c_during_the_replay_stops_the_node_and_cleans_up(
-    weights: Path, tmp_path: Path
+    weights: Path, tmp_path: Path, interrupt_when_logged
 ) -> None:
     """A real SIGINT while the drive is replayed (slowly): exit 130 "interrupted", the node
     subprocess is stopped, and no output or partial directory is left. The demo starts with
@@ -175,19 +174,7 @@ def test_ctrl_c_during_the_replay_stops_the_node_and_cleans_up(
             cwd=root,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         )
-    try:
-        deadline = time.monotonic() + 120
-        while "node ready; replaying" not in log.read_text() and time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()
-            time.sleep(0.1)
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(40)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    text = log.read_text()
+    code, text = interrupt_when_logged(proc, log, "node ready; replaying", 120, 1.0, 40)
     assert code == 130, text
     assert "ladderseg demo: interrupted" in text and "Traceback" not in text
     node_pid = int(re.search(r"started the node \(pid (\d+)\)", text).group(1))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from ladderseg_ros.data.layouts import LayoutError, read_png
 from ladderseg_ros.errors import LadderSegError
 
 
@@ -42,10 +42,10 @@ class Sample:
 
 def read_rgb(path: Path) -> np.ndarray:
     """Read an 8-bit colour image as RGB; raises DatasetError naming the file."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise DatasetError(f"{path}: missing or not a readable image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    try:
+        return read_png(path)  # cv2 decodes any format, not only PNG
+    except LayoutError as exc:
+        raise DatasetError(f"{path}: missing or not a readable image") from exc
 
 
 def read_label_png(path: Path, wide: bool = False) -> np.ndarray:

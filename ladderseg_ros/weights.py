@@ -6,6 +6,7 @@ checkpoints are read with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -19,11 +20,16 @@ from ladderseg_ros.classes import LabelError, get_label_set
 from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.fileio import atomic_output
 from ladderseg_ros.model import LadderSeg, ModelConfig
+from ladderseg_ros.model.errors import ModelError
 
 _LOG = logging.getLogger(__name__)
 
 FORMAT = "ladderseg-weights"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2 adds ``focal_length`` (the trained scale); version-1 files still load."""
+_READABLE_VERSIONS = (1, 2)
+_MAX_PARAMETERS = 500_000_000
+"""Largest network a weights file may describe (LDN-161 has about 40 M parameters)."""
 _METADATA_KEY = "ladderseg"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -49,6 +55,9 @@ class WeightsMetadata:
         mean: per-channel normalization mean of RGB in [0, 1].
         std: per-channel normalization std.
         input_size: (width, height) the network was trained for, or None.
+        focal_length: focal length in pixels of the training camera at ``input_size``, or
+            None: with ``input_size`` it is the trained scale (objects of a given size and
+            distance span focal_length * size / distance pixels).
         provenance: training data, commit, command, date.
         metrics: evaluation figures (e.g. ``val_miou``).
     """
@@ -59,6 +68,7 @@ class WeightsMetadata:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     input_size: tuple[int, int] | None = None
+    focal_length: float | None = None
     provenance: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
 
@@ -78,12 +88,25 @@ class WeightsMetadata:
                 f"its {builtin.num_classes} classes ({', '.join(builtin.names[:3])}, ...): "
                 f"use another label_set name for a custom class set"
             )
-        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise WeightsError(
-                f"mean/std must hold 3 values (std > 0), got {self.mean}, {self.std}"
-            )
-        if self.input_size is not None and (len(self.input_size) != 2 or min(self.input_size) < 1):
-            raise WeightsError(f"input_size must be (width, height), got {self.input_size}")
+        if len(self.mean) != 3 or len(self.std) != 3:
+            raise WeightsError(f"mean/std must hold 3 values, got {self.mean}, {self.std}")
+        for name, values, low in (("mean", self.mean, 0.0), ("std", self.std, 1e-4)):
+            for value in values:
+                if not (isinstance(value, float) and low <= value <= 1.0):
+                    raise WeightsError(
+                        f"{name} must hold 3 numbers in [{low:g}, 1] (RGB in 0..1), got {values}"
+                    )
+        if self.input_size is not None and (
+            len(self.input_size) != 2 or not all(16 <= v <= 16384 for v in self.input_size)
+        ):
+            raise WeightsError(f"input_size must be (width, height) in 16..16384, got {self.input_size}")
+        if self.focal_length is not None:
+            if self.input_size is None:
+                raise WeightsError("focal_length needs the input_size it was measured at")
+            if not (isinstance(self.focal_length, float) and 1.0 <= self.focal_length <= 1e5):
+                raise WeightsError(
+                    f"focal_length must be a number of pixels in 1..1e5, got {self.focal_length}"
+                )
 
     @classmethod
     def for_label_set(cls, model: ModelConfig, label_set: str, **kwargs: Any) -> WeightsMetadata:
@@ -102,6 +125,7 @@ class WeightsMetadata:
                 "mean": list(self.mean),
                 "std": list(self.std),
                 "input_size": list(self.input_size) if self.input_size else None,
+                "focal_length": self.focal_length,
                 "provenance": dict(self.provenance),
                 "metrics": dict(self.metrics),
             },
@@ -116,21 +140,41 @@ class WeightsMetadata:
             WeightsError: inconsistent metadata; ValueError/KeyError/TypeError: malformed JSON.
         """
         data = json.loads(text)
-        if data.get("format") != FORMAT:
-            raise ValueError(f"not {FORMAT} metadata (format={data.get('format')!r})")
-        if data.get("version") != FORMAT_VERSION:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError(f"not {FORMAT} metadata")
+        if data.get("version") not in _READABLE_VERSIONS:
             raise ValueError(f"unsupported metadata version {data.get('version')!r}")
         size = data.get("input_size")
+        focal = data.get("focal_length")
+        try:
+            model = ModelConfig.from_dict(data["model"])
+        except ModelError as exc:
+            raise WeightsError(f"model: {exc}") from exc
         return cls(
-            model=ModelConfig.from_dict(data["model"]),
+            model=model,
             label_set=str(data["label_set"]),
             class_names=tuple(str(n) for n in data["class_names"]),
-            mean=tuple(float(v) for v in data["mean"]),
-            std=tuple(float(v) for v in data["std"]),
-            input_size=(int(size[0]), int(size[1])) if size else None,
+            mean=tuple(_number(v, "mean") for v in data["mean"]),
+            std=tuple(_number(v, "std") for v in data["std"]),
+            input_size=(_integer(size[0], "input_size"), _integer(size[1], "input_size"))
+            if size
+            else None,
+            focal_length=None if focal is None else _number(focal, "focal_length"),
             provenance={str(k): str(v) for k, v in data.get("provenance", {}).items()},
-            metrics={str(k): float(v) for k, v in data.get("metrics", {}).items()},
+            metrics={str(k): _number(v, f"metrics.{k}") for k, v in data.get("metrics", {}).items()},
         )
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise WeightsError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _integer(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WeightsError(f"{name} must be an integer, got {value!r}")
+    return value
 
 
 def save_weights(path: str | Path, model: LadderSeg, metadata: WeightsMetadata) -> Path:
@@ -156,6 +200,8 @@ def read_metadata(path: str | Path) -> WeightsMetadata:
     from safetensors import safe_open
 
     path = Path(path)
+    if path.is_dir():
+        raise WeightsError(f"{path}: is a directory, not a weights file")
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
     try:
@@ -182,12 +228,25 @@ def load_weights(path: str | Path) -> tuple[LadderSeg, WeightsMetadata]:
 
     path = Path(path)
     metadata = read_metadata(path)
-    model = LadderSeg(metadata.model)
+    with torch.device("meta"):  # the network's size and tensor names, before any allocation
+        skeleton = LadderSeg(metadata.model)
+    count = sum(p.numel() for p in skeleton.parameters())
+    if count > _MAX_PARAMETERS:
+        raise WeightsError(
+            f"{path}: model: {metadata.model.name!r} would have {count / 1e6:.0f} M parameters "
+            f"(more than {_MAX_PARAMETERS / 1e6:.0f} M): not a LadderSeg weights file"
+        )
     try:
         tensors = load_file(str(path))
     except Exception as exc:
         raise WeightsError(f"{path}: cannot read tensors ({exc})") from exc
-    expected = model.state_dict()
+    expected = skeleton.state_dict()
+    if metadata.model.aux_heads and not any(k.startswith("aux_heads.") for k in tensors):
+        # Auxiliary heads serve training only: a file without them is an inference model.
+        metadata = dataclasses.replace(
+            metadata, model=dataclasses.replace(metadata.model, aux_heads=False)
+        )
+        expected = {k: v for k, v in expected.items() if not k.startswith("aux_heads.")}
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
@@ -203,6 +262,7 @@ def load_weights(path: str | Path) -> tuple[LadderSeg, WeightsMetadata]:
             f"{metadata.model.name!r}, e.g. {k}: {tuple(tensors[k].shape)} in the file, "
             f"{tuple(expected[k].shape)} expected"
         )
+    model = LadderSeg(metadata.model)
     bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(v.isfinite().all())]
     if bad:
         raise WeightsError(f"{path}: non-finite values in {_preview(bad)}")
@@ -260,6 +320,8 @@ def load_torchvision_densenet(model: LadderSeg, path: str | Path) -> None:
         raise WeightsError(f"{path}: not a state dict of tensors")
     state = remap_torchvision_keys(state)
     expected = model.backbone.state_dict()
+    if "features.norm5.weight" not in expected:  # the authors' LDN drops the classifier's BN
+        state = {k: v for k, v in state.items() if not k.startswith("features.norm5.")}
     missing = sorted(k for k in set(expected) - set(state) if not k.endswith("num_batches_tracked"))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:

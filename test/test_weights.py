@@ -90,7 +90,7 @@ def _rewrite(src, dst, mutate_meta=None, mutate_tensors=None) -> None:
 
 def test_metadata_not_matching_tensors(saved, tmp_path) -> None:
     path = tmp_path / "other.safetensors"
-    _rewrite(saved[0], path, lambda d: d["model"].update(up_width=48))
+    _rewrite(saved[0], path, lambda d: d["model"].update(spp_width=48))
     with pytest.raises(WeightsError, match=r"other.safetensors.*wrong shape"):
         load_weights(path)
     path = tmp_path / "plain_model.safetensors"
@@ -134,7 +134,7 @@ def test_metadata_errors_are_weights_errors() -> None:
     names = tuple(f"class{i}" for i in range(19))
     with pytest.raises(WeightsError, match="3 class names"):
         WeightsMetadata(model=config, label_set="mine", class_names=names[:3])
-    with pytest.raises(WeightsError, match="mean/std"):
+    with pytest.raises(WeightsError, match="std must hold"):
         WeightsMetadata(model=config, label_set="mine", class_names=names, std=(1.0, 0.0, 1.0))
     with pytest.raises(WeightsError, match="input_size"):
         WeightsMetadata(model=config, label_set="mine", class_names=names, input_size=(0, 5))

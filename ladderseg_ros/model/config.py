@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ladderseg_ros.model.densenet import DenseNetSpec
-from ladderseg_ros.model.errors import ModelError
+from ladderseg_ros.model.errors import ModelError, check_int
 from ladderseg_ros.model.scale_selection import ScaleSelectionConfig
 
 
@@ -15,13 +15,24 @@ from ladderseg_ros.model.scale_selection import ScaleSelectionConfig
 class ModelConfig:
     """Everything needed to rebuild a LadderSeg network (stored in weights metadata).
 
+    The defaults are the authors' LDN (Krešo, Krapac, Šegvić, T-ITS 2020; released code
+    GitHub ivankreso/LDN, ``models/ldn_semseg.py``): DenseNet-121 with dense block 3 split,
+    SPP 1024 -> 512 -> 4 x 128 -> 512, up-path widths (256, 256, 128, 128) with a 128-wide
+    bottleneck before each 3x3 blend and residual steps.
+
     Attributes:
         name: variant name, informative only.
         backbone: DenseNet shape and split point.
         spp_bottleneck: channels of the SPP input projection.
         spp_level_width: channels of each SPP grid level.
         spp_grids: rows of the SPP grids (columns follow the aspect ratio).
-        up_width: channels of the ladder up-path.
+        spp_width: channels of the SPP output (the up-path's first incoming width).
+        spp_clamp_grid: clamp SPP grids to the feature map size (the authors do not).
+        up_widths: output channels of each ladder step, coarse to fine (one per skip level).
+        up_blend_width: BN-ReLU-1x1 to this width before a step's 3x3 blend when the incoming
+            width is larger (None: no bottleneck).
+        up_residual: add each step's upsampled input to its output.
+        aux_heads: per-level auxiliary classifiers (training only; a file may omit them).
         num_classes: output classes.
         scale_selection: disparity multiplexer, or None for the plain ladder network.
     """
@@ -31,20 +42,48 @@ class ModelConfig:
     spp_bottleneck: int = 512
     spp_level_width: int = 128
     spp_grids: tuple[int, ...] = (8, 4, 2, 1)
-    up_width: int = 128
+    spp_width: int = 512
+    spp_clamp_grid: bool = False
+    up_widths: tuple[int, ...] = (256, 256, 128, 128)
+    up_blend_width: int | None = 128
+    up_residual: bool = True
+    aux_heads: bool = True
     num_classes: int = 19
     scale_selection: ScaleSelectionConfig | None = None
 
     def __post_init__(self) -> None:
-        if self.num_classes < 1:
-            raise ModelError(f"num_classes must be positive, got {self.num_classes}")
+        check_int("num_classes", self.num_classes, 1, 255)
+        check_int("spp_bottleneck", self.spp_bottleneck, 1, 4096)
+        check_int("spp_level_width", self.spp_level_width, 1, 2048)
+        check_int("spp_width", self.spp_width, 1, 4096)
+        if not self.spp_grids:
+            raise ModelError("spp_grids must hold at least one grid")
+        for grid in self.spp_grids:
+            check_int("spp_grids", grid, 1, 64)
+        for width in self.up_widths:
+            check_int("up_widths", width, 1, 4096)
+        if self.up_blend_width is not None:
+            check_int("up_blend_width", self.up_blend_width, 1, 4096)
+        if len(self.up_widths) != self.num_skips:
+            raise ModelError(
+                f"up_widths needs one width per skip level ({self.num_skips}), "
+                f"got {self.up_widths}"
+            )
         if self.scale_selection is not None:
-            num_outputs = len(self.backbone.block_config) + (self.backbone.split_block is not None)
-            if not 0 <= self.scale_selection.tap < num_outputs - 1:
+            if not 0 <= self.scale_selection.tap < self.num_skips:
                 raise ModelError(
                     f"scale_selection.tap {self.scale_selection.tap} must name a skip level "
-                    f"0..{num_outputs - 2}"
+                    f"0..{self.num_skips - 1}"
                 )
+
+    @property
+    def num_skips(self) -> int:
+        """Skip levels of the down-path: one per stride except the deepest."""
+        return len(self.backbone.block_config) - 1 + (self.backbone.split_block is not None)
+
+    def step_in_widths(self) -> list[int]:
+        """Incoming width of each ladder step, coarse to fine."""
+        return [self.spp_width, *self.up_widths[:-1]]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serializable form."""
@@ -52,22 +91,61 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """Inverse of ``to_dict``; raises ModelError (a ValueError) or TypeError when malformed."""
+        """Inverse of ``to_dict``; raises ModelError (a ValueError) or TypeError when malformed.
+
+        A config written before the authors' design became the default (it has ``up_width``)
+        is read as the lean design it describes.
+        """
         data = dict(data)
         backbone = dict(data.pop("backbone", {}))
+        if "up_width" in data:
+            data.update(_lean_fields(data.pop("up_width"), backbone))
         backbone["block_config"] = tuple(backbone.get("block_config", (6, 12, 24, 16)))
         ss = data.pop("scale_selection", None)
         if ss is not None:
             ss = dict(ss)
-            ss["reference_sizes"] = tuple(float(s) for s in ss.get("reference_sizes", (1.0,)))
+            ss["reference_sizes"] = tuple(ss.get("reference_sizes", (1.0,)))
             ss = ScaleSelectionConfig(**ss)
-        if "spp_grids" in data:
-            data["spp_grids"] = tuple(data["spp_grids"])
+        for key in ("spp_grids", "up_widths"):
+            if key in data:
+                data[key] = tuple(data[key])
         return cls(backbone=DenseNetSpec(**backbone), scale_selection=ss, **data)
 
     @property
     def uses_disparity(self) -> bool:
         return self.scale_selection is not None
+
+
+def _lean_fields(width: int, backbone: dict[str, Any]) -> dict[str, Any]:
+    """ModelConfig fields of the lean design (every step ``width`` wide, no residual).
+
+    ``backbone`` (a DenseNetSpec dict) is completed in place with that design's down-path:
+    dense block 4 split, torchvision's stem pool and ``norm5``.
+    """
+    backbone.setdefault("split_block", 4)
+    backbone.setdefault("stem_pool", "max3")
+    backbone.setdefault("final_norm", True)
+    split = backbone["split_block"] is not None
+    steps = len(backbone.get("block_config", (6, 12, 24, 16))) - 1 + split
+    return {
+        "spp_width": width,
+        "spp_clamp_grid": True,
+        "up_widths": (width,) * steps,
+        "up_blend_width": None,
+        "up_residual": False,
+    }
+
+
+def lean(config: ModelConfig, name: str, width: int) -> ModelConfig:
+    """``config`` with the lean ladder of the first version of this package.
+
+    Every up-path step ``width`` wide, no bottleneck or residual, dense block 4 split,
+    torchvision's stem pool and ``norm5``, SPP grids clamped to the feature map.
+    """
+    backbone: dict[str, Any] = {"split_block": 4}
+    fields = _lean_fields(width, backbone)
+    spec = dataclasses.replace(config.backbone, **backbone)
+    return dataclasses.replace(config, name=name, backbone=spec, **fields)
 
 
 def _with_ss(config: ModelConfig, name: str, ss: ScaleSelectionConfig) -> ModelConfig:
@@ -80,15 +158,20 @@ _TINY = ModelConfig(
     backbone=DenseNetSpec(8, (2, 2, 2, 2), 16, bn_size=2, split_layer=1),
     spp_bottleneck=32,
     spp_level_width=16,
-    up_width=32,
+    spp_width=32,
+    up_widths=(32, 32, 16, 16),
+    up_blend_width=16,
 )
 _DEMO = ModelConfig(
     name="ldn_demo",
     backbone=DenseNetSpec(16, (3, 6, 12, 8), 32, bn_size=4),
     spp_bottleneck=128,
     spp_level_width=32,
-    up_width=64,
+    spp_width=128,
+    up_widths=(96, 96, 64, 64),
+    up_blend_width=64,
 )
+_DEMO_LEAN = lean(_DEMO, "ldn_demo_lean", 64)
 
 VARIANTS: dict[str, ModelConfig] = {
     "ldn121": _LDN121,
@@ -103,5 +186,10 @@ VARIANTS: dict[str, ModelConfig] = {
     "ldn_demo": _DEMO,
     "ldn_demo_ss": _with_ss(
         _DEMO, "ldn_demo_ss", ScaleSelectionConfig(num_levels=3, receptive_field=96.0)
+    ),
+    # The design of the first demo weights: kept so that files trained on it keep loading.
+    "ldn_demo_lean": _DEMO_LEAN,
+    "ldn_demo_lean_ss": _with_ss(
+        _DEMO_LEAN, "ldn_demo_lean_ss", ScaleSelectionConfig(num_levels=3, receptive_field=96.0)
     ),
 }

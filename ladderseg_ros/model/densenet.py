@@ -2,7 +2,10 @@
 
 The names (``features.denseblock1.denselayer1.norm1.weight`` ...) are a public contract: they
 let ImageNet checkpoints load by name. Splitting one dense block with an extra 2x2 average pool
-(Krešo et al.) takes the deepest features to 1/64 for a larger receptive field.
+(Krešo, Krapac, Šegvić, T-ITS 2020) takes the deepest features to 1/64 for a larger receptive
+field. The defaults follow the authors' released code (GitHub ivankreso/LDN): dense block 3 is
+split after half its layers, the stem pool is a 2x2/2 max pool, and the deepest features are
+neither normalized (no ``norm5``) nor ReLU'd before the context module.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ladderseg_ros.model.errors import ModelError
+from ladderseg_ros.model.errors import ModelError, check_int
+
+STEM_POOLS = ("max2", "max3")
+"""Stem pools: 2x2/2 (the authors' LDN) and torchvision's 3x3/2 with padding 1."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,10 @@ class DenseNetSpec:
         bn_size: bottleneck width factor of the 1x1 convolution in a dense layer.
         split_block: 1-based dense block split by an extra 2x2 average pool, or None.
         split_layer: layers before the split inside that block (None: half of the block).
+        stem_pool: ``"max2"`` (2x2 max pool, stride 2: the authors' LDN) or ``"max3"``
+            (torchvision's 3x3 max pool, stride 2, padding 1).
+        final_norm: apply ``norm5`` and ReLU to the deepest features (torchvision's classifier
+            path; the authors' LDN does not).
         checkpointing: recompute dense layers in the backward pass to save memory.
     """
 
@@ -36,13 +46,24 @@ class DenseNetSpec:
     block_config: tuple[int, ...] = (6, 12, 24, 16)
     num_init_features: int = 64
     bn_size: int = 4
-    split_block: int | None = 4
+    split_block: int | None = 3
     split_layer: int | None = None
+    stem_pool: str = "max2"
+    final_norm: bool = False
     checkpointing: bool = False
 
     def __post_init__(self) -> None:
-        if len(self.block_config) != 4 or min(self.block_config) < 1:
-            raise ModelError(f"block_config must hold 4 positive counts, got {self.block_config}")
+        if len(self.block_config) != 4:
+            raise ModelError(f"block_config must hold 4 layer counts, got {self.block_config}")
+        for count in self.block_config:
+            check_int("block_config", count, 1, 64)
+        check_int("growth_rate", self.growth_rate, 1, 128)
+        check_int("num_init_features", self.num_init_features, 1, 512)
+        check_int("bn_size", self.bn_size, 1, 8)
+        if self.split_layer is not None:
+            check_int("split_layer", self.split_layer, 1, 64)
+        if self.stem_pool not in STEM_POOLS:
+            raise ModelError(f"stem_pool must be one of {STEM_POOLS}, got {self.stem_pool!r}")
         if self.split_block is not None:
             if not 1 <= self.split_block <= 4:
                 raise ModelError(f"split_block must be 1..4 or None, got {self.split_block}")
@@ -130,8 +151,8 @@ class DenseNet(nn.Module):
     """DenseNet feature extractor returning the features at every output stride.
 
     ``forward`` returns one tensor per stride (4, 8, 16, 32 and 64 when a block is split), each
-    taken before the pooling that leaves that stride; the last one is normalized by ``norm5``
-    and ReLU'd, as in torchvision's classifier path.
+    taken before the pooling that leaves that stride; with ``final_norm`` the last one is
+    normalized by ``norm5`` and ReLU'd, as in torchvision's classifier path.
     """
 
     def __init__(self, spec: DenseNetSpec):
@@ -141,7 +162,11 @@ class DenseNet(nn.Module):
             conv0=nn.Conv2d(3, spec.num_init_features, 7, stride=2, padding=3, bias=False),
             norm0=nn.BatchNorm2d(spec.num_init_features),
             relu0=nn.ReLU(inplace=True),
-            pool0=nn.MaxPool2d(3, stride=2, padding=1),
+            pool0=(
+                nn.MaxPool2d(2, stride=2)
+                if spec.stem_pool == "max2"
+                else nn.MaxPool2d(3, stride=2, padding=1)
+            ),
         )
         channels = spec.num_init_features
         self.out_channels: list[int] = []
@@ -154,7 +179,8 @@ class DenseNet(nn.Module):
                 self.out_channels.append(channels + spec.split_position * spec.growth_rate)
             channels += num_layers * spec.growth_rate
             self.out_channels.append(channels)
-        layers["norm5"] = nn.BatchNorm2d(channels)
+        if spec.final_norm:
+            layers["norm5"] = nn.BatchNorm2d(channels)
         self.features = nn.Sequential(layers)
 
     @property
@@ -167,7 +193,8 @@ class DenseNet(nn.Module):
 
         Args:
             x: normalized images (N, 3, H, W).
-            num_outputs: how many strides to compute (None: all; the last gets ``norm5``).
+            num_outputs: how many strides to compute (None: all; with ``final_norm`` the last
+                gets ``norm5`` and ReLU).
 
         Returns:
             Feature maps, finest first.
@@ -185,6 +212,6 @@ class DenseNet(nn.Module):
             if len(outputs) >= wanted:
                 break
         outputs = outputs[:wanted]
-        if len(outputs) == len(self.out_channels):
+        if self.spec.final_norm and len(outputs) == len(self.out_channels):
             outputs[-1] = F.relu(f.norm5(outputs[-1]))
         return outputs

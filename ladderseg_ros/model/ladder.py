@@ -1,8 +1,11 @@
 """Context (spatial pyramid pooling) and the ladder up-path of Ladder-DenseNet.
 
-The up-path is lean on purpose: each step projects a skip to ~128 channels, adds the
-bilinearly upsampled coarse features and blends them with one 3x3 convolution. That is what
-lets full-resolution training fit in memory (Krešo, Krapac, Šegvić 2017).
+The up-path is lean on purpose: each step projects a skip to the incoming width, adds the
+bilinearly upsampled coarse features and blends them with one 3x3 convolution (after a 1x1
+bottleneck to 128 channels when the incoming width is larger), plus a residual connection of
+the upsampled input. That is what lets full-resolution training fit in memory (Krešo, Krapac,
+Šegvić, ICCV-W 2017 and T-ITS 2020; the step follows the authors' released code,
+GitHub ivankreso/LDN, ``UpsampleResidual``).
 """
 
 from __future__ import annotations
@@ -49,7 +52,10 @@ def adaptive_avg_pool(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -
 class SpatialPyramidPooling(nn.Module):
     """SPP context: 1x1 bottleneck, average pools on grids following the aspect ratio, fuse.
 
-    A grid of g rows has round(g * W / H) columns, so cells stay square-ish on wide road images.
+    A grid of g rows has max(1, round(g * W / H)) columns, so cells stay square-ish on wide
+    road images. With ``clamp_grid`` the grid is also clamped to the feature map's size; the
+    authors' code does not clamp (an 8-row grid over a 7-row map overlaps its cells, as
+    PyTorch's adaptive pooling does).
     """
 
     def __init__(
@@ -59,9 +65,11 @@ class SpatialPyramidPooling(nn.Module):
         bottleneck: int = 512,
         level_width: int = 128,
         grids: tuple[int, ...] = (8, 4, 2, 1),
+        clamp_grid: bool = False,
     ):
         super().__init__()
         self.grids = grids
+        self.clamp_grid = clamp_grid
         self.bottleneck = BNReLUConv(in_channels, bottleneck, 1)
         self.levels = nn.ModuleList(BNReLUConv(bottleneck, level_width, 1) for _ in grids)
         self.fuse = BNReLUConv(bottleneck + level_width * len(grids), out_channels, 1)
@@ -72,29 +80,67 @@ class SpatialPyramidPooling(nn.Module):
         h_t, w_t = torch.as_tensor(h), torch.as_tensor(w)
         pyramid = [x]
         for grid, level in zip(self.grids, self.levels, strict=True):
-            rows = torch.clamp(torch.minimum(torch.as_tensor(grid), h_t), min=1)
+            rows = torch.as_tensor(grid)
             cols = torch.clamp(torch.round(grid * w_t / h_t).long(), min=1)
-            cols = torch.minimum(cols, w_t)
+            if self.clamp_grid:
+                rows = torch.clamp(torch.minimum(rows, h_t), min=1)
+                cols = torch.minimum(cols, w_t)
             pooled = level(adaptive_avg_pool(x, rows, cols))
             pyramid.append(F.interpolate(pooled, size=(h, w), mode="bilinear", align_corners=False))
         return self.fuse(torch.cat(pyramid, 1))
 
 
 class LadderUpsample(nn.Module):
-    """One ladder step: skip 1x1 projection + bilinear upsample + sum + 3x3 blend."""
+    """One ladder step: skip 1x1 projection + bilinear upsample + sum + (1x1) + 3x3 blend.
 
-    def __init__(self, skip_channels: int, in_channels: int, out_channels: int):
+    Args:
+        skip_channels: channels of the skip (down-path) features.
+        in_channels: channels of the incoming coarse features; the skip is projected to it.
+        out_channels: channels this step produces.
+        blend_width: when set and ``in_channels`` exceeds it, a BN-ReLU-1x1 to this width
+            precedes the 3x3 blend (the authors use 128).
+        residual: add the upsampled input to the output, through BN-ReLU-1x1 when
+            ``in_channels != out_channels``.
+    """
+
+    def __init__(
+        self,
+        skip_channels: int,
+        in_channels: int,
+        out_channels: int,
+        blend_width: int | None = None,
+        residual: bool = False,
+    ):
         super().__init__()
         self.skip = BNReLUConv(skip_channels, in_channels, 1)
-        self.blend = BNReLUConv(in_channels, out_channels, 3)
+        blend_in = in_channels
+        self.bottleneck: nn.Module | None = None
+        if blend_width is not None and in_channels > blend_width:
+            self.bottleneck = BNReLUConv(in_channels, blend_width, 1)
+            blend_in = blend_width
+        self.blend = BNReLUConv(blend_in, out_channels, 3)
+        self.residual = residual
+        self.residual_projection: nn.Module | None = (
+            BNReLUConv(in_channels, out_channels, 1)
+            if residual and in_channels != out_channels
+            else None
+        )
 
     def forward(
         self, x: torch.Tensor, skip: torch.Tensor, extra: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Merges coarse ``x`` into ``skip``'s resolution; ``extra`` is added before blending."""
+        """Merges coarse ``x`` (N, in, h, w) into ``skip``'s resolution (N, skip, H, W).
+
+        ``extra`` (N, in, H, W) is added to the sum before blending. Returns (N, out, H, W).
+        """
         skip = self.skip(skip)
-        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-        x = x + skip
+        up = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        y = up + skip
         if extra is not None:
-            x = x + extra
-        return self.blend(x)
+            y = y + extra
+        if self.bottleneck is not None:
+            y = self.bottleneck(y)
+        y = self.blend(y)
+        if self.residual:
+            y = y + (up if self.residual_projection is None else self.residual_projection(up))
+        return y

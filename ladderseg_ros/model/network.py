@@ -19,10 +19,11 @@ from ladderseg_ros.model.scale_selection import ScaleSelection
 class LadderSeg(nn.Module):
     """Ladder-style DenseNet for semantic segmentation (Krešo, Krapac, Šegvić).
 
-    ``forward`` returns ``{'out': logits at the input size}`` and, in training mode, also
-    ``'aux'``: logits of every up-path level, coarsest first, each covering the input at
-    ceil(H/s) x ceil(W/s) for its stride s. Any H, W works: the input is padded to a multiple
-    of the output stride and the result cropped back.
+    The architecture follows the authors' released LDN code by default (see ``ModelConfig``).
+    ``forward`` returns ``{'out': logits at the input size}`` and, in training mode with
+    ``aux_heads``, also ``'aux'``: logits of every up-path level, coarsest first, each covering
+    the input at ceil(H/s) x ceil(W/s) for its stride s. Any H, W works: the input is padded
+    (zeros, bottom and right) to a multiple of the output stride and the result cropped back.
     """
 
     def __init__(self, config: ModelConfig):
@@ -30,23 +31,40 @@ class LadderSeg(nn.Module):
         self.config = config
         self.backbone = DenseNet(config.backbone)
         channels = self.backbone.out_channels
-        width = config.up_width
         self.spp = SpatialPyramidPooling(
-            channels[-1], width, config.spp_bottleneck, config.spp_level_width, config.spp_grids
+            channels[-1],
+            config.spp_width,
+            config.spp_bottleneck,
+            config.spp_level_width,
+            config.spp_grids,
+            config.spp_clamp_grid,
         )
+        in_widths = config.step_in_widths()
         # Coarse to fine: one ladder step per skip level.
         self.upsample = nn.ModuleList(
-            LadderUpsample(channels[i], width, width) for i in reversed(range(len(channels) - 1))
+            LadderUpsample(
+                channels[skip], in_width, out_width, config.up_blend_width, config.up_residual
+            )
+            for skip, in_width, out_width in zip(
+                reversed(range(len(channels) - 1)), in_widths, config.up_widths, strict=True
+            )
         )
-        self.head = BNReLUConv(width, config.num_classes, 1, bias=True)
-        self.aux_heads = nn.ModuleList(
-            BNReLUConv(width, config.num_classes, 1, bias=True) for _ in range(len(channels) - 1)
-        )
-        self.scale_selection = (
-            ScaleSelection(config.scale_selection, channels[config.scale_selection.tap], width)
-            if config.scale_selection is not None
+        self.head = BNReLUConv(config.up_widths[-1], config.num_classes, 1, bias=True)
+        # Each auxiliary head reads a step's input, coarsest first (the SPP output, ...).
+        self.aux_heads = (
+            nn.ModuleList(BNReLUConv(w, config.num_classes, 1, bias=True) for w in in_widths)
+            if config.aux_heads
             else None
         )
+        ss_config = config.scale_selection
+        if ss_config is not None:
+            # The multiplexed features join the step that merges the tap's skip level.
+            step = len(channels) - 2 - ss_config.tap
+            self.scale_selection: ScaleSelection | None = ScaleSelection(
+                ss_config, channels[ss_config.tap], in_widths[step]
+            )
+        else:
+            self.scale_selection = None
 
     @property
     def uses_disparity(self) -> bool:
@@ -73,7 +91,8 @@ class LadderSeg(nn.Module):
             baseline: (N,) stereo baseline in metres; required when ``uses_disparity``.
 
         Returns:
-            ``{'out': (N, C, H, W)}`` plus ``'aux'`` (list of (N, C, h, w)) in training mode.
+            ``{'out': (N, C, H, W)}`` plus ``'aux'`` (list of (N, C, h, w)) in training mode
+            when the model has auxiliary heads.
         """
         ss = self.scale_selection
         if ss is not None and (disparity is None or baseline is None):
@@ -102,7 +121,7 @@ class LadderSeg(nn.Module):
             self.head(y), size=x.shape[-2:], mode="bilinear", align_corners=False
         )
         result: dict[str, Any] = {"out": logits[:, :, :h, :w]}
-        if self.training:
+        if self.training and self.aux_heads is not None:
             # aux[:-1] are the levels before the last ladder step: the SPP output at the
             # deepest stride, then one per skip level except the finest.
             strides = [stride] + [self.backbone.strides[i] for i in skips]

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ladderseg_ros.model.errors import ModelError
+from ladderseg_ros.model.errors import ModelError, check_float, check_int
 
 _MIN_WANTED = 1e-6
 """Floor of the wanted downsampling factor before its logarithm."""
@@ -46,16 +46,15 @@ class ScaleSelectionConfig:
     invalid_level: int = 0
 
     def __post_init__(self) -> None:
-        if self.num_levels < 1 or self.factor <= 1.0:
-            raise ModelError(
-                f"need num_levels >= 1 and factor > 1, got {self.num_levels}, {self.factor}"
-            )
-        if not self.reference_sizes or min(self.reference_sizes) <= 0:
-            raise ModelError(f"reference_sizes must be positive, got {self.reference_sizes}")
-        if self.receptive_field <= 0:
-            raise ModelError(f"receptive_field must be positive, got {self.receptive_field}")
-        if not 0 <= self.invalid_level < self.num_levels:
-            raise ModelError(f"invalid_level {self.invalid_level} outside 0..{self.num_levels - 1}")
+        check_int("scale_selection.num_levels", self.num_levels, 1, 16)
+        check_float("scale_selection.factor", self.factor, 1.0 + 1e-6, 4.0)
+        if not self.reference_sizes:
+            raise ModelError("scale_selection.reference_sizes must hold at least one size")
+        for size in self.reference_sizes:
+            check_float("scale_selection.reference_sizes", size, 1e-3, 1e3)
+        check_float("scale_selection.receptive_field", self.receptive_field, 1e-3, 1e5)
+        check_int("scale_selection.tap", self.tap, 0, 8)
+        check_int("scale_selection.invalid_level", self.invalid_level, 0, self.num_levels - 1)
 
     @property
     def level_factors(self) -> list[float]:

@@ -90,7 +90,7 @@ def _rewrite(src, dst, mutate_meta=None, mutate_tensors=None) -> None:
 
 def test_metadata_not_matching_tensors(saved, tmp_path) -> None:
     path = tmp_path / "other.safetensors"
-    _rewrite(saved[0], path, lambda d: d["model"].update(spp_width=48))
+    _rewrite(saved[0], path, lambda d: d["model"].update(spp_level_width=48))
     with pytest.raises(WeightsError, match=r"other.safetensors.*wrong shape"):
         load_weights(path)
     path = tmp_path / "plain_model.safetensors"

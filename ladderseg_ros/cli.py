@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "ladderseg_ros.tools.demo",
     "ladderseg_ros.data.synth_cli",
     "ladderseg_ros.model.info_cli",
+    "ladderseg_ros.ldn_import_cli",
     "ladderseg_ros.inference.export_cli",
     "ladderseg_ros.inference.predict_cli",
 )

@@ -36,7 +36,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # torchvision's own remapping of the pre-0.4 key names ("norm.1" -> "norm1", ...).
 _OLD_DENSENET_KEY = re.compile(
-    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$"
 )
 
 
@@ -99,7 +99,9 @@ class WeightsMetadata:
         if self.input_size is not None and (
             len(self.input_size) != 2 or not all(16 <= v <= 16384 for v in self.input_size)
         ):
-            raise WeightsError(f"input_size must be (width, height) in 16..16384, got {self.input_size}")
+            raise WeightsError(
+                f"input_size must be (width, height) in 16..16384, got {self.input_size}"
+            )
         if self.focal_length is not None:
             if self.input_size is None:
                 raise WeightsError("focal_length needs the input_size it was measured at")
@@ -161,7 +163,9 @@ class WeightsMetadata:
             else None,
             focal_length=None if focal is None else _number(focal, "focal_length"),
             provenance={str(k): str(v) for k, v in data.get("provenance", {}).items()},
-            metrics={str(k): _number(v, f"metrics.{k}") for k, v in data.get("metrics", {}).items()},
+            metrics={
+                str(k): _number(v, f"metrics.{k}") for k, v in data.get("metrics", {}).items()
+            },
         )
 
 
@@ -177,11 +181,14 @@ def _integer(value: Any, name: str) -> int:
     return value
 
 
-def save_weights(path: str | Path, model: LadderSeg, metadata: WeightsMetadata) -> Path:
+def save_weights(
+    path: str | Path, model: LadderSeg, metadata: WeightsMetadata, overwrite: bool = True
+) -> Path:
     """Writes the model's state dict and metadata as one safetensors file, atomically.
 
     Raises:
         WeightsError: the metadata describes another architecture than ``model``'s.
+        OutputExistsError: ``path`` exists and ``overwrite`` is False.
     """
     from safetensors.torch import save_file
 
@@ -189,7 +196,7 @@ def save_weights(path: str | Path, model: LadderSeg, metadata: WeightsMetadata) 
     if metadata.model != model.config:
         raise WeightsError(f"{path}: metadata model config differs from the model's config")
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_output(path, overwrite=True) as tmp:
+    with atomic_output(path, overwrite=overwrite) as tmp:
         save_file(tensors, str(tmp), metadata={_METADATA_KEY: metadata.to_json()})
     _LOG.info("wrote %s (%s, %d tensors)", path, metadata.model.name, len(tensors))
     return path

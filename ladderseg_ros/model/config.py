@@ -66,15 +66,13 @@ class ModelConfig:
             check_int("up_blend_width", self.up_blend_width, 1, 4096)
         if len(self.up_widths) != self.num_skips:
             raise ModelError(
-                f"up_widths needs one width per skip level ({self.num_skips}), "
-                f"got {self.up_widths}"
+                f"up_widths needs one width per skip level ({self.num_skips}), got {self.up_widths}"
             )
-        if self.scale_selection is not None:
-            if not 0 <= self.scale_selection.tap < self.num_skips:
-                raise ModelError(
-                    f"scale_selection.tap {self.scale_selection.tap} must name a skip level "
-                    f"0..{self.num_skips - 1}"
-                )
+        ss = self.scale_selection
+        if ss is not None and not 0 <= ss.tap < self.num_skips:
+            raise ModelError(
+                f"scale_selection.tap {ss.tap} must name a skip level 0..{self.num_skips - 1}"
+            )
 
     @property
     def num_skips(self) -> int:

@@ -1,8 +1,10 @@
 """``ladderseg info MODEL``: parameters, GFLOPs at given sizes, output stride of a network.
 
 MODEL is a variant name (``ldn121``, ``ldn121_ss``, ...) or a ``.safetensors`` weights file.
+Parameters are those inference uses (auxiliary heads, a training aid, are not counted).
 FLOPs are counted (multiply + add = 2) by running the network on PyTorch's meta device: no
-memory, no time, exact for convolutions and matrix products.
+memory, no time, exact for convolutions and matrix products. For a weights file, the scale it
+was trained at (input size and focal length) is printed too.
 """
 
 from __future__ import annotations
@@ -51,7 +53,9 @@ def model_figures(model, sizes: list[tuple[int, int]]) -> ModelFigures:
     """Parameters and GFLOPs of ``model`` (moved to the meta device: pass a throwaway)."""
     return ModelFigures(
         name=model.config.name,
-        parameters=sum(p.numel() for p in model.parameters()),
+        parameters=sum(
+            p.numel() for n, p in model.named_parameters() if not n.startswith("aux_heads.")
+        ),
         backbone_parameters=sum(p.numel() for p in model.backbone.parameters()),
         output_stride=model.output_stride,
         uses_disparity=model.uses_disparity,
@@ -100,8 +104,12 @@ def run(args: argparse.Namespace) -> int:
     size_cols = [f"GFLOPs@{w}x{h}" for w, h in sizes]
     header = ["model", "params (M)", "backbone (M)", "stride", "disparity", *size_cols]
     rows = []
+    scales = []
     for spec in args.model:
         fig = model_figures(_build(spec, args.num_classes), sizes)
+        scale = _trained_scale(spec)
+        if scale:
+            scales.append(scale)
         rows.append(
             [
                 fig.name if spec == fig.name else f"{fig.name} ({spec})",
@@ -115,4 +123,23 @@ def run(args: argparse.Namespace) -> int:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)))
+    for line in scales:
+        print(line)
     return 0
+
+
+def _trained_scale(spec: str) -> str | None:
+    """``SPEC: trained at WxH, fx F px`` for a weights file; None for a variant name."""
+    from ladderseg_ros.model import VARIANTS
+
+    if spec in VARIANTS:
+        return None
+    from ladderseg_ros.weights import read_metadata
+
+    meta = read_metadata(spec)
+    if meta.input_size is None:
+        return f"{spec}: no trained scale recorded (runs at each image's own size)"
+    size = f"{meta.input_size[0]}x{meta.input_size[1]}"
+    if meta.focal_length is None:
+        return f"{spec}: trained at {size} (focal length not recorded)"
+    return f"{spec}: trained at {size}, fx {meta.focal_length:g} px"

@@ -42,7 +42,13 @@ def _pool_matrix(size: torch.Tensor, cells: torch.Tensor, like: torch.Tensor) ->
 
 
 def adaptive_avg_pool(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    """Adaptive average pooling to a (rows, cols) grid, same bins as PyTorch's."""
+    """Adaptive average pooling to a (rows, cols) grid, same bins as PyTorch's.
+
+    Eager code calls PyTorch's pooling; ONNX export traces two small matrix products instead,
+    which keep the grid's columns a function of the input's width.
+    """
+    if not torch.onnx.is_in_onnx_export():
+        return F.adaptive_avg_pool2d(x, (int(rows), int(cols)))
     h, w = x.shape[-2:]
     ph = _pool_matrix(torch.as_tensor(h), rows, x)
     pw = _pool_matrix(torch.as_tensor(w), cols, x)

@@ -93,7 +93,9 @@ def test_loads_torchvision_checkpoint(tmp_path, old: bool) -> None:
     load_torchvision_densenet(model, path)
     loaded = model.backbone.state_dict()
     remapped = {
-        k: v for k, v in remap_torchvision_keys(state).items() if not k.startswith("features.norm5.")
+        k: v
+        for k, v in remap_torchvision_keys(state).items()
+        if not k.startswith("features.norm5.")
     }
     assert set(remapped) <= set(loaded)
     for key, value in remapped.items():
@@ -115,7 +117,9 @@ def test_split_block_sets_output_stride() -> None:
     unsplit = build_model("ldn_tiny").config.backbone
     from dataclasses import replace
 
-    model = build_model("ldn_tiny", backbone=replace(unsplit, split_block=None), up_widths=(32, 16, 16))
+    model = build_model(
+        "ldn_tiny", backbone=replace(unsplit, split_block=None), up_widths=(32, 16, 16)
+    )
     assert model.output_stride == 32
     feats = model.backbone(torch.zeros(1, 3, 64, 96))
     assert [f.shape[-1] for f in feats] == [24, 12, 6, 3]

@@ -5,6 +5,11 @@ disparity and camera JSON are read, or disparity computed by SGBM from ``rightIm
 KITTI raw root or ``*_sync`` drive (disparity by SGBM, baseline from the calibration). For
 each input image it writes ``OUT/<name>_labelTrainIds.png`` (uint8 trainIds) and
 ``OUT/<name>_color.png``.
+
+Each image is resized so that the network sees objects at the scale its weights were trained
+at, using the camera's focal length (Cityscapes camera JSON, KITTI calibration, or ``--focal``
+for a folder of images; else the trained input width), and labels come back at the image's
+size. ``--input-size`` overrides that.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ class Job:
     right: Path | None = None
     disparity: Path | None = None
     baseline: float | None = None
+    focal: float | None = None
 
 
 def folder_jobs(root: Path) -> list[Job]:
@@ -45,9 +51,18 @@ def cityscapes_jobs(root: Path, split: str) -> list[Job]:
 
     jobs = []
     for s in cityscapes_samples(root, split):
-        baseline = read_cityscapes_camera(s.camera).baseline if s.camera else None
+        camera = read_cityscapes_camera(s.camera) if s.camera else None
         name = s.left.name.removesuffix("_leftImg8bit.png")
-        jobs.append(Job(name, s.left, s.right, s.disparity, baseline))
+        jobs.append(
+            Job(
+                name,
+                s.left,
+                s.right,
+                s.disparity,
+                camera.baseline if camera else None,
+                camera.fx if camera else None,
+            )
+        )
     return jobs
 
 
@@ -60,8 +75,9 @@ def kitti_jobs(root: Path) -> list[Job]:
     for drive_dir in drives:
         drive = read_kitti_raw_drive(drive_dir)
         baseline = baseline_from_projections(drive.p_left, drive.p_right)
+        focal = float(drive.p_left[0, 0])
         for left, right in zip(drive.left, drive.right, strict=True):
-            jobs.append(Job(f"{drive_dir.name}_{left.stem}", left, right, None, baseline))
+            jobs.append(Job(f"{drive_dir.name}_{left.stem}", left, right, None, baseline, focal))
     return jobs
 
 
@@ -96,6 +112,23 @@ def _stereo(job: Job, rgb: np.ndarray, baseline: float | None) -> tuple[np.ndarr
     return compute_disparity(rgb, read_png(job.right), config), baseline
 
 
+def _plain_weights_hint() -> str:
+    """The shipped weights that need no disparity, or how to find such weights."""
+    from ladderseg_ros.weights import WeightsError, read_metadata
+
+    assets = Path(__file__).resolve().parent.parent / "assets"
+    plain = []
+    for path in sorted(assets.glob("*.safetensors")):
+        try:
+            if not read_metadata(path).model.uses_disparity:
+                plain.append(str(path))
+        except WeightsError:
+            continue
+    if plain:
+        return "shipped: " + ", ".join(plain)
+    return "`ladderseg info WEIGHTS` says 'disparity: no' for those"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "predict",
@@ -110,7 +143,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="auto, cuda or cpu (default auto)")
     parser.add_argument("--half", action="store_true", help="fp16 (torch on CUDA)")
     parser.add_argument("--threads", type=int, help="CPU threads")
-    parser.add_argument("--input-size", help="network input WxH (default: each image's size)")
+    parser.add_argument(
+        "--input-size",
+        help="network input WxH (default: each image resized to the weights' trained scale)",
+    )
+    parser.add_argument(
+        "--focal", type=float, help="camera fx in pixels for a folder of images (sets the scale)"
+    )
     parser.add_argument("--split", default="val", help="Cityscapes split (default val)")
     parser.add_argument("--baseline", type=float, help="baseline in metres when not in INPUT")
     parser.set_defaults(func=run)
@@ -132,13 +171,19 @@ def run(args: argparse.Namespace) -> int:
     segmenter = Segmenter.from_weights(
         args.weights, args.backend, args.device, args.half, args.threads, size
     )
+    if segmenter.uses_disparity and kind == "images" and not any(j.right for j in jobs):
+        raise PredictError(
+            f"{args.weights} ({segmenter.metadata.model.name}) selects scales by disparity, "
+            f"and {args.input} holds single images: use weights that need no disparity "
+            f"({_plain_weights_hint()}), or give a Cityscapes/KITTI root with right images"
+        )
     out.mkdir(parents=True, exist_ok=True)
     for job in tqdm(jobs, desc=f"predict ({kind}, {segmenter.backend_name})", unit="img"):
         rgb = read_png(job.left)
         disparity = baseline = None
         if segmenter.uses_disparity:
             disparity, baseline = _stereo(job, rgb, args.baseline)
-        result = segmenter(rgb, disparity, baseline)
+        result = segmenter(rgb, disparity, baseline, focal_length=job.focal or args.focal)
         write_png(out / f"{job.name}_labelTrainIds.png", result.labels)
         write_png(out / f"{job.name}_color.png", colorize(result.labels, segmenter.label_set))
     print(f"wrote {len(jobs)} label and colour PNGs to {out}")

@@ -2,6 +2,11 @@
 
 Preprocessing (resize, normalization) and postprocessing (labels back to the camera size)
 live here once, so the torch and ONNX Runtime backends answer identically.
+
+Scale: a network recognises objects at the pixel sizes it was trained on. Weights record the
+scale they were trained at (``input_size`` and the training camera's ``focal_length`` in
+pixels at that size); by default each image is resized so that the network sees objects at
+that scale (``network_size``), and outputs are mapped back to the image's size.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from ladderseg_ros.weights import WeightsMetadata
 
 _LOG = logging.getLogger(__name__)
 BACKENDS = ("torch", "onnxruntime")
+SCALE_WARNING_RATIO = 1.5
+"""An explicit input size this far (either way) from the trained scale is warned about."""
 
 
 class SegmenterError(LadderSegError):
@@ -80,6 +87,7 @@ class Segmenter:
         self.label_set = label_set_for(metadata)
         self.uses_disparity = metadata.model.uses_disparity
         self.input_size = input_size
+        self._warned_sizes: set[tuple[int, int, float | None]] = set()
         self._mean = np.asarray(metadata.mean, np.float32) * 255.0
         self._scale = 1.0 / (np.asarray(metadata.std, np.float32) * 255.0)
 
@@ -106,7 +114,8 @@ class Segmenter:
             device: ``auto``, ``cuda`` or ``cpu``.
             half: fp16 inference (torch on CUDA only).
             threads: CPU threads (None: the library's default).
-            input_size: (width, height) the network sees; None keeps each image's size.
+            input_size: (width, height) the network sees; None (the default) resizes each
+                image to the scale the weights were trained at (``network_size``).
 
         Raises:
             SegmenterError: unknown backend or bad input size.
@@ -136,12 +145,68 @@ class Segmenter:
             export_onnx(model, metadata, onnx_path)
         return cls(OnnxRuntimeBackend(onnx_path, device, threads), metadata, input_size)
 
+    def trained_size(
+        self, width: int, height: int, focal_length: float | None = None
+    ) -> tuple[int, int]:
+        """(width, height) at which an image shows objects at the trained scale.
+
+        Args:
+            width, height: the camera image's size in pixels.
+            focal_length: the camera's fx in pixels at that size (CameraInfo K[0], Cityscapes
+                camera JSON, KITTI P_rect), or None when unknown.
+
+        Returns:
+            The image scaled by ``trained focal / focal_length`` when both are known; else by
+            ``trained width / width`` (the same field of view assumed); the image's own size
+            when the weights record no trained size. The aspect ratio is kept.
+        """
+        trained, trained_focal = self.metadata.input_size, self.metadata.focal_length
+        if trained is None:
+            return width, height
+        if trained_focal and focal_length and math.isfinite(focal_length) and focal_length > 0:
+            scale = trained_focal / focal_length
+        else:
+            scale = trained[0] / width
+        return max(1, round(width * scale)), max(1, round(height * scale))
+
+    def network_size(
+        self, width: int, height: int, focal_length: float | None = None
+    ) -> tuple[int, int]:
+        """(width, height) the network runs at for an image of this size and focal length.
+
+        The explicit ``input_size`` when one was given (with one warning per camera when it
+        departs from the trained scale by more than ``SCALE_WARNING_RATIO``), else
+        ``trained_size``.
+        """
+        if self.input_size is None:
+            return self.trained_size(width, height, focal_length)
+        key = (width, height, focal_length)
+        if key not in self._warned_sizes and self.metadata.input_size is not None:
+            self._warned_sizes.add(key)
+            wanted = self.trained_size(width, height, focal_length)[0]
+            ratio = self.input_size[0] / wanted
+            if max(ratio, 1 / ratio) > SCALE_WARNING_RATIO:
+                _LOG.warning(
+                    "input size %dx%d shows a %dx%d camera at %.2fx the scale %s was trained at "
+                    "(%s); objects will look %s than in training: leave the input size unset "
+                    "to run at the trained scale",
+                    *self.input_size,
+                    width,
+                    height,
+                    ratio,
+                    self.metadata.model.name,
+                    _describe_scale(self.metadata),
+                    "larger" if ratio > 1 else "smaller",
+                )
+        return self.input_size
+
     def __call__(
         self,
         rgb: np.ndarray,
         disparity: np.ndarray | None = None,
         baseline: float | None = None,
         return_logits: bool = False,
+        focal_length: float | None = None,
     ) -> SegmentationResult:
         """Segments one RGB frame.
 
@@ -150,6 +215,11 @@ class Segmenter:
             disparity: (H, W) float32 disparity in pixels of ``rgb`` (0 = invalid).
             baseline: stereo baseline in metres.
             return_logits: also return (C, H, W) logits.
+            focal_length: the camera's fx in pixels at ``rgb``'s size, when known: sets the
+                network's input size (``network_size``).
+
+        Returns:
+            Labels, confidence (and logits) at ``rgb``'s size.
 
         Raises:
             SegmenterError: wrong shape or dtype, or disparity/baseline missing for a model
@@ -164,9 +234,11 @@ class Segmenter:
         disp = base = None
         if self.uses_disparity:
             disp, base = self._check_stereo(disparity, baseline, (height, width))
-        size = self.input_size or (width, height)
+        size = self.network_size(width, height, focal_length)
         if size != (width, height):
-            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR)
+            rgb = cv2.resize(
+                rgb, size, interpolation=cv2.INTER_AREA if size[0] < width else cv2.INTER_LINEAR
+            )
             if disp is not None:
                 disp = resize_disparity(disp, size)
         image = ((rgb.astype(np.float32) - self._mean) * self._scale).transpose(2, 0, 1)[None]
@@ -197,6 +269,13 @@ class Segmenter:
         if not (math.isfinite(baseline) and baseline > 0):
             raise SegmenterError(f"baseline must be a positive number of metres, got {baseline}")
         return disparity, float(baseline)
+
+
+def _describe_scale(metadata: WeightsMetadata) -> str:
+    """``640x192, fx 371.8 px`` or ``640x192``."""
+    size = metadata.input_size
+    text = f"{size[0]}x{size[1]}" if size else "its own size"
+    return f"{text}, fx {metadata.focal_length:g} px" if metadata.focal_length else text
 
 
 def _resize_channels(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -123,11 +123,14 @@ class FrameProcessor:
         baseline: float | None = None,
         wanted: Wanted = Wanted(),
         overlay_alpha: float = 0.5,
+        focal_length: float | None = None,
     ) -> FrameOutputs:
         """Run the pipeline on RGB ``left`` (and ``right`` or a received ``disparity``).
 
         Disparity is only computed when the model uses it or it is wanted as an output and
         ``right`` is given; a received disparity of another size is resized to ``left``'s.
+        ``focal_length`` (left fx in pixels, when known) lets the Segmenter run the network
+        at the scale its weights were trained at.
         """
         height, width = left.shape[:2]
         uses_disparity = bool(self.segmenter.uses_disparity)
@@ -143,6 +146,7 @@ class FrameProcessor:
             left,
             disparity if uses_disparity else None,
             baseline if uses_disparity else None,
+            focal_length=focal_length,
         )
         labels = result.labels
         if labels.shape != (height, width):  # the Segmenter promises input size; be sure
@@ -282,7 +286,7 @@ class FramePipeline:
             result.max_disparity = received.max_disparity
             result.nonfinite = received.nonfinite
         result.outputs = self.processor.process(
-            left, right, disparity, result.baseline, wanted, overlay_alpha
+            left, right, disparity, result.baseline, wanted, overlay_alpha, result.focal
         )
         if not math.isfinite(result.max_disparity) and result.outputs.disparity is not None:
             valid = result.outputs.disparity > 0  # no range given: the largest valid value

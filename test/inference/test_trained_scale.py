@@ -1,0 +1,120 @@
+"""The trained scale: every image is resized so the network sees objects as in training."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from ladderseg_ros.cli import main
+from ladderseg_ros.data.layouts import read_png
+from ladderseg_ros.inference import Segmenter
+from ladderseg_ros.inference.backends import TorchBackend
+from ladderseg_ros.model import build_model
+from ladderseg_ros.weights import WeightsMetadata, save_weights
+
+
+class _Recording(TorchBackend):
+    """The real torch backend, remembering the (H, W) of every network input."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__(model, "cpu", False, 1)
+        self.shapes: list[tuple[int, int]] = []
+        self.disparity_max: list[float] = []
+
+    def run(self, image, disparity, baseline, return_logits):
+        self.shapes.append(tuple(image.shape[-2:]))
+        if disparity is not None:
+            self.disparity_max.append(float(disparity.max()))
+        return super().run(image, disparity, baseline, return_logits)
+
+
+def _segmenter(name: str, input_size=None, focal=None, explicit=None) -> Segmenter:
+    torch.manual_seed(0)
+    model = build_model(name).eval()
+    meta = WeightsMetadata.for_label_set(
+        model.config, "cityscapes", input_size=input_size, focal_length=focal
+    )
+    return Segmenter(_Recording(model), meta, explicit)
+
+
+def test_focal_length_sets_the_network_size() -> None:
+    # Trained at 160x48 with fx 100 px; a 640x192 camera with fx 400 px is 4x too large.
+    seg = _segmenter("ldn_tiny", (160, 48), 100.0)
+    rgb = np.zeros((192, 640, 3), np.uint8)
+    result = seg(rgb, focal_length=400.0)
+    assert seg.backend.shapes == [(48, 160)]
+    assert result.labels.shape == (192, 640) and result.confidence.shape == (192, 640)
+    # A camera with twice the trained focal length at another size and aspect.
+    seg(np.zeros((100, 300, 3), np.uint8), focal_length=200.0)
+    assert seg.backend.shapes[-1] == (50, 150)
+    assert seg.trained_size(2048, 1024, 2262.52 * 2) == (round(2048 * 100 / 4525.04), 23)
+
+
+def test_unknown_focal_falls_back_to_the_trained_width_and_none_to_own_size() -> None:
+    seg = _segmenter("ldn_tiny", (160, 48), 100.0)
+    seg(np.zeros((120, 320, 3), np.uint8))
+    assert seg.backend.shapes == [(60, 160)]  # trained width, aspect kept
+    plain = _segmenter("ldn_tiny")  # records no trained scale: each image at its own size
+    plain(np.zeros((40, 70, 3), np.uint8), focal_length=500.0)
+    assert plain.backend.shapes == [(40, 70)]
+
+
+def test_disparity_is_rescaled_with_the_image() -> None:
+    seg = _segmenter("ldn_tiny_ss", (160, 48), 100.0)
+    disparity = np.full((96, 320), 40.0, np.float32)
+    seg(np.zeros((96, 320, 3), np.uint8), disparity, 0.5, focal_length=200.0)
+    assert seg.backend.shapes == [(48, 160)]
+    assert seg.backend.disparity_max == [pytest.approx(20.0)]  # pixels of the network input
+
+
+def test_explicit_size_wins_and_warns_once_when_far_from_trained(caplog) -> None:
+    seg = _segmenter("ldn_tiny", (160, 48), 100.0, explicit=(320, 96))
+    rgb = np.zeros((192, 640, 3), np.uint8)
+    with caplog.at_level(logging.WARNING, logger="ladderseg_ros.inference.segmenter"):
+        seg(rgb, focal_length=400.0)  # trained scale is 160 wide: 320 is 2x
+        seg(rgb, focal_length=400.0)
+    assert seg.backend.shapes == [(96, 320), (96, 320)]
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1
+    assert "2.00x the scale" in warnings[0] and "160x48, fx 100 px" in warnings[0]
+    caplog.clear()
+    near = _segmenter("ldn_tiny", (160, 48), 100.0, explicit=(200, 60))  # 1.25x: no word
+    with caplog.at_level(logging.WARNING, logger="ladderseg_ros.inference.segmenter"):
+        near(rgb, focal_length=400.0)
+    assert not caplog.records
+
+
+def _save(tmp_path, name: str, **meta) -> str:
+    torch.manual_seed(0)
+    model = build_model(name)
+    metadata = WeightsMetadata.for_label_set(model.config, "cityscapes", **meta)
+    return str(save_weights(tmp_path / f"{name}.safetensors", model, metadata))
+
+
+def test_info_prints_the_trained_scale(tmp_path, capsys) -> None:
+    weights = _save(tmp_path, "ldn_tiny", input_size=(640, 192), focal_length=371.81)
+    assert main(["info", weights, "--size", "640x192"]) == 0
+    assert f"{weights}: trained at 640x192, fx 371.81 px" in capsys.readouterr().out
+
+
+def test_predict_on_plain_images(tmp_path, capsys, monkeypatch) -> None:
+    from ladderseg_ros.data.layouts import write_png
+
+    monkeypatch.setenv("LADDERSEG_CACHE", str(tmp_path / "cache"))
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        write_png(images / f"frame{i}.png", rng.integers(0, 256, (60, 200, 3), dtype=np.uint8))
+    plain = _save(tmp_path, "ldn_tiny", input_size=(100, 30), focal_length=50.0)
+    out = tmp_path / "out"
+    assert main(["predict", plain, str(images), str(out), "--focal", "100"]) == 0
+    labels = read_png(out / "frame0_labelTrainIds.png", color=False)
+    assert labels.shape == (60, 200) and labels.max() < 19
+    ss = _save(tmp_path, "ldn_tiny_ss", input_size=(100, 30))
+    assert main(["predict", ss, str(images), str(tmp_path / "out2")]) == 2
+    err = capsys.readouterr().err
+    assert "ldn_tiny_ss) selects scales by disparity" in err and "need no disparity" in err

@@ -32,7 +32,7 @@ def test_cameras_cover_both_presets_and_the_ranges() -> None:
         base = RIGS[preset]
         mine = [c for c in cams if c.preset == preset]
         focal = np.array([c.rig.focal / base.focal for c in mine])
-        assert focal.min() < 0.6 and focal.max() > 1.7 and (0.5 <= focal).all()
+        assert focal.min() < 0.6 and focal.max() > 1.7 and (focal >= 0.5).all()
         assert (focal <= 2.0).all()
         baseline = np.array([c.rig.baseline / base.baseline for c in mine])
         assert baseline.min() < 0.7 and baseline.max() > 1.4

@@ -269,6 +269,7 @@ def plot(path: Path, rows: dict) -> None:
             label=label,
         )
     ax.set_xscale("log")
+    ax.minorticks_off()
     ax.set_xticks(FOCAL_FACTORS, [f"{f:g}" for f in FOCAL_FACTORS])
     ax.set_xlabel("focal length / trained focal length")
     ax.set_ylabel("mIoU (%), held-out frames")

@@ -1,5 +1,9 @@
 """``ladderseg synth``: write the synthetic world as Cityscapes or KITTI raw, or preview it.
 
+``--preset`` picks the rig (KITTI or Cityscapes camera), ``--layout`` the file layout
+(default: the preset's own); either rig writes in either layout, so labelled held-out
+frames of both rigs exist in the Cityscapes layout.
+
 Cityscapes layout: one independent street per frame (seeds S, S+1, ...), written as
 ``synthetic_{seed mod 10**6:06d}_000019`` with exact disparity, camera JSON and gtFine labels.
 KITTI raw layout: one drive of N frames through the street of seed S, with timestamps and
@@ -34,7 +38,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--preset", choices=("cityscapes", "kitti"), default="cityscapes")
+    parser.add_argument(
+        "--preset",
+        choices=("cityscapes", "kitti"),
+        default="cityscapes",
+        help="stereo rig (camera geometry)",
+    )
+    parser.add_argument(
+        "--layout",
+        choices=("cityscapes", "kitti"),
+        help="file layout: cityscapes (labelled, one street per frame) or kitti "
+        "raw (one drive, images and calibration); default: the preset's",
+    )
     parser.add_argument("--frames", type=int, default=10, help="frames to write (default 10)")
     parser.add_argument("--out", type=Path, help="output directory (must be empty or absent)")
     parser.add_argument("--split", choices=("train", "val", "test"), default="train")
@@ -55,13 +70,17 @@ def _seed(args: argparse.Namespace) -> int:
     if args.preview is not None:
         count = args.preview_seeds
     else:
-        count = args.frames if args.preset == "cityscapes" else 1
+        count = args.frames if _layout(args) == "cityscapes" else 1
     if seed not in seeds or seed + count - 1 not in seeds:
         raise SynthError(
             f"--seed {seed} (+{count - 1}) lies outside the {args.split} seeds "
             f"{seeds.start}..{seeds.stop - 1}"
         )
     return seed
+
+
+def _layout(args: argparse.Namespace) -> str:
+    return getattr(args, "layout", None) or args.preset
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,11 +104,14 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SynthError(f"{out} exists and is not an empty directory, not writing into it")
     out.mkdir(parents=True, exist_ok=True)
-    if args.preset == "cityscapes":
+    if _layout(args) == "cityscapes":
         write_cityscapes(out, args.split, rig, range(seed, seed + args.frames))
     else:
         write_kitti_drive(out, rig, seed, args.frames, args.fps)
-    print(f"wrote {args.frames} {args.preset} frames ({rig.width}x{rig.height}) to {out}")
+    print(
+        f"wrote {args.frames} {args.preset}-rig frames ({rig.width}x{rig.height}) in the "
+        f"{_layout(args)} layout to {out}"
+    )
     return 0
 
 

@@ -7,6 +7,11 @@ export is read by ``CityscapesDataset``.
 Disparity is the renderer's exact one, or SGBM's on the rendered pair: the node matches the
 camera pair with SGBM, so a scale-selection model trained on SGBM disparity learns the holes,
 the invalid left band and the noise it will be given.
+
+With ``cameras`` set, each seed is its own virtual camera (``synthetic.cameras``): either
+preset's geometry with focal length, baseline, height, pitch, size, street density and
+weather varied, rendered at the trained focal length (times a scale jitter), as the
+``Segmenter`` resizes a camera image. Training renders a window of the crop size only.
 """
 
 from __future__ import annotations
@@ -16,8 +21,11 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ladderseg_ros.classes import CITYSCAPES, LabelSet
 from ladderseg_ros.data.sample import DatasetError, Sample
+from ladderseg_ros.data.synthetic.cameras import CameraVariation
 from ladderseg_ros.stereo import SgbmConfig, compute_disparity
 
 if TYPE_CHECKING:
@@ -52,6 +60,13 @@ class SyntheticConfig:
         disparity: ``exact`` (the renderer's) or ``sgbm`` (``stereo.compute_disparity`` on
             the rendered pair, range ``sgbm_num_disparities``, 0 = invalid): what the node
             computes, for training scale selection on the input it will see.
+        cameras: Vary the camera per seed within these ranges (None = the KITTI rig at
+            ``width`` x ``height`` for every frame).
+        focal: With ``cameras``: the trained focal length in pixels every camera is rendered
+            at (0 = the KITTI rig's at ``width``, 371.8 px at 640).
+        scale: With ``cameras``: log-uniform jitter factor range on ``focal``.
+        window: With ``cameras``: render a random ``width`` x ``height`` window of each
+            camera's image (training crops) instead of the whole image (validation).
     """
 
     split: str = "train"
@@ -60,8 +75,17 @@ class SyntheticConfig:
     height: int = 96
     cache: bool = True
     disparity: str = "exact"
+    cameras: CameraVariation | None = None
+    focal: float = 0.0
+    scale: tuple[float, float] = (1.0, 1.0)
+    window: bool = False
 
     def __post_init__(self) -> None:
+        if self.focal < 0 or not 0 < self.scale[0] <= self.scale[1]:
+            raise DatasetError(
+                f"synthetic focal {self.focal} must be >= 0 and scale {list(self.scale)} an "
+                "ordered positive range"
+            )
         if self.disparity not in DISPARITY_SOURCES:
             raise DatasetError(
                 f"synthetic disparity {self.disparity!r}: expected one of "
@@ -93,6 +117,8 @@ class SyntheticDataset:
         self.seeds = seeds
         self.rig = KITTI_RIG.resized(config.width, config.height)
         self.sgbm = SgbmConfig(num_disparities=sgbm_num_disparities(self.rig))
+        #: The focal length (pixels) every varied camera is rendered at, before jitter.
+        self.focal = config.focal or self.rig.focal
         self._cache: dict[int, Sample] = {}
 
     def __len__(self) -> int:
@@ -100,6 +126,10 @@ class SyntheticDataset:
 
     def __getitem__(self, index: int) -> Sample:
         sample = self._cache.get(index)
+        if sample is None and self.config.cameras is not None:
+            sample = self._render_varied(self.seeds[index])
+            if self.config.cache:
+                self._cache[index] = sample
         if sample is None:
             from ladderseg_ros.data.synthetic import render_frame
 
@@ -117,3 +147,33 @@ class SyntheticDataset:
             if self.config.cache:
                 self._cache[index] = sample
         return sample
+
+    def _render_varied(self, seed: int) -> Sample:
+        """The seed's virtual camera at the trained focal: the window or the whole image,
+        with its weather. SGBM (if asked) also matches a left margin of the image, as it
+        would on the whole image, so the window's invalid band is where the camera's is."""
+        from ladderseg_ros.data.synthetic import render_frame
+        from ladderseg_ros.data.synthetic.cameras import crop_rig, sample_camera, trained_view
+
+        c = self.config
+        camera = sample_camera(seed, c.cameras)
+        full, (x0, y0, w, h) = trained_view(
+            seed, camera, self.focal, c.scale, (c.width, c.height) if c.window else None
+        )
+        sgbm = SgbmConfig(num_disparities=sgbm_num_disparities(full))
+        margin = min(x0, sgbm.num_disparities) if c.disparity == "sgbm" else 0
+        rig = crop_rig(full, x0 - margin, y0, w + margin, h)
+        frame = render_frame(seed, rig, density=camera.density)
+        noise = np.random.default_rng([seed, 0x401CE])
+        left = camera.weather.apply(frame.left, frame.depth, noise)
+        disparity = frame.disparity
+        if c.disparity == "sgbm":
+            right = camera.weather.apply(frame.right, frame.right_depth, noise)
+            disparity = compute_disparity(left, right, sgbm)
+        return Sample(
+            image=np.ascontiguousarray(left[:, margin:]),
+            labels=np.ascontiguousarray(frame.train_ids[:, margin:]),
+            disparity=np.ascontiguousarray(disparity[:, margin:]),
+            baseline=float(rig.baseline),
+            name=f"seed{seed}",
+        )

@@ -66,6 +66,7 @@ def build_dataset(
                 height=config.synthetic_height,
                 # SGBM costs time per frame: only for models that read disparity.
                 disparity=config.synthetic_disparity if with_disparity else "exact",
+                **synthetic_cameras(config, split),
             )
         )
     if not config.root:
@@ -87,6 +88,40 @@ def build_dataset(
     else:
         raise DatasetError(f"data.dataset {name!r}: expected cityscapes, kitti, voc or synthetic")
     return Subset(ds, limit)
+
+
+def synthetic_cameras(config: DataConfig, split: str) -> dict:
+    """``SyntheticConfig`` camera fields from ``data.synthetic_*``: nothing for ``fixed``;
+    for ``varied`` the ranges, the trained focal and, on the training split, the scale
+    jitter and crop-window rendering.
+
+    Raises:
+        DatasetError: ``synthetic_cameras`` is unknown or a range is impossible.
+    """
+    if config.synthetic_cameras == "fixed":
+        return {}
+    if config.synthetic_cameras != "varied":
+        raise DatasetError(
+            f"data.synthetic_cameras {config.synthetic_cameras!r}: expected fixed or varied"
+        )
+    from ladderseg_ros.data.synthetic import SyntheticError
+    from ladderseg_ros.data.synthetic.cameras import CameraVariation
+
+    try:
+        variation = CameraVariation(
+            presets=tuple(p.strip() for p in config.synthetic_presets.split(",") if p.strip()),
+            focal_factor=(config.synthetic_focal_min, config.synthetic_focal_max),
+            weather=config.synthetic_weather,
+        )
+    except SyntheticError as exc:
+        raise DatasetError(f"data.synthetic_*: {exc}") from None
+    train = split == config.train_split
+    return {
+        "cameras": variation,
+        "focal": config.synthetic_focal,
+        "scale": (config.synthetic_scale_min, config.synthetic_scale_max) if train else (1, 1),
+        "window": train,
+    }
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,19 @@ class DataConfig:
         synthetic_width, synthetic_height: Render size of the synthetic world.
         synthetic_disparity: ``exact`` (rendered) or ``sgbm`` (matched on the rendered pair,
             as the node does) disparity for scale-selection models.
+        synthetic_cameras: ``fixed`` (the KITTI rig at the render size, every frame) or
+            ``varied`` (a virtual camera per seed around the presets, ``CameraVariation``,
+            rendered at ``synthetic_focal``; the render size is then the training crop
+            window, validation renders whole images).
+        synthetic_focal: Trained focal length in pixels for ``varied`` (0 = the KITTI
+            rig's at ``synthetic_width``); weights record it as their trained scale.
+        synthetic_scale_min, synthetic_scale_max: Log-uniform jitter on that focal length
+            (training split only; validation renders at ``synthetic_focal``).
+        synthetic_focal_min, synthetic_focal_max: Factor range on each preset's focal
+            length (native pixels) of the varied cameras.
+        synthetic_presets: Comma-separated presets the varied cameras are drawn around.
+        synthetic_weather: 0..1 strength of the varied cameras' photometric and weather
+            changes.
         val_width, val_height: Resize validation images to this size (0 = native).
         num_workers: DataLoader worker processes per rank.
     """
@@ -51,6 +64,14 @@ class DataConfig:
     synthetic_width: int = 320
     synthetic_height: int = 96
     synthetic_disparity: str = "exact"
+    synthetic_cameras: str = "fixed"
+    synthetic_focal: float = 0.0
+    synthetic_scale_min: float = 1.0
+    synthetic_scale_max: float = 1.0
+    synthetic_focal_min: float = 0.5
+    synthetic_focal_max: float = 2.0
+    synthetic_presets: str = "kitti,cityscapes"
+    synthetic_weather: float = 1.0
     val_width: int = 0
     val_height: int = 0
     num_workers: int = 0

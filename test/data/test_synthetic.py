@@ -202,3 +202,22 @@ def test_synth_preview_contact_sheet(tmp_path: Path) -> None:
     assert _synth(["--preview", str(path), "--preview-seeds", "2", "--size", "124x38"]) == 0
     sheet = read_png(path)
     assert sheet.shape == (2 * round(480 * 38 / 124), 4 * 480, 3)
+
+
+def test_synth_writes_either_rig_in_either_layout(tmp_path: Path) -> None:
+    """Labelled held-out frames of the KITTI rig (Cityscapes layout), and a Cityscapes-rig
+    drive in the KITTI raw layout."""
+    out = tmp_path / "kitti_rig"
+    argv = ["--preset", "kitti", "--layout", "cityscapes", "--split", "test", "--frames", "2"]
+    assert _synth([*argv, "--out", str(out), "--size", "124x38"]) == 0
+    samples = cityscapes_samples(out, "test")
+    assert len(samples) == 2 and all(s.label_ids for s in samples)
+    assert read_cityscapes_camera(samples[0].camera).baseline == pytest.approx(0.54)
+    assert read_png(samples[0].left).shape == (38, 124, 3)
+    out = tmp_path / "cs_rig"
+    argv = ["--preset", "cityscapes", "--layout", "kitti", "--frames", "2", "--size", "128x64"]
+    assert _synth([*argv, "--out", str(out)]) == 0
+    (drive_dir,) = out.glob("*/*_drive_*_sync")
+    drive = read_kitti_raw_drive(drive_dir)
+    assert len(drive.left) == 2
+    assert baseline_from_projections(drive.p_left, drive.p_right) == pytest.approx(0.209313)

@@ -77,3 +77,32 @@ def test_resume_compares_options_newer_than_the_checkpoint() -> None:
     assert _config_diff(saved, current) == []
     current["data"]["synthetic_disparity"] = "sgbm"
     assert _config_diff(saved, current) == ["data.synthetic_disparity"]
+
+
+def test_varied_cameras_reach_the_dataset(repo_root: Path, tmp_path: Path) -> None:
+    """data.synthetic_cameras=varied: the training split renders jittered crop windows at the
+    trained focal, validation whole images at exactly that focal; ranges come from YAML."""
+    from ladderseg_ros.data.sample import DatasetError
+    from ladderseg_ros.training.batching import build_dataset
+
+    shipped = load_config(repo_root / "config" / "training" / "synthetic_varied_ss.yaml")
+    assert shipped.data.synthetic_cameras == "varied" and shipped.data.synthetic_focal > 0
+    p = tmp_path / "c.yaml"
+    p.write_text(
+        "data:\n  synthetic_width: 96\n  synthetic_height: 32\n  synthetic_cameras: varied\n"
+        "  synthetic_focal: 60\n  synthetic_scale_min: 0.8\n  synthetic_scale_max: 1.25\n"
+        "  synthetic_presets: cityscapes\n  synthetic_focal_min: 0.7\n"
+    )
+    c = load_config(p, ["data.synthetic_weather=0.5"])
+    train = build_dataset(c.data, "train", False, 2).config
+    val = build_dataset(c.data, "val", False, 2).config
+    assert train.cameras == val.cameras
+    assert train.cameras.presets == ("cityscapes",) and train.cameras.focal_factor == (0.7, 2.0)
+    assert train.cameras.weather == 0.5 and train.focal == 60.0
+    assert train.window and train.scale == (0.8, 1.25)
+    assert not val.window and val.scale == (1, 1)
+    assert build_dataset(c.data, "train", False, 2)[0].image.shape[1] <= 96
+    with pytest.raises(DatasetError, match="'zoom'"):
+        build_dataset(load_config(p, ["data.synthetic_cameras=zoom"]).data, "val", False, 1)
+    with pytest.raises(DatasetError, match="presets"):
+        build_dataset(load_config(p, ["data.synthetic_presets=zed"]).data, "val", False, 1)

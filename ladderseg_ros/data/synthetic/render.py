@@ -27,7 +27,8 @@ SYNTHETIC_EPOCH = 1_600_000_000.0
 class SyntheticFrame:
     """One rendered stereo frame with exact ground truth for the left view.
 
-    ``disparity`` and ``depth`` are 0 where undefined (sky).
+    ``disparity`` and ``depth`` are 0 where undefined (sky); ``right_depth`` is the right
+    view's depth, alike.
     """
 
     left: np.ndarray
@@ -40,6 +41,7 @@ class SyntheticFrame:
     timestamp: float
     index: int
     seed: int
+    right_depth: np.ndarray | None = None
 
 
 def _render_pose(
@@ -73,20 +75,22 @@ def _render_pose(
         timestamp=timestamp,
         index=index,
         seed=seed,
+        right_depth=np.where(np.isfinite(r_depth), r_depth, 0).astype(np.float32),
     )
 
 
-def render_frame(seed: int, rig: StereoRig = KITTI_RIG) -> SyntheticFrame:
+def render_frame(seed: int, rig: StereoRig = KITTI_RIG, density: float = 1.0) -> SyntheticFrame:
     """Render one stereo frame of the street of ``seed`` (same seed, same frame).
 
     Args:
         seed: World and viewpoint seed (see ``SPLIT_SEEDS``).
         rig: The stereo rig; any size.
+        density: Factor on the street's traffic and pedestrians (``build_world``).
 
     Returns:
         The frame with exact left-view labels, depth and disparity.
     """
-    world = build_world(seed, -40.0, 320.0, clear=(0.0, 0.0))
+    world = build_world(seed, -40.0, 320.0, clear=(0.0, 0.0), density=density)
     rng = np.random.default_rng([seed, 0xF4A3E])
     pose = Pose(world.ego_x + rng.uniform(-0.4, 0.4), 0.0, math.radians(rng.uniform(-4, 4)))
     return _render_pose(world, rig, pose, seed, 0, SYNTHETIC_EPOCH)

@@ -62,6 +62,11 @@ class StereoRig:
         )
 
     @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width), as the rendered arrays."""
+        return self.height, self.width
+
+    @property
     def calib(self) -> CameraCalib:
         return CameraCalib(self.focal, self.focal, float(self.cx), float(self.cy), self.baseline)
 

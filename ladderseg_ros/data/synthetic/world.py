@@ -151,8 +151,11 @@ def _add_big_vehicle(w: World, rng, x: float, z: float, bus: bool) -> None:
             w.box((wx, 0.0, wz), (wx + 0.3, 1.0, wz + 1.0), cls, M_TYRE, (0.05, 0.05, 0.05))
 
 
-def _add_side(w: World, rng, side: int, z_min: float, z_max: float, curb: float) -> None:
-    """Sidewalk, facades, walls, fences, vegetation and street furniture along one road side."""
+def _add_side(
+    w: World, rng, side: int, z_min: float, z_max: float, curb: float, density: float = 1.0
+) -> None:
+    """Sidewalk, facades, walls, fences, vegetation and street furniture along one road side;
+    ``density`` scales how many people and parked bicycles stand on the sidewalk."""
     half = w.road_half
     sw = rng.uniform(2.0, 5.0)
 
@@ -241,9 +244,9 @@ def _add_side(w: World, rng, side: int, z_min: float, z_max: float, curb: float)
               param=float(kind))  # fmt: skip
     # People and parked bicycles on the sidewalk.
     for z in np.arange(z_min, z_max, 4.0):
-        if rng.random() < 0.22:
+        if rng.random() < 0.22 * density:
             _add_person(w, rng, side * (half + rng.uniform(0.8, sw - 0.4)), z, curb)
-        elif rng.random() < 0.05:
+        elif rng.random() < 0.05 * density:
             _add_bicycle(w, rng, side * (half + sw - 0.4), z, curb, rider=False)
 
 
@@ -262,10 +265,14 @@ def _add_tree(w: World, rng, x: float, z: float, ground: float) -> None:
               ell=True)  # fmt: skip
 
 
-def build_world(seed: int, z_min: float, z_max: float, clear: tuple[float, float]) -> World:
+def build_world(
+    seed: int, z_min: float, z_max: float, clear: tuple[float, float], density: float = 1.0
+) -> World:
     """Generate the street of ``seed`` between z_min and z_max (metres along the road).
 
-    The ego lane is kept free of vehicles between ``clear[0]`` and ``clear[1]``.
+    The ego lane is kept free of vehicles between ``clear[0]`` and ``clear[1]``. ``density``
+    scales traffic, parked cars, cyclists and pedestrians (1 = the default street; the same
+    random draws either way, so only the counts change).
     """
     rng = np.random.default_rng([seed, 0x5EED])
     lanes = int(rng.choice([1, 1, 2]))
@@ -287,20 +294,20 @@ def build_world(seed: int, z_min: float, z_max: float, clear: tuple[float, float
     )
     curb = rng.uniform(0.1, 0.16)
     for side in (1, -1):
-        _add_side(w, rng, side, z_min, z_max, curb)
+        _add_side(w, rng, side, z_min, z_max, curb, density)
     # Parked cars, traffic in both directions, trucks, buses, cyclists, crossing people.
     for side in (1, -1):
         if parking:
             z = z_min + rng.uniform(0, 5)
             while z < z_max:
                 z += rng.uniform(4.8, 6.5)
-                if rng.random() < 0.7:
+                if rng.random() < 0.7 * density:
                     _add_car(w, rng, side * (half - 1.15), z, side)
     for lane in range(-lanes, lanes):
         x = (lane + 0.5) * lane_w
         z = z_min + rng.uniform(0, 20)
         while z < z_max:
-            z += rng.uniform(10, 45)
+            z += rng.uniform(10, 45) / density
             ego = lane == lanes - 1
             if ego and clear[0] - 8 < z < clear[1] + 12:
                 continue
@@ -314,9 +321,9 @@ def build_world(seed: int, z_min: float, z_max: float, clear: tuple[float, float
             else:
                 _add_car(w, rng, x + rng.uniform(-0.3, 0.3), z, 1 if x > 0 else -1)
     for z in np.arange(z_min, z_max, 10.0):
-        if rng.random() < 0.12 and not clear[0] - 3 < z < clear[1] + 6:
+        if rng.random() < 0.12 * density and not clear[0] - 3 < z < clear[1] + 6:
             _add_bicycle(w, rng, half - parking - 0.6, z, 0.0, rider=True)
-        if rng.random() < 0.05 and not clear[0] - 3 < z < clear[1] + 6:
+        if rng.random() < 0.05 * density and not clear[0] - 3 < z < clear[1] + 6:
             _add_person(w, rng, rng.uniform(-half + 0.5, half - 0.5), z, 0.0)
     # Traffic lights at intersections-to-be, on both curbs, facing the traffic.
     for z in np.arange(z_min + rng.uniform(10, 60), z_max, rng.uniform(60, 130)):

@@ -36,7 +36,7 @@ from ladderseg_ros.training.batching import (
     collate,
 )
 from ladderseg_ros.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from ladderseg_ros.training.config import TrainConfig, config_from_dict
+from ladderseg_ros.training.config import DataConfig, TrainConfig, config_from_dict
 from ladderseg_ros.training.distributed import (
     DistInfo,
     all_reduce_sum,
@@ -564,9 +564,7 @@ class Trainer:
         from ladderseg_ros.weights import WeightsMetadata, save_weights
 
         c = self.config
-        input_size = None
-        if c.data.dataset == "synthetic":
-            input_size = (c.data.synthetic_width, c.data.synthetic_height)
+        input_size, focal = trained_scale(c.data)
         metadata = WeightsMetadata(
             model=self.model.config,
             label_set=self.label_set.name,
@@ -574,6 +572,7 @@ class Trainer:
             mean=IMAGENET_MEAN,
             std=IMAGENET_STD,
             input_size=input_size,
+            focal_length=focal,
             provenance={
                 "command": "ladderseg train",
                 "run": c.run.name,
@@ -589,6 +588,26 @@ class Trainer:
         save_weights(path, self.model, metadata)
         log.info("weights written: %s", path)
         return metadata
+
+
+def trained_scale(data: DataConfig) -> tuple[tuple[int, int] | None, float | None]:
+    """(input size, focal length in pixels at that size) a training run's weights record.
+
+    Synthetic data: the KITTI rig at the size rendered (fixed cameras), or at the trained
+    focal length ``synthetic_focal`` (varied cameras: every camera is rendered at that focal
+    length, so the KITTI rig's image at it stands for the trained scale). Other datasets
+    record none here (their loaders know no single camera).
+    """
+    if data.dataset != "synthetic":
+        return None, None
+    from ladderseg_ros.data.synthetic.rig import KITTI_RIG
+
+    if data.synthetic_cameras == "varied" and data.synthetic_focal > 0:
+        scale = data.synthetic_focal / KITTI_RIG.focal
+        size = (round(KITTI_RIG.width * scale), round(KITTI_RIG.height * scale))
+        return size, float(data.synthetic_focal)
+    rig = KITTI_RIG.resized(data.synthetic_width, data.synthetic_height)
+    return (rig.width, rig.height), float(data.synthetic_focal or rig.focal)
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -46,8 +46,23 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("device", "auto", "Inference device.", choices=("auto", "cuda", "cpu")),
     ParamSpec("half", False, "Half precision inference (CUDA only)."),
     ParamSpec("threads", 0, "CPU threads of inference and SGBM; 0 = library default.", 0, 256, 1),
-    ParamSpec("input_width", 0, "Network input width; 0 = the camera's size.", 0, 8192, 1),
-    ParamSpec("input_height", 0, "Network input height; 0 = the camera's size.", 0, 8192, 1),
+    ParamSpec(
+        "input_width",
+        0,
+        "Network input width; 0 = the weights' trained scale (the image resized by trained fx "
+        "/ camera fx).",
+        0,
+        8192,
+        1,
+    ),
+    ParamSpec(
+        "input_height",
+        0,
+        "Network input height; 0 = the weights' trained scale (see input_width).",
+        0,
+        8192,
+        1,
+    ),
     ParamSpec(
         "disparity_source",
         "compute",

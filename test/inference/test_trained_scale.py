@@ -118,3 +118,32 @@ def test_predict_on_plain_images(tmp_path, capsys, monkeypatch) -> None:
     assert main(["predict", ss, str(images), str(tmp_path / "out2")]) == 2
     err = capsys.readouterr().err
     assert "ldn_tiny_ss) selects scales by disparity" in err and "need no disparity" in err
+
+
+def test_node_pipeline_reads_the_focal_length_from_camera_info() -> None:
+    """The node's and segment-bag's per-frame path hands CameraInfo's fx to the Segmenter."""
+    pytest.importorskip("sensor_msgs.msg")
+    from sensor_msgs.msg import CameraInfo
+
+    from ladderseg_ros.classes import CITYSCAPES
+    from ladderseg_ros.ros.conversions import array_to_image
+    from ladderseg_ros.ros.processing import FramePipeline, FrameProcessor, Wanted
+    from ladderseg_ros.stereo import SgbmConfig
+
+    seg = _segmenter("ldn_tiny_ss", (160, 48), 100.0)
+    rng = np.random.default_rng(0)
+    left = rng.integers(0, 256, (96, 320, 3), dtype=np.uint8)
+    right = np.roll(left, -8, axis=1)
+    infos = []
+    for tx in (0.0, -200.0 * 0.5):
+        info = CameraInfo(width=320, height=96)
+        info.p = [200.0, 0.0, 160.0, tx, 0.0, 200.0, 48.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+        infos.append(info)
+    pipeline = FramePipeline(
+        FrameProcessor(seg, CITYSCAPES, SgbmConfig(num_disparities=16)), "compute", ["l", "r"]
+    )
+    msgs = (array_to_image(left, "rgb8"), array_to_image(right, "rgb8"))
+    result = pipeline.run(msgs, Wanted(), 16, 1 << 25, 0.5, tuple(infos))
+    assert result.focal == pytest.approx(200.0)
+    assert seg.backend.shapes == [(48, 160)]  # 320x96 at fx 200 -> trained fx 100
+    assert result.outputs.labels.shape == (96, 320)

@@ -158,7 +158,12 @@ class Segmenter:
         Returns:
             The image scaled by ``trained focal / focal_length`` when both are known; else by
             ``trained width / width`` (the same field of view assumed); the image's own size
-            when the weights record no trained size. The aspect ratio is kept.
+            when the weights record no trained size. Each side is then rounded to the nearest
+            multiple of the network's output stride (at least one stride), as the authors'
+            evaluation resizes to multiples of 64: padding the image instead puts a band the
+            network never saw at its bottom, where the road is (measured on the synthetic
+            rigs with the demo weights: 47.7 -> 56.4 mIoU at the KITTI rig, 37.1 -> 46.9 at
+            the Cityscapes rig).
         """
         trained, trained_focal = self.metadata.input_size, self.metadata.focal_length
         if trained is None:
@@ -167,7 +172,16 @@ class Segmenter:
             scale = trained_focal / focal_length
         else:
             scale = trained[0] / width
-        return max(1, round(width * scale)), max(1, round(height * scale))
+        stride = self.output_stride
+        return tuple(  # type: ignore[return-value]
+            max(stride, math.floor(side * scale / stride + 0.5) * stride)
+            for side in (width, height)
+        )
+
+    @property
+    def output_stride(self) -> int:
+        """Subsampling of the network's deepest features (64 for ``ldn*``)."""
+        return 4 * 2**self.metadata.model.num_skips
 
     def network_size(
         self, width: int, height: int, focal_length: float | None = None

@@ -41,47 +41,47 @@ def _segmenter(name: str, input_size=None, focal=None, explicit=None) -> Segment
 
 
 def test_focal_length_sets_the_network_size() -> None:
-    # Trained at 160x48 with fx 100 px; a 640x192 camera with fx 400 px is 4x too large.
-    seg = _segmenter("ldn_tiny", (160, 48), 100.0)
-    rgb = np.zeros((192, 640, 3), np.uint8)
-    result = seg(rgb, focal_length=400.0)
-    assert seg.backend.shapes == [(48, 160)]
-    assert result.labels.shape == (192, 640) and result.confidence.shape == (192, 640)
-    # A camera with twice the trained focal length at another size and aspect.
-    seg(np.zeros((100, 300, 3), np.uint8), focal_length=200.0)
-    assert seg.backend.shapes[-1] == (50, 150)
-    assert seg.trained_size(2048, 1024, 2262.52 * 2) == (round(2048 * 100 / 4525.04), 23)
+    # Trained at 256x128 with fx 100 px; a 1024x512 camera with fx 400 px is 4x too large.
+    seg = _segmenter("ldn_tiny", (256, 128), 100.0)
+    result = seg(np.zeros((512, 1024, 3), np.uint8), focal_length=400.0)
+    assert seg.backend.shapes == [(128, 256)]
+    assert result.labels.shape == (512, 1024) and result.confidence.shape == (512, 1024)
+    # Another size and aspect: 600x260 at fx 200 -> 300x130 -> sides rounded to the output
+    # stride (64), as the authors' evaluation does, instead of zero-padding the bottom.
+    seg(np.zeros((260, 600, 3), np.uint8), focal_length=200.0)
+    assert seg.backend.shapes[-1] == (128, 320)
+    assert seg.trained_size(2048, 1024, 2262.52) == (64, 64)  # never below one stride
 
 
 def test_unknown_focal_falls_back_to_the_trained_width_and_none_to_own_size() -> None:
-    seg = _segmenter("ldn_tiny", (160, 48), 100.0)
-    seg(np.zeros((120, 320, 3), np.uint8))
-    assert seg.backend.shapes == [(60, 160)]  # trained width, aspect kept
+    seg = _segmenter("ldn_tiny", (256, 128), 100.0)
+    seg(np.zeros((240, 640, 3), np.uint8))
+    assert seg.backend.shapes == [(128, 256)]  # trained width, aspect kept: 256x96 -> 256x128
     plain = _segmenter("ldn_tiny")  # records no trained scale: each image at its own size
     plain(np.zeros((40, 70, 3), np.uint8), focal_length=500.0)
     assert plain.backend.shapes == [(40, 70)]
 
 
 def test_disparity_is_rescaled_with_the_image() -> None:
-    seg = _segmenter("ldn_tiny_ss", (160, 48), 100.0)
-    disparity = np.full((96, 320), 40.0, np.float32)
-    seg(np.zeros((96, 320, 3), np.uint8), disparity, 0.5, focal_length=200.0)
-    assert seg.backend.shapes == [(48, 160)]
+    seg = _segmenter("ldn_tiny_ss", (256, 128), 100.0)
+    disparity = np.full((256, 512), 40.0, np.float32)
+    seg(np.zeros((256, 512, 3), np.uint8), disparity, 0.5, focal_length=200.0)
+    assert seg.backend.shapes == [(128, 256)]
     assert seg.backend.disparity_max == [pytest.approx(20.0)]  # pixels of the network input
 
 
 def test_explicit_size_wins_and_warns_once_when_far_from_trained(caplog) -> None:
-    seg = _segmenter("ldn_tiny", (160, 48), 100.0, explicit=(320, 96))
-    rgb = np.zeros((192, 640, 3), np.uint8)
+    seg = _segmenter("ldn_tiny", (256, 128), 100.0, explicit=(512, 192))
+    rgb = np.zeros((512, 1024, 3), np.uint8)
     with caplog.at_level(logging.WARNING, logger="ladderseg_ros.inference.segmenter"):
-        seg(rgb, focal_length=400.0)  # trained scale is 160 wide: 320 is 2x
+        seg(rgb, focal_length=400.0)  # the trained scale is 256 wide: 512 is 2x
         seg(rgb, focal_length=400.0)
-    assert seg.backend.shapes == [(96, 320), (96, 320)]
+    assert seg.backend.shapes == [(192, 512), (192, 512)]
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1
-    assert "2.00x the scale" in warnings[0] and "160x48, fx 100 px" in warnings[0]
+    assert "2.00x the scale" in warnings[0] and "256x128, fx 100 px" in warnings[0]
     caplog.clear()
-    near = _segmenter("ldn_tiny", (160, 48), 100.0, explicit=(200, 60))  # 1.25x: no word
+    near = _segmenter("ldn_tiny", (256, 128), 100.0, explicit=(320, 160))  # 1.25x: no word
     with caplog.at_level(logging.WARNING, logger="ladderseg_ros.inference.segmenter"):
         near(rgb, focal_length=400.0)
     assert not caplog.records
@@ -109,12 +109,12 @@ def test_predict_on_plain_images(tmp_path, capsys, monkeypatch) -> None:
     rng = np.random.default_rng(0)
     for i in range(2):
         write_png(images / f"frame{i}.png", rng.integers(0, 256, (60, 200, 3), dtype=np.uint8))
-    plain = _save(tmp_path, "ldn_tiny", input_size=(100, 30), focal_length=50.0)
+    plain = _save(tmp_path, "ldn_tiny", input_size=(128, 64), focal_length=50.0)
     out = tmp_path / "out"
     assert main(["predict", plain, str(images), str(out), "--focal", "100"]) == 0
     labels = read_png(out / "frame0_labelTrainIds.png", color=False)
     assert labels.shape == (60, 200) and labels.max() < 19
-    ss = _save(tmp_path, "ldn_tiny_ss", input_size=(100, 30))
+    ss = _save(tmp_path, "ldn_tiny_ss", input_size=(128, 64))
     assert main(["predict", ss, str(images), str(tmp_path / "out2")]) == 2
     err = capsys.readouterr().err
     assert "ldn_tiny_ss) selects scales by disparity" in err and "need no disparity" in err
@@ -130,14 +130,14 @@ def test_node_pipeline_reads_the_focal_length_from_camera_info() -> None:
     from ladderseg_ros.ros.processing import FramePipeline, FrameProcessor, Wanted
     from ladderseg_ros.stereo import SgbmConfig
 
-    seg = _segmenter("ldn_tiny_ss", (160, 48), 100.0)
+    seg = _segmenter("ldn_tiny_ss", (256, 128), 100.0)
     rng = np.random.default_rng(0)
-    left = rng.integers(0, 256, (96, 320, 3), dtype=np.uint8)
+    left = rng.integers(0, 256, (256, 512, 3), dtype=np.uint8)
     right = np.roll(left, -8, axis=1)
     infos = []
     for tx in (0.0, -200.0 * 0.5):
-        info = CameraInfo(width=320, height=96)
-        info.p = [200.0, 0.0, 160.0, tx, 0.0, 200.0, 48.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+        info = CameraInfo(width=512, height=256)
+        info.p = [200.0, 0.0, 256.0, tx, 0.0, 200.0, 128.0, 0.0, 0.0, 0.0, 1.0, 0.0]
         infos.append(info)
     pipeline = FramePipeline(
         FrameProcessor(seg, CITYSCAPES, SgbmConfig(num_disparities=16)), "compute", ["l", "r"]
@@ -145,5 +145,5 @@ def test_node_pipeline_reads_the_focal_length_from_camera_info() -> None:
     msgs = (array_to_image(left, "rgb8"), array_to_image(right, "rgb8"))
     result = pipeline.run(msgs, Wanted(), 16, 1 << 25, 0.5, tuple(infos))
     assert result.focal == pytest.approx(200.0)
-    assert seg.backend.shapes == [(48, 160)]  # 320x96 at fx 200 -> trained fx 100
-    assert result.outputs.labels.shape == (96, 320)
+    assert seg.backend.shapes == [(128, 256)]  # 512x256 at fx 200 -> trained fx 100
+    assert result.outputs.labels.shape == (256, 512)

@@ -22,13 +22,13 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
-from rclpy.subscription import Subscription
 from rclpy.qos import (
     DurabilityPolicy,
     QoSProfile,
     ReliabilityPolicy,
     qos_profile_sensor_data,
 )
+from rclpy.subscription import Subscription
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import String
 from stereo_msgs.msg import DisparityImage
@@ -141,7 +141,9 @@ class LadderSegNode(Node):
         self.pipeline = FramePipeline(self.processor, self.mode, self.input_topics)
         self._diag_timer = self.create_timer(p.diagnostics_period, self._publish_diagnostics)
         self._stop = threading.Event()
-        self._worker: threading.Thread | None = threading.Thread(target=self._work, name="ladderseg-worker", daemon=True)
+        self._worker: threading.Thread | None = threading.Thread(
+            target=self._work, name="ladderseg-worker", daemon=True
+        )
         self._worker.start()
         self.get_logger().info(
             f"ladderseg: {self.segmenter.backend_name}, classes {self.label_set.name} "
@@ -430,21 +432,26 @@ class LadderSegNode(Node):
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``ladderseg_node`` / ``ros2 run ladderseg_ros ladderseg_node``."""
+    return spin_node(LadderSegNode, "ladderseg_node", argv)
+
+
+def spin_node(factory: Any, program: str, argv: list[str] | None = None) -> int:
+    """Create the node with ``factory()`` and spin it until Ctrl-C; 2 on a start-up error."""
     from rclpy.exceptions import ParameterException
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
     rclpy.init(args=argv if argv is not None else sys.argv)
     node = None
     try:
-        node = LadderSegNode()
+        node = factory()
         executor = MultiThreadedExecutor(num_threads=2)
         executor.add_node(node)
         executor.spin()
     except LadderSegError as exc:
-        print(f"ladderseg_node: error: {exc}", file=sys.stderr)
+        print(f"{program}: error: {exc}", file=sys.stderr)
         return 2
     except ParameterException as exc:  # rclpy's type/range check of a -p or YAML value
-        print(f"ladderseg_node: error: invalid parameter: {exc}", file=sys.stderr)
+        print(f"{program}: error: invalid parameter: {exc}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

@@ -279,6 +279,12 @@ def declare(node: Any) -> NodeParams:
     Raises:
         ParamError: A value given at start-up (command line, YAML) is invalid.
     """
+    declare_only(node)
+    return read(node)
+
+
+def declare_only(node: Any) -> None:
+    """Declare every parameter on ``node`` with a descriptor (values are checked by ``read``)."""
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
     for spec in SPECS:
@@ -303,7 +309,6 @@ def declare(node: Any) -> NodeParams:
                     FloatingPointRange(from_value=spec.low, to_value=spec.high, step=0.0)
                 ]
         node.declare_parameter(spec.name, spec.default, descriptor)
-    return read(node)
 
 
 def read(node: Any) -> NodeParams:

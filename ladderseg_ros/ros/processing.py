@@ -113,7 +113,7 @@ class FrameProcessor:
         label_set: Palette for ``color`` and ``overlay``.
         sgbm: SGBM settings used when disparity must be computed from the pair.
         groups: Class groups for the ``groups`` output (None: no groups).
-        points: Sampling of the ``points`` output.
+        points: Sampling of the ``points`` output (default ``PointsConfig()``).
     """
 
     def __init__(
@@ -122,12 +122,12 @@ class FrameProcessor:
         label_set: LabelSet,
         sgbm: SgbmConfig,
         groups: ClassGroups | None = None,
-        points: PointsConfig = PointsConfig(),
+        points: PointsConfig | None = None,
     ) -> None:
         self.segmenter = segmenter
         self.sgbm = sgbm
         self.groups = groups
-        self.points = points
+        self.points = points or PointsConfig()
         self.set_label_set(label_set)
 
     def set_label_set(self, label_set: LabelSet) -> None:

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 # Set before rclpy initialises so that parallel test runs never hear each other. Domains stay
 # in 1..101 (0 is everyone's default; above 101 the DDS ports may leave the valid range).
@@ -13,13 +20,6 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 
 # ---- shared by the point cloud and lifecycle tests (test_node.py keeps its own harness)
-import threading  # noqa: E402
-from collections import defaultdict  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="module")

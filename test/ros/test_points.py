@@ -225,7 +225,9 @@ def test_points_in_compute_mode_from_the_left_camera_info(
     c.record(PointCloud2, "/ladderseg/points", RELIABLE)
     t = c.tester
     pubs = [t.create_publisher(Image, f"{s}/image_rect", RELIABLE) for s in ("left", "right")]
-    infos = [t.create_publisher(CameraInfo, f"{s}/camera_info", RELIABLE) for s in ("left", "right")]
+    infos = [
+        t.create_publisher(CameraInfo, f"{s}/camera_info", RELIABLE) for s in ("left", "right")
+    ]
     c.until(lambda: all(p.get_subscription_count() for p in (*pubs, *infos)), "inputs")
     c.until(lambda: node._pubs["points"].get_subscription_count() > 0, "~/points")
     stamp = rclpy.time.Time(nanoseconds=t.get_clock().now().nanoseconds).to_msg()

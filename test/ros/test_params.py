@@ -138,3 +138,12 @@ def test_rviz_config_shows_the_node_outputs() -> None:
     doc = yaml.safe_load((ROOT / "config" / "ladderseg.rviz").read_text())
     topics = {d["Topic"]["Value"] for d in doc["Visualization Manager"]["Displays"]}
     assert topics == {"/ladderseg/overlay", "/ladderseg/color", "/ladderseg/labels"}
+
+
+def test_readme_parameter_table_is_the_generated_one() -> None:
+    """README's table is ``markdown_table()`` verbatim: regenerate it when a spec changes
+    (python -c "from ladderseg_ros.ros.params import markdown_table; print(markdown_table())")."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("| Parameter | Type | Default | Run-time | Meaning |")
+    end = readme.index("\n\n", start)
+    assert readme[start:end] == markdown_table()

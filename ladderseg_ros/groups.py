@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ladderseg_ros.classes import IGNORE_INDEX, LabelError, LabelSet
+from ladderseg_ros.classes import IGNORE_INDEX, LabelError, LabelSet, read_yaml
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,15 +49,8 @@ def load_groups(path: str | Path, label_set: LabelSet) -> ClassGroups:
         LabelError: The file is missing or malformed, names a class that ``label_set`` does
             not have, or puts a class in two groups (the message names the file and value).
     """
-    import yaml
-
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise LabelError(f"cannot read groups file {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise LabelError(f"groups file {path} is not valid YAML: {exc}") from exc
+    doc = read_yaml(path, "groups")
     if not isinstance(doc, dict) or not isinstance(doc.get("groups"), list) or not doc["groups"]:
         raise LabelError(f"groups file {path}: expected a mapping with a non-empty 'groups' list")
     if len(doc["groups"]) >= IGNORE_INDEX:

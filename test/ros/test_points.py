@@ -247,3 +247,23 @@ def test_points_in_compute_mode_from_the_left_camera_info(
     assert both.sum() > 0.2 * both.size
     rel = np.abs(points["z"][both] - frame.depth[both]) / frame.depth[both]
     assert np.median(rel) < 0.1  # SGBM, not exact: a loose bound that still catches f or B
+
+
+@pytest.mark.parametrize(
+    ("value", "reliability"),
+    [("sensor_data", ReliabilityPolicy.BEST_EFFORT), ("reliable", ReliabilityPolicy.RELIABLE)],
+)
+def test_output_qos_is_what_other_nodes_see(
+    client: Callable[[Any], Any], tiny_ss_weights: Path, value: str, reliability: Any
+) -> None:
+    c = client(make_node(tiny_ss_weights, output_qos=value, output_depth=7))
+    topics = [f"/ladderseg/{n}" for n in ("labels", "color", "groups", "points", "disparity")]
+    c.until(lambda: all(c.tester.get_publishers_info_by_topic(t) for t in topics), "publishers")
+    for topic in topics:
+        (info,) = c.tester.get_publishers_info_by_topic(topic)
+        assert info.qos_profile.reliability == reliability, topic
+    # discovery does not carry the history depth: read it on the publishers themselves
+    assert {p.qos_profile.depth for p in c.node._pubs.values()} == {7}
+    # the latched label metadata stays reliable and transient local whatever output_qos says
+    (meta,) = c.tester.get_publishers_info_by_topic("/ladderseg/label_info")
+    assert meta.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL

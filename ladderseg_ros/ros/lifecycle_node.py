@@ -20,7 +20,12 @@ import sys
 from typing import Any
 
 import numpy as np
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+
+# The names the Humble demos use (lifecycle_py); rclpy.lifecycle exists since Galactic and has
+# the same API on Humble and Jazzy.
+from rclpy.lifecycle import Node as LifecycleNode
+from rclpy.lifecycle import State as LifecycleState
+from rclpy.lifecycle import TransitionCallbackReturn
 
 from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.ros.node import LadderSegNode, spin_node

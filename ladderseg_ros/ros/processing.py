@@ -82,9 +82,8 @@ class Wanted:
 
     @property
     def segmentation(self) -> bool:
-        return (
-            self.labels or self.color or self.overlay or self.confidence or self.groups
-        ) or self.points
+        outputs = (self.labels, self.color, self.overlay, self.confidence, self.groups)
+        return any(outputs) or self.points
 
 
 @dataclass

@@ -267,3 +267,28 @@ def test_output_qos_is_what_other_nodes_see(
     # the latched label metadata stays reliable and transient local whatever output_qos says
     (meta,) = c.tester.get_publishers_info_by_topic("/ladderseg/label_info")
     assert meta.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL
+
+
+def test_cloud_without_camera_info_is_counted_and_other_outputs_still_go(
+    client: Callable[[Any], Any], tiny_ss_weights: Path, frame: Any
+) -> None:
+    """Topic mode before any left CameraInfo: no cloud (no cx, cy), labels published."""
+    c = client(make_node(tiny_ss_weights))
+    c.record(Image, "/ladderseg/labels", RELIABLE)
+    c.record(PointCloud2, "/ladderseg/points", RELIABLE)
+    t = c.tester
+    image_pub = t.create_publisher(Image, "left/image_rect", RELIABLE)
+    disp_pub = t.create_publisher(DisparityImage, "disparity", RELIABLE)
+    c.until(lambda: image_pub.get_subscription_count() and disp_pub.get_subscription_count(), "in")
+    c.until(lambda: c.node._pubs["points"].get_subscription_count() > 0, "~/points")
+    stamp = rclpy.time.Time(nanoseconds=t.get_clock().now().nanoseconds).to_msg()
+    image = conversions.array_to_image(frame.left, "rgb8")
+    image.header.stamp = stamp
+    disp_pub.publish(
+        conversions.disparity_to_msg(frame.disparity, RIG.focal, RIG.baseline, image.header)
+    )
+    image_pub.publish(image)
+    c.wait_for(lambda: bool(c.at("/ladderseg/labels", stamp)))
+    # the frame's outputs are published after its bad-input count: both are in by now
+    assert c.node.stats.bad["points_skipped"] == 1
+    assert not c.received["/ladderseg/points"]

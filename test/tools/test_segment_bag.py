@@ -336,9 +336,9 @@ def test_points_and_groups_written_with_exact_depth_and_labels(
     from ladderseg_ros.tools.segment_bag import TOPIC_GROUPS, TOPIC_POINTS
 
     groups_file = Path(__file__).resolve().parents[2] / "config" / "groups_driving.yaml"
-    cfg = config(weights, disparity="topic", points=True)
+    params = config(weights).params
     cfg = SegmentBagConfig(
-        params=cfg.params.replaced(groups_file=str(groups_file), points_decimation=3),
+        params=params.replaced(groups_file=str(groups_file), points_decimation=3),
         disparity="topic",
         progress=False,
         points=True,

@@ -167,10 +167,12 @@ class LadderSegNode(Node):
     def _declare_class_parameters(self) -> None:
         names, colors = list(self.label_set.names), [int(c) for c in self.label_set.colors.flat]
         if self.has_parameter("class_names"):  # a managed node configured again
-            if self.get_parameter("class_names").value != names:
+            declared = [list(self.get_parameter(n).value) for n in ("class_names", "class_colors")]
+            if declared != [names, colors]:
                 raise ParamError(
-                    "these weights have other classes than the read-only class_names declared "
-                    "by the first configure: restart the node to change the class set"
+                    "these weights/palette have other classes or colours than the read-only "
+                    "class_names/class_colors of the first configure: restart the node to "
+                    "change them"
                 )
             return
         read_only = ParameterDescriptor(read_only=True, description="published class metadata")

@@ -177,3 +177,25 @@ def test_bad_groups_file_fails_configure_naming_file_and_class(
     assert not m.transition(Transition.TRANSITION_CONFIGURE)
     assert str(groups) in node.configure_error and "'roadd'" in node.configure_error
     assert m.state() == "unconfigured"
+
+
+def test_configure_again_with_another_palette_fails_and_says_why(
+    client: Callable[[Any], Any], tiny_ss_weights: Path, tmp_path: Path
+) -> None:
+    """class_names/class_colors are read-only: a second configure may not change them."""
+    from ladderseg_ros.classes import CITYSCAPES
+
+    node = make(str(tiny_ss_weights))
+    c = client(node)
+    m = Manager(c)
+    assert m.transition(Transition.TRANSITION_CONFIGURE)
+    assert m.transition(Transition.TRANSITION_CLEANUP)
+    assert m.transition(Transition.TRANSITION_CONFIGURE)  # the same classes: fine
+    assert m.transition(Transition.TRANSITION_CLEANUP)
+    palette = tmp_path / "palette.yaml"
+    rows = "".join(f"  - {{name: {n!r}, color: [1, 2, 3]}}\n" for n in CITYSCAPES.names)
+    palette.write_text(f"name: grey\nclasses:\n{rows}")
+    node.set_parameters([Parameter("palette_file", value=str(palette))])
+    assert not m.transition(Transition.TRANSITION_CONFIGURE)
+    assert "restart the node" in node.configure_error
+    assert m.state() == "unconfigured"

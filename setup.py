@@ -40,6 +40,7 @@ setup(
         "console_scripts": [
             "ladderseg = ladderseg_ros.cli:main",
             "ladderseg_node = ladderseg_ros.ros.node:main",
+            "ladderseg_lifecycle_node = ladderseg_ros.ros.lifecycle_node:main",
         ],
     },
 )

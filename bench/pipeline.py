@@ -9,6 +9,9 @@ pins (torch.set_num_threads, cv2.setNumThreads and the node's ``threads`` parame
 - bare: SGBM + Segmenter, called in a loop;
 - processing: the node's ``FrameProcessor`` without ROS (SGBM + Segmenter + the outputs
   asked for);
+- processing + points: the same plus the semantic point cloud (``~/points``, organized,
+  decimation 1) and its PointCloud2 message, interleaved frame by frame with the row above
+  so that both see the same machine load; its ratio to ``processing`` is the cloud's cost;
 - node open loop: the node in-process over loopback DDS, fed pairs at a fixed rate
   (``--rate``, default twice its closed-loop rate so the node is saturated; its newest-pair
   policy drops what it cannot take); throughput = outputs received per second;
@@ -21,6 +24,7 @@ are not final.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -111,11 +115,20 @@ def main(argv: list[str] | None = None) -> int:
     proc = FrameProcessor(seg, seg.label_set, sgbm)
     for i in range(args.warmup):
         proc.process(*data[i % len(data)], None, baseline, wanted)
-    processing = []
-    for left, right in data:
+    from ladderseg_ros.points import StereoGeometry
+    from ladderseg_ros.ros.pointcloud import points_to_msg
+
+    geometry = StereoGeometry(100.0, 100.0, args.width / 2, args.height / 2, baseline)
+    with_points = dataclasses.replace(wanted, points=True)
+    processing, cloud = [], []
+    for left, right in data:  # interleaved: the two rows share the machine's load
         t0 = time.perf_counter()
         proc.process(left, right, None, baseline, wanted)
         processing.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        out = proc.process(left, right, None, baseline, with_points, geometry=geometry)
+        points_to_msg(out.points)
+        cloud.append(time.perf_counter() - t0)
     base = 1.0 / statistics.mean(bare)
     node = run_node(weights, data, args, names, sgbm.num_disparities)
 
@@ -132,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     print(row("bare (SGBM + Segmenter)", base, bare, None))
     print(
         row("processing (SGBM + seg + outputs)", 1 / statistics.mean(processing), processing, base)
+    )
+    print(row("processing + points (+ PointCloud2)", 1 / statistics.mean(cloud), cloud, base))
+    print(
+        f"points cost: {statistics.mean(cloud) / statistics.mean(processing) - 1:+.1%} of "
+        f"processing (mean), {statistics.median(cloud) / statistics.median(processing) - 1:+.1%}"
+        " (median)"
     )
     print(row(f"node open loop ({node['rate']:.1f} Hz in)", node["open_fps"], [], base))
     print(row("node closed loop (latency)", node["closed_fps"], node["latency"], base))

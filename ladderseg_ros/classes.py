@@ -193,21 +193,30 @@ def get_label_set(name: str) -> LabelSet:
         ) from None
 
 
+def read_yaml(path: Path, what: str) -> object:
+    """The document of the YAML file ``path`` (a ``what`` file: palette, groups).
+
+    Raises:
+        LabelError: The file cannot be read or is not YAML (the message names it).
+    """
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise LabelError(f"cannot read {what} file {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise LabelError(f"{what} file {path} is not valid YAML: {exc}") from exc
+
+
 def load_palette(path: str | Path) -> LabelSet:
     """Load a label set from a YAML palette file (``name`` and ``classes``: name + rgb).
 
     Raises:
         LabelError: The file is missing or malformed (the message names the file).
     """
-    import yaml
-
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise LabelError(f"cannot read palette file {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise LabelError(f"palette file {path} is not valid YAML: {exc}") from exc
+    doc = read_yaml(path, "palette")
     if not isinstance(doc, dict) or not isinstance(doc.get("classes"), list):
         raise LabelError(f"palette file {path}: expected a mapping with a 'classes' list")
     names, colors = [], []

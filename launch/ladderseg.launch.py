@@ -14,6 +14,12 @@ from launch_ros.substitutions import FindPackageShare
 
 ARGUMENTS = (
     ("namespace", "", "Namespace of the node and its outputs."),
+    (
+        "executable",
+        "ladderseg_node",
+        "ladderseg_node, or ladderseg_lifecycle_node: the managed node, which loads nothing "
+        "until configured (ros2 lifecycle set <node> configure, then activate).",
+    ),
     ("left_image", "/stereo/left/image_rect", "Rectified left image topic."),
     ("right_image", "/stereo/right/image_rect", "Rectified right image topic."),
     ("left_info", "/stereo/left/camera_info", "Left CameraInfo topic."),
@@ -37,7 +43,7 @@ def generate_launch_description() -> LaunchDescription:
 
     node = Node(
         package="ladderseg_ros",
-        executable="ladderseg_node",
+        executable=arg("executable"),
         name="ladderseg",
         namespace=arg("namespace"),
         output="screen",

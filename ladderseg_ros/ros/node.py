@@ -28,16 +28,18 @@ from rclpy.qos import (
     ReliabilityPolicy,
     qos_profile_sensor_data,
 )
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from rclpy.subscription import Subscription
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import String
 from stereo_msgs.msg import DisparityImage
 
-from ladderseg_ros.classes import IGNORE_INDEX, LabelSet, load_palette
+from ladderseg_ros.classes import LabelSet, load_palette
 from ladderseg_ros.errors import LadderSegError
-from ladderseg_ros.ros import conversions
+from ladderseg_ros.groups import ClassGroups, label_metadata, load_groups
+from ladderseg_ros.ros import conversions, pointcloud
 from ladderseg_ros.ros.conversions import BadMessageError
 from ladderseg_ros.ros.diagnostics import PipelineStats, diagnostic_status
-from ladderseg_ros.ros.params import NodeParams, ParamError, declare, validate
+from ladderseg_ros.ros.params import NodeParams, ParamError, declare, output_qos, validate
 from ladderseg_ros.ros.processing import (
     CalibrationGate,
     FramePipeline,
@@ -52,22 +54,21 @@ RIGHT_IMAGE = "right/image_rect"
 LEFT_INFO = "left/camera_info"
 RIGHT_INFO = "right/camera_info"
 DISPARITY_IN = "disparity"
-OUTPUT_TOPICS = ("~/labels", "~/color", "~/overlay", "~/confidence", "~/disparity")
+OUTPUT_TOPICS = (
+    "~/labels",
+    "~/color",
+    "~/overlay",
+    "~/confidence",
+    "~/disparity",
+    "~/groups",
+    "~/points",
+)
 WARN_THROTTLE_S = 5.0
 
 
-def label_info_json(label_set: LabelSet) -> str:
-    """Class names and colours as the JSON document latched on ``~/label_info``."""
-    return json.dumps(
-        {
-            "label_set": label_set.name,
-            "ignore_index": IGNORE_INDEX,
-            "classes": [
-                {"id": i, "name": name, "color": [int(c) for c in label_set.colors[i]]}
-                for i, name in enumerate(label_set.names)
-            ],
-        }
-    )
+def label_info_json(label_set: LabelSet, groups: ClassGroups | None = None) -> str:
+    """Classes (and groups) with names and colours: the JSON latched on ``~/label_info``."""
+    return json.dumps(label_metadata(label_set, groups))
 
 
 class LadderSegNode(Node):
@@ -85,6 +86,13 @@ class LadderSegNode(Node):
     def __init__(self, node_name: str = "ladderseg", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self.params: NodeParams = declare(self)
+        self._load()
+        self._start()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    # ----------------------------------------------------------------- set-up
+    def _load(self) -> None:
+        """Load the weights and build the per-frame processor (a managed node's configure)."""
         p = self.params
         if not p.weights:
             raise ParamError("parameter 'weights' is empty: give the path to a .safetensors file")
@@ -112,7 +120,15 @@ class LadderSegNode(Node):
                 )
             label_set = palette
         self.label_set = label_set
-        self.processor = FrameProcessor(self.segmenter, label_set, p.sgbm_config())
+        self.groups = load_groups(p.groups_file, label_set) if p.groups_file else None
+        self.processor = FrameProcessor(
+            self.segmenter, label_set, p.sgbm_config(), self.groups, p.points_config()
+        )
+        self._declare_class_parameters()
+
+    def _start(self) -> None:
+        """Publishers, subscriptions, the worker (a managed node's activate)."""
+        p = self.params
         self.stats = PipelineStats()
         self._slot: NewestSlot[tuple[tuple[Any, ...], float]] = NewestSlot()
         # the CameraInfos, and the newest pair that came before both
@@ -123,17 +139,46 @@ class LadderSegNode(Node):
         self._make_subscriptions()
         # the per-frame path shared with segment-bag (decode, calibrate, process)
         self.pipeline = FramePipeline(self.processor, self.mode, self.input_topics)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
         self._diag_timer = self.create_timer(p.diagnostics_period, self._publish_diagnostics)
         self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._work, name="ladderseg-worker", daemon=True)
+        self._worker: threading.Thread | None = threading.Thread(
+            target=self._work, name="ladderseg-worker", daemon=True
+        )
         self._worker.start()
         self.get_logger().info(
-            f"ladderseg: {self.segmenter.backend_name}, classes {label_set.name} "
-            f"({label_set.num_classes}), mode {self.mode}, inputs {self.input_topics}"
+            f"ladderseg: {self.segmenter.backend_name}, classes {self.label_set.name} "
+            f"({self.label_set.num_classes}), mode {self.mode}, inputs {self.input_topics}"
         )
 
-    # ----------------------------------------------------------------- set-up
+    def _stop_processing(self) -> None:
+        """Undo ``_start``: the worker ends, subscriptions and publishers go (the model stays)."""
+        self._stop.set()
+        if self._worker is not None and self._worker.is_alive():
+            self._worker.join(timeout=5.0)
+        self._worker = None
+        self.destroy_timer(self._diag_timer)
+        for sub in self._subs:
+            handle = getattr(sub, "sub", sub)  # a message_filters.Subscriber wraps one
+            if isinstance(handle, Subscription):
+                self.destroy_subscription(handle)
+        for pub in [*self._pubs.values(), self._diag_pub, self._label_info_pub]:
+            self.destroy_publisher(pub)
+
+    def _declare_class_parameters(self) -> None:
+        names, colors = list(self.label_set.names), [int(c) for c in self.label_set.colors.flat]
+        if self.has_parameter("class_names"):  # a managed node configured again
+            declared = [list(self.get_parameter(n).value) for n in ("class_names", "class_colors")]
+            if declared != [names, colors]:
+                raise ParamError(
+                    "these weights/palette have other classes or colours than the read-only "
+                    "class_names/class_colors of the first configure: restart the node to "
+                    "change them"
+                )
+            return
+        read_only = ParameterDescriptor(read_only=True, description="published class metadata")
+        self.declare_parameter("class_names", names, read_only)
+        self.declare_parameter("class_colors", colors, read_only)
+
     def _publish_label_metadata(self) -> None:
         latched = QoSProfile(
             depth=1,
@@ -141,20 +186,18 @@ class LadderSegNode(Node):
             durability=DurabilityPolicy.TRANSIENT_LOCAL,
         )
         self._label_info_pub = self.create_publisher(String, "~/label_info", latched)
-        self._label_info_pub.publish(String(data=label_info_json(self.label_set)))
-        read_only = ParameterDescriptor(read_only=True, description="published class metadata")
-        self.declare_parameter("class_names", list(self.label_set.names), read_only)
-        colors = [int(c) for c in self.label_set.colors.reshape(-1)]
-        self.declare_parameter("class_colors", colors, read_only)
+        self._label_info_pub.publish(String(data=label_info_json(self.label_set, self.groups)))
 
     def _make_publishers(self) -> None:
-        qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+        qos = output_qos(self.params)
         self._pubs = {
             "labels": self.create_publisher(Image, "~/labels", qos),
             "color": self.create_publisher(Image, "~/color", qos),
             "overlay": self.create_publisher(Image, "~/overlay", qos),
             "confidence": self.create_publisher(Image, "~/confidence", qos),
             "disparity": self.create_publisher(DisparityImage, "~/disparity", qos),
+            "groups": self.create_publisher(Image, "~/groups", qos),
+            "points": self.create_publisher(PointCloud2, "~/points", qos),
         }
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
@@ -195,8 +238,9 @@ class LadderSegNode(Node):
                 p.reset_jump,
                 guard=self._stamp_ok,
             )
-        if self.mode == "compute":
-            for side, topic in (("left", LEFT_INFO), ("right", RIGHT_INFO)):
+        info_sides = {"compute": ("left", "right"), "topic": ("left",)}.get(self.mode, ())
+        if info_sides:  # topic mode: the left info gives the cloud its principal point
+            for side, topic in zip(info_sides, (LEFT_INFO, RIGHT_INFO), strict=False):
                 self._subs.append(
                     self.create_subscription(
                         CameraInfo, topic, lambda m, s=side: self._on_info(s, m), qos
@@ -272,10 +316,13 @@ class LadderSegNode(Node):
                 changes[param.name] = param.value
         except ParamError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
-        if changes:
+        if changes and self.params is not None:  # None: a managed node not yet configured
             self.params = self.params.replaced(**changes)
-            if any(name.startswith("sgbm_") for name in changes):
-                self.processor.sgbm = self.params.sgbm_config()
+            processor = getattr(self, "processor", None)
+            if processor is not None and any(name.startswith("sgbm_") for name in changes):
+                processor.sgbm = self.params.sgbm_config()
+            if processor is not None and any(name.startswith("points_") for name in changes):
+                processor.points = self.params.points_config()
         return SetParametersResult(successful=True)
 
     # --------------------------------------------------------------- worker
@@ -306,6 +353,8 @@ class LadderSegNode(Node):
             overlay=p.publish_overlay and listening("overlay"),
             confidence=p.publish_confidence and listening("confidence"),
             disparity=p.publish_disparity and self.mode != "mono" and listening("disparity"),
+            groups=p.publish_groups and self.groups is not None and listening("groups"),
+            points=p.publish_points and self.mode != "mono" and listening("points"),
         )
 
     def _process(self, msgs: tuple[Any, ...], received: float, started: float) -> None:
@@ -321,8 +370,10 @@ class LadderSegNode(Node):
             p.sgbm_num_disparities,
             p.max_image_pixels,
             p.overlay_alpha,
-            self._gate.pair() if self.mode == "compute" else None,
+            self._gate.pair() if self.mode != "mono" else None,
         )
+        if result.points_skipped:
+            self._bad("points_skipped", f"~/points not published: {result.points_skipped}")
         if result.nonfinite:
             self._bad(
                 "nonfinite_disparity",
@@ -340,6 +391,10 @@ class LadderSegNode(Node):
             pubs["overlay"].publish(conversions.array_to_image(out.overlay, "rgb8", header))
         if out.confidence is not None:
             pubs["confidence"].publish(conversions.array_to_image(out.confidence, "32FC1", header))
+        if out.groups is not None:
+            pubs["groups"].publish(conversions.array_to_image(out.groups, "mono8", header))
+        if out.points is not None:
+            pubs["points"].publish(pointcloud.points_to_msg(out.points, header))
         if result.disparity_complete:
             assert out.disparity is not None and result.focal and result.baseline
             msg = conversions.disparity_to_msg(
@@ -372,29 +427,33 @@ class LadderSegNode(Node):
         self._diag_pub.publish(array)
 
     def destroy_node(self) -> None:
-        self._stop.set()
-        if self._worker.is_alive():
-            self._worker.join(timeout=5.0)
+        if getattr(self, "_worker", None) is not None:
+            self._stop_processing()
         super().destroy_node()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``ladderseg_node`` / ``ros2 run ladderseg_ros ladderseg_node``."""
+    return spin_node(LadderSegNode, "ladderseg_node", argv)
+
+
+def spin_node(factory: Any, program: str, argv: list[str] | None = None) -> int:
+    """Create the node with ``factory()`` and spin it until Ctrl-C; 2 on a start-up error."""
     from rclpy.exceptions import ParameterException
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
     rclpy.init(args=argv if argv is not None else sys.argv)
     node = None
     try:
-        node = LadderSegNode()
+        node = factory()
         executor = MultiThreadedExecutor(num_threads=2)
         executor.add_node(node)
         executor.spin()
     except LadderSegError as exc:
-        print(f"ladderseg_node: error: {exc}", file=sys.stderr)
+        print(f"{program}: error: {exc}", file=sys.stderr)
         return 2
     except ParameterException as exc:  # rclpy's type/range check of a -p or YAML value
-        print(f"ladderseg_node: error: invalid parameter: {exc}", file=sys.stderr)
+        print(f"{program}: error: invalid parameter: {exc}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

@@ -89,6 +89,48 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("publish_overlay", True, "Publish ~/overlay (rgb8 image + colours).", dynamic=True),
     ParamSpec("publish_confidence", True, "Publish ~/confidence (32FC1).", dynamic=True),
     ParamSpec("publish_disparity", True, "Publish ~/disparity when computed.", dynamic=True),
+    ParamSpec(
+        "publish_points",
+        True,
+        "Publish ~/points (PointCloud2 x, y, z, rgb, label, confidence; needs disparity).",
+        dynamic=True,
+    ),
+    ParamSpec("publish_groups", True, "Publish ~/groups (mono8 group ids).", dynamic=True),
+    ParamSpec(
+        "points_decimation", 1, "~/points keeps every n-th row and column.", 1, 64, 1, dynamic=True
+    ),
+    ParamSpec(
+        "points_max_range",
+        0.0,
+        "~/points: depth (m) beyond which points are invalid; 0 = no limit.",
+        0.0,
+        dynamic=True,
+    ),
+    ParamSpec(
+        "points_organized",
+        True,
+        "~/points as the image grid with NaN where invalid (else only valid points).",
+        dynamic=True,
+    ),
+    ParamSpec(
+        "points_color",
+        "label",
+        "~/points rgb: the class palette colour or the image's.",
+        choices=("label", "image"),
+        dynamic=True,
+    ),
+    ParamSpec(
+        "groups_file",
+        "",
+        "YAML class groups (e.g. config/groups_driving.yaml) for ~/groups; empty = none.",
+    ),
+    ParamSpec(
+        "output_qos",
+        "reliable",
+        "Output QoS: reliable, or sensor_data (best effort) for lossy links.",
+        choices=("sensor_data", "reliable"),
+    ),
+    ParamSpec("output_depth", 2, "History depth of every output.", 1, 10, 1),
     ParamSpec("palette_file", "", "YAML palette overriding the weights' class colours."),
     ParamSpec("max_image_pixels", 16_777_216, "Larger images are rejected.", 1, 1 << 28, 1),
     ParamSpec(
@@ -141,6 +183,15 @@ class NodeParams:
     publish_overlay: bool
     publish_confidence: bool
     publish_disparity: bool
+    publish_points: bool
+    publish_groups: bool
+    points_decimation: int
+    points_max_range: float
+    points_organized: bool
+    points_color: str
+    groups_file: str
+    output_qos: str
+    output_depth: int
     palette_file: str
     max_image_pixels: int
     max_stamp_future: float
@@ -169,6 +220,19 @@ class NodeParams:
         if self.input_width and self.input_height:
             return (self.input_width, self.input_height)
         return None
+
+    def points_config(self) -> Any:
+        """The cloud's sampling as ``ladderseg_ros.points.PointsConfig``."""
+        import math
+
+        from ladderseg_ros.points import PointsConfig
+
+        return PointsConfig(
+            decimation=self.points_decimation,
+            max_range=self.points_max_range or math.inf,
+            organized=self.points_organized,
+            color=self.points_color,
+        )
 
     def sgbm_config(self) -> Any:
         """The SGBM settings as ``ladderseg_ros.stereo.SgbmConfig`` (validated there)."""
@@ -230,9 +294,14 @@ def declare(node: Any) -> NodeParams:
     Raises:
         ParamError: A value given at start-up (command line, YAML) is invalid.
     """
+    declare_only(node)
+    return read(node)
+
+
+def declare_only(node: Any) -> None:
+    """Declare every parameter on ``node`` with a descriptor (values are checked by ``read``)."""
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
-    values: dict[str, Any] = {}
     for spec in SPECS:
         description = spec.description
         if spec.choices:
@@ -254,7 +323,18 @@ def declare(node: Any) -> NodeParams:
                 descriptor.floating_point_range = [
                     FloatingPointRange(from_value=spec.low, to_value=spec.high, step=0.0)
                 ]
-        value = node.declare_parameter(spec.name, spec.default, descriptor).value
+        node.declare_parameter(spec.name, spec.default, descriptor)
+
+
+def read(node: Any) -> NodeParams:
+    """The declared parameters' current values, validated (a managed node's ``configure``).
+
+    Raises:
+        ParamError: A value is invalid.
+    """
+    values: dict[str, Any] = {}
+    for spec in SPECS:
+        value = node.get_parameter(spec.name).value
         validate(spec.name, value)
         values[spec.name] = float(value) if isinstance(spec.default, float) else value
     params = NodeParams(**values)
@@ -280,3 +360,16 @@ def markdown_table() -> str:
             f"{'yes' if spec.dynamic else 'no'} | {meaning} |"
         )
     return "\n".join(lines)
+
+
+def output_qos(params: NodeParams) -> Any:
+    """The outputs' ``QoSProfile``: reliable, or best effort (``sensor_data``), keep last
+    ``output_depth``. A reliable subscriber does not match a best-effort publisher."""
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    reliability = (
+        ReliabilityPolicy.BEST_EFFORT
+        if params.output_qos == "sensor_data"
+        else ReliabilityPolicy.RELIABLE
+    )
+    return QoSProfile(depth=params.output_depth, reliability=reliability)

@@ -22,6 +22,8 @@ import cv2
 import numpy as np
 
 from ladderseg_ros.classes import LabelSet, palette_lut
+from ladderseg_ros.groups import ClassGroups
+from ladderseg_ros.points import PointsConfig, StereoGeometry, semantic_points
 from ladderseg_ros.stereo import SgbmConfig, compute_disparity, resize_disparity
 
 T = TypeVar("T")
@@ -75,10 +77,13 @@ class Wanted:
     overlay: bool = True
     confidence: bool = True
     disparity: bool = True
+    groups: bool = False
+    points: bool = False
 
     @property
     def segmentation(self) -> bool:
-        return self.labels or self.color or self.overlay or self.confidence
+        outputs = (self.labels, self.color, self.overlay, self.confidence, self.groups)
+        return any(outputs) or self.points
 
 
 @dataclass
@@ -90,6 +95,8 @@ class FrameOutputs:
     overlay: np.ndarray | None = None
     confidence: np.ndarray | None = None
     disparity: np.ndarray | None = None
+    groups: np.ndarray | None = None  # (H, W) uint8 group ids
+    points: np.ndarray | None = None  # ladderseg_ros.points.POINT_DTYPE cloud
 
 
 def blend_overlay(rgb: np.ndarray, color: np.ndarray, alpha: float) -> np.ndarray:
@@ -104,11 +111,22 @@ class FrameProcessor:
         segmenter: A ``ladderseg_ros.inference.Segmenter`` (or anything with its call API).
         label_set: Palette for ``color`` and ``overlay``.
         sgbm: SGBM settings used when disparity must be computed from the pair.
+        groups: Class groups for the ``groups`` output (None: no groups).
+        points: Sampling of the ``points`` output (default ``PointsConfig()``).
     """
 
-    def __init__(self, segmenter: Any, label_set: LabelSet, sgbm: SgbmConfig) -> None:
+    def __init__(
+        self,
+        segmenter: Any,
+        label_set: LabelSet,
+        sgbm: SgbmConfig,
+        groups: ClassGroups | None = None,
+        points: PointsConfig | None = None,
+    ) -> None:
         self.segmenter = segmenter
         self.sgbm = sgbm
+        self.groups = groups
+        self.points = points or PointsConfig()
         self.set_label_set(label_set)
 
     def set_label_set(self, label_set: LabelSet) -> None:
@@ -123,18 +141,20 @@ class FrameProcessor:
         baseline: float | None = None,
         wanted: Wanted = Wanted(),
         overlay_alpha: float = 0.5,
+        geometry: StereoGeometry | None = None,
         focal_length: float | None = None,
     ) -> FrameOutputs:
         """Run the pipeline on RGB ``left`` (and ``right`` or a received ``disparity``).
 
         Disparity is only computed when the model uses it or it is wanted as an output and
         ``right`` is given; a received disparity of another size is resized to ``left``'s.
+        The point cloud needs disparity and ``geometry`` (else it stays None).
         ``focal_length`` (left fx in pixels, when known) lets the Segmenter run the network
         at the scale its weights were trained at.
         """
         height, width = left.shape[:2]
         uses_disparity = bool(self.segmenter.uses_disparity)
-        need_disparity = uses_disparity and wanted.segmentation
+        need_disparity = (uses_disparity and wanted.segmentation) or wanted.points
         if disparity is None and right is not None and (need_disparity or wanted.disparity):
             disparity = compute_disparity(left, right, self.sgbm)
         elif disparity is not None and disparity.shape != (height, width):
@@ -156,11 +176,18 @@ class FrameProcessor:
         out.color = color if wanted.color else None
         if wanted.overlay and color is not None:
             out.overlay = blend_overlay(left, color, overlay_alpha)
-        if wanted.confidence:
+        if wanted.confidence or wanted.points:
             confidence = np.asarray(result.confidence, dtype=np.float32)
             if confidence.shape != (height, width):
                 confidence = cv2.resize(confidence, (width, height), interpolation=cv2.INTER_LINEAR)
-            out.confidence = confidence
+            out.confidence = confidence if wanted.confidence else None
+        if wanted.groups and self.groups is not None:
+            out.groups = self.groups(labels)
+        if wanted.points and disparity is not None and geometry is not None:
+            palette = self._lut if self.points.color == "label" else None
+            out.points = semantic_points(
+                disparity, labels, confidence, left, geometry, self.points, palette
+            )
         return out
 
 
@@ -214,6 +241,7 @@ class FrameResult:
     max_disparity: float = 0.0
     delta_d: float = OUTPUT_DELTA_D
     nonfinite: int = 0  # NaN/inf pixels of a received disparity, treated as invalid
+    points_skipped: str = ""  # why a wanted point cloud could not be built
 
     @property
     def disparity_complete(self) -> bool:
@@ -285,8 +313,21 @@ class FramePipeline:
             result.min_disparity = received.min_disparity
             result.max_disparity = received.max_disparity
             result.nonfinite = received.nonfinite
+        geometry = None
+        if wanted.points:
+            left_info = infos[0] if infos is not None else None
+            geometry, result.points_skipped = points_geometry(
+                left_info, result.focal, result.baseline, width, height
+            )
         result.outputs = self.processor.process(
-            left, right, disparity, result.baseline, wanted, overlay_alpha, result.focal
+            left,
+            right,
+            disparity,
+            result.baseline,
+            wanted,
+            overlay_alpha,
+            geometry,
+            result.focal,
         )
         if not math.isfinite(result.max_disparity) and result.outputs.disparity is not None:
             valid = result.outputs.disparity > 0  # no range given: the largest valid value
@@ -294,3 +335,25 @@ class FramePipeline:
                 float(result.outputs.disparity[valid].max()) if valid.any() else 0.0
             )
         return result
+
+
+def points_geometry(
+    left_info: Any, focal: float | None, baseline: float | None, width: int, height: int
+) -> tuple[StereoGeometry | None, str]:
+    """The point cloud's geometry from the left CameraInfo (fx, fy, cx, cy) and the
+    disparity's focal and baseline; (None, why) when it cannot be had."""
+    from ladderseg_ros.points import PointsError
+
+    if left_info is None:
+        return None, "no left/camera_info received yet (the cloud needs cx, cy)"
+    if (left_info.width, left_info.height) not in ((0, 0), (width, height)):
+        return None, (
+            f"left/camera_info is for {left_info.width}x{left_info.height}, "
+            f"image is {width}x{height}"
+        )
+    if not focal or not baseline:
+        return None, "no disparity focal length and baseline"
+    try:
+        return StereoGeometry.from_projection(list(left_info.p), focal, baseline), ""
+    except PointsError as exc:
+        return None, f"left/camera_info: {exc}"

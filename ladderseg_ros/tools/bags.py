@@ -45,6 +45,7 @@ RIGHT_FRAME_ID = "right_camera_optical_frame"
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 DISPARITY_TYPE = "stereo_msgs/msg/DisparityImage"
+POINT_CLOUD_TYPE = "sensor_msgs/msg/PointCloud2"
 
 BAG_VERSION = 8
 STORAGES: tuple[str, ...] = ("sqlite3", "mcap")
@@ -218,6 +219,49 @@ def disparity_msg(
         max_disparity=float(max_disparity),
         delta_d=float(delta_d),
     )
+
+
+def pointcloud_msg(points: np.ndarray, stamp: int, frame_id: str = LEFT_FRAME_ID) -> Any:
+    """A ``sensor_msgs/PointCloud2`` of a 2-D ``points.POINT_DTYPE`` array (the rosbags twin
+    of ``ros.pointcloud.points_to_msg``: same fields, layout and ``is_dense`` rule)."""
+    from ladderseg_ros.points import POINT_DTYPE, POINT_FIELDS, POINT_STEP
+
+    if points.dtype != POINT_DTYPE or points.ndim != 2:
+        raise BagError(f"points must be 2-D {POINT_DTYPE}, got {points.dtype}{points.shape}")
+    types = typestore().types
+    fields = [
+        types["sensor_msgs/msg/PointField"](name=n, offset=o, datatype=d, count=c)
+        for n, o, d, c in POINT_FIELDS
+    ]
+    height, width = points.shape
+    return types[POINT_CLOUD_TYPE](
+        header=_header(stamp, frame_id),
+        height=height,
+        width=width,
+        fields=fields,
+        is_bigendian=False,
+        point_step=POINT_STEP,
+        row_step=POINT_STEP * width,
+        data=np.ascontiguousarray(points).reshape(-1).view(np.uint8),
+        is_dense=bool(not np.isnan(points["z"]).any()),
+    )
+
+
+def pointcloud_array(msg: Any, topic: str = "points") -> np.ndarray:
+    """A (rosbags) PointCloud2 of this package's layout as a (height, width) POINT_DTYPE array.
+
+    Raises:
+        BagError: The fields or sizes are not ``points.POINT_FIELDS``'s.
+    """
+    from ladderseg_ros.points import POINT_DTYPE, POINT_FIELDS, POINT_STEP
+
+    fields = tuple((f.name, f.offset, f.datatype, f.count) for f in msg.fields)
+    if fields != POINT_FIELDS or msg.point_step != POINT_STEP or msg.is_bigendian:
+        raise BagError(f"{topic}: not a ladderseg point cloud (fields {fields})")
+    data = np.asarray(msg.data, dtype=np.uint8)
+    if data.size != msg.height * msg.width * POINT_STEP:
+        raise BagError(f"{topic}: {data.size} bytes for {msg.width}x{msg.height} points")
+    return data.view(POINT_DTYPE).reshape(msg.height, msg.width)
 
 
 def disparity_array(msg: Any, topic: str = TOPIC_DISPARITY) -> np.ndarray:

@@ -44,6 +44,8 @@ TOPIC_COLOR = f"{NODE_NAMESPACE}/color"
 TOPIC_OVERLAY = f"{NODE_NAMESPACE}/overlay"
 TOPIC_CONFIDENCE = f"{NODE_NAMESPACE}/confidence"
 TOPIC_OUT_DISPARITY = f"{NODE_NAMESPACE}/disparity"
+TOPIC_GROUPS = f"{NODE_NAMESPACE}/groups"
+TOPIC_POINTS = f"{NODE_NAMESPACE}/points"
 DISPARITY_CHOICES = ("auto", "compute", "topic")
 MODE_NAMES = {"mono": "no disparity", "compute": "SGBM disparity", "topic": "bag disparity"}
 GT_WAIT_NS = 1_000_000_000  # a frame waits this long (bag time) for its ground truth
@@ -57,7 +59,9 @@ class SegmentBagConfig:
     ``disparity`` is ``compute`` (SGBM on the pair, as the node by default), ``topic`` (the
     bag's DisparityImage) or ``auto`` (compute when the bag has the pair and both
     CameraInfos, else the bag's disparity). ``video``/``frames_dir`` get one picture per
-    frame (left | disparity | segmentation | ground truth).
+    frame (left | disparity | segmentation | ground truth). ``points`` writes the semantic
+    cloud (``params``' points_* settings; needs disparity); ``params.groups_file`` adds
+    ``/ladderseg/groups``.
     """
 
     params: NodeParams
@@ -67,6 +71,7 @@ class SegmentBagConfig:
     video: Path | None = None
     frames_dir: Path | None = None
     progress: bool = True
+    points: bool = False
 
 
 @dataclass
@@ -156,7 +161,12 @@ class _BagSegmenter:
         )
         self.label_set = self.segmenter.label_set
         self.mode = choose_mode(self.segmenter.uses_disparity, config.disparity, topics)
-        self.processor = FrameProcessor(self.segmenter, self.label_set, p.sgbm_config())
+        from ladderseg_ros.groups import load_groups
+
+        groups = load_groups(p.groups_file, self.label_set) if p.groups_file else None
+        self.processor = FrameProcessor(
+            self.segmenter, self.label_set, p.sgbm_config(), groups, p.points_config()
+        )
         pictures = config.video is not None or config.frames_dir is not None
         self.wanted = Wanted(
             labels=True,  # scored and shown; written only when publish_labels
@@ -164,7 +174,13 @@ class _BagSegmenter:
             overlay=p.publish_overlay,
             confidence=p.publish_confidence,
             disparity=self.mode != "mono" and (p.publish_disparity or pictures),
+            groups=groups is not None and p.publish_groups,
+            points=config.points and self.mode != "mono",
         )
+        if config.points and self.mode == "mono":
+            raise BagError("--points needs disparity: these weights have no scale selection")
+        if config.points and self.mode == "topic" and bags.TOPIC_LEFT_INFO not in topics:
+            raise BagError(f"--points needs {bags.TOPIC_LEFT_INFO} (cx, cy) in the bag")
         second = {"compute": bags.TOPIC_RIGHT_IMAGE, "topic": bags.TOPIC_DISPARITY}
         self.inputs = [bags.TOPIC_LEFT_IMAGE] + ([second[self.mode]] if self.mode in second else [])
         self.pipeline = FramePipeline(self.processor, self.mode, self.inputs)
@@ -188,6 +204,8 @@ class _BagSegmenter:
     @property
     def read_topics(self) -> list[str]:
         infos = [bags.TOPIC_LEFT_INFO, bags.TOPIC_RIGHT_INFO] if self.mode == "compute" else []
+        if self.mode == "topic" and self.wanted.points:
+            infos = [bags.TOPIC_LEFT_INFO]  # the cloud's principal point
         return self.inputs + infos + ([bags.TOPIC_SEMANTIC_GT] if self.has_truth else [])
 
     def add(self, bag: bags.BagReader, message: bags.BagMessage) -> Iterator[_Frame]:
@@ -245,11 +263,13 @@ class _BagSegmenter:
                 p.sgbm_num_disparities,
                 p.max_image_pixels,
                 p.overlay_alpha,
-                self.gate.pair() if self.mode == "compute" else None,
+                self.gate.pair() if self.mode != "mono" else None,
             )
         except BadMessageError as exc:
             self._skip(exc.kind, str(exc))
             return
+        if result.points_skipped:
+            LOG.warning("no point cloud at %d ns: %s", stamp_key(msgs[0]), result.points_skipped)
         if result.nonfinite:
             LOG.warning("%s: %d NaN/inf pixels as invalid", self.inputs[1], result.nonfinite)
         stamp = stamp_key(msgs[0])
@@ -270,10 +290,13 @@ class _BagSegmenter:
             (TOPIC_OVERLAY, out.overlay, "rgb8"),
             (TOPIC_CONFIDENCE, out.confidence, "32FC1"),
         )
-        for topic, pixels, encoding in images:
+        for topic, pixels, encoding in (*images, (TOPIC_GROUPS, out.groups, "mono8")):
             if pixels is not None:
                 msg = bags.image_msg(pixels, encoding, stamp, frame_id)
                 self.writer.write(topic, bags.IMAGE_TYPE, msg, received)
+        if out.points is not None:
+            cloud = bags.pointcloud_msg(out.points, stamp, frame_id)
+            self.writer.write(TOPIC_POINTS, bags.POINT_CLOUD_TYPE, cloud, received)
         if p.publish_disparity and result.disparity_complete:
             assert out.disparity is not None and result.focal and result.baseline
             msg = bags.disparity_msg(
@@ -446,6 +469,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--frames", type=Path, default=None, metavar="DIR", help="also write PNGs into new DIR"
     )
+    parser.add_argument(
+        "--points",
+        action="store_true",
+        help="also write the semantic point cloud /ladderseg/points (PointCloud2; points_* "
+        "parameters via --set)",
+    )
     parser.add_argument("--storage", choices=bags.STORAGES, default="sqlite3")
     parser.add_argument(
         "--set",
@@ -474,6 +503,7 @@ def run(args: argparse.Namespace) -> int:
         video=args.video,
         frames_dir=args.frames,
         progress=not args.no_progress,
+        points=args.points,
     )
     report = segment_bag(args.in_bag, args.out_bag, config)
     print(

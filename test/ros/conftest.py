@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 # Set before rclpy initialises so that parallel test runs never hear each other. Domains stay
 # in 1..101 (0 is everyone's default; above 101 the DDS ports may leave the valid range).
@@ -10,3 +17,99 @@ import os
 # test/tools/test_segment_bag.py + 50.
 os.environ["ROS_DOMAIN_ID"] = str(1 + os.getpid() % 100)
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+
+
+# ---- shared by the point cloud and lifecycle tests (test_node.py keeps its own harness)
+
+
+@pytest.fixture(scope="module")
+def rclpy_context() -> Iterator[None]:
+    import rclpy
+
+    rclpy.init()
+    yield
+    rclpy.shutdown()
+
+
+@pytest.fixture(scope="module")
+def tiny_ss_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from ladderseg_ros.model import build_model
+    from ladderseg_ros.weights import WeightsMetadata, save_weights
+
+    model = build_model("ldn_tiny_ss", num_classes=19)
+    meta = WeightsMetadata.for_label_set(model.config, "cityscapes")
+    return save_weights(tmp_path_factory.mktemp("w") / "ldn_tiny_ss.safetensors", model, meta)
+
+
+class Client:
+    """A tester node spun with the node under test; records messages by topic, in order."""
+
+    def __init__(self, node: Any) -> None:
+        import rclpy
+        from rclpy.executors import MultiThreadedExecutor
+
+        self.node = node
+        self.tester = rclpy.create_node(f"client_{id(self)}")
+        self.received: dict[str, list[Any]] = defaultdict(list)
+        self._cond = threading.Condition()
+        self.executor = MultiThreadedExecutor(num_threads=3)
+        self.executor.add_node(node)
+        self.executor.add_node(self.tester)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def record(self, kind: type, topic: str, qos: Any) -> Any:
+        def keep(msg: Any) -> None:
+            with self._cond:
+                self.received[topic].append(msg)
+                self._cond.notify_all()
+
+        return self.tester.create_subscription(kind, topic, keep, qos)
+
+    @staticmethod
+    def until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+        """Wait until a graph ``condition()`` holds (matched subscriptions, stored infos),
+        checking it every 10 ms while the executor spins on its own thread."""
+        tick = threading.Event()
+        end = threading.Timer(timeout, tick.set)
+        end.start()
+        try:
+            while not condition():
+                if tick.wait(0.01):
+                    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        finally:
+            end.cancel()
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+        """Wait until ``condition()`` holds; re-checked whenever a message is recorded."""
+        with self._cond:
+            if not self._cond.wait_for(condition, timeout):
+                raise AssertionError(f"timed out after {timeout} s waiting for messages")
+
+    def at(self, topic: str, stamp: Any) -> list[Any]:
+        key = (stamp.sec, stamp.nanosec)
+        with self._cond:
+            return [
+                m
+                for m in self.received[topic]
+                if (m.header.stamp.sec, m.header.stamp.nanosec) == key
+            ]
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.tester.destroy_node()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def client(rclpy_context: None) -> Iterator[Callable[[Any], Client]]:
+    made: list[Client] = []
+
+    def make(node: Any) -> Client:
+        made.append(Client(node))
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.close()

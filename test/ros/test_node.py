@@ -107,7 +107,8 @@ class Harness:
         self.executor.add_node(self.tester)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
         self.thread.start()
-        self.wait(lambda: all(p.get_subscription_count() for p in self.node._pubs.values()))
+        recorded = [self.node._pubs[name] for name in (*OUTPUTS, "disparity")]
+        self.wait(lambda: all(p.get_subscription_count() for p in recorded))
         inputs = [self.left] + ([self.right] if self.node.mode == "compute" else [])
         inputs += [self.disparity] if self.node.mode == "topic" else []
         self.wait(lambda: all(p.get_subscription_count() for p in inputs))

@@ -99,14 +99,22 @@ def test_launch_file_is_thin_and_matches_the_installed_layout() -> None:
     )
     kw = {k.arg: k.value for k in node_call.keywords}
     assert ast.literal_eval(kw["package"]) == "ladderseg_ros"
-    assert ast.literal_eval(kw["executable"]) == "ladderseg_node"
+    # the executable is a launch argument: the plain node by default, or the managed one
+    assert ast.unparse(kw["executable"]) == "arg('executable')"
+    arguments = {
+        ast.literal_eval(t.elts[0]): t.elts[1]
+        for t in ast.walk(tree)
+        if isinstance(t, ast.Tuple) and len(t.elts) == 3 and isinstance(t.elts[0], ast.Constant)
+    }
+    assert ast.literal_eval(arguments["executable"]) == "ladderseg_node"
     setup = (ROOT / "setup.py").read_text()
     assert "ladderseg_node = ladderseg_ros.ros.node:main" in setup
+    assert "ladderseg_lifecycle_node = ladderseg_ros.ros.lifecycle_node:main" in setup
     assert 'glob("launch/*.launch.py")' in setup and 'glob("config/*.yaml")' in setup
     strings = _string_constants(tree)
     assert {"config", "ladderseg.yaml", "params_file"} <= strings
     assert (ROOT / "config" / "ladderseg.yaml").is_file()
-    for arg in ("namespace", "weights", "backend", "device", "use_sim_time"):
+    for arg in ("namespace", "executable", "weights", "backend", "device", "use_sim_time"):
         assert arg in strings
     # parameters=[{launch arguments}, params_file]: later entries win in launch_ros, so the
     # user's params file overrides the arguments' defaults, never the other way round
@@ -136,5 +144,27 @@ def test_launch_file_is_thin_and_matches_the_installed_layout() -> None:
 
 def test_rviz_config_shows_the_node_outputs() -> None:
     doc = yaml.safe_load((ROOT / "config" / "ladderseg.rviz").read_text())
-    topics = {d["Topic"]["Value"] for d in doc["Visualization Manager"]["Displays"]}
-    assert topics == {"/ladderseg/overlay", "/ladderseg/color", "/ladderseg/labels"}
+    displays = doc["Visualization Manager"]["Displays"]
+    topics = {d["Topic"]["Value"] for d in displays}
+    assert topics == {
+        "/ladderseg/overlay",
+        "/ladderseg/color",
+        "/ladderseg/labels",
+        "/ladderseg/points",
+    }
+    cloud = next(d for d in displays if d["Topic"]["Value"] == "/ladderseg/points")
+    # coloured by label: RViz's RGB8 transformer reads the rgb field, the class palette
+    assert cloud["Class"] == "rviz_default_plugins/PointCloud2"
+    assert cloud["Color Transformer"] == "RGB8"
+    from ladderseg_ros.ros.params import SPEC_BY_NAME
+
+    assert SPEC_BY_NAME["points_color"].default == "label"
+
+
+def test_readme_parameter_table_is_the_generated_one() -> None:
+    """README's table is ``markdown_table()`` verbatim: regenerate it when a spec changes
+    (python -c "from ladderseg_ros.ros.params import markdown_table; print(markdown_table())")."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("| Parameter | Type | Default | Run-time | Meaning |")
+    end = readme.index("\n\n", start)
+    assert readme[start:end] == markdown_table()

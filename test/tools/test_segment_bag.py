@@ -327,3 +327,43 @@ def test_truncated_input_gives_a_clear_error_and_no_output(
     with pytest.raises(BagError, match=str(broken)):
         segment_bag(broken, tmp_path / "out", cfg)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken"]  # nothing partial
+
+
+def test_points_and_groups_written_with_exact_depth_and_labels(
+    weights: Path, drive: Path, tmp_path: Path
+) -> None:
+    """--points on the bag's exact disparity: depth within 1 %, labels equal /labels."""
+    from ladderseg_ros.tools.segment_bag import TOPIC_GROUPS, TOPIC_POINTS
+
+    groups_file = Path(__file__).resolve().parents[2] / "config" / "groups_driving.yaml"
+    params = config(weights).params
+    cfg = SegmentBagConfig(
+        params=params.replaced(groups_file=str(groups_file), points_decimation=3),
+        disparity="topic",
+        progress=False,
+        points=True,
+    )
+    out = tmp_path / "out"
+    segment_bag(drive, out, cfg)
+    labels = read_images(out, TOPIC_LABELS)
+    groups = read_images(out, TOPIC_GROUPS)
+    frames = {f.stamp: f for f in synthetic_frames(FRAMES, seed=1_100_007, size=SIZE)}
+    with bags.BagReader(out) as bag:
+        clouds = {}
+        for message in bag.messages([TOPIC_POINTS]):
+            msg = bag.deserialize(message)
+            assert msg.header.frame_id == bags.LEFT_FRAME_ID
+            stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+            clouds[stamp] = bags.pointcloud_array(msg)
+    assert set(clouds) == set(frames) == set(labels) == set(groups)
+    for stamp, points in clouds.items():
+        frame = frames[stamp]
+        disparity = frame.disparity[::3, ::3]
+        valid = disparity > 0
+        depth = frame.p_left[0, 0] * 0.54 / disparity[valid]
+        assert points.shape == disparity.shape
+        rel = np.abs(points["z"][valid] - depth) / depth
+        assert np.median(rel) < 0.01
+        assert np.isnan(points["z"][~valid]).all()
+        np.testing.assert_array_equal(points["label"], labels[stamp][::3, ::3])
+        assert groups[stamp].shape == labels[stamp].shape

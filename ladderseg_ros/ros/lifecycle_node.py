@@ -1,0 +1,123 @@
+"""``ladderseg_lifecycle_node``: the ladderseg node as a managed (lifecycle) node.
+
+The managed node of the ROS 2 design article "Managed nodes" (design.ros2.org), with
+``rclpy.lifecycle`` (in rclpy since Humble; the same API on Jazzy). The work is the plain
+node's: this class only orders ``LadderSegNode``'s set-up steps by transition.
+
+- ``configure``: read and validate the parameters, load the weights, build the backend and run
+  it once on a blank frame (the first real frame is then not slow). A failure (missing
+  weights, bad parameter, unknown class in the groups file) is logged with its reason, kept
+  in ``configure_error``, and the node stays unconfigured, ready for another try.
+- ``activate``: publishers, subscriptions, diagnostics and the worker thread.
+- ``deactivate``: all of those go; the loaded model stays.
+- ``cleanup``: the model is freed.
+- ``shutdown``: from any state, whatever is active or loaded is released.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+# The names the Humble demos use (lifecycle_py); rclpy.lifecycle exists since Galactic and has
+# the same API on Humble and Jazzy.
+from rclpy.lifecycle import Node as LifecycleNode
+from rclpy.lifecycle import State as LifecycleState
+from rclpy.lifecycle import TransitionCallbackReturn
+
+from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.ros.node import LadderSegNode, spin_node
+from ladderseg_ros.ros.params import declare_only, read
+
+WARMUP_SIZE = (320, 128)  # width, height of the blank warm-up frame without input_width/height
+
+
+class LadderSegLifecycleNode(LadderSegNode, LifecycleNode):
+    """The ladderseg node, managed: nothing is loaded before ``configure``.
+
+    Same parameters, topics and diagnostics as ``LadderSegNode``; parameters are declared at
+    construction and read at ``configure``.
+
+    Args:
+        node_name: ROS node name.
+        **kwargs: Passed to ``rclpy.lifecycle.LifecycleNode``.
+    """
+
+    def __init__(self, node_name: str = "ladderseg", **kwargs: Any) -> None:
+        LifecycleNode.__init__(self, node_name, **kwargs)  # not LadderSegNode's: loads nothing
+        declare_only(self)
+        self.params = None  # type: ignore[assignment]  # read at configure
+        self.segmenter: Any = None
+        self.configure_error = ""
+        self._worker = None
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    # ----------------------------------------------------------- transitions
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.params = read(self)
+            self._load()
+            self._warm_up()
+        except (LadderSegError, OSError, ValueError) as exc:  # weights, files, parameters
+            return self._failed("configure", exc)
+        self.configure_error = ""
+        self.get_logger().info(f"configured: {self.segmenter.backend_name}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._start()
+        except LadderSegError as exc:
+            return self._failed("activate", exc)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_processing()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._unload()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._worker is not None:
+            self._stop_processing()
+        self._unload()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._worker is not None:
+            self._stop_processing()
+        self._unload()
+        return TransitionCallbackReturn.SUCCESS  # back to unconfigured
+
+    # --------------------------------------------------------------- helpers
+    def _failed(self, transition: str, exc: Exception) -> TransitionCallbackReturn:
+        self.configure_error = str(exc) if transition == "configure" else self.configure_error
+        self.get_logger().error(f"{transition} failed: {exc}")
+        self._unload()
+        return TransitionCallbackReturn.FAILURE
+
+    def _warm_up(self) -> None:
+        """One blank frame through the backend (its first call allocates and compiles)."""
+        width, height = self.params.input_size() or WARMUP_SIZE
+        rgb = np.zeros((height, width, 3), np.uint8)
+        if self.segmenter.uses_disparity:
+            self.segmenter(rgb, np.full((height, width), 8.0, np.float32), 0.5)
+        else:
+            self.segmenter(rgb)
+
+    def _unload(self) -> None:
+        self.segmenter = self.processor = None
+        self.params = None  # type: ignore[assignment]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``ladderseg_lifecycle_node``."""
+    return spin_node(LadderSegLifecycleNode, "ladderseg_lifecycle_node", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""The managed node driven through its transitions by lifecycle_msgs services (real rclpy)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rclpy
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+
+from ladderseg_ros.ros import conversions
+from ladderseg_ros.ros.lifecycle_node import LadderSegLifecycleNode
+
+W, H = 96, 48
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+
+class Manager:
+    """Calls the node's change_state / get_state services as a lifecycle manager would."""
+
+    def __init__(self, c: Any) -> None:
+        self.c = c
+        t = c.tester
+        self.change = t.create_client(ChangeState, "/ladderseg/change_state")
+        self.get = t.create_client(GetState, "/ladderseg/get_state")
+        assert self.change.wait_for_service(timeout_sec=20)
+        assert self.get.wait_for_service(timeout_sec=20)
+
+    def _call(self, client: Any, request: Any) -> Any:
+        done = threading.Event()
+        future = client.call_async(request)
+        future.add_done_callback(lambda _: done.set())
+        assert done.wait(60), "no service response"
+        return future.result()
+
+    def transition(self, transition_id: int) -> bool:
+        request = ChangeState.Request()
+        request.transition.id = transition_id
+        return bool(self._call(self.change, request).success)
+
+    def state(self) -> str:
+        return self._call(self.get, GetState.Request()).current_state.label
+
+
+def stereo_inputs(c: Any) -> Callable[[], Any]:
+    """Publishers of the stereo inputs; returns a function sending one calibrated pair."""
+    t = c.tester
+    images = [t.create_publisher(Image, f"{s}/image_rect", RELIABLE) for s in ("left", "right")]
+    infos = [
+        t.create_publisher(CameraInfo, f"{s}/camera_info", RELIABLE) for s in ("left", "right")
+    ]
+    rng = np.random.default_rng(0)
+    left = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    right = np.roll(left, -4, axis=1)
+
+    def send() -> Any:
+        c.until(lambda: all(p.get_subscription_count() for p in (*images, *infos)), "inputs")
+        stamp = rclpy.time.Time(nanoseconds=t.get_clock().now().nanoseconds).to_msg()
+        for i, pub in enumerate(infos):
+            info = CameraInfo(width=W, height=H)
+            info.header.stamp = stamp
+            info.p = [100.0, 0.0, W / 2, -50.0 * i, 0.0, 100.0, H / 2, 0.0, 0.0, 0.0, 1.0, 0.0]
+            pub.publish(info)
+        c.until(lambda: len(c.node._infos) == 2, "both CameraInfos")
+        for pub, img in zip(images, (left, right), strict=True):
+            msg = conversions.array_to_image(img, "rgb8")
+            msg.header.stamp = stamp
+            pub.publish(msg)
+        return stamp
+
+    return send
+
+
+def make(weights: str, **params: Any) -> LadderSegLifecycleNode:
+    values = {"weights": weights, "sgbm_num_disparities": 16, **params}
+    return LadderSegLifecycleNode(
+        parameter_overrides=[Parameter(k, value=v) for k, v in values.items()]
+    )
+
+
+def test_transitions_load_serve_pause_and_free(
+    client: Callable[[Any], Any], tiny_ss_weights: Path, tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing.safetensors"
+    node = make(str(missing))
+    c = client(node)
+    m = Manager(c)
+    assert m.state() == "unconfigured" and node.segmenter is None
+    # nothing is subscribed or published before activation
+    assert node.count_subscribers("/ladderseg/labels") == 0
+    assert not node.get_subscriptions_info_by_topic("/left/image_rect")
+
+    # a weights file that cannot be loaded: configure fails with the reason, node usable
+    assert not m.transition(Transition.TRANSITION_CONFIGURE)
+    assert m.state() == "unconfigured"
+    assert str(missing) in node.configure_error
+    node.set_parameters([Parameter("weights", value=str(tiny_ss_weights))])
+
+    assert m.transition(Transition.TRANSITION_CONFIGURE)
+    assert m.state() == "inactive" and node.configure_error == ""
+    segmenter = node.segmenter
+    assert segmenter is not None
+
+    c.record(Image, "/ladderseg/labels", RELIABLE)
+    assert m.transition(Transition.TRANSITION_ACTIVATE)
+    assert m.state() == "active"
+    send = stereo_inputs(c)
+    c.until(lambda: node._pubs["labels"].get_subscription_count() > 0, "~/labels")
+    stamp = send()
+    c.wait_for(lambda: bool(c.at("/ladderseg/labels", stamp)))
+    labels = c.at("/ladderseg/labels", stamp)[0]
+    assert (labels.width, labels.height) == (W, H)
+
+    # deactivate: subscriptions and publishers go, the model stays loaded
+    assert m.transition(Transition.TRANSITION_DEACTIVATE)
+    assert m.state() == "inactive"
+    c.until(lambda: not node.get_subscriptions_info_by_topic("/left/image_rect"), "unsubscribed")
+    assert node.count_publishers("/ladderseg/labels") == 0
+    assert node.segmenter is segmenter
+
+    # activate again: served by the same model, no reload
+    assert m.transition(Transition.TRANSITION_ACTIVATE)
+    c.until(lambda: node._pubs["labels"].get_subscription_count() > 0, "~/labels again")
+    stamp = send()
+    c.wait_for(lambda: bool(c.at("/ladderseg/labels", stamp)))
+    assert node.segmenter is segmenter
+
+    assert m.transition(Transition.TRANSITION_DEACTIVATE)
+    assert m.transition(Transition.TRANSITION_CLEANUP)
+    assert m.state() == "unconfigured" and node.segmenter is None
+    assert m.transition(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
+    assert m.state() == "finalized"
+
+
+@pytest.mark.parametrize(
+    ("steps", "shutdown"),
+    [
+        ((), Transition.TRANSITION_UNCONFIGURED_SHUTDOWN),
+        ((Transition.TRANSITION_CONFIGURE,), Transition.TRANSITION_INACTIVE_SHUTDOWN),
+        (
+            (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE),
+            Transition.TRANSITION_ACTIVE_SHUTDOWN,
+        ),
+    ],
+    ids=["unconfigured", "inactive", "active"],
+)
+def test_shutdown_from_every_state(
+    client: Callable[[Any], Any], tiny_ss_weights: Path, steps: tuple[int, ...], shutdown: int
+) -> None:
+    node = make(str(tiny_ss_weights))
+    c = client(node)
+    m = Manager(c)
+    for step in steps:
+        assert m.transition(step)
+    assert m.transition(shutdown)
+    assert m.state() == "finalized"
+    assert node.segmenter is None and node._worker is None
+    assert not node.get_subscriptions_info_by_topic("/left/image_rect")
+
+
+def test_bad_groups_file_fails_configure_naming_file_and_class(
+    client: Callable[[Any], Any], tiny_ss_weights: Path, tmp_path: Path
+) -> None:
+    groups = tmp_path / "groups.yaml"
+    groups.write_text("groups:\n  - {name: drivable, color: [1, 2, 3], classes: [road, roadd]}\n")
+    node = make(str(tiny_ss_weights), groups_file=str(groups))
+    c = client(node)
+    m = Manager(c)
+    assert not m.transition(Transition.TRANSITION_CONFIGURE)
+    assert str(groups) in node.configure_error and "'roadd'" in node.configure_error
+    assert m.state() == "unconfigured"
+
+
+def test_configure_again_with_another_palette_fails_and_says_why(
+    client: Callable[[Any], Any], tiny_ss_weights: Path, tmp_path: Path
+) -> None:
+    """class_names/class_colors are read-only: a second configure may not change them."""
+    from ladderseg_ros.classes import CITYSCAPES
+
+    node = make(str(tiny_ss_weights))
+    c = client(node)
+    m = Manager(c)
+    assert m.transition(Transition.TRANSITION_CONFIGURE)
+    assert m.transition(Transition.TRANSITION_CLEANUP)
+    assert m.transition(Transition.TRANSITION_CONFIGURE)  # the same classes: fine
+    assert m.transition(Transition.TRANSITION_CLEANUP)
+    palette = tmp_path / "palette.yaml"
+    rows = "".join(f"  - {{name: {n!r}, color: [1, 2, 3]}}\n" for n in CITYSCAPES.names)
+    palette.write_text(f"name: grey\nclasses:\n{rows}")
+    node.set_parameters([Parameter("palette_file", value=str(palette))])
+    assert not m.transition(Transition.TRANSITION_CONFIGURE)
+    assert "restart the node" in node.configure_error
+    assert m.state() == "unconfigured"

@@ -238,8 +238,10 @@ class LadderSegNode(Node):
                 p.reset_jump,
                 guard=self._stamp_ok,
             )
-        info_sides = {"compute": ("left", "right"), "topic": ("left",)}.get(self.mode, ())
-        if info_sides:  # topic mode: the left info gives the cloud its principal point
+        # Topic mode: the left info gives the cloud its principal point; mono mode: its fx
+        # sets the trained scale (without it, the image is resized to the trained width).
+        info_sides = {"compute": ("left", "right")}.get(self.mode, ("left",))
+        if info_sides:
             for side, topic in zip(info_sides, (LEFT_INFO, RIGHT_INFO), strict=False):
                 self._subs.append(
                     self.create_subscription(
@@ -370,7 +372,7 @@ class LadderSegNode(Node):
             p.sgbm_num_disparities,
             p.max_image_pixels,
             p.overlay_alpha,
-            self._gate.pair() if self.mode != "mono" else None,
+            self._gate.pair(),
         )
         if result.points_skipped:
             self._bad("points_skipped", f"~/points not published: {result.points_skipped}")

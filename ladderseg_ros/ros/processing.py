@@ -249,6 +249,14 @@ class FrameResult:
         return self.outputs.disparity is not None and bool(self.focal) and bool(self.baseline)
 
 
+def _left_focal(info: Any, width: int, height: int) -> float | None:
+    """fx (px) of a CameraInfo describing a ``width`` x ``height`` image, else None."""
+    if info is None or (info.width, info.height) not in ((0, 0), (width, height)):
+        return None
+    fx = float(info.p[0]) or float(info.k[0])
+    return fx if math.isfinite(fx) and fx > 0 else None
+
+
 class FramePipeline:
     """The node's per-frame path from messages to outputs, free of rclpy.
 
@@ -313,6 +321,8 @@ class FramePipeline:
             result.min_disparity = received.min_disparity
             result.max_disparity = received.max_disparity
             result.nonfinite = received.nonfinite
+        else:  # mono: the left CameraInfo, when one of this size came, sets the scale
+            result.focal = _left_focal(infos[0] if infos is not None else None, width, height)
         geometry = None
         if wanted.points:
             left_info = infos[0] if infos is not None else None

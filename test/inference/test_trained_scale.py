@@ -147,3 +147,28 @@ def test_node_pipeline_reads_the_focal_length_from_camera_info() -> None:
     assert result.focal == pytest.approx(200.0)
     assert seg.backend.shapes == [(128, 256)]  # 512x256 at fx 200 -> trained fx 100
     assert result.outputs.labels.shape == (256, 512)
+
+
+def test_mono_pipeline_reads_the_left_focal_length_when_it_fits() -> None:
+    pytest.importorskip("sensor_msgs.msg")
+    from sensor_msgs.msg import CameraInfo
+
+    from ladderseg_ros.classes import CITYSCAPES
+    from ladderseg_ros.ros.conversions import array_to_image
+    from ladderseg_ros.ros.processing import FramePipeline, FrameProcessor, Wanted
+    from ladderseg_ros.stereo import SgbmConfig
+
+    seg = _segmenter("ldn_tiny", (256, 128), 100.0)
+    pipeline = FramePipeline(
+        FrameProcessor(seg, CITYSCAPES, SgbmConfig(num_disparities=16)), "mono", ["l"]
+    )
+    msgs = (array_to_image(np.zeros((256, 512, 3), np.uint8), "rgb8"),)
+    info = CameraInfo(width=512, height=256)
+    info.p = [400.0, 0.0, 256.0, 0.0, 0.0, 400.0, 128.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    assert pipeline.run(msgs, Wanted(), 16, 1 << 25, 0.5, (info, None)).focal == 400.0
+    other = CameraInfo(width=1024, height=512)  # another camera size: not this image's fx
+    other.p = list(info.p)
+    assert pipeline.run(msgs, Wanted(), 16, 1 << 25, 0.5, (other, None)).focal is None
+    pipeline.run(msgs, Wanted(), 16, 1 << 25, 0.5, None)
+    # fx 400 -> 128x64; unknown fx -> the trained width, 256x128
+    assert seg.backend.shapes == [(64, 128), (128, 256), (128, 256)]

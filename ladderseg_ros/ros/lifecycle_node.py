@@ -31,7 +31,7 @@ from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.ros.node import LadderSegNode, spin_node
 from ladderseg_ros.ros.params import declare_only, read
 
-WARMUP_SIZE = (320, 128)  # width, height of the blank warm-up frame without input_width/height
+WARMUP_SIZE = (320, 128)  # width, height of the warm-up frame when nothing says better
 
 
 class LadderSegLifecycleNode(LadderSegNode, LifecycleNode):
@@ -101,13 +101,20 @@ class LadderSegLifecycleNode(LadderSegNode, LifecycleNode):
         return TransitionCallbackReturn.FAILURE
 
     def _warm_up(self) -> None:
-        """One blank frame through the backend (its first call allocates and compiles)."""
-        width, height = self.params.input_size() or WARMUP_SIZE
+        """One blank frame through the backend (its first call allocates and compiles).
+
+        The frame has the size the network runs at for most cameras: the explicit input size,
+        else the weights' trained size at their trained focal length.
+        """
+        metadata = self.segmenter.metadata
+        width, height = self.params.input_size() or metadata.input_size or WARMUP_SIZE
+        focal = metadata.focal_length
         rgb = np.zeros((height, width, 3), np.uint8)
         if self.segmenter.uses_disparity:
-            self.segmenter(rgb, np.full((height, width), 8.0, np.float32), 0.5)
+            disparity = np.full((height, width), 8.0, np.float32)
+            self.segmenter(rgb, disparity, 0.5, focal_length=focal)
         else:
-            self.segmenter(rgb)
+            self.segmenter(rgb, focal_length=focal)
 
     def _unload(self) -> None:
         self.segmenter = self.processor = None

@@ -97,6 +97,8 @@ def _stereo(job: Job, rgb: np.ndarray, baseline: float | None) -> tuple[np.ndarr
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from ladderseg_ros.cli import add_backend_arguments
+
     parser = subparsers.add_parser(
         "predict",
         help="segment a folder of images or a Cityscapes / KITTI root to label PNGs",
@@ -106,10 +108,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("weights", type=Path, help=".safetensors (or .onnx for onnxruntime)")
     parser.add_argument("input", type=Path, help="image folder, Cityscapes root or KITTI root")
     parser.add_argument("out", type=Path, help="output folder")
-    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
+    add_backend_arguments(parser)
     parser.add_argument("--device", default="auto", help="auto, cuda or cpu (default auto)")
     parser.add_argument("--half", action="store_true", help="fp16 (torch on CUDA)")
-    parser.add_argument("--threads", type=int, help="CPU threads")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: every core)")
     parser.add_argument("--input-size", help="network input WxH (default: each image's size)")
     parser.add_argument("--split", default="val", help="Cityscapes split (default val)")
     parser.add_argument("--baseline", type=float, help="baseline in metres when not in INPUT")
@@ -130,7 +132,13 @@ def run(args: argparse.Namespace) -> int:
     kind, jobs = find_jobs(args.input, args.split)
     size = parse_size(args.input_size) if args.input_size else None
     segmenter = Segmenter.from_weights(
-        args.weights, args.backend, args.device, args.half, args.threads, size
+        args.weights,
+        args.backend,
+        args.device,
+        args.half,
+        args.threads,
+        size,
+        precision=args.precision,
     )
     out.mkdir(parents=True, exist_ok=True)
     for job in tqdm(jobs, desc=f"predict ({kind}, {segmenter.backend_name})", unit="img"):

@@ -72,7 +72,7 @@ def reuse_freed_memory() -> bool:
 class TorchBackend:
     """Runs a LadderSeg module in inference mode.
 
-    On the CPU: ``threads`` intra-op threads (None: ``cpu_threads_default()``) and freed
+    On the CPU: ``threads`` intra-op threads (None: ``torch_threads_default()``) and freed
     tensors kept for reuse (``reuse_freed_memory``).
     """
 
@@ -88,7 +88,7 @@ class TorchBackend:
             raise BackendError(f"device {device!r} requested but CUDA is not available")
         self.device = torch.device(device)
         if self.device.type == "cpu":
-            torch.set_num_threads(threads or cpu_threads_default())
+            torch.set_num_threads(threads or torch_threads_default())
             reuse_freed_memory()
         elif threads is not None:
             torch.set_num_threads(threads)
@@ -218,6 +218,17 @@ def cpu_threads_default() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def torch_threads_default() -> int:
+    """torch CPU threads when none are asked for: ``cpu_threads_default()`` when torch's
+    OpenMP workers sleep while idle (``OMP_WAIT_POLICY=PASSIVE``, which importing
+    ``ladderseg_ros`` before torch sets), else 1: spinning workers beside another busy
+    process made the demo network 5-30x slower at 2 threads, and one thread has none.
+    """
+    import ladderseg_ros
+
+    return cpu_threads_default() if ladderseg_ros.OPENMP_PASSIVE else 1
 
 
 def ort_session_options(threads: int | None):

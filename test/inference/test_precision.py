@@ -151,3 +151,27 @@ def test_gpu_check_dry_run_prints_its_table(repo_root, tmp_path) -> None:
     assert "ldn_tiny_ss" in proc.stdout and "fp16_cl_graph" in proc.stdout
     assert "training step, 128x64 batch 2" in proc.stdout
     assert out.is_file()
+
+
+def test_torch_threads_follow_openmp_waiting(monkeypatch) -> None:
+    import ladderseg_ros
+    from ladderseg_ros.inference.backends import torch_threads_default
+
+    monkeypatch.setattr(ladderseg_ros, "OPENMP_PASSIVE", True)
+    assert torch_threads_default() == cpu_threads_default()
+    monkeypatch.setattr(ladderseg_ros, "OPENMP_PASSIVE", False)
+    assert torch_threads_default() == 1
+
+
+def test_importing_the_package_before_torch_makes_openmp_sleep(repo_root) -> None:
+    code = (
+        "import os, sys; os.environ.pop('OMP_WAIT_POLICY', None)\n"
+        "import ladderseg_ros, torch\n"
+        "print(os.environ['OMP_WAIT_POLICY'], ladderseg_ros.OPENMP_PASSIVE)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.split() == ["PASSIVE", "True"], out.stderr
+    late = "import torch, ladderseg_ros\nprint(ladderseg_ros.OPENMP_PASSIVE)\n"
+    out = subprocess.run([sys.executable, "-c", late], capture_output=True, text=True, env=env)
+    assert out.stdout.split() == ["False"], out.stderr

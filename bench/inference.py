@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ladderseg_ros.cli import parse_size
 from ladderseg_ros.fileio import write_bytes_atomic
@@ -60,6 +59,8 @@ def _median_seconds(step, runs: int) -> float:
 
 def torch_matmul_gflops(n: int = 1024, runs: int = 10) -> float:
     """torch fp32 GEMM throughput (n x n x n) with torch's current threads."""
+    import torch
+
     a, b = torch.randn(n, n), torch.randn(n, n)
     return 2 * n**3 / _median_seconds(lambda: torch.matmul(a, b), runs) / 1e9
 
@@ -93,10 +94,12 @@ class CompetingLoad:
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> CompetingLoad:
-        self.proc = subprocess.Popen(
+        env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+        self.proc = subprocess.Popen(  # a plain torch job: OpenMP's own defaults
             [sys.executable, "-c", LOAD_SCRIPT, str(self.threads)],
             stdout=subprocess.PIPE,
             text=True,
+            env=env,
         )
         assert self.proc.stdout is not None
         if self.proc.stdout.readline().strip() != "busy":
@@ -189,11 +192,15 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
         "cpu": _cpu_name(),
         "cores": os.cpu_count(),
-        "threads": threads,
+        "threads": args.threads or "library defaults",
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "load_average_before": os.getloadavg(),
         "conditions": {},
     }
-    print(f"{report['cpu']}, {threads} threads, load average {os.getloadavg()[0]:.2f} before")
+    print(
+        f"{report['cpu']}, threads {report['threads']}, OMP_WAIT_POLICY "
+        f"{report['omp_wait_policy']}, load average {os.getloadavg()[0]:.2f} before"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["LADDERSEG_CACHE"] = str(Path(tmp) / "cache")
         segmenters, gflops = {}, {}
@@ -201,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
             model = build_model(variant).eval()
             meta = WeightsMetadata.for_label_set(model.config, "cityscapes")
             path = save_weights(Path(tmp) / f"{variant}.safetensors", model, meta)
+            import torch  # after ladderseg_ros: its OpenMP setting applies, as for users
+
             with torch.device("meta"):
                 counted = build_model(variant)
             gflops.update({(variant, s): count_gflops(counted, s) for s in args.sizes})
@@ -212,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                         path,
                         backend,
                         "cpu",
-                        threads=threads,
+                        threads=args.threads,
                         precision=precision,
                         input_size=None,
                     )

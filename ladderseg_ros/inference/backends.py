@@ -47,6 +47,14 @@ def default_backend(device: str) -> str:
     return "torch" if gpu else "onnxruntime"
 
 
+def ort_auto_device() -> str:
+    """``cuda`` when this ONNX Runtime has a GPU provider, else ``cpu``."""
+    import onnxruntime as ort
+
+    gpu = {"CUDAExecutionProvider", "TensorrtExecutionProvider"}
+    return "cuda" if gpu & set(ort.get_available_providers()) else "cpu"
+
+
 def reuse_freed_memory() -> bool:
     """Make glibc keep freed memory for reuse instead of returning it to the system.
 
@@ -210,9 +218,9 @@ _SESSIONS_KEPT = 4  # input shapes with a live session (a camera has one; tools 
 def cpu_threads_default() -> int:
     """CPU threads when none are asked for: every core this process may use.
 
-    Chosen from ``bench/inference.py`` (README, "Speed"): with spin-waiting off
-    (``ort_session_options``, ``quiet_torch_threads``) two threads on two cores beat one
-    thread quiet by about 2x and keep over 40% of that beside a competing 2-thread job.
+    Chosen from ``bench/inference.py`` (README, "Speed on a shared CPU"): with idle
+    threads sleeping (``ort_session_options``, ``OMP_WAIT_POLICY=PASSIVE``) the work spreads
+    over the cores without the collapse that spinning workers cause beside another job.
     """
     try:
         return max(1, len(os.sched_getaffinity(0)))

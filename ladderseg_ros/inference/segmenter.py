@@ -24,6 +24,7 @@ from ladderseg_ros.inference.backends import (
     TorchBackend,
     default_backend,
     default_cache_dir,
+    ort_auto_device,
 )
 from ladderseg_ros.stereo import resize_disparity
 from ladderseg_ros.weights import WeightsMetadata
@@ -131,6 +132,8 @@ class Segmenter:
             raise SegmenterError(f"unknown precision {precision!r}: use {' or '.join(PRECISIONS)}")
         if backend == "auto":
             backend = "onnxruntime" if Path(path).suffix == ".onnx" else default_backend(device)
+            if backend == "onnxruntime" and device == "auto":
+                device = ort_auto_device()  # no fallback warning where no GPU was asked for
         if precision == "int8" and backend != "onnxruntime":
             raise SegmenterError("precision 'int8' runs on the onnxruntime backend")
         if input_size is not None and (len(input_size) != 2 or min(input_size) < 16):

@@ -18,6 +18,7 @@ from ladderseg_ros.inference.backends import (
     OnnxRuntimeBackend,
     cpu_threads_default,
     default_backend,
+    ort_auto_device,
     ort_session_options,
     reuse_freed_memory,
 )
@@ -132,9 +133,16 @@ def test_cpu_defaults() -> None:
     assert reuse_freed_memory() is True  # glibc here
 
 
-def test_auto_backend_is_onnxruntime_on_the_cpu(tiny_ss) -> None:
+def test_auto_backend_is_onnxruntime_on_the_cpu(tiny_ss, caplog) -> None:
     segmenter = Segmenter.from_weights(tiny_ss, "auto", "cpu", threads=1)
     assert segmenter.backend_name == "onnxruntime:CPUExecutionProvider"
+    if torch.cuda.is_available() or ort_auto_device() == "cuda":
+        return
+    # backend and device auto on a machine without GPU: no warning about a missing GPU
+    with caplog.at_level("WARNING"):
+        segmenter = Segmenter.from_weights(tiny_ss, "auto", "auto", threads=1)
+    assert segmenter.backend_name == "onnxruntime:CPUExecutionProvider"
+    assert not [r for r in caplog.records if "CUDA" in r.getMessage()]
 
 
 def test_gpu_check_dry_run_prints_its_table(repo_root, tmp_path) -> None:

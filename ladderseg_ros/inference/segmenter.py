@@ -112,7 +112,8 @@ class Segmenter:
                 onnxruntime: see ``backends.default_backend``).
             device: ``auto``, ``cuda`` or ``cpu``.
             half: fp16 inference (torch on CUDA only).
-            threads: CPU threads (None: ``backends.cpu_threads_default()``).
+            threads: CPU threads (None: every core; for torch see
+                ``backends.torch_threads_default``).
             input_size: (width, height) the network sees; None keeps each image's size.
             precision: ``fp32`` or ``int8`` (onnxruntime: static QDQ quantization calibrated
                 on synthetic frames, made once from a ``.safetensors`` file and cached; an

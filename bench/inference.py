@@ -1,11 +1,18 @@
-"""Inference speed: ms/frame per backend and size, achieved GFLOP/s vs this machine's matmul.
+"""Inference speed per backend and precision, quiet and beside a competing load, in one run.
 
-Runs the Segmenter (pre- and postprocessing included) on random weights of each variant;
-speed does not depend on the weights. The machine's dense matmul GFLOP/s is measured in the
-same run, so the efficiency column compares like with like.
+For each variant, size, backend and precision: ms per frame through the Segmenter (pre- and
+postprocessing included; median over rounds and the spread min..max of the round medians),
+achieved GFLOP/s (the fp32 network's FLOPs, also for int8), and efficiency against the fp32
+matmul GFLOP/s of ONNX Runtime and of torch measured in the same run and the same condition.
+Each condition is measured twice: quiet, then with a competing process that keeps every core
+busy (a torch matmul loop with as many threads as cores, what another job on a car's computer
+does); the last column is loaded throughput as a share of quiet throughput.
 
-    .venv/bin/python bench/inference.py                       # the issue's table
-    .venv/bin/python bench/inference.py --variants ldn_demo --sizes 512x256 --runs 3
+Weights are random (speed does not depend on them). The load average before the run is
+printed: on a machine that other jobs share, "quiet" is only as quiet as they let it be.
+
+    .venv/bin/python bench/inference.py                       # ldn121, ldn121_ss; both sizes
+    .venv/bin/python bench/inference.py --variants ldn_demo_ss --sizes 640x192 --rounds 3
 """
 
 from __future__ import annotations
@@ -13,130 +20,240 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ladderseg_ros.cli import parse_size
 from ladderseg_ros.fileio import write_bytes_atomic
 from ladderseg_ros.inference import Segmenter
+from ladderseg_ros.inference.backends import cpu_threads_default, ort_session_options
 from ladderseg_ros.model import build_model
 from ladderseg_ros.model.info_cli import count_gflops
 from ladderseg_ros.weights import WeightsMetadata, save_weights
 
+LOAD_SCRIPT = (
+    "import sys, torch\n"
+    "torch.set_num_threads(int(sys.argv[1]))\n"
+    "a = torch.randn(1024, 1024)\n"
+    "print('busy', flush=True)\n"
+    "while True:\n"
+    "    a @ a\n"
+)
 
-def matmul_gflops(
-    n: int = 2048, runs: int = 5, device: str = "cpu", dtype: torch.dtype = torch.float32
-) -> float:
-    """Median GEMM throughput in ``dtype`` (compare the network with the same precision)."""
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
+
+def _median_seconds(step, runs: int) -> float:
+    step()  # warm-up
     times = []
-    for _ in range(runs + 1):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize(device)
+    for _ in range(runs):
         start = time.perf_counter()
-        torch.matmul(a, b)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize(device)
+        step()
         times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times[1:]) / 1e9
+    return statistics.median(times)
 
 
-def time_segmenter(segmenter: Segmenter, size: tuple[int, int], warmup: int, runs: int) -> float:
-    """Median ms per frame."""
+def torch_matmul_gflops(n: int = 1024, runs: int = 10) -> float:
+    """torch fp32 GEMM throughput (n x n x n) with torch's current threads."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n**3 / _median_seconds(lambda: torch.matmul(a, b), runs) / 1e9
+
+
+def ort_matmul_gflops(threads: int | None, n: int = 1024, runs: int = 10) -> float:
+    """ONNX Runtime fp32 MatMul throughput (n x n x n), session options as the backend's."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    spec = [n, n]
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])],
+        "matmul",
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, spec) for x in "ab"],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, spec)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session = ort.InferenceSession(
+        model.SerializeToString(), ort_session_options(threads), providers=["CPUExecutionProvider"]
+    )
+    rng = np.random.default_rng(0)
+    feed = {x: rng.standard_normal(spec, dtype=np.float32) for x in "ab"}
+    return 2 * n**3 / _median_seconds(lambda: session.run(None, feed), runs) / 1e9
+
+
+class CompetingLoad:
+    """A separate process keeping ``threads`` cores busy with a torch matmul loop."""
+
+    def __init__(self, threads: int):
+        self.threads = threads
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> CompetingLoad:
+        env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+        self.proc = subprocess.Popen(  # a plain torch job: OpenMP's own defaults
+            [sys.executable, "-c", LOAD_SCRIPT, str(self.threads)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != "busy":
+            raise RuntimeError("the competing load did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+
+def time_rounds(
+    segmenter: Segmenter, size: tuple[int, int], rounds: int, frames: int
+) -> list[float]:
+    """Per-round median ms per frame (one untimed warm-up call first)."""
     width, height = size
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
     disparity = (rng.random((height, width)) * 64).astype(np.float32)
-    times = []
-    for i in range(warmup + runs):
-        start = time.perf_counter()
+
+    def step() -> None:
         segmenter(rgb, disparity, 0.5)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+
+    step()
+    return [1000 * _median_seconds(step, frames) for _ in range(rounds)]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def measure(args, segmenters, gflops, threads: int, load: str) -> dict:
+    """Peaks and every row in one condition (``quiet`` or ``loaded``)."""
+    peaks = {
+        "onnxruntime": ort_matmul_gflops(threads),
+        "torch": torch_matmul_gflops(),
+    }
+    print(
+        f"\n[{load}] fp32 matmul 1024^3: ONNX Runtime {peaks['onnxruntime']:.1f} GFLOP/s, "
+        f"torch {peaks['torch']:.1f} GFLOP/s"
+    )
+    print(
+        f"{'variant':>12} {'backend':>32} {'prec':>5} {'size':>10} {'ms':>8} {'spread':>15} "
+        f"{'GFLOP/s':>8} {'eff ORT':>7} {'eff torch':>9}"
+    )
+    rows = []
+    for (variant, _backend, precision), seg in segmenters.items():
+        for size in args.sizes:
+            times = time_rounds(seg, size, args.rounds, args.frames)
+            ms = statistics.median(times)
+            achieved = gflops[variant, size] / (ms / 1000)
+            row = {
+                "variant": variant,
+                "backend": seg.backend_name,
+                "precision": precision,
+                "size": f"{size[0]}x{size[1]}",
+                "load": load,
+                "ms": round(ms, 2),
+                "ms_rounds": [round(t, 2) for t in times],
+                "fps": round(1000 / ms, 3),
+                "gflops": round(gflops[variant, size], 2),
+                "achieved_gflops_per_s": round(achieved, 1),
+                "efficiency_vs_ort_matmul": round(achieved / peaks["onnxruntime"], 3),
+                "efficiency_vs_torch_matmul": round(achieved / peaks["torch"], 3),
+            }
+            rows.append(row)
+            spread = f"{min(times):.1f}..{max(times):.1f}"
+            print(
+                f"{variant:>12} {seg.backend_name:>32} {precision:>5} {row['size']:>10} "
+                f"{ms:8.1f} {spread:>15} {achieved:8.1f} "
+                f"{100 * row['efficiency_vs_ort_matmul']:6.1f}% "
+                f"{100 * row['efficiency_vs_torch_matmul']:8.1f}%"
+            )
+    return {"matmul_gflops_per_s": peaks, "rows": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=["ldn121", "ldn121_ss"])
     parser.add_argument("--sizes", nargs="+", type=parse_size, default=[(1024, 448), (2048, 1024)])
-    parser.add_argument("--backends", nargs="+", default=["torch", "onnxruntime"])
-    parser.add_argument("--device", default="auto", help="auto, cuda or cpu")
-    parser.add_argument("--half", action="store_true", help="fp16 (torch on CUDA)")
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--threads", type=int)
+    parser.add_argument("--backends", nargs="+", default=["onnxruntime", "torch"])
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "int8"])
+    parser.add_argument("--threads", type=int, help="CPU threads (default: the library's)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per row (spread)")
+    parser.add_argument("--frames", type=int, default=3, help="timed frames per round")
+    parser.add_argument("--load", choices=("both", "quiet", "loaded"), default="both")
     parser.add_argument("--json", type=Path, default=Path("bench/results/inference.json"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    # Each row is compared with a matmul in the precision it ran: fp16 only for the torch
-    # backend on CUDA with --half (ONNX Runtime and the CPU run float32).
-    dtypes = [torch.float32] + ([torch.float16] if args.half and device.startswith("cuda") else [])
-    peaks = {str(d).removeprefix("torch."): matmul_gflops(device=device, dtype=d) for d in dtypes}
-    machine = (
-        torch.cuda.get_device_name(device)
-        if device.startswith("cuda")
-        else f"{platform.processor() or 'cpu'}"
+    threads = args.threads or cpu_threads_default()
+    conditions = ["quiet", "loaded"] if args.load == "both" else [args.load]
+    report: dict = {
+        "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "threads": args.threads or "library defaults",
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "load_average_before": os.getloadavg(),
+        "conditions": {},
+    }
+    print(
+        f"{report['cpu']}, threads {report['threads']}, OMP_WAIT_POLICY "
+        f"{report['omp_wait_policy']}, load average {os.getloadavg()[0]:.2f} before"
     )
-    print(f"device {device} ({machine}), {torch.get_num_threads()} threads")
-    for name, peak in peaks.items():
-        print(f"matmul 2048^3 {name}: {peak:.1f} GFLOP/s")
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ.setdefault("LADDERSEG_CACHE", str(Path(tmp) / "cache"))
+        os.environ["LADDERSEG_CACHE"] = str(Path(tmp) / "cache")
+        segmenters, gflops = {}, {}
         for variant in args.variants:
             model = build_model(variant).eval()
             meta = WeightsMetadata.for_label_set(model.config, "cityscapes")
             path = save_weights(Path(tmp) / f"{variant}.safetensors", model, meta)
+            import torch  # after ladderseg_ros: its OpenMP setting applies, as for users
+
             with torch.device("meta"):
                 counted = build_model(variant)
-            gflops = {size: count_gflops(counted, size) for size in args.sizes}
+            gflops.update({(variant, s): count_gflops(counted, s) for s in args.sizes})
             for backend in args.backends:
-                seg = Segmenter.from_weights(path, backend, device, args.half, args.threads)
-                for size in args.sizes:
-                    flops = gflops[size]
-                    ms = time_segmenter(seg, size, args.warmup, args.runs)
-                    precision = "float16" if seg.backend_name.endswith(":fp16") else "float32"
-                    peak = peaks[precision]
-                    achieved = flops / (ms / 1000)
-                    row = {
-                        "variant": variant,
-                        "backend": seg.backend_name,
-                        "size": f"{size[0]}x{size[1]}",
-                        "ms": round(ms, 2),
-                        "fps": round(1000 / ms, 2),
-                        "gflops": round(flops, 2),
-                        "achieved_gflops_per_s": round(achieved, 1),
-                        "precision": precision,
-                        "efficiency": round(achieved / peak, 3),
-                    }
-                    rows.append(row)
-                    print(
-                        f"{variant:>10} {row['backend']:>34} {row['size']:>10} "
-                        f"{ms:9.1f} ms {row['fps']:7.2f} fps {flops:7.1f} GFLOP "
-                        f"{achieved:8.1f} GFLOP/s {100 * row['efficiency']:5.1f}%"
+                for precision in args.precisions:
+                    if precision == "int8" and backend != "onnxruntime":
+                        continue
+                    segmenters[variant, backend, precision] = Segmenter.from_weights(
+                        path,
+                        backend,
+                        "cpu",
+                        threads=args.threads,
+                        precision=precision,
+                        input_size=None,
                     )
-    report = {
-        "device": device,
-        "machine": machine,
-        "matmul_gflops_per_s": peaks,
-        "rows": rows,
-    }
+        for load in conditions:
+            if load == "loaded":
+                with CompetingLoad(os.cpu_count() or 1):
+                    report["conditions"][load] = measure(args, segmenters, gflops, threads, load)
+            else:
+                report["conditions"][load] = measure(args, segmenters, gflops, threads, load)
+    if len(conditions) == 2:
+        print("\nloaded throughput as a share of quiet throughput")
+        quiet, loaded = (report["conditions"][c]["rows"] for c in conditions)
+        for q, ld in zip(quiet, loaded, strict=True):
+            share = q["ms"] / ld["ms"]
+            q["loaded_share"] = ld["loaded_share"] = round(share, 3)
+            print(
+                f"{q['variant']:>12} {q['backend']:>32} {q['precision']:>5} {q['size']:>10} "
+                f"{q['ms']:8.1f} -> {ld['ms']:8.1f} ms  {100 * share:5.1f}%"
+            )
     write_bytes_atomic(args.json, json.dumps(report, indent=2).encode(), overwrite=True)
     print(f"saved {args.json}")
     return 0
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "cpu"
 
 
 if __name__ == "__main__":

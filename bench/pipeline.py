@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument(
+        "--backend", default="auto", help="auto (the node's default), torch, onnxruntime"
+    )
+    parser.add_argument("--precision", default="fp32", help="fp32 or int8")
+    parser.add_argument(
         "--rate", type=float, default=0.0, help="open-loop input rate (Hz); 0 = 2x closed loop"
     )
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls per stage")
@@ -91,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     weights = save_weights(
         tmp / "w.safetensors", model, WeightsMetadata.for_label_set(model.config, "cityscapes")
     )
-    seg = Segmenter.from_weights(weights, device=args.device, threads=args.threads)
+    seg = Segmenter.from_weights(
+        weights, args.backend, args.device, threads=args.threads, precision=args.precision
+    )
     data = frames(args.frames, args.width, args.height)
     sgbm = SgbmConfig(num_disparities=64)
     baseline = 0.5
@@ -136,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     cpus = os.cpu_count() or 1
     print(
         f"{args.model} at {args.width}x{args.height}, {args.frames} frames, {args.device}, "
+        f"{seg.backend_name} {args.precision}, "
         f"threads {args.threads}, outputs {'+'.join(names)}, {cpus} CPUs, "
         f"load average {load:.2f}"
     )
@@ -183,6 +190,8 @@ def run_node(
         parameter_overrides=[
             Parameter("weights", value=str(weights)),
             Parameter("device", value=args.device),
+            Parameter("backend", value=args.backend),
+            Parameter("precision", value=args.precision),
             Parameter("threads", value=args.threads),
             Parameter("input_qos", value="reliable"),
             Parameter("sgbm_num_disparities", value=num_disparities),

@@ -73,6 +73,23 @@ def positive_float(text: str) -> float:
     return value
 
 
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--backend`` (auto|torch|onnxruntime, default auto) and ``--precision`` (fp32|int8),
+    the Segmenter's choices, for every command that runs the network."""
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "torch", "onnxruntime"),
+        default="auto",
+        help="inference backend (auto: torch on a CUDA GPU, else onnxruntime)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "int8"),
+        default="fp32",
+        help="int8: onnxruntime, calibrated once on synthetic frames and cached",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ladderseg",

@@ -26,7 +26,7 @@ ARGUMENTS = (
     ("right_info", "/stereo/right/camera_info", "Right CameraInfo topic."),
     ("disparity", "/stereo/disparity", "DisparityImage topic (disparity_source: topic)."),
     ("weights", "", "Path to the .safetensors weights."),
-    ("backend", "torch", "torch or onnxruntime."),
+    ("backend", "auto", "auto (torch on a CUDA GPU, else onnxruntime), torch or onnxruntime."),
     ("device", "auto", "auto, cuda or cpu."),
     (
         "params_file",

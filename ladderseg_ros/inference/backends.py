@@ -38,8 +38,51 @@ class Backend(Protocol):
         ...
 
 
+def default_backend(device: str) -> str:
+    """The backend ``auto`` means: torch when ``device`` is (or ``auto`` finds) a CUDA GPU,
+    else onnxruntime, the faster and load-tolerant CPU backend (README, "Speed")."""
+    import torch
+
+    gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    return "torch" if gpu else "onnxruntime"
+
+
+def ort_auto_device() -> str:
+    """``cuda`` when this ONNX Runtime has a GPU provider, else ``cpu``."""
+    import onnxruntime as ort
+
+    gpu = {"CUDAExecutionProvider", "TensorrtExecutionProvider"}
+    return "cuda" if gpu & set(ort.get_available_providers()) else "cpu"
+
+
+def reuse_freed_memory() -> bool:
+    """Make glibc keep freed memory for reuse instead of returning it to the system.
+
+    A float32 feature map at 2048x1024 is tens of MB; glibc serves blocks that large with a
+    fresh ``mmap`` and unmaps them on free, so every torch CPU forward touched (page-faulted)
+    each of its intermediate tensors anew: over a million faults per frame. With mmap off
+    and trimming off, the blocks stay in the heap and the next frame reuses them. The
+    process keeps its peak footprint (the node's working set anyway). Returns False where
+    the C library is not glibc (nothing changed).
+    """
+    import ctypes
+    import ctypes.util
+
+    m_trim_threshold, m_mmap_max = -1, -4  # glibc <malloc.h>
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
+
+
 class TorchBackend:
-    """Runs a LadderSeg module in inference mode."""
+    """Runs a LadderSeg module in inference mode.
+
+    On the CPU: ``threads`` intra-op threads (None: ``torch_threads_default()``) and freed
+    tensors kept for reuse (``reuse_freed_memory``).
+    """
 
     def __init__(self, model, device: str = "auto", half: bool = False, threads: int | None = None):
         import torch
@@ -51,9 +94,12 @@ class TorchBackend:
         cuda_device_id(device)  # rejects a malformed cuda:N clearly
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise BackendError(f"device {device!r} requested but CUDA is not available")
-        if threads is not None:
-            torch.set_num_threads(threads)
         self.device = torch.device(device)
+        if self.device.type == "cpu":
+            torch.set_num_threads(threads or torch_threads_default())
+            reuse_freed_memory()
+        elif threads is not None:
+            torch.set_num_threads(threads)
         self.half = half and self.device.type == "cuda"
         if half and not self.half:
             _LOG.warning("half precision needs CUDA; running float32 on %s", self.device)
@@ -165,8 +211,93 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("LADDERSEG_CACHE", Path.home() / ".cache" / "ladderseg"))
 
 
+PRECISIONS = ("fp32", "int8")
+_SESSIONS_KEPT = 4  # input shapes with a live session (a camera has one; tools a few)
+
+
+def cpu_threads_default() -> int:
+    """CPU threads when none are asked for: every core this process may use.
+
+    Chosen from ``bench/inference.py`` (README, "Speed on a shared CPU"): with idle
+    threads sleeping (``ort_session_options``, ``OMP_WAIT_POLICY=PASSIVE``) the work spreads
+    over the cores without the collapse that spinning workers cause beside another job.
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def torch_threads_default() -> int:
+    """torch CPU threads when none are asked for: ``cpu_threads_default()`` when torch's
+    OpenMP workers sleep while idle (``OMP_WAIT_POLICY=PASSIVE``, which importing
+    ``ladderseg_ros`` before torch sets), else 1: spinning workers beside another busy
+    process made the demo network 5-30x slower at 2 threads, and one thread has none.
+    """
+    import ladderseg_ros
+
+    return cpu_threads_default() if ladderseg_ros.OPENMP_PASSIVE else 1
+
+
+def ort_session_options(threads: int | None):
+    """ONNX Runtime session options: all graph optimizations, ``threads`` intra-op threads
+    (None: ``cpu_threads_default()``), one inter-op thread, and no spin-waiting.
+
+    Spinning workers burn the cores a competing process needs and then wait for it; on a
+    shared machine they cost far more than the wake-up latency they save.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads or cpu_threads_default()
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
+
+
+def with_label_outputs(model):
+    """``model`` (an ``onnx.ModelProto`` with output ``logits`` (N, C, H, W)) plus outputs
+    ``labels`` (N, H, W) uint8 (argmax over C) and ``confidence`` (N, H, W) float32 (the
+    largest softmax probability), so that the session returns what the Segmenter needs
+    without copying the logits out and reducing them in numpy.
+    """
+    from onnx import TensorProto, helper
+
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    graph = model.graph
+    nodes = [
+        helper.make_node("ArgMax", ["logits"], ["_argmax"], axis=1, keepdims=0),
+        helper.make_node("Cast", ["_argmax"], ["labels"], to=TensorProto.UINT8),
+        helper.make_node("Softmax", ["logits"], ["_prob"], axis=1),
+    ]
+    if opset >= 18:  # ReduceMax takes its axes as an input from opset 18
+        axes = helper.make_tensor("_axis1", TensorProto.INT64, [1], [1])
+        graph.initializer.append(axes)
+        nodes.append(helper.make_node("ReduceMax", ["_prob", "_axis1"], ["confidence"], keepdims=0))
+    else:
+        nodes.append(helper.make_node("ReduceMax", ["_prob"], ["confidence"], axes=[1], keepdims=0))
+    graph.node.extend(nodes)
+    shape = ["batch", "height", "width"]
+    graph.output.extend(
+        [
+            helper.make_tensor_value_info("labels", TensorProto.UINT8, shape),
+            helper.make_tensor_value_info("confidence", TensorProto.FLOAT, shape),
+        ]
+    )
+    return model
+
+
 class OnnxRuntimeBackend:
-    """One ONNX Runtime session, built once; TensorRT engines cached on disk."""
+    """ONNX Runtime sessions; TensorRT engines cached on disk.
+
+    On the CPU a session is built once per input shape with that shape fixed (shape
+    arithmetic folded, buffers planned once), all graph optimizations on, and labels and
+    confidence computed inside the graph; the ``_SESSIONS_KEPT`` most recent shapes keep
+    their session. GPU providers run one session with dynamic height and width.
+    """
 
     def __init__(
         self,
@@ -175,6 +306,7 @@ class OnnxRuntimeBackend:
         threads: int | None = None,
         cache_dir: Path | None = None,
     ):
+        import onnx
         import onnxruntime as ort
 
         if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
@@ -182,26 +314,53 @@ class OnnxRuntimeBackend:
         device_id = cuda_device_id(device)
         available = ort.get_available_providers()
         providers = select_providers("cpu" if device == "cpu" else "cuda", available)
-        options = ort.SessionOptions()
-        if threads is not None:
-            options.intra_op_num_threads = threads
+        self._threads = threads
         engine_dir = (cache_dir or default_cache_dir()) / "trt"
         if "TensorrtExecutionProvider" in providers:
             engine_dir.mkdir(parents=True, exist_ok=True)
+        self._providers = provider_options(providers, device_id, engine_dir)
+        self._path = Path(onnx_path)
         try:
-            self.session = ort.InferenceSession(
-                str(onnx_path),
-                options,
-                providers=provider_options(providers, device_id, engine_dir),
-            )
+            proto = onnx.load(str(onnx_path))
+            self._model = with_label_outputs(proto).SerializeToString()
+            session = self._new_session(None)
         except Exception as exc:
             raise BackendError(f"{onnx_path}: ONNX Runtime cannot load it ({exc})") from exc
-        used = self.session.get_providers()
+        used = session.get_providers()
         warning = cpu_fallback_warning(device, available, used)
         if warning is not None:
             _LOG.warning("%s", warning)
-        self.input_names = [i.name for i in self.session.get_inputs()]
+        self._static = used[0] == "CPUExecutionProvider"
+        self._sessions: dict[tuple[int, ...] | None, object] = {None: session}
+        self.input_names = [i.name for i in session.get_inputs()]
         self.name = f"onnxruntime:{used[0]}"
+
+    def _new_session(self, shape: tuple[int, ...] | None):
+        import onnxruntime as ort
+
+        options = ort_session_options(self._threads)
+        if shape is not None:
+            sizes = (shape[0], *shape[2:])
+            for name, size in zip(("batch", "height", "width"), sizes, strict=True):
+                options.add_free_dimension_override_by_name(name, size)
+        return ort.InferenceSession(self._model, options, providers=self._providers)
+
+    def session_for(self, shape: tuple[int, ...]):
+        """The session for an input of ``shape`` (N, 3, H, W), built on first use."""
+        if not self._static:
+            return self._sessions[None]
+        key = tuple(shape)
+        session = self._sessions.pop(key, None)
+        if session is None:
+            try:
+                session = self._new_session(key)
+            except Exception as exc:
+                raise BackendError(f"{self._path}: no session for input {key} ({exc})") from exc
+            static = [k for k in self._sessions if k is not None]
+            if len(static) >= _SESSIONS_KEPT:
+                del self._sessions[static[0]]
+        self._sessions[key] = session  # most recent last
+        return session
 
     def run(
         self,
@@ -214,8 +373,7 @@ class OnnxRuntimeBackend:
         if "disparity" in self.input_names:
             feed["disparity"] = disparity
             feed["baseline"] = baseline
-        logits = self.session.run(["logits"], feed)[0][0]
-        labels = logits.argmax(0).astype(np.uint8)
-        top = logits.max(0)
-        confidence = 1.0 / np.exp(logits - top).sum(0)
-        return labels, confidence.astype(np.float32), logits if want_logits else None
+        names = ["labels", "confidence"] + (["logits"] if want_logits else [])
+        outputs = self.session_for(image.shape).run(names, feed)
+        logits = outputs[2][0] if want_logits else None
+        return outputs[0][0], outputs[1][0], logits

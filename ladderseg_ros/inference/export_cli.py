@@ -1,7 +1,10 @@
-"""``ladderseg export WEIGHTS --onnx OUT``: ONNX model with dynamic height and width.
+"""``ladderseg export WEIGHTS --onnx OUT [--int8]``: ONNX model with dynamic height and width.
 
 The ONNX file carries the weights' metadata (classes, normalization, architecture), so the
-ONNX Runtime backend can run it without the ``.safetensors`` file.
+ONNX Runtime backend can run it without the ``.safetensors`` file. ``--int8`` writes the
+int8 model instead: ONNX Runtime static quantization (QDQ, per-channel int8 weights, uint8
+activations) calibrated on synthetic frames at the weights' input size; run it with
+``precision int8``. ``bench/int8_accuracy.py`` measures what it costs in accuracy.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ class ExportCliError(LadderSegError, ValueError):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from ladderseg_ros.cli import positive_int
+
     parser = subparsers.add_parser(
         "export",
         help="export weights to ONNX (dynamic height/width, metadata embedded)",
@@ -29,6 +34,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--check", action="store_true", help="run ONNX Runtime on it and compare with torch"
     )
+    parser.add_argument(
+        "--int8", action="store_true", help="int8 QDQ model calibrated on synthetic frames"
+    )
+    parser.add_argument(
+        "--calibration-frames",
+        type=positive_int,
+        default=16,
+        help="int8: synthetic frames (default 16)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -38,8 +52,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.onnx.resolve() == args.weights.resolve():
         raise ExportCliError(f"{args.onnx} is the input file, not overwriting it")
+    if args.calibration_frames < 1:
+        raise ExportCliError(f"--calibration-frames must be >= 1, got {args.calibration_frames}")
     model, metadata = load_weights(args.weights)
     example = metadata.input_size or (512, 256)
+    if args.int8:
+        _export_int8(args, model, metadata)
+        return 0
     path = export_onnx(model, metadata, args.onnx, opset=args.opset, example_size=example)
     print(f"wrote {path} ({metadata.model.name}, opset {args.opset}, dynamic height/width)")
     if args.check:
@@ -48,6 +67,28 @@ def run(args: argparse.Namespace) -> int:
         if agreement < 0.999:
             raise ExportCliError(f"{path}: only {100 * agreement:.3f}% label agreement with torch")
     return 0
+
+
+def _export_int8(args: argparse.Namespace, model, metadata) -> None:
+    """fp32 export into a temporary folder, then the calibrated int8 model at ``args.onnx``."""
+    import tempfile
+
+    from ladderseg_ros.inference.export import export_onnx
+    from ladderseg_ros.inference.quantize import quantize_int8
+    from ladderseg_ros.inference.segmenter import INT8_CALIBRATION_SIZE
+
+    size = metadata.input_size or INT8_CALIBRATION_SIZE
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = export_onnx(
+            model, metadata, Path(tmp) / "fp32.onnx", opset=args.opset, example_size=size
+        )
+        quantize_int8(fp32, args.onnx, metadata, size, args.calibration_frames)
+    print(
+        f"wrote {args.onnx} ({metadata.model.name}, int8 QDQ, calibrated on "
+        f"{args.calibration_frames} synthetic frames at {size[0]}x{size[1]}; precision int8)"
+    )
+    if args.check:
+        print("--check compares fp32 with torch; for int8 run bench/int8_accuracy.py")
 
 
 def _check(weights: Path, onnx_path: Path, size: tuple[int, int]) -> float:

@@ -130,6 +130,8 @@ def _plain_weights_hint() -> str:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from ladderseg_ros.cli import add_backend_arguments
+
     parser = subparsers.add_parser(
         "predict",
         help="segment a folder of images or a Cityscapes / KITTI root to label PNGs",
@@ -139,10 +141,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("weights", type=Path, help=".safetensors (or .onnx for onnxruntime)")
     parser.add_argument("input", type=Path, help="image folder, Cityscapes root or KITTI root")
     parser.add_argument("out", type=Path, help="output folder")
-    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
+    add_backend_arguments(parser)
     parser.add_argument("--device", default="auto", help="auto, cuda or cpu (default auto)")
     parser.add_argument("--half", action="store_true", help="fp16 (torch on CUDA)")
-    parser.add_argument("--threads", type=int, help="CPU threads")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: every core)")
     parser.add_argument(
         "--input-size",
         help="network input WxH (default: each image resized to the weights' trained scale)",
@@ -169,7 +171,13 @@ def run(args: argparse.Namespace) -> int:
     kind, jobs = find_jobs(args.input, args.split)
     size = parse_size(args.input_size) if args.input_size else None
     segmenter = Segmenter.from_weights(
-        args.weights, args.backend, args.device, args.half, args.threads, size
+        args.weights,
+        args.backend,
+        args.device,
+        args.half,
+        args.threads,
+        size,
+        precision=args.precision,
     )
     if segmenter.uses_disparity and kind == "images" and not any(j.right for j in jobs):
         raise PredictError(

@@ -23,18 +23,23 @@ import numpy as np
 from ladderseg_ros.classes import LabelError, LabelSet, bit_palette, get_label_set
 from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.inference.backends import (
+    PRECISIONS,
     Backend,
     OnnxRuntimeBackend,
     TorchBackend,
+    default_backend,
     default_cache_dir,
+    ort_auto_device,
 )
 from ladderseg_ros.stereo import resize_disparity
 from ladderseg_ros.weights import WeightsMetadata
 
 _LOG = logging.getLogger(__name__)
-BACKENDS = ("torch", "onnxruntime")
+BACKENDS = ("auto", "torch", "onnxruntime")
 SCALE_WARNING_RATIO = 1.5
 """An explicit input size this far (either way) from the trained scale is warned about."""
+#: (width, height) of the calibration frames when neither the caller nor the weights name one
+INT8_CALIBRATION_SIZE = (1024, 448)
 
 
 class SegmenterError(LadderSegError):
@@ -104,28 +109,43 @@ class Segmenter:
         half: bool = False,
         threads: int | None = None,
         input_size: tuple[int, int] | None = None,
+        precision: str = "fp32",
     ) -> Segmenter:
         """Loads weights (``.safetensors``; ``.onnx`` for onnxruntime) and builds a backend.
 
         Args:
             path: weights file; for onnxruntime a ``.safetensors`` file is exported once to
                 an ONNX file cached under ``$LADDERSEG_CACHE`` (default ``~/.cache/ladderseg``).
-            backend: ``torch`` or ``onnxruntime``.
+            backend: ``torch``, ``onnxruntime`` or ``auto`` (torch on a CUDA device, else
+                onnxruntime: see ``backends.default_backend``).
             device: ``auto``, ``cuda`` or ``cpu``.
             half: fp16 inference (torch on CUDA only).
-            threads: CPU threads (None: the library's default).
+            threads: CPU threads (None: every core; for torch see
+                ``backends.torch_threads_default``).
             input_size: (width, height) the network sees; None (the default) resizes each
                 image to the scale the weights were trained at (``network_size``).
+            precision: ``fp32`` or ``int8`` (onnxruntime: static QDQ quantization calibrated
+                on synthetic frames, made once from a ``.safetensors`` file and cached; an
+                ``.onnx`` file must already be of that precision, see ``ladderseg export``).
 
         Raises:
-            SegmenterError: unknown backend or bad input size.
+            SegmenterError: unknown backend or precision, or bad input size.
             WeightsError, ExportError, BackendError: unusable weights or device.
         """
         from ladderseg_ros.inference.export import export_onnx, read_onnx_metadata
+        from ladderseg_ros.inference.quantize import onnx_precision, quantize_int8
         from ladderseg_ros.weights import load_weights
 
         if backend not in BACKENDS:
             raise SegmenterError(f"unknown backend {backend!r}: use {' or '.join(BACKENDS)}")
+        if precision not in PRECISIONS:
+            raise SegmenterError(f"unknown precision {precision!r}: use {' or '.join(PRECISIONS)}")
+        if backend == "auto":
+            backend = "onnxruntime" if Path(path).suffix == ".onnx" else default_backend(device)
+            if backend == "onnxruntime" and device == "auto":
+                device = ort_auto_device()  # no fallback warning where no GPU was asked for
+        if precision == "int8" and backend != "onnxruntime":
+            raise SegmenterError("precision 'int8' runs on the onnxruntime backend")
         if input_size is not None and (len(input_size) != 2 or min(input_size) < 16):
             raise SegmenterError(f"input_size must be (width, height) >= 16, got {input_size}")
         path = Path(path)
@@ -133,6 +153,11 @@ class Segmenter:
             if backend != "onnxruntime":
                 raise SegmenterError(f"{path}: an ONNX file needs backend='onnxruntime'")
             metadata = read_onnx_metadata(path)
+            if onnx_precision(path) != precision:
+                raise SegmenterError(
+                    f"{path} is {onnx_precision(path)}, not {precision}: pass its precision, "
+                    "or make the other with `ladderseg export` (--int8)"
+                )
             return cls(OnnxRuntimeBackend(path, device, threads), metadata, input_size)
         model, metadata = load_weights(path)
         if backend == "torch":
@@ -143,6 +168,13 @@ class Segmenter:
         onnx_path = default_cache_dir() / "onnx" / f"{path.stem}-{digest}.onnx"
         if not onnx_path.is_file():
             export_onnx(model, metadata, onnx_path)
+        if precision == "int8":
+            size = input_size or metadata.input_size or INT8_CALIBRATION_SIZE
+            fp32_path = onnx_path
+            onnx_path = fp32_path.with_name(f"{fp32_path.stem}-int8-{size[0]}x{size[1]}.onnx")
+            if not onnx_path.is_file():
+                _LOG.info("calibrating an int8 model of %s (once; cached)", path)
+                quantize_int8(fp32_path, onnx_path, metadata, size)
         return cls(OnnxRuntimeBackend(onnx_path, device, threads), metadata, input_size)
 
     def trained_size(

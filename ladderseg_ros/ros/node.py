@@ -109,6 +109,7 @@ class LadderSegNode(Node):
             half=p.half,
             threads=p.threads or None,
             input_size=p.input_size(),
+            precision=p.precision,
         )
         label_set = self.segmenter.label_set
         if p.palette_file:

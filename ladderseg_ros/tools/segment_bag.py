@@ -157,7 +157,13 @@ class _BagSegmenter:
 
         p = self.params = config.params
         self.segmenter = Segmenter.from_weights(
-            p.weights, p.backend, p.device, p.half, p.threads or None, p.input_size()
+            p.weights,
+            p.backend,
+            p.device,
+            p.half,
+            p.threads or None,
+            p.input_size(),
+            precision=p.precision,
         )
         self.label_set = self.segmenter.label_set
         self.mode = choose_mode(self.segmenter.uses_disparity, config.disparity, topics)
@@ -436,6 +442,8 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from ladderseg_ros.cli import add_backend_arguments
+
     parser = subparsers.add_parser(
         "segment-bag",
         help="run the node's pipeline offline over a rosbag2, writing a new bag",
@@ -451,9 +459,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("in_bag", type=Path, metavar="IN", help="input rosbag2 directory")
     parser.add_argument("out_bag", type=Path, metavar="OUT", help="new output rosbag2 directory")
     parser.add_argument("--weights", type=Path, required=True, help="network .safetensors file")
-    parser.add_argument(
-        "--backend", choices=("torch", "onnxruntime"), default="torch", help="inference backend"
-    )
+    add_backend_arguments(parser)
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
     parser.add_argument(
         "--disparity",
@@ -493,7 +499,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.video is not None and args.video.suffix.lower() != ".mp4":
         raise BagError(f"--video {args.video}: the name must end in .mp4")
-    chosen = {"weights": str(args.weights), "backend": args.backend, "device": args.device}
+    chosen = {
+        "weights": str(args.weights),
+        "backend": args.backend,
+        "device": args.device,
+        "precision": args.precision,
+    }
     params = NodeParams.defaults().replaced(**{**dict(args.set), **chosen})
     config = SegmentBagConfig(
         params=params,

@@ -52,7 +52,7 @@ def test_only_dynamic_parameters_change_at_run_time() -> None:
     current = NodeParams.defaults()
     validate("overlay_alpha", 0.8, current)
     validate("publish_color", False, current)
-    validate("backend", "torch", current)  # unchanged value is fine
+    validate("backend", "auto", current)  # unchanged value is fine
     with pytest.raises(ParamError, match="cannot change"):
         validate("backend", "onnxruntime", current)
     with pytest.raises(ParamError, match="p2"):  # SgbmConfig's own cross-check

@@ -1,0 +1,148 @@
+"""int8 ONNX models: ONNX Runtime static quantization calibrated on synthetic frames.
+
+QDQ format (QuantizeLinear/DequantizeLinear pairs that ONNX Runtime fuses into integer
+kernels), int8 weights with one scale per output channel, uint8 activations with per-tensor
+scales from the min/max seen on calibration frames (ONNX Runtime's
+``onnxruntime.quantization.quantize_static``; the U8S8 pairing its x86 kernels run fastest,
+with AVX-512 VNNI where the CPU has it). The model is first pre-processed (shape inference,
+batch norms that follow a convolution folded into it); only convolutions are quantized: the
+pre-activation batch norms, ReLUs, concatenations and resizes of a ladder DenseNet stay
+float, which measured faster than quantizing every op (fewer quantize/dequantize passes over
+the wide concatenated feature maps) and keeps more accuracy. Calibration frames come from
+the package's synthetic stereo world (validation seeds), preprocessed exactly as the
+Segmenter does, with SGBM disparity as the node computes it; the test seeds stay held out
+for measuring accuracy (``bench/int8_accuracy.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.fileio import atomic_output
+from ladderseg_ros.weights import WeightsMetadata
+
+_LOG = logging.getLogger(__name__)
+PRECISION_KEY = "ladderseg_precision"
+DEFAULT_CALIBRATION_FRAMES = 16
+
+
+class QuantizeError(LadderSegError):
+    """An ONNX model could not be quantized."""
+
+
+def calibration_feeds(
+    metadata: WeightsMetadata, size: tuple[int, int], count: int, first_seed: int | None = None
+) -> Iterator[dict[str, np.ndarray]]:
+    """Network inputs of ``count`` synthetic frames at ``size`` (width, height).
+
+    Yields:
+        ``{"image": (1, 3, H, W) float32}`` normalized with the weights' mean/std, plus
+        ``disparity`` (1, 1, H, W) float32 (SGBM, pixels) and ``baseline`` (1,) float32
+        (metres) for models that select scales.
+    """
+    from ladderseg_ros.data.synthetic import KITTI_RIG, SPLIT_SEEDS, render_frame
+    from ladderseg_ros.data.synthetic_dataset import sgbm_num_disparities
+    from ladderseg_ros.stereo import SgbmConfig, compute_disparity
+
+    rig = KITTI_RIG.resized(*size)
+    sgbm = SgbmConfig(num_disparities=sgbm_num_disparities(rig))
+    mean = np.asarray(metadata.mean, np.float32) * 255.0
+    std = np.asarray(metadata.std, np.float32) * 255.0
+    start = SPLIT_SEEDS["val"].start if first_seed is None else first_seed
+    for seed in range(start, start + count):
+        frame = render_frame(seed, rig)
+        image = ((frame.left.astype(np.float32) - mean) / std).transpose(2, 0, 1)[None]
+        feed = {"image": np.ascontiguousarray(image)}
+        if metadata.model.uses_disparity:
+            disparity = compute_disparity(frame.left, frame.right, sgbm)
+            feed["disparity"] = disparity[None, None].astype(np.float32)
+            feed["baseline"] = np.asarray([rig.baseline], np.float32)
+        yield feed
+
+
+def onnx_precision(path: str | Path) -> str:
+    """``int8`` for a file written by ``quantize_int8``, else ``fp32``."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    props = {p.key: p.value for p in proto.metadata_props}
+    return props.get(PRECISION_KEY, "fp32")
+
+
+def quantize_int8(
+    fp32_path: str | Path,
+    out_path: str | Path,
+    metadata: WeightsMetadata,
+    size: tuple[int, int],
+    frames: int = DEFAULT_CALIBRATION_FRAMES,
+) -> Path:
+    """Writes the int8 QDQ model of ``fp32_path`` to ``out_path`` (atomically, replacing it).
+
+    Args:
+        fp32_path: a float32 model from ``export_onnx`` (metadata embedded).
+        out_path: output ``.onnx``; keeps the metadata and records ``int8``.
+        metadata: the weights' metadata (normalization, whether disparity is an input).
+        size: (width, height) of the calibration frames; use the size the model will run at.
+        frames: number of calibration frames (validation seeds of the synthetic world).
+
+    Raises:
+        QuantizeError: ``frames`` < 1 or ONNX Runtime's quantizer failed.
+    """
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if frames < 1:
+        raise QuantizeError(f"calibration needs at least 1 frame, got {frames}")
+    out_path = Path(out_path)
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._feeds = calibration_feeds(metadata, size, frames)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self._feeds, None)
+
+    with (
+        atomic_output(out_path, overwrite=True, suffix=".onnx") as tmp,
+        tempfile.TemporaryDirectory() as work,
+    ):
+        try:
+            prepared = Path(work) / "prepared.onnx"
+            quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+            quantize_static(
+                str(prepared),
+                str(tmp),
+                _Reader(),
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=["Conv"],
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+                extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+            )
+        except Exception as exc:
+            raise QuantizeError(f"{fp32_path}: int8 quantization failed ({exc})") from exc
+        proto = onnx.load(str(tmp))
+        source = {p.key: p.value for p in onnx.load(str(fp32_path)).metadata_props}
+        del proto.metadata_props[:]
+        for key, value in {**source, PRECISION_KEY: "int8"}.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(proto, str(tmp))
+    _LOG.info("int8 model %s (%d calibration frames at %dx%d)", out_path, frames, *size)
+    return out_path

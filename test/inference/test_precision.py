@@ -1,0 +1,185 @@
+"""Precision and CPU settings: int8 models, ONNX Runtime sessions per shape, thread defaults."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from ladderseg_ros.inference import Segmenter, SegmenterError
+from ladderseg_ros.inference import backends as backends_module
+from ladderseg_ros.inference.backends import (
+    OnnxRuntimeBackend,
+    cpu_threads_default,
+    default_backend,
+    ort_auto_device,
+    ort_session_options,
+    reuse_freed_memory,
+)
+from ladderseg_ros.inference.export import export_onnx
+from ladderseg_ros.inference.quantize import QuantizeError, onnx_precision, quantize_int8
+from ladderseg_ros.model import build_model
+from ladderseg_ros.weights import WeightsMetadata, load_weights, save_weights
+
+SIZE = (128, 64)  # calibration and inference size: small, so quantizing takes a second
+
+
+@pytest.fixture(scope="module")
+def tiny_ss(tmp_path_factory):
+    torch.manual_seed(0)
+    model = build_model("ldn_tiny_ss")
+    metadata = WeightsMetadata.for_label_set(model.config, "cityscapes")
+    return save_weights(tmp_path_factory.mktemp("w") / "tiny_ss.safetensors", model, metadata)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LADDERSEG_CACHE", str(tmp_path / "cache"))
+
+
+def _frame(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return rgb, (rng.random((height, width)) * 30).astype(np.float32)
+
+
+def test_int8_segmenter_runs_quantized_convolutions_and_follows_fp32(tiny_ss, tmp_path) -> None:
+    fp32 = Segmenter.from_weights(tiny_ss, "onnxruntime", "cpu", input_size=SIZE)
+    int8 = Segmenter.from_weights(tiny_ss, "onnxruntime", "cpu", input_size=SIZE, precision="int8")
+    cached = sorted((tmp_path / "cache" / "onnx").glob("*-int8-128x64.onnx"))
+    assert len(cached) == 1 and onnx_precision(cached[0]) == "int8"
+    ops = {n.op_type for n in onnx.load(str(cached[0])).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+    rgb, disparity = _frame(*SIZE)
+    a, b = fp32(rgb, disparity, 0.5), int8(rgb, disparity, 0.5)
+    assert b.labels.shape == a.labels.shape == (SIZE[1], SIZE[0])
+    assert b.labels.dtype == np.uint8
+    # an untrained network has near-ties everywhere; int8 still follows fp32 on most pixels
+    assert np.mean(a.labels == b.labels) > 0.8
+    assert not np.array_equal(a.confidence, b.confidence)  # it really ran int8
+    # a second Segmenter reuses the calibrated file instead of calibrating again
+    mtime = cached[0].stat().st_mtime_ns
+    Segmenter.from_weights(tiny_ss, "onnxruntime", "cpu", input_size=SIZE, precision="int8")
+    assert cached[0].stat().st_mtime_ns == mtime
+
+
+def test_bad_precision_choices_are_clear_errors(tiny_ss, tmp_path) -> None:
+    with pytest.raises(SegmenterError, match="unknown precision 'int4'"):
+        Segmenter.from_weights(tiny_ss, "onnxruntime", "cpu", precision="int4")
+    with pytest.raises(SegmenterError, match="onnxruntime backend"):
+        Segmenter.from_weights(tiny_ss, "torch", "cpu", precision="int8")
+    path = export_onnx(*load_weights(tiny_ss), tmp_path / "tiny.onnx")
+    with pytest.raises(SegmenterError, match="tiny.onnx is fp32, not int8"):
+        Segmenter.from_weights(path, "onnxruntime", "cpu", precision="int8")
+    with pytest.raises(QuantizeError, match="at least 1 frame"):
+        quantize_int8(path, tmp_path / "q.onnx", load_weights(tiny_ss)[1], SIZE, frames=0)
+
+
+def test_export_cli_int8_writes_a_model_the_segmenter_runs_as_int8(tiny_ss, tmp_path) -> None:
+    from ladderseg_ros.inference import export_cli
+
+    out = tmp_path / "tiny_int8.onnx"
+    args = argparse.Namespace(
+        weights=tiny_ss, onnx=out, opset=17, check=False, int8=True, calibration_frames=2
+    )
+    assert export_cli.run(args) == 0
+    assert onnx_precision(out) == "int8"
+    segmenter = Segmenter.from_weights(out, "auto", "cpu", precision="int8")
+    rgb, disparity = _frame(96, 48)  # another size than calibration: shapes stay dynamic
+    assert segmenter(rgb, disparity, 0.5).labels.shape == (48, 96)
+    args.calibration_frames = 0
+    with pytest.raises(export_cli.ExportCliError, match="--calibration-frames"):
+        export_cli.run(args)
+
+
+def test_onnxruntime_builds_one_session_per_shape_and_keeps_a_few(tiny_ss, tmp_path) -> None:
+    path = export_onnx(*load_weights(tiny_ss), tmp_path / "tiny.onnx")
+    backend = OnnxRuntimeBackend(path, device="cpu", threads=1)
+    first = backend.session_for((1, 3, 64, 128))
+    assert backend.session_for((1, 3, 64, 128)) is first
+    for h in (32, 48, 80, 96):
+        backend.session_for((1, 3, h, 128))
+    assert len(backend._sessions) == 1 + backends_module._SESSIONS_KEPT  # + the dynamic one
+    assert backend.session_for((1, 3, 64, 128)) is not first  # evicted, rebuilt
+    # labels and confidence come from the graph: argmax and top softmax of the logits
+    rgb, disparity = _frame(128, 64)
+    image = np.ascontiguousarray(((rgb - 120.0) / 60.0).astype(np.float32).transpose(2, 0, 1)[None])
+    labels, confidence, logits = backend.run(
+        image, disparity[None, None], np.asarray([0.5], np.float32), True
+    )
+    assert labels.dtype == np.uint8 and labels.shape == (64, 128)
+    np.testing.assert_array_equal(labels, logits.argmax(0))
+    expected = torch.softmax(torch.from_numpy(logits), 0).max(0).values.numpy()
+    np.testing.assert_allclose(confidence, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_cpu_defaults() -> None:
+    assert default_backend("cpu") == "onnxruntime"
+    assert default_backend("cuda") == "torch"
+    expected = "torch" if torch.cuda.is_available() else "onnxruntime"
+    assert default_backend("auto") == expected
+    assert cpu_threads_default() == len(os.sched_getaffinity(0))
+    options = ort_session_options(None)
+    assert options.intra_op_num_threads == cpu_threads_default()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.get_session_config_entry("session.inter_op.allow_spinning") == "0"
+    assert ort_session_options(1).intra_op_num_threads == 1
+    assert reuse_freed_memory() is True  # glibc here
+
+
+def test_auto_backend_is_onnxruntime_on_the_cpu(tiny_ss, caplog) -> None:
+    segmenter = Segmenter.from_weights(tiny_ss, "auto", "cpu", threads=1)
+    assert segmenter.backend_name == "onnxruntime:CPUExecutionProvider"
+    if torch.cuda.is_available() or ort_auto_device() == "cuda":
+        return
+    # backend and device auto on a machine without GPU: no warning about a missing GPU
+    with caplog.at_level("WARNING"):
+        segmenter = Segmenter.from_weights(tiny_ss, "auto", "auto", threads=1)
+    assert segmenter.backend_name == "onnxruntime:CPUExecutionProvider"
+    assert not [r for r in caplog.records if "CUDA" in r.getMessage()]
+
+
+def test_gpu_check_dry_run_prints_its_table(repo_root, tmp_path) -> None:
+    out = tmp_path / "gpu.json"
+    proc = subprocess.run(
+        ["bash", "bench/gpu_check.sh", "--dry-run", "--json", str(out)],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ldn_tiny_ss" in proc.stdout and "fp16_cl_graph" in proc.stdout
+    assert "training step, 128x64 batch 2" in proc.stdout
+    assert out.is_file()
+
+
+def test_torch_threads_follow_openmp_waiting(monkeypatch) -> None:
+    import ladderseg_ros
+    from ladderseg_ros.inference.backends import torch_threads_default
+
+    monkeypatch.setattr(ladderseg_ros, "OPENMP_PASSIVE", True)
+    assert torch_threads_default() == cpu_threads_default()
+    monkeypatch.setattr(ladderseg_ros, "OPENMP_PASSIVE", False)
+    assert torch_threads_default() == 1
+
+
+def test_importing_the_package_before_torch_makes_openmp_sleep(repo_root) -> None:
+    code = (
+        "import os, sys; os.environ.pop('OMP_WAIT_POLICY', None)\n"
+        "import ladderseg_ros, torch\n"
+        "print(os.environ['OMP_WAIT_POLICY'], ladderseg_ros.OPENMP_PASSIVE)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.split() == ["PASSIVE", "True"], out.stderr
+    late = "import torch, ladderseg_ros\nprint(ladderseg_ros.OPENMP_PASSIVE)\n"
+    out = subprocess.run([sys.executable, "-c", late], capture_output=True, text=True, env=env)
+    assert out.stdout.split() == ["False"], out.stderr

@@ -12,6 +12,7 @@ the worker thread: a new pair replaces an unprocessed one, so latency stays boun
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections.abc import Sequence
@@ -22,7 +23,12 @@ import cv2
 import numpy as np
 
 from ladderseg_ros.classes import LabelSet, palette_lut
-from ladderseg_ros.stereo import SgbmConfig, compute_disparity, resize_disparity
+from ladderseg_ros.stereo import (
+    SgbmConfig,
+    compute_disparity,
+    fit_disparity,
+    fitted_num_disparities,
+)
 
 T = TypeVar("T")
 
@@ -123,19 +129,22 @@ class FrameProcessor:
         baseline: float | None = None,
         wanted: Wanted = Wanted(),
         overlay_alpha: float = 0.5,
+        cx_offset: float = 0.0,
     ) -> FrameOutputs:
         """Run the pipeline on RGB ``left`` (and ``right`` or a received ``disparity``).
 
         Disparity is only computed when the model uses it or it is wanted as an output and
-        ``right`` is given; a received disparity of another size is resized to ``left``'s.
+        ``right`` is given (``cx_offset`` = cx_left - cx_right, see
+        ``stereo.compute_disparity``); a received disparity of another size but the same aspect is
+        resized to ``left``'s (``stereo.fit_disparity``; another aspect raises StereoError).
         """
         height, width = left.shape[:2]
         uses_disparity = bool(self.segmenter.uses_disparity)
         need_disparity = uses_disparity and wanted.segmentation
         if disparity is None and right is not None and (need_disparity or wanted.disparity):
-            disparity = compute_disparity(left, right, self.sgbm)
+            disparity = compute_disparity(left, right, self.sgbm, cx_offset)
         elif disparity is not None and disparity.shape != (height, width):
-            disparity = resize_disparity(disparity, (width, height))
+            disparity = fit_disparity(disparity, (width, height), "received disparity")
         out = FrameOutputs(disparity=disparity if wanted.disparity else None)
         if not wanted.segmentation:
             return out
@@ -210,6 +219,7 @@ class FrameResult:
     max_disparity: float = 0.0
     delta_d: float = OUTPUT_DELTA_D
     nonfinite: int = 0  # NaN/inf pixels of a received disparity, treated as invalid
+    num_disparities: int = 0  # compute mode: the SGBM range that fits the image (0: none)
 
     @property
     def disparity_complete(self) -> bool:
@@ -260,6 +270,7 @@ class FramePipeline:
         height, width = left.shape[:2]
         result = FrameResult(FrameOutputs(), left, max_disparity=float(sgbm_num_disparities))
         right = disparity = None
+        cx_offset = 0.0
         if self.mode == "compute":
             right = self.decode(msgs[1], self.topics[1], max_image_pixels)
             if right.shape != left.shape:
@@ -269,20 +280,28 @@ class FramePipeline:
                     f"{right.shape[1]}x{right.shape[0]} differ",
                 )
             left_info, right_info = infos if infos is not None else (None, None)
-            result.focal, result.baseline = conversions.stereo_calibration(
-                left_info, right_info, width, height
+            geometry = conversions.stereo_geometry(left_info, right_info, width, height)
+            result.focal, result.baseline = geometry.focal, geometry.baseline
+            cx_offset = geometry.cx_offset
+            # the search range SGBM can run at this width, in true (corrected) disparity
+            sgbm = self.processor.sgbm
+            result.num_disparities = fitted_num_disparities(
+                dataclasses.replace(sgbm, num_disparities=sgbm_num_disparities),
+                width,
+                math.floor(cx_offset),
             )
+            result.max_disparity = max(0.0, result.num_disparities - cx_offset)
         elif self.mode == "topic":
             received = conversions.disparity_from_msg(msgs[1], self.topics[1], max_image_pixels)
             # at the left image's size, f and range scaled with the values (same depth)
-            received = received.resized(width, height)
+            received = received.resized(width, height, self.topics[1])
             disparity = received.disparity
             result.focal, result.baseline = received.focal, received.baseline
             result.min_disparity = received.min_disparity
             result.max_disparity = received.max_disparity
             result.nonfinite = received.nonfinite
         result.outputs = self.processor.process(
-            left, right, disparity, result.baseline, wanted, overlay_alpha
+            left, right, disparity, result.baseline, wanted, overlay_alpha, cx_offset
         )
         if not math.isfinite(result.max_disparity) and result.outputs.disparity is not None:
             valid = result.outputs.disparity > 0  # no range given: the largest valid value

@@ -397,9 +397,14 @@ def _pictures_and_score(
         if disparity is None and stamp in bag_disparity:
             disparity, title = bag_disparity[stamp], "disparity (bag; model uses none)"
             if disparity.shape != left.shape[:2]:
-                from ladderseg_ros.stereo import resize_disparity
+                from ladderseg_ros.stereo import StereoError, fit_disparity
 
-                disparity = resize_disparity(disparity, (left.shape[1], left.shape[0]))
+                try:
+                    size = (left.shape[1], left.shape[0])
+                    disparity = fit_disparity(disparity, size, bags.TOPIC_DISPARITY)
+                except StereoError as exc:  # shown as missing, never stretched
+                    LOG.warning("%s", exc)
+                    disparity, title = None, "disparity (bag's has another aspect)"
         elif disparity is None and stamp in rights:
             disparity = compute_disparity(left, rights[stamp], sgbm)
             title = "disparity (SGBM; model uses none)"

@@ -7,10 +7,10 @@ import pytest
 
 from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.stereo import (
+    SGBM_MODES,
     SgbmConfig,
     StereoError,
     baseline_from_projections,
-    SGBM_MODES,
     compute_disparity,
     fit_disparity,
     fitted_num_disparities,

@@ -5,9 +5,9 @@ needed, segmentation, palette colours, overlay), computing only the outputs aske
 ``FramePipeline`` is the whole per-frame path from messages (decode, calibrate or resize a
 received disparity, process, the output disparity's f/T/range): the live node and the
 offline ``segment-bag`` both run it, on rclpy and rosbags messages alike (same fields), so
-the two cannot drift apart. ``CalibrationGate`` holds the newest pair that came before both
-CameraInfos. ``NewestSlot`` is the one-place mailbox between the subscription callbacks and
-the worker thread: a new pair replaces an unprocessed one, so latency stays bounded.
+the two cannot drift apart. ``CalibrationGate`` holds the pairs that came before both
+CameraInfos (bounded). ``NewestSlot`` is the one-place mailbox between the subscription
+callbacks and the worker thread: a new pair replaces an unprocessed one, so latency stays bounded.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -62,6 +63,11 @@ class NewestSlot(Generic[T]):
             self._item = item
             self._cond.notify()
             return True
+
+    def wake(self) -> None:
+        """Wake a ``get`` waiting now (work arrived elsewhere)."""
+        with self._cond:
+            self._cond.notify()
 
     def get(self, timeout: float) -> T | None:
         """Take the waiting item, waiting up to ``timeout`` seconds; None if nothing came."""
@@ -170,35 +176,53 @@ class FrameProcessor:
 
 
 class CalibrationGate(Generic[T]):
-    """The latest left/right CameraInfo, and the newest frame that came before both.
+    """The latest left/right CameraInfo, and the frames that came before both.
 
+    Up to ``capacity`` frames wait (oldest first) for calibration; a recording or a driver
+    whose infos start after its images loses none of its first ``capacity`` frames.
     Thread-safe. ``infos`` is one dict for the gate's life (readers may keep a reference).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int = 1) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
         self._lock = threading.Lock()
+        self.capacity = capacity
         self.infos: dict[str, Any] = {}
-        self.pending: T | None = None
+        self.waiting: deque[T] = deque()
 
-    def add_info(self, side: str, info: Any) -> T | None:
-        """Store ``info`` (side ``left``/``right``); returns the held frame once both exist."""
+    @property
+    def pending(self) -> T | None:
+        """The newest frame waiting for calibration."""
+        with self._lock:
+            return self.waiting[-1] if self.waiting else None
+
+    def missing(self) -> list[str]:
+        """The sides whose CameraInfo has not come yet."""
+        with self._lock:
+            return sorted({"left", "right"} - set(self.infos))
+
+    def add_info(self, side: str, info: Any) -> list[T]:
+        """Store ``info`` (side ``left``/``right``); returns the held frames (oldest first)
+        once both exist."""
         with self._lock:
             self.infos[side] = info
-            released = None
-            if self.pending is not None and len(self.infos) == 2:
-                released, self.pending = self.pending, None
+            released: list[T] = []
+            if self.waiting and len(self.infos) == 2:
+                released, self.waiting = list(self.waiting), deque()
             return released
 
     def hold(self, item: T) -> tuple[bool, T | None, list[str]]:
         """Hold ``item`` when a CameraInfo is missing.
 
-        Returns (held, the older held item it replaced, the missing sides); (False, None, [])
-        when calibrated.
+        Returns (held, the oldest held item pushed out by it, the missing sides);
+        (False, None, []) when calibrated.
         """
         with self._lock:
             if len(self.infos) == 2:
                 return False, None, []
-            replaced, self.pending = self.pending, item
+            self.waiting.append(item)
+            replaced = self.waiting.popleft() if len(self.waiting) > self.capacity else None
             return True, replaced, sorted({"left", "right"} - set(self.infos))
 
     def pair(self) -> tuple[Any, Any]:

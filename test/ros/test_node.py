@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 from stereo_msgs.msg import DisparityImage
+from waiting import spin_until
 
 from ladderseg_ros.classes import palette_lut
 from ladderseg_ros.ros import conversions
@@ -116,12 +116,12 @@ class Harness:
         return lambda msg: self.received[name].append(msg)
 
     @staticmethod
-    def wait(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-        end = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > end:
-                raise AssertionError("timed out waiting")
-            time.sleep(0.01)
+    def wait(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+        spin_until(condition, timeout)
+
+    def processed(self, count: int) -> None:
+        """Wait until the node's worker has finished ``count`` pairs in all."""
+        self.wait(lambda: self.node.stats.processed >= count)
 
     def stamp(self, offset: float = 0.0) -> Any:
         now = self.tester.get_clock().now().nanoseconds + int(offset * 1e9)
@@ -168,10 +168,13 @@ class Harness:
         ]
 
     def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
+        """Stop spinning (in-flight callbacks finish), then the node's worker, then nodes."""
+        self.executor.shutdown(timeout_sec=10.0)
+        self.thread.join(timeout=10.0)
+        assert not self.thread.is_alive(), "executor thread still spinning"
+        self.node.destroy_node()  # joins the worker thread
+        assert not self.node._worker.is_alive()
         self.tester.destroy_node()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -286,28 +289,33 @@ def test_compressed_inputs(harness: Callable[..., Harness]) -> None:
     assert np.median(values[values > 0]) == pytest.approx(6.0, abs=0.5)  # right decoded too
 
 
-def test_pair_before_camera_info_is_processed_when_it_arrives(
-    harness: Callable[..., Harness],
+@pytest.mark.parametrize("backlog", [1, 3, 30])
+def test_pairs_before_camera_info_wait_for_it(
+    harness: Callable[..., Harness], backlog: int
 ) -> None:
-    """A bag often holds the first images before the infos: the newest such pair waits."""
-    h = harness()
+    """A bag or a driver often sends the first images before the infos: up to
+    ``calibration_backlog`` pairs wait and come out in order; older ones are counted."""
+    h = harness(calibration_backlog=backlog)
     left, right = stereo_pair(5)
-    first, second = h.stamp(), h.stamp(0.05)
-    h.publish_images(left, right, first)
-    time.sleep(0.3)
-    h.publish_images(left, right, second)  # replaces the first: only the newest is held
-    time.sleep(0.3)
+    stamps = [h.stamp(0.05 * i) for i in range(4)]
+    for i, stamp in enumerate(stamps):
+        h.publish_images(left, right, stamp)
+        h.processed(i + 1)  # taken by the worker and held
     assert not h.received["labels"]
-    assert h.node.stats.bad["missing_camera_info"] == 1
-    h.publish_infos(camera_info(0.0, second), camera_info(-FX * BASELINE, second))
-    h.wait(lambda: all(h.outputs_at(second, n) for n in [*OUTPUTS, "disparity"]))
-    check_outputs(h, left, second)
-    assert not h.outputs_at(first)
+    skipped = max(0, len(stamps) - backlog)
+    assert h.node.stats.bad["missing_camera_info"] == skipped
+    h.publish_infos(camera_info(0.0, stamps[-1]), camera_info(-FX * BASELINE, stamps[-1]))
+    kept = stamps[skipped:]
+    h.wait(lambda: all(h.outputs_at(t, n) for t in kept for n in [*OUTPUTS, "disparity"]))
+    check_outputs(h, left, stamps[-1])
+    assert all(not h.outputs_at(t) for t in stamps[:skipped])
+    order = [(m.header.stamp.sec, m.header.stamp.nanosec) for m in h.received["labels"]]
+    assert order == [(t.sec, t.nanosec) for t in kept]
     assert h.node._pending is None
 
 
 def test_bad_input_never_kills_the_node(harness: Callable[..., Harness]) -> None:
-    h = harness(max_stamp_age=30.0)
+    h = harness(max_stamp_age=30.0, calibration_backlog=1)
     left, right = stereo_pair(2)
 
     def image(pixels: np.ndarray, stamp: Any, **fields: Any) -> Image:
@@ -319,13 +327,15 @@ def test_bad_input_never_kills_the_node(harness: Callable[..., Harness]) -> None
 
     def pair(left_msg: Image, right_msg: Image, infos: bool = True, fx: float = FX) -> None:
         stamp = left_msg.header.stamp
+        done = h.node.stats.processed + 1
         if infos:
+            done += len(h.node._gate.waiting)  # released by the infos
             good = camera_info(0.0, stamp)
             good.p[0] = fx
             h.publish_infos(good, camera_info(-FX * BASELINE, stamp))
         h.left.publish(left_msg)
         h.right.publish(right_msg)
-        time.sleep(0.15)  # let the worker take each pair alone
+        h.processed(done)  # the worker takes each pair alone
 
     s = h.stamp
     # no CameraInfo yet: the older of two pairs is skipped, the newer one waits for them
@@ -346,13 +356,12 @@ def test_bad_input_never_kills_the_node(harness: Callable[..., Harness]) -> None
         pair(*make(s()))
         if i == 0:  # the infos came: the held pair went out; forget it for what follows
             h.wait(lambda: all(h.outputs_at(stamp, n) for n in OUTPUTS))
-            time.sleep(0.1)
             h.received.clear()
     stamp = s()
     pair(image(left, stamp), image(right, stamp), fx=0.0)  # degenerate CameraInfo
     h.left.publish(image(left, s(3600.0)))  # from the future
     h.left.publish(image(left, s(-3600.0)))  # from the far past
-    time.sleep(0.2)
+    h.wait(lambda: h.node.stats.bad["stamp_future"] and h.node.stats.bad["stamp_too_old"])
     assert not any(h.received[n] for n in OUTPUTS)
 
     # disparity-topic mode (a second node on the same output topics): NaN/inf pixels
@@ -364,9 +373,10 @@ def test_bad_input_never_kills_the_node(harness: Callable[..., Harness]) -> None
         msg.header.stamp = msg.image.header.stamp = stamp
         msg.image.data = disp.astype(np.float32).tobytes()
         msg.image.encoding = enc
+        done = t.node.stats.processed + 1
         t.disparity.publish(msg)
         t.left.publish(image(left, stamp))
-        time.sleep(0.15)
+        t.processed(done)
 
     nonfinite = np.full((H, W), 6.0, np.float32)
     nonfinite[:4], nonfinite[-4:] = np.nan, np.inf
@@ -401,8 +411,7 @@ def test_newest_pair_policy_bounds_latency(harness: Callable[..., Harness]) -> N
     left, right = stereo_pair(3)
     stamp = h.stamp()
     h.publish_pair(left, right, stamp)  # warm-up: the first inference is several times slower
-    h.wait(lambda: bool(h.outputs_at(stamp)))
-    time.sleep(0.1)
+    h.wait(lambda: all(h.outputs_at(stamp, n) for n in [*OUTPUTS, "disparity"]))
     h.received.clear()
     h.node.stats.snapshot()  # start the measured period here
     replaced = h.node._slot.replaced
@@ -410,7 +419,6 @@ def test_newest_pair_policy_bounds_latency(harness: Callable[..., Harness]) -> N
     for _ in range(40):  # far faster than inference
         stamps.append(h.stamp())
         h.publish_images(left, right, stamps[-1])
-        time.sleep(0.002)
     last = stamps[-1]
     h.wait(lambda: bool(h.outputs_at(last)))
     outputs = len(h.received["labels"])

@@ -449,3 +449,120 @@ def test_bad_parameter_exits_2_with_one_line(value: str) -> None:
     assert "Traceback" not in run.stderr
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and value.split(":=")[0] in lines[0], lines
+
+
+def diagnostics(h: Harness) -> tuple[int, str, dict[str, str]]:
+    """The newest /diagnostics status: level, message, values."""
+    status = h.received["diag"][-1].status[0]
+    return (
+        int.from_bytes(status.level, "little")
+        if isinstance(status.level, bytes)
+        else int(status.level),
+        status.message,
+        {kv.key: kv.value for kv in status.values},
+    )
+
+
+def test_stamps_that_never_pair_raise_a_warning_with_the_remedy(
+    harness: Callable[..., Harness],
+) -> None:
+    """Exact sync with the right image 3 ms after the left: WARN naming the offset and
+    approximate_sync; then a missing CameraInfo names the topic."""
+    h = harness(diagnostics_period=0.2)
+    left, right = stereo_pair(6)
+    for i in range(3):
+        stamp = h.stamp(0.1 * i)
+        later = rclpy.time.Time(
+            nanoseconds=rclpy.time.Time.from_msg(stamp).nanoseconds + 3_000_000
+        ).to_msg()
+        h.left.publish(_stamped(left, stamp))
+        h.right.publish(_stamped(right, later))
+    h.wait(lambda: h.received["diag"] and "approximate_sync" in diagnostics(h)[1])
+    level, message, _ = diagnostics(h)
+    assert level == 1  # WARN
+    assert "3.000 ms" in message and "slop >= 0.0030" in message
+    assert not h.received["labels"]
+    # pairs now form (equal stamps) but no CameraInfo ever came
+    for i in range(2):
+        stamp = h.stamp(1.0 + 0.1 * i)
+        h.left.publish(_stamped(left, stamp))
+        h.right.publish(_stamped(right, stamp))
+    h.wait(lambda: "camera_info" in diagnostics(h)[1])
+    level, message, _ = diagnostics(h)
+    assert level == 1 and "left/camera_info and right/camera_info" in message
+
+
+def _stamped(pixels: np.ndarray, stamp: Any) -> Image:
+    msg = conversions.array_to_image(pixels, "rgb8")
+    msg.header.stamp, msg.header.frame_id = stamp, "cam"
+    return msg
+
+
+def test_diagnostics_run_on_wall_time(harness: Callable[..., Harness]) -> None:
+    """use_sim_time with no /clock: /diagnostics still comes, and counts the output."""
+    h = harness(use_sim_time=True, diagnostics_period=0.2)
+    left, right = stereo_pair(7)
+    stamp = h.stamp()
+    h.publish_pair(left, right, stamp)
+    h.wait(lambda: h.outputs_at(stamp))
+    h.wait(lambda: h.received["diag"] and diagnostics(h)[2]["outputs_total"] == "1")
+
+
+def test_a_stamp_of_zero_does_not_poison_latency(harness: Callable[..., Harness]) -> None:
+    """Stamp 0 on wall time was a latency of 1.8e12 ms: it is counted as an outlier."""
+    h = harness(diagnostics_period=0.2)
+    left, right = stereo_pair(7)
+    zero = rclpy.time.Time(nanoseconds=0).to_msg()
+    h.publish_pair(left, right, zero)
+    h.wait(lambda: h.outputs_at(zero))
+    stamp = h.stamp()
+    h.publish_pair(left, right, stamp)
+    h.wait(lambda: h.outputs_at(stamp))
+
+    def second_output() -> dict[str, str]:  # the period that counted the second output
+        for array in h.received["diag"]:
+            values = {kv.key: kv.value for kv in array.status[0].values}
+            if values["outputs_total"] == "2":
+                return values
+        return {}
+
+    h.wait(lambda: bool(second_output()))
+    values = second_output()
+    assert values["latency_outliers"] == "1"
+    assert 0.0 < float(values["latency_max_ms"]) < 60_000.0
+
+
+@pytest.mark.parametrize("size", [(16, 16), (64, 48), (100, 75), (127, 96), (128, 96)])
+def test_small_images_are_segmented(harness: Callable[..., Harness], size) -> None:
+    """A 127x96 pair with 128 disparities crashed the node; every width <= 128 failed."""
+    width, height = size
+    h = harness(sgbm_num_disparities=128)
+    rng = np.random.default_rng(8)
+    left = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    right = np.roll(left, -3, axis=1)
+    stamp = h.stamp()
+    info_l, info_r = camera_info(0.0, stamp), camera_info(-FX * BASELINE, stamp)
+    for info in (info_l, info_r):
+        info.width, info.height = width, height
+    h.publish_infos(info_l, info_r)
+    h.publish_images(left, right, stamp)
+    h.wait(lambda: h.outputs_at(stamp) and h.outputs_at(stamp, "disparity"))
+    labels = h.outputs_at(stamp)[-1]
+    assert (labels.width, labels.height) == (width, height)
+    assert not h.node.stats.bad
+    disp = h.outputs_at(stamp, "disparity")[-1]
+    assert disp.max_disparity == max(0, (width - 3) // 16 * 16)  # the range that fit
+
+
+def test_differing_principal_points_give_true_disparity(harness: Callable[..., Harness]) -> None:
+    """Right cx 8 px less than the left's: the published disparity satisfies Z = f*B/d."""
+    h = harness()
+    left, right = stereo_pair(9, shift=14)  # x_l - x_r = 14 = d + (cx_l - cx_r)
+    stamp = h.stamp()
+    info_r = camera_info(-FX * BASELINE, stamp)
+    info_r.p[2] = W / 2 - 8
+    h.publish_infos(camera_info(0.0, stamp), info_r)
+    h.publish_images(left, right, stamp)
+    h.wait(lambda: h.outputs_at(stamp, "disparity"))
+    values = conversions.disparity_from_msg(h.outputs_at(stamp, "disparity")[-1]).disparity
+    assert np.median(values[values > 0]) == pytest.approx(6.0, abs=0.5)

@@ -137,13 +137,22 @@ def cityscapes_samples(
     """List the frames of a Cityscapes split, sorted by city, sequence and frame.
 
     Raises:
-        LayoutError: ``root/leftImg8bit/split`` is missing or holds no images.
+        LayoutError: ``root/leftImg8bit/split`` is missing or holds no images, or a city
+            in ``cities`` is not there (the message names it and the cities found).
     """
     root = Path(root)
     base = root / "leftImg8bit" / split
     if not base.is_dir():
         raise LayoutError(f"{base} is not a directory (expected the Cityscapes layout)")
     wanted = None if cities is None else set(cities)
+    if wanted is not None:
+        present = sorted(p.name for p in base.iterdir() if p.is_dir())
+        unknown = sorted(wanted - set(present))
+        if unknown:
+            raise LayoutError(
+                f"{base}: no city {', '.join(unknown)} (cities there: "
+                f"{', '.join(present) or 'none'})"
+            )
     samples = []
     for left in sorted(base.glob("*/*_leftImg8bit.png")):
         match = _CS_NAME.match(left.name)

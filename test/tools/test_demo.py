@@ -174,7 +174,7 @@ def test_ctrl_c_during_the_replay_stops_the_node_and_cleans_up(
             cwd=root,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         )
-    code, text = interrupt_when_logged(proc, log, "node ready; replaying", 120, 1.0, 40)
+    code, text = interrupt_when_logged(proc, log, "node ready; replaying", 120, 40)
     assert code == 130, text
     assert "ladderseg demo: interrupted" in text and "Traceback" not in text
     node_pid = int(re.search(r"started the node \(pid (\d+)\)", text).group(1))

@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from waiting import spin_until
 
 from ladderseg_ros import cli
 from ladderseg_ros.ros.params import NodeParams
@@ -92,6 +92,17 @@ def topic_drive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _wait_matched(node: object, replayer: object, topics: tuple[str, ...]) -> None:
+    """Both ends of every topic have discovered each other (reliable delivery from now)."""
+    spin_until(
+        lambda: (
+            all(p.get_subscription_count() for p in replayer.publishers.values())
+            and all(node.count_publishers(t) for t in topics)
+        ),
+        what=f"the node and the replayer matched on {topics}",
+    )
+
+
 def live_node_outputs(
     weights: Path, bag: Path, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> tuple[dict[int, np.ndarray], dict[int, object]]:
@@ -144,34 +155,30 @@ def live_node_outputs(
         executor.add_node(node)
         executor.add_node(tester)
         threading.Thread(target=executor.spin, daemon=True).start()
-        deadline = time.monotonic() + 20
         if mode == "compute":
             infos = (bags.TOPIC_LEFT_INFO, bags.TOPIC_RIGHT_INFO)
             first = BagReplayer(tester, bag, ReplayConfig(rate=100.0, topics=infos))
-            while time.monotonic() < deadline and not all(
-                p.get_subscription_count() for p in first.publishers.values()
-            ):
-                time.sleep(0.02)
-            time.sleep(0.3)
+            _wait_matched(node, first, infos)
             first.run()
-            while time.monotonic() < deadline and len(node._infos) < 2:
-                time.sleep(0.02)
+            spin_until(lambda: len(node._infos) == 2, what="both CameraInfos at the node")
             pairs = (bags.TOPIC_LEFT_IMAGE, bags.TOPIC_RIGHT_IMAGE)
         else:
             pairs = (bags.TOPIC_LEFT_IMAGE, bags.TOPIC_DISPARITY)
         # A slow replay: every pair is processed before the next one comes (no drops).
         replayer = BagReplayer(tester, bag, ReplayConfig(rate=0.25, topics=pairs))
-        while time.monotonic() < deadline and not (
-            all(p.get_subscription_count() for p in replayer.publishers.values())
-            and node._pubs["labels"].get_subscription_count()
-            and node._pubs["disparity"].get_subscription_count()
-        ):
-            time.sleep(0.02)
-        time.sleep(0.3)
+        _wait_matched(node, replayer, pairs)
+        spin_until(
+            lambda: (
+                node._pubs["labels"].get_subscription_count()
+                and node._pubs["disparity"].get_subscription_count()
+            ),
+            what="the tester subscribed to the node's outputs",
+        )
         replayer.run()
-        deadline = time.monotonic() + 20
-        while (len(labels) < FRAMES or len(disparity) < FRAMES) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        spin_until(
+            lambda: len(labels) >= FRAMES and len(disparity) >= FRAMES,
+            what=f"{FRAMES} labels and disparities",
+        )
         node.destroy_node()
     finally:
         executor.shutdown(timeout_sec=2.0)

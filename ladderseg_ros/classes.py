@@ -201,13 +201,15 @@ def load_palette(path: str | Path) -> LabelSet:
     """
     import yaml
 
+    from ladderseg_ros.fileio import InputFileError, one_line, read_text
+
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise LabelError(f"cannot read palette file {path}: {exc}") from exc
+        doc = yaml.safe_load(read_text(path, "palette file"))
+    except InputFileError as exc:
+        raise LabelError(str(exc)) from None
     except yaml.YAMLError as exc:
-        raise LabelError(f"palette file {path} is not valid YAML: {exc}") from exc
+        raise LabelError(f"palette file {path} is not valid YAML: {one_line(exc)}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("classes"), list):
         raise LabelError(f"palette file {path}: expected a mapping with a 'classes' list")
     names, colors = [], []

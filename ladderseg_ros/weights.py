@@ -156,6 +156,8 @@ def read_metadata(path: str | Path) -> WeightsMetadata:
     from safetensors import safe_open
 
     path = Path(path)
+    if path.is_dir():
+        raise WeightsError(f"{path}: is a directory, expected a .safetensors weights file")
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
     try:

@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--check", action="store_true", help="run ONNX Runtime on it and compare with torch"
     )
+    parser.add_argument("--force", action="store_true", help="replace an existing --onnx file")
     parser.set_defaults(func=run)
 
 
@@ -38,9 +39,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.onnx.resolve() == args.weights.resolve():
         raise ExportCliError(f"{args.onnx} is the input file, not overwriting it")
+    if args.onnx.exists() and not args.force:  # before loading anything
+        raise ExportCliError(f"{args.onnx} exists already, not overwriting (--force replaces it)")
     model, metadata = load_weights(args.weights)
     example = metadata.input_size or (512, 256)
-    path = export_onnx(model, metadata, args.onnx, opset=args.opset, example_size=example)
+    path = export_onnx(
+        model, metadata, args.onnx, opset=args.opset, example_size=example, overwrite=args.force
+    )
     print(f"wrote {path} ({metadata.model.name}, opset {args.opset}, dynamic height/width)")
     if args.check:
         agreement = _check(args.weights, path, example)

@@ -566,3 +566,21 @@ def test_differing_principal_points_give_true_disparity(harness: Callable[..., H
     h.wait(lambda: h.outputs_at(stamp, "disparity"))
     values = conversions.disparity_from_msg(h.outputs_at(stamp, "disparity")[-1]).disparity
     assert np.median(values[values > 0]) == pytest.approx(6.0, abs=0.5)
+
+
+@pytest.mark.parametrize("frames", [1, 5])
+def test_a_looping_short_bag_is_segmented_every_loop(
+    harness: Callable[..., Harness], frames: int
+) -> None:
+    """``replay --loop`` of a 5-frame (0.4 s) bag gave 5 labels, then silence: every
+    backwards jump restarts the pairing, whatever its size."""
+    h = harness(approximate_sync=True, slop=0.005)
+    left, right = stereo_pair(10)
+    stamps = [h.stamp(0.08 * i) for i in range(frames)]
+    h.publish_infos(camera_info(0.0, stamps[0]), camera_info(-FX * BASELINE, stamps[0]))
+    for loop in range(3):
+        for i, stamp in enumerate(stamps):
+            h.publish_images(left, right, stamp)
+            h.processed(loop * frames + i + 1)  # one pair at a time: none replaced
+    h.wait(lambda: len(h.received["labels"]) == 3 * frames)
+    assert h.node._sync.stats.resets == 2

@@ -226,6 +226,7 @@ class LadderSegNode(Node):
                 slop,
                 p.reset_jump,
                 guard=self._stamp_ok,
+                options=self._qos_events,
             )
         if self.mode == "compute":
             for side, topic in (("left", LEFT_INFO), ("right", RIGHT_INFO)):

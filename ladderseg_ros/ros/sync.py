@@ -200,12 +200,12 @@ def subscribe_synchronized(
     slop: float | None,
     reset_jump: float = 1.0,
     guard: Callable[[Any, str], bool] | None = None,
-    **subscription_kwargs: Any,
+    options: Callable[[str], dict[str, Any]] | None = None,
 ) -> tuple[list[Any], StampSynchronizer]:
     """Subscribe to ``specs`` (message type, topic) and call ``callback`` with matched sets.
 
-    ``guard(msg, topic)`` screens each message before pairing; ``subscription_kwargs`` go
-    to every ``create_subscription`` (e.g. ``event_callbacks``).
+    ``guard(msg, topic)`` screens each message before pairing; ``options(topic)`` gives the
+    extra ``create_subscription`` keywords of a topic (e.g. ``event_callbacks``).
 
     Returns:
         The subscription objects (keep them alive) and the synchronizer.
@@ -219,7 +219,9 @@ def subscribe_synchronized(
         return lambda msg: feed(msg) if guard(msg, topic) else None
 
     subs = [
-        node.create_subscription(t, name, screened(i, name), qos, **subscription_kwargs)
+        node.create_subscription(
+            t, name, screened(i, name), qos, **(options(name) if options else {})
+        )
         for i, (t, name) in enumerate(specs)
     ]
     return subs, ours

@@ -383,10 +383,19 @@ def test_bad_input_never_kills_the_node(harness: Callable[..., Harness]) -> None
     disparity_set(s(), nonfinite)
     disparity_set(s(), np.full((H, W), 6.0), f=0.0)
     disparity_set(s(), np.full((H, W), 6.0), enc="16UC1")
+    for shape in ((3, 7), (H // 4, W)):  # another aspect: never stretched onto the image
+        msg = conversions.disparity_to_msg(np.full(shape, 6.0, np.float32), FX, BASELINE)
+        stamp = s()
+        msg.header.stamp = stamp
+        done = t.node.stats.processed + 1
+        t.disparity.publish(msg)
+        t.left.publish(image(left, stamp))
+        t.processed(done)
 
     kinds = {k for k, _ in bad_pairs} | {"bad_camera_info", "stamp_future", "stamp_too_old"}
     kinds |= {"missing_camera_info"}
     topic_kinds = {"nonfinite_disparity", "bad_calibration", "unsupported_encoding"}
+    topic_kinds |= {"disparity_size"}
     assert len(kinds | topic_kinds) >= 10
     for node_stats, expected in ((h.node.stats.bad, kinds), (t.node.stats.bad, topic_kinds)):
         for kind in expected:
@@ -584,3 +593,17 @@ def test_a_looping_short_bag_is_segmented_every_loop(
             h.processed(loop * frames + i + 1)  # one pair at a time: none replaced
     h.wait(lambda: len(h.received["labels"]) == 3 * frames)
     assert h.node._sync.stats.resets == 2
+
+
+def test_incompatible_qos_is_named_with_the_remedy(harness: Callable[..., Harness]) -> None:
+    """input_qos reliable and a best-effort camera: nothing can be received; the node says
+    which topic and what to set, and /diagnostics warns."""
+    from rclpy.qos import qos_profile_sensor_data
+
+    h = harness(input_qos="reliable", diagnostics_period=0.2)
+    camera = h.tester.create_publisher(Image, "left/image_rect", qos_profile_sensor_data)
+    left, _ = stereo_pair(11)
+    camera.publish(_stamped(left, h.stamp()))
+    h.wait(lambda: h.received["diag"] and "incompatible" in diagnostics(h)[1])
+    level, message, _ = diagnostics(h)
+    assert level == 1 and "left/image_rect" in message and "input_qos:=sensor_data" in message

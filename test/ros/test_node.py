@@ -415,7 +415,7 @@ def test_bad_input_never_kills_the_node(harness: Callable[..., Harness]) -> None
     assert got.focal == pytest.approx(FX)
 
 
-def test_newest_pair_policy_bounds_latency(harness: Callable[..., Harness]) -> None:
+def test_newest_pair_policy_never_queues(harness: Callable[..., Harness]) -> None:
     h = harness(approximate_sync=True, slop=0.005, queue_size=3)
     left, right = stereo_pair(3)
     stamp = h.stamp()
@@ -435,11 +435,11 @@ def test_newest_pair_policy_bounds_latency(harness: Callable[..., Harness]) -> N
     snap = h.node.stats.snapshot(h.node._sync.stats.dropped)
     assert snap.dropped_pairs == h.node._slot.replaced > replaced  # pairs, not sync messages
     assert snap.sync_dropped_messages == h.node._sync.stats.dropped
-    # Newest-pair: a pair waits at most for the one being processed, then its own
-    # processing, so latency <= 2 processing + transport. A FIFO of the 40 pairs (or any
-    # queue of 3 or more) would exceed 3x.
-    bound = 3 * snap.processing_max_ms + 150.0
-    assert snap.latency_max_ms < bound, (snap.latency_max_ms, snap.processing_max_ms)
+    # Newest-pair, counted rather than timed (latency figures: bench/pipeline.py): every
+    # pair that reached the worker's mailbox was either processed or replaced by a newer
+    # one, so at most one ever waited; a FIFO would replace none and process all 40.
+    stats = h.node.stats
+    h.wait(lambda: stats.inputs == stats.processed + stats.dropped)
     # outputs are strictly newer than one another: nothing queued up and came out late
     keys = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in h.received["labels"]]
     assert keys == sorted(set(keys))

@@ -85,7 +85,8 @@ def ros() -> Iterator[tuple[Context, Node, Listener]]:
     try:
         yield context, publisher_node, listener
     finally:
-        listener.executor.shutdown()
+        listener.executor.shutdown(timeout_sec=10.0)
+        listener.thread.join(timeout=10.0)
         publisher_node.destroy_node()
         listener.node.destroy_node()
         rclpy.shutdown(context=context)

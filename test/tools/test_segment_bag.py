@@ -154,7 +154,8 @@ def live_node_outputs(
         )
         executor.add_node(node)
         executor.add_node(tester)
-        threading.Thread(target=executor.spin, daemon=True).start()
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
         if mode == "compute":
             infos = (bags.TOPIC_LEFT_INFO, bags.TOPIC_RIGHT_INFO)
             first = BagReplayer(tester, bag, ReplayConfig(rate=100.0, topics=infos))
@@ -179,9 +180,12 @@ def live_node_outputs(
             lambda: len(labels) >= FRAMES and len(disparity) >= FRAMES,
             what=f"{FRAMES} labels and disparities",
         )
-        node.destroy_node()
-    finally:
-        executor.shutdown(timeout_sec=2.0)
+    finally:  # in order: stop spinning, then the node (and its worker), then the context
+        executor.shutdown(timeout_sec=10.0)
+        if "spinner" in locals():
+            spinner.join(timeout=10.0)
+        if "node" in locals():
+            node.destroy_node()
         rclpy.try_shutdown(context=context)
     return labels, disparity
 

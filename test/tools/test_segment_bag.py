@@ -6,6 +6,7 @@ domain) and feeds it the same bag with the replay module.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import threading
@@ -236,11 +237,12 @@ def test_offline_outputs_equal_the_live_nodes(
         assert first.delta_d == pytest.approx(1 / 16)
 
 
-def test_pair_before_camera_info_is_held_until_calibration(
-    weights: Path, drive: Path, tmp_path: Path
+@pytest.mark.parametrize("backlog", [1, 30])
+def test_pairs_before_camera_info_wait_for_calibration(
+    weights: Path, drive: Path, tmp_path: Path, backlog: int
 ) -> None:
-    """CameraInfos recorded after the first images: the newest early pair waits for them
-    (as in the node) and older early pairs are counted as skipped."""
+    """CameraInfos recorded after the first images: up to ``calibration_backlog`` early
+    pairs wait for them (as in the node) and older early pairs are counted as skipped."""
     late = tmp_path / "late"
     with bags.BagReader(drive) as reader, bags.BagWriter(late) as writer:
         messages = list(reader.messages())
@@ -254,12 +256,16 @@ def test_pair_before_camera_info_is_held_until_calibration(
                 for info in infos:
                     if info.timestamp == m.timestamp:
                         writer.write(info.topic, info.msgtype, info.data, info.timestamp)
-    report = segment_bag(late, tmp_path / "out", config(weights, disparity="compute"))
+    cfg = config(weights, disparity="compute")
+    cfg = dataclasses.replace(cfg, params=cfg.params.replaced(calibration_backlog=backlog))
+    report = segment_bag(late, tmp_path / "out", cfg)
     stamps = sorted(read_images(drive, bags.TOPIC_LEFT_IMAGE))
-    # frames 0 and 1 are each replaced by a newer pair; frame 2, whose images come before
-    # its infos, waits for them and is segmented (as in the node), then frame 3
-    assert sorted(read_images(tmp_path / "out", TOPIC_LABELS)) == stamps[2:]
-    assert report.frames == FRAMES - 2 and report.skipped == {"missing_camera_info": 2}
+    # frames 0, 1 and 2 come before the infos: all wait (backlog 30), or only the newest
+    # (backlog 1: frames 0 and 1 are each pushed out by a newer pair)
+    skipped = 2 if backlog == 1 else 0
+    assert sorted(read_images(tmp_path / "out", TOPIC_LABELS)) == stamps[skipped:]
+    assert report.frames == FRAMES - skipped
+    assert report.skipped == ({"missing_camera_info": 2} if skipped else {})
 
 
 def test_truth_pictures_and_inputs(weights: Path, drive: Path, tmp_path: Path) -> None:

@@ -39,3 +39,26 @@ def spin_until(
             executor.spin_once(timeout_sec=0.01)
         else:
             _POLL.wait(0.005)
+
+
+class Spinner:
+    """Spins ``executor`` on a thread until ``stop``, which shuts the executor down only after
+    the thread has left ``spin_once`` (``Executor.shutdown`` from another thread while
+    ``spin()`` runs races it: rclpy then raises inside the spinning thread)."""
+
+    def __init__(self, executor: Any) -> None:
+        self.executor = executor
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="test-spinner", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop spinning (the callback in flight finishes), then shut the executor down."""
+        self._stop.set()
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the spinning thread did not stop"
+        self.executor.shutdown(timeout_sec=timeout)

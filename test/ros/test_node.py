@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 from stereo_msgs.msg import DisparityImage
-from waiting import spin_until
+from waiting import Spinner, spin_until
 
 from ladderseg_ros.classes import palette_lut
 from ladderseg_ros.ros import conversions
@@ -105,8 +104,7 @@ class Harness:
         self.executor = MultiThreadedExecutor(num_threads=3)
         self.executor.add_node(self.node)
         self.executor.add_node(self.tester)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
+        self.spinner = Spinner(self.executor)
         self.wait(lambda: all(p.get_subscription_count() for p in self.node._pubs.values()))
         inputs = [self.left] + ([self.right] if self.node.mode == "compute" else [])
         inputs += [self.disparity] if self.node.mode == "topic" else []
@@ -169,9 +167,7 @@ class Harness:
 
     def close(self) -> None:
         """Stop spinning (in-flight callbacks finish), then the node's worker, then nodes."""
-        self.executor.shutdown(timeout_sec=10.0)
-        self.thread.join(timeout=10.0)
-        assert not self.thread.is_alive(), "executor thread still spinning"
+        self.spinner.stop()
         self.node.destroy_node()  # joins the worker thread
         assert not self.node._worker.is_alive()
         self.tester.destroy_node()

@@ -22,7 +22,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
-from waiting import spin_until
+from waiting import Spinner, spin_until
 
 from ladderseg_ros.ros.replay import BagReplayer, ReplayConfig, ReplayError, replay_bag
 from ladderseg_ros.tools import bags
@@ -66,8 +66,7 @@ class Listener:
         self.node.create_subscription(CameraInfo, bags.TOPIC_LEFT_INFO, self.infos.append, qos)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
+        self.spinner = Spinner(self.executor)
 
     def stamps(self) -> list[int]:
         return [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for _, m in self.images]
@@ -85,8 +84,7 @@ def ros() -> Iterator[tuple[Context, Node, Listener]]:
     try:
         yield context, publisher_node, listener
     finally:
-        listener.executor.shutdown(timeout_sec=10.0)
-        listener.thread.join(timeout=10.0)
+        listener.spinner.stop()
         publisher_node.destroy_node()
         listener.node.destroy_node()
         rclpy.shutdown(context=context)

@@ -9,13 +9,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from waiting import spin_until
+from waiting import Spinner, spin_until
 
 from ladderseg_ros import cli
 from ladderseg_ros.ros.params import NodeParams
@@ -155,8 +154,7 @@ def live_node_outputs(
         )
         executor.add_node(node)
         executor.add_node(tester)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
+        spinner = Spinner(executor)
         if mode == "compute":
             infos = (bags.TOPIC_LEFT_INFO, bags.TOPIC_RIGHT_INFO)
             first = BagReplayer(tester, bag, ReplayConfig(rate=100.0, topics=infos))
@@ -182,9 +180,10 @@ def live_node_outputs(
             what=f"{FRAMES} labels and disparities",
         )
     finally:  # in order: stop spinning, then the node (and its worker), then the context
-        executor.shutdown(timeout_sec=10.0)
         if "spinner" in locals():
-            spinner.join(timeout=10.0)
+            spinner.stop()
+        else:
+            executor.shutdown(timeout_sec=10.0)
         if "node" in locals():
             node.destroy_node()
         rclpy.try_shutdown(context=context)

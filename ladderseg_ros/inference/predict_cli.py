@@ -39,6 +39,7 @@ class Job:
     right: Path | None = None
     disparity: Path | None = None
     baseline: float | None = None
+    cx_offset: float = 0.0  # cx_left - cx_right of the rectified pair (px)
 
 
 def folder_jobs(root: Path) -> list[Job]:
@@ -66,8 +67,10 @@ def kitti_jobs(root: Path) -> list[Job]:
     for drive_dir in drives:
         drive = read_kitti_raw_drive(drive_dir)
         baseline = baseline_from_projections(drive.p_left, drive.p_right)
+        cx_offset = float(drive.p_left[0, 2] - drive.p_right[0, 2])
         for left, right in zip(drive.left, drive.right, strict=True):
-            jobs.append(Job(f"{drive_dir.name}_{left.stem}", left, right, None, baseline))
+            name = f"{drive_dir.name}_{left.stem}"
+            jobs.append(Job(name, left, right, None, baseline, cx_offset))
     return jobs
 
 
@@ -99,7 +102,7 @@ def _stereo(job: Job, rgb: np.ndarray, baseline: float | None) -> tuple[np.ndarr
     # SGBM needs the disparity range well inside the image: cap it for small images.
     num = min(SgbmConfig().num_disparities, max(16, rgb.shape[1] // 32 * 16))
     config = SgbmConfig(num_disparities=num)
-    return compute_disparity(rgb, read_png(job.right), config), baseline
+    return compute_disparity(rgb, read_png(job.right), config, job.cx_offset), baseline
 
 
 def prepare_out(out: Path, settings: dict[str, object]) -> int:

@@ -201,12 +201,14 @@ def read_yaml(path: Path, what: str) -> object:
     """
     import yaml
 
+    from ladderseg_ros.fileio import InputFileError, one_line, read_text
+
     try:
-        return yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise LabelError(f"cannot read {what} file {path}: {exc}") from exc
+        return yaml.safe_load(read_text(path, f"{what} file"))
+    except InputFileError as exc:
+        raise LabelError(str(exc)) from None
     except yaml.YAMLError as exc:
-        raise LabelError(f"{what} file {path} is not valid YAML: {exc}") from exc
+        raise LabelError(f"{what} file {path} is not valid YAML: {one_line(exc)}") from None
 
 
 def load_palette(path: str | Path) -> LabelSet:

@@ -52,6 +52,47 @@ class OutputExistsError(LadderSegError, FileExistsError):
     """The output file exists and ``overwrite`` was not asked for."""
 
 
+class InputFileError(LadderSegError, ValueError):
+    """An input file cannot be read (missing, a directory, unreadable, not UTF-8 text)."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: a YAML error as "line L, column C: problem", others as
+    their message's first line (parsers print the offending text on the lines after)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is not None and problem:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """The UTF-8 text of the input file ``path``.
+
+    Args:
+        path: the file.
+        what: what the file is, for the message (e.g. "KITTI calibration").
+
+    Raises:
+        InputFileError: one line naming ``what`` and ``path``: not found, a directory,
+            unreadable, or not UTF-8 (with the byte offset).
+    """
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputFileError(f"{what} {path} not found") from None
+    except IsADirectoryError:
+        raise InputFileError(f"{what} {path} is a directory, expected a file") from None
+    except UnicodeDecodeError as exc:
+        raise InputFileError(
+            f"{what} {path}: not UTF-8 text (byte {exc.start}: {exc.reason})"
+        ) from None
+    except OSError as exc:
+        raise InputFileError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+
+
 def _create_temp(folder: Path, name: str, suffix: str) -> Path:
     """Creates an empty, new temporary file in ``folder`` (mode 0o666 & ~umask)."""
     for _ in range(100):

@@ -6,7 +6,9 @@ resizing an image by a factor rescales its disparity values by the same horizont
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,7 +98,21 @@ def _as_matchable(image: np.ndarray, name: str) -> np.ndarray:
     raise StereoError(f"{name} image must be (H,W) mono8 or (H,W,3) RGB, got {image.shape}")
 
 
-def _matcher(config: SgbmConfig, num_disparities: int, channels: int) -> object:
+def fitted_num_disparities(config: SgbmConfig, width: int, min_disparity: int = 0) -> int:
+    """The widest search range (multiple of 16, at most ``config.num_disparities``) that
+    OpenCV's SGBM can run on images ``width`` pixels wide; 0 when none fits.
+
+    OpenCV 4/5 needs ``width > max(min_disparity, 0) + num_disparities + block_size // 2``
+    (measured for every mode: below it SGBM_3WAY crashes the process or asks for 2**64
+    bytes, SGBM/HH raise); a range that does not fit is narrowed, never passed on.
+    """
+    room = int(width) - max(int(min_disparity), 0) - config.block_size // 2 - 1
+    return max(0, min(config.num_disparities, room // 16 * 16))
+
+
+def _matcher(
+    config: SgbmConfig, num_disparities: int, channels: int, min_disparity: int = 0
+) -> object:
     import cv2
 
     area = channels * config.block_size**2
@@ -107,7 +123,7 @@ def _matcher(config: SgbmConfig, num_disparities: int, channels: int) -> object:
         "hh4": cv2.STEREO_SGBM_MODE_HH4,
     }
     return cv2.StereoSGBM_create(
-        minDisparity=0,
+        minDisparity=min_disparity,
         numDisparities=num_disparities,
         blockSize=config.block_size,
         P1=8 * area if config.p1 is None else config.p1,
@@ -122,14 +138,22 @@ def _matcher(config: SgbmConfig, num_disparities: int, channels: int) -> object:
 
 
 def compute_disparity(
-    left: np.ndarray, right: np.ndarray, config: SgbmConfig | None = None
+    left: np.ndarray,
+    right: np.ndarray,
+    config: SgbmConfig | None = None,
+    cx_offset: float = 0.0,
 ) -> np.ndarray:
     """Match a rectified pair with SGBM.
 
     Args:
         left: Left image, (H,W,3) uint8 RGB or (H,W) mono8.
         right: Right image of the same shape and type.
-        config: Matcher settings; defaults to ``SgbmConfig()``.
+        config: Matcher settings; defaults to ``SgbmConfig()``. A search range wider than
+            the image allows is narrowed (``fitted_num_disparities``); an image too narrow
+            for any range (or a single row) has no measurement: all zeros.
+        cx_offset: cx_left - cx_right of the rectified pair (px; nonzero when rectified
+            with alpha). The search is shifted by it and the result corrected, so the
+            disparity is that of ``stereo_msgs/DisparityImage``: Z = f * B / d.
 
     Returns:
         float32 (H,W) disparity in pixels of the input size; 0 where invalid.
@@ -147,14 +171,24 @@ def compute_disparity(
     height, width = left.shape[:2]
     channels = 1 if left.ndim == 2 else 3
     num_disp = config.num_disparities
+    factor = 1.0
     if config.scale < 1.0:
         size = (max(1, round(width * config.scale)), max(1, round(height * config.scale)))
         left = cv2.resize(left, size, interpolation=cv2.INTER_AREA)
         right = cv2.resize(right, size, interpolation=cv2.INTER_AREA)
         num_disp = max(16, int(np.ceil(num_disp * size[0] / width / 16.0)) * 16)
-    raw = _matcher(config, num_disp, channels).compute(left, right)  # type: ignore[attr-defined]
-    disp = raw.astype(np.float32) / 16.0
-    disp[disp <= 0.0] = 0.0
+        factor = size[0] / width
+    offset = float(cx_offset) * factor
+    min_disp = math.floor(offset)
+    num_disp = fitted_num_disparities(
+        dataclasses.replace(config, num_disparities=num_disp), left.shape[1], min_disp
+    )
+    if num_disp == 0:
+        return np.zeros((height, width), np.float32)
+    matcher = _matcher(config, num_disp, channels, min_disp)
+    raw = matcher.compute(left, right)  # type: ignore[attr-defined]
+    disp = raw.astype(np.float32) / 16.0 - np.float32(offset)
+    disp[(raw < min_disp * 16) | (disp <= 0.0)] = 0.0
     if disp.shape != (height, width):
         disp = resize_disparity(disp, (width, height))
     return disp
@@ -178,6 +212,41 @@ def resize_disparity(disparity: np.ndarray, size: tuple[int, int]) -> np.ndarray
         return disparity.copy()
     out = cv2.resize(disparity, (width, height), interpolation=cv2.INTER_NEAREST)
     return out * np.float32(width / disparity.shape[1])
+
+
+def same_aspect(source: tuple[int, int], target: tuple[int, int]) -> bool:
+    """True when an image of ``source`` = (width, height) can be ``target`` scaled by one
+    factor, each side rounded to whole pixels (a binned or downsampled disparity map)."""
+    (sw, sh), (tw, th) = source, target
+    if min(sw, sh, tw, th) <= 0:
+        return False
+    # the factors s = source/target each side admits, given rounding to the nearest pixel
+    low = max((sw - 0.5) / tw, (sh - 0.5) / th)
+    high = min((sw + 0.5) / tw, (sh + 0.5) / th)
+    return low <= high
+
+
+def fit_disparity(disparity: np.ndarray, size: tuple[int, int], name: str) -> np.ndarray:
+    """A disparity map at ``size`` = (width, height) of the image it belongs to.
+
+    A map of the same aspect (a binned or downsampled matcher output) is resized with its
+    values (``resize_disparity``); one of another aspect cannot be placed on the image.
+
+    Raises:
+        StereoError: The aspect ratios differ (the message names ``name`` and both sizes).
+    """
+    disparity = np.asarray(disparity, dtype=np.float32)
+    if disparity.ndim != 2:
+        raise StereoError(f"{name}: disparity must be 2-D (H,W), got shape {disparity.shape}")
+    height, width = disparity.shape
+    if (width, height) == tuple(size):
+        return disparity
+    if not same_aspect((width, height), (int(size[0]), int(size[1]))):
+        raise StereoError(
+            f"{name}: disparity {width}x{height} does not have the aspect of the image "
+            f"{size[0]}x{size[1]} (not a scaled copy: refusing to stretch it)"
+        )
+    return resize_disparity(disparity, size)
 
 
 def baseline_from_projections(p_left: np.ndarray, p_right: np.ndarray) -> float:

@@ -208,7 +208,7 @@ def read_metadata(path: str | Path) -> WeightsMetadata:
 
     path = Path(path)
     if path.is_dir():
-        raise WeightsError(f"{path}: is a directory, not a weights file")
+        raise WeightsError(f"{path}: is a directory, expected a .safetensors weights file")
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
     try:

@@ -34,6 +34,14 @@ ARGUMENTS = (
         "YAML file with the node's parameters.",
     ),
     ("use_sim_time", "false", "Use /clock (bag replay)."),
+    (
+        "fastdds_profile",
+        PathJoinSubstitution(
+            [FindPackageShare("ladderseg_ros"), "config", "fastdds_large_images.xml"]
+        ),
+        "Fast DDS profile for large best-effort images (see README); use it for the "
+        "camera driver too.",
+    ),
 )
 
 
@@ -56,6 +64,11 @@ def generate_launch_description() -> LaunchDescription:
             },
             arg("params_file"),  # last: the user's file overrides the arguments above
         ],
+        # Fast DDS reads the profile from these (Jazzy, Humble); other RMWs ignore them
+        additional_env={
+            "FASTDDS_DEFAULT_PROFILES_FILE": arg("fastdds_profile"),
+            "FASTRTPS_DEFAULT_PROFILES_FILE": arg("fastdds_profile"),
+        },
         remappings=[
             ("left/image_rect", arg("left_image")),
             ("right/image_rect", arg("right_image")),

@@ -9,7 +9,18 @@ VENV=${LADDERSEG_VENV:-.venv}
 PY=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 
-want=$(cat requirements.txt requirements-ros.txt setup.py | sha256sum | cut -c1-16)-${ROS_DISTRO:-wheels}
+# An interpreter asked for by PYTHON that differs from the venv's rebuilds the venv;
+# TORCH_SPEC is part of the stamp, so a new one re-pins torch.
+if [ -n "${PYTHON:-}" ] && [ -x "$VENV/bin/python" ]; then
+  version() { "$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])'; }
+  have=$(version "$VENV/bin/python")
+  asked=$(version "$PY")
+  if [ "$have" != "$asked" ]; then
+    echo "$VENV has Python $have, PYTHON=$PY is $asked: rebuilding $VENV"
+    rm -rf "$VENV"
+  fi
+fi
+want=$(cat requirements.txt requirements-ros.txt setup.py | sha256sum | cut -c1-16)-${ROS_DISTRO:-wheels}-$TORCH_SPEC
 if [ -f "$VENV/.stamp" ] && [ "$(cat "$VENV/.stamp")" = "$want" ]; then
   exit 0
 fi

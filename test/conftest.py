@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# test helpers shared across folders (``from waiting import spin_until``)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 @pytest.fixture(scope="session")
@@ -22,17 +24,19 @@ def _interrupt_when_logged(
     log: Path,
     marker: str,
     start_timeout: float,
-    settle: float,
     stop_timeout: float,
 ) -> tuple[int, str]:
-    """Send SIGINT to ``proc`` once ``marker`` is in its ``log`` (plus ``settle`` s); return its
-    exit code and log. The process is killed if it outlives the test."""
+    """Send SIGINT to ``proc`` as soon as ``marker`` is in its ``log`` (the work it names
+    has begun); return its exit code and log. The process is killed if it outlives the
+    test."""
+    from waiting import spin_until
+
+    def logged() -> bool:
+        assert proc.poll() is None, log.read_text()
+        return marker in log.read_text()
+
     try:
-        deadline = time.monotonic() + start_timeout
-        while marker not in log.read_text() and time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()
-            time.sleep(0.05)
-        time.sleep(settle)
+        spin_until(logged, start_timeout, f"{marker!r} in {log}")
         proc.send_signal(signal.SIGINT)
         code = proc.wait(stop_timeout)
     finally:
@@ -44,5 +48,5 @@ def _interrupt_when_logged(
 
 @pytest.fixture
 def interrupt_when_logged():
-    """``interrupt_when_logged(proc, log, marker, start_timeout, settle, stop_timeout)``."""
+    """``interrupt_when_logged(proc, log, marker, start_timeout, stop_timeout)``."""
     return _interrupt_when_logged

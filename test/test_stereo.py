@@ -7,10 +7,13 @@ import pytest
 
 from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.stereo import (
+    SGBM_MODES,
     SgbmConfig,
     StereoError,
     baseline_from_projections,
     compute_disparity,
+    fit_disparity,
+    fitted_num_disparities,
     resize_disparity,
 )
 
@@ -102,3 +105,48 @@ def test_baseline_from_kitti_and_ros_projections() -> None:
         baseline_from_projections(ros_right, ros_left)
     with pytest.raises(StereoError, match="3x4"):
         baseline_from_projections(np.eye(3), ros_right)
+
+
+@pytest.mark.parametrize("mode", SGBM_MODES)
+@pytest.mark.parametrize("width", [1, 16, 64, 100, 127, 128, 129, 131, 144])
+def test_sgbm_fits_any_image_width(mode: str, width: int) -> None:
+    """A 127-wide pair with 128 disparities crashed SGBM_3WAY; narrower ones raised."""
+    left, right = _shifted_pair(3, height=24, width=width)
+    config = SgbmConfig(num_disparities=128, mode=mode)
+    disp = compute_disparity(left, right, config)
+    assert disp.shape == (24, width) and disp.dtype == np.float32
+    fitted = fitted_num_disparities(config, width)
+    assert fitted == max(0, min(128, (width - 3) // 16 * 16))
+    if fitted == 0:  # no range fits: no measurement, never a call OpenCV cannot take
+        assert not disp.any()
+    elif disp.any():  # columns left of the search range have no match
+        assert np.median(disp[disp > 0]) == pytest.approx(3.0, abs=0.25)
+
+
+def test_sgbm_range_too_wide_for_the_camera_is_narrowed() -> None:
+    """sgbm_num_disparities 640 on a 639-wide camera: matched with 624, not a crash."""
+    config = SgbmConfig(num_disparities=640)
+    assert fitted_num_disparities(config, 639) == 624
+    assert fitted_num_disparities(config, 639, min_disparity=20) == 608
+    left, right = _shifted_pair(5, height=8, width=639)
+    assert compute_disparity(left, right, config).shape == (8, 639)
+
+
+@pytest.mark.parametrize(("cx_offset", "shift"), [(8.0, 14), (-8.0, 6), (2.5, 9)])
+def test_sgbm_corrects_differing_principal_points(cx_offset: float, shift: int) -> None:
+    """Right cx = left cx - offset: the images show x_l - x_r = d + offset; the result is
+    d, the disparity of Z = f * B / d."""
+    true_d = shift - cx_offset
+    left, right = _shifted_pair(shift)
+    disp = compute_disparity(left, right, SgbmConfig(num_disparities=32), cx_offset)
+    valid = disp > 0
+    assert valid[:, 60:].mean() > 0.9
+    assert float(np.median(disp[valid])) == pytest.approx(true_d, abs=0.25)
+
+
+def test_fit_disparity_rescales_same_aspect_and_rejects_others() -> None:
+    half = np.full((96, 320), 4.0, np.float32)
+    assert np.allclose(fit_disparity(half, (640, 192), "d"), 8.0)
+    for shape in [(1, 1), (3, 7), (100, 640)]:
+        with pytest.raises(StereoError, match="d: disparity .* aspect"):
+            fit_disparity(np.ones(shape, np.float32), (640, 192), "d")

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ladderseg_ros.errors import LadderSegError
-from ladderseg_ros.fileio import OutputExistsError, write_bytes_atomic
+from ladderseg_ros.fileio import InputFileError, OutputExistsError, write_bytes_atomic
+from ladderseg_ros.fileio import read_text as _read_text
 
 KITTI_CALIB_NAME = "calib_cam_to_cam.txt"
 _CS_NAME = re.compile(r"^(?P<city>.+)_(?P<seq>\d{6})_(?P<frame>\d{6})_leftImg8bit\.png$")
@@ -137,13 +138,22 @@ def cityscapes_samples(
     """List the frames of a Cityscapes split, sorted by city, sequence and frame.
 
     Raises:
-        LayoutError: ``root/leftImg8bit/split`` is missing or holds no images.
+        LayoutError: ``root/leftImg8bit/split`` is missing or holds no images, or a city
+            in ``cities`` is not there (the message names it and the cities found).
     """
     root = Path(root)
     base = root / "leftImg8bit" / split
     if not base.is_dir():
         raise LayoutError(f"{base} is not a directory (expected the Cityscapes layout)")
     wanted = None if cities is None else set(cities)
+    if wanted is not None:
+        present = sorted(p.name for p in base.iterdir() if p.is_dir())
+        unknown = sorted(wanted - set(present))
+        if unknown:
+            raise LayoutError(
+                f"{base}: no city {', '.join(unknown)} (cities there: "
+                f"{', '.join(present) or 'none'})"
+            )
     samples = []
     for left in sorted(base.glob("*/*_leftImg8bit.png")):
         match = _CS_NAME.match(left.name)
@@ -185,10 +195,19 @@ def encode_cityscapes_disparity(disparity: np.ndarray) -> np.ndarray:
     return raw
 
 
+def _text(path: str | Path, what: str) -> str:
+    """``fileio.read_text`` raising LayoutError (one line naming the file)."""
+    try:
+        return _read_text(path, what)
+    except InputFileError as exc:
+        raise LayoutError(str(exc)) from None
+
+
 def read_cityscapes_camera(path: str | Path) -> CameraCalib:
     """Read a Cityscapes ``camera/*.json`` (``extrinsic.baseline``, ``intrinsic.fx/fy/u0/v0``)."""
+    text = _text(path, "camera file")
     try:
-        doc = json.loads(Path(path).read_text())
+        doc = json.loads(text)
         intr, extr = doc["intrinsic"], doc["extrinsic"]
         return CameraCalib(
             fx=float(intr["fx"]),
@@ -197,8 +216,6 @@ def read_cityscapes_camera(path: str | Path) -> CameraCalib:
             v0=float(intr["v0"]),
             baseline=float(extr["baseline"]),
         )
-    except OSError as exc:
-        raise LayoutError(f"cannot read camera file {path}: {exc}") from exc
     except (ValueError, KeyError, TypeError) as exc:
         raise LayoutError(f"camera file {path} lacks intrinsic fx/fy/u0/v0 or baseline") from exc
 
@@ -271,10 +288,7 @@ def read_kitti_calib(path: str | Path) -> dict[str, np.ndarray]:
     Returns:
         Flat float64 arrays by key (reshape ``P_rect_02`` to 3x4 yourself).
     """
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise LayoutError(f"cannot read KITTI calibration {path}: {exc}") from exc
+    text = _text(path, "KITTI calibration")
     calib: dict[str, np.ndarray] = {}
     for line in text.splitlines():
         key, sep, value = line.partition(":")
@@ -388,12 +402,15 @@ def read_kitti_raw_drive(drive_dir: str | Path) -> KittiRawDrive:
     if [p.name for p in left] != [p.name for p in right]:
         raise LayoutError(f"{drive_dir}: image_02 and image_03 hold different frames")
     stamp_file = drive_dir / "image_02" / "timestamps.txt"
-    try:
-        lines = [s for s in stamp_file.read_text().splitlines() if s.strip()]
-    except OSError as exc:
-        raise LayoutError(f"cannot read {stamp_file}: {exc}") from exc
-    stamps_ns = [parse_kitti_timestamp_ns(s) for s in lines]
-    stamps = [parse_kitti_timestamp(s) for s in lines]
+    stamps_ns, stamps = [], []
+    for number, line in enumerate(_text(stamp_file, "KITTI timestamps").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            stamps_ns.append(parse_kitti_timestamp_ns(line))
+            stamps.append(parse_kitti_timestamp(line))
+        except LayoutError as exc:
+            raise LayoutError(f"{stamp_file}:{number}: {exc}") from None
     if len(stamps) != len(left):
         raise LayoutError(f"{stamp_file}: {len(stamps)} timestamps for {len(left)} images")
     calib_path = drive_dir.parent / KITTI_CALIB_NAME

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -103,11 +105,21 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SynthError(f"{out} exists and is not an empty directory, not writing into it")
-    out.mkdir(parents=True, exist_ok=True)
-    if _layout(args) == "cityscapes":
-        write_cityscapes(out, args.split, rig, range(seed, seed + args.frames))
-    else:
-        write_kitti_drive(out, rig, seed, args.frames, args.fps)
+    # Rendered into a hidden sibling and renamed when complete: an interrupted run leaves
+    # nothing behind, so the same command restarts cleanly.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        if _layout(args) == "cityscapes":
+            write_cityscapes(work, args.split, rig, range(seed, seed + args.frames))
+        else:
+            write_kitti_drive(work, rig, seed, args.frames, args.fps)
+        if out.is_dir():
+            out.rmdir()  # empty (checked above); fails if something appeared meanwhile
+        work.rename(out)
+    finally:
+        if work.exists():
+            shutil.rmtree(work)
     print(
         f"wrote {args.frames} {args.preset}-rig frames ({rig.width}x{rig.height}) in the "
         f"{_layout(args)} layout to {out}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import warnings
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 
 from ladderseg_ros.errors import LadderSegError
-from ladderseg_ros.fileio import atomic_output
+from ladderseg_ros.fileio import OutputExistsError, atomic_output
 from ladderseg_ros.model import LadderSeg
 from ladderseg_ros.weights import WeightsError, WeightsMetadata
 
@@ -50,6 +51,7 @@ def export_onnx(
     path: str | Path,
     opset: int = DEFAULT_OPSET,
     example_size: tuple[int, int] = (256, 128),
+    overwrite: bool = True,
 ) -> Path:
     """Exports ``model`` (inputs ``image`` [, ``disparity``, ``baseline``]; output ``logits``).
 
@@ -61,12 +63,19 @@ def export_onnx(
         path: output ``.onnx`` file.
         opset: ONNX opset (17 or newer).
         example_size: (width, height) of the tracing input; any size works afterwards.
+        overwrite: replace an existing ``path`` (the Segmenter's content-addressed cache
+            does); False refuses it before any work.
+
+    Raises:
+        OutputExistsError: ``path`` exists and ``overwrite`` is False.
     """
     import onnx
 
     if opset < 17:
         raise ExportError(f"opset {opset} is too old: 17 or newer is needed")
     path = Path(path)
+    if not overwrite and os.path.lexists(path):
+        raise OutputExistsError(f"{path} exists already, not overwriting (--force replaces it)")
     wrapper = _LogitsOnly(model).cpu().eval()  # eval first: tracing must not touch BN stats
     w, h = example_size
     inputs: tuple[torch.Tensor, ...] = (torch.zeros(1, 3, h, w),)
@@ -78,7 +87,7 @@ def export_onnx(
         dynamic["disparity"] = {0: "batch", 2: "height", 3: "width"}
         dynamic["baseline"] = {0: "batch"}
     dynamic["logits"] = {0: "batch", 2: "height", 3: "width"}
-    with atomic_output(path, overwrite=True, suffix=".onnx") as tmp:
+    with atomic_output(path, overwrite=overwrite, suffix=".onnx") as tmp:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # tracer warnings about shape arithmetic
             torch.onnx.export(

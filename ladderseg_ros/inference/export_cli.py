@@ -43,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=16,
         help="int8: synthetic frames (default 16)",
     )
+    parser.add_argument("--force", action="store_true", help="replace an existing --onnx file")
     parser.set_defaults(func=run)
 
 
@@ -54,12 +55,16 @@ def run(args: argparse.Namespace) -> int:
         raise ExportCliError(f"{args.onnx} is the input file, not overwriting it")
     if args.calibration_frames < 1:
         raise ExportCliError(f"--calibration-frames must be >= 1, got {args.calibration_frames}")
+    if args.onnx.exists() and not args.force:  # before loading anything
+        raise ExportCliError(f"{args.onnx} exists already, not overwriting (--force replaces it)")
     model, metadata = load_weights(args.weights)
     example = metadata.input_size or (512, 256)
     if args.int8:
         _export_int8(args, model, metadata)
         return 0
-    path = export_onnx(model, metadata, args.onnx, opset=args.opset, example_size=example)
+    path = export_onnx(
+        model, metadata, args.onnx, opset=args.opset, example_size=example, overwrite=args.force
+    )
     print(f"wrote {path} ({metadata.model.name}, opset {args.opset}, dynamic height/width)")
     if args.check:
         agreement = _check(args.weights, path, example)

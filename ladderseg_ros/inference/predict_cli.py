@@ -10,6 +10,11 @@ Each image is resized so that the network sees objects at the scale its weights 
 at, using the camera's focal length (Cityscapes camera JSON, KITTI calibration, or ``--focal``
 for a folder of images; else the trained input width), and labels come back at the image's
 size. ``--input-size`` overrides that.
+
+Interrupted runs resume: ``OUT/.ladderseg_predict.json`` records the weights (SHA-256) and
+settings, and a rerun with the same ones writes only the images not yet there (each PNG is
+written atomically, so none is partial). An OUT made with other weights or settings, or
+holding other files, is refused: nothing is overwritten.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import numpy as np
 from ladderseg_ros.errors import LadderSegError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+MANIFEST = ".ladderseg_predict.json"
 
 
 class PredictError(LadderSegError, ValueError):
@@ -39,6 +45,7 @@ class Job:
     disparity: Path | None = None
     baseline: float | None = None
     focal: float | None = None
+    cx_offset: float = 0.0  # cx_left - cx_right of the rectified pair (px)
 
 
 def folder_jobs(root: Path) -> list[Job]:
@@ -76,8 +83,10 @@ def kitti_jobs(root: Path) -> list[Job]:
         drive = read_kitti_raw_drive(drive_dir)
         baseline = baseline_from_projections(drive.p_left, drive.p_right)
         focal = float(drive.p_left[0, 0])
+        cx_offset = float(drive.p_left[0, 2] - drive.p_right[0, 2])
         for left, right in zip(drive.left, drive.right, strict=True):
-            jobs.append(Job(f"{drive_dir.name}_{left.stem}", left, right, None, baseline, focal))
+            name = f"{drive_dir.name}_{left.stem}"
+            jobs.append(Job(name, left, right, None, baseline, focal, cx_offset))
     return jobs
 
 
@@ -109,7 +118,60 @@ def _stereo(job: Job, rgb: np.ndarray, baseline: float | None) -> tuple[np.ndarr
     # SGBM needs the disparity range well inside the image: cap it for small images.
     num = min(SgbmConfig().num_disparities, max(16, rgb.shape[1] // 32 * 16))
     config = SgbmConfig(num_disparities=num)
-    return compute_disparity(rgb, read_png(job.right), config), baseline
+    return compute_disparity(rgb, read_png(job.right), config, job.cx_offset), baseline
+
+
+def prepare_out(out: Path, settings: dict[str, object]) -> int:
+    """Make ``out`` ready for a run with ``settings``; returns how many files it holds.
+
+    Raises:
+        PredictError: ``out`` holds files of another run (other weights or settings) or
+            files that no predict run wrote.
+    """
+    import json
+
+    from ladderseg_ros.fileio import write_bytes_atomic
+
+    manifest = out / MANIFEST
+    text = json.dumps(settings, indent=1, sort_keys=True) + "\n"
+    if out.is_dir() and any(out.iterdir()):
+        if not manifest.is_file():
+            raise PredictError(
+                f"{out} is not empty and no predict run wrote it; choose another OUT"
+            )
+        try:
+            previous = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise PredictError(f"{manifest}: unreadable ({exc}); choose another OUT") from None
+        if previous != json.loads(text):
+            changed = sorted(k for k in settings if previous.get(k) != settings[k])
+            raise PredictError(
+                f"{out} holds predictions made with other {', '.join(changed) or 'settings'}; "
+                "choose another OUT (nothing is overwritten)"
+            )
+        return sum(1 for p in out.iterdir() if p.name != MANIFEST)
+    out.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(manifest, text.encode())
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> dict[str, object]:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with args.weights.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {
+        "weights_sha256": digest.hexdigest(),
+        "input": str(args.input.resolve()),
+        "backend": args.backend,
+        "input_size": args.input_size,
+        "focal": args.focal,
+        "precision": args.precision,
+        "split": args.split,
+        "baseline": args.baseline,
+    }
 
 
 def _plain_weights_hint() -> str:
@@ -185,14 +247,22 @@ def run(args: argparse.Namespace) -> int:
             f"and {args.input} holds single images: use weights that need no disparity "
             f"({_plain_weights_hint()}), or give a Cityscapes/KITTI root with right images"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    held = prepare_out(out, _settings(args))
+    done = 0
     for job in tqdm(jobs, desc=f"predict ({kind}, {segmenter.backend_name})", unit="img"):
+        paths = (out / f"{job.name}_labelTrainIds.png", out / f"{job.name}_color.png")
+        if all(p.is_file() for p in paths):
+            done += 1
+            continue  # written by an interrupted run with the same weights and settings
         rgb = read_png(job.left)
         disparity = baseline = None
         if segmenter.uses_disparity:
             disparity, baseline = _stereo(job, rgb, args.baseline)
         result = segmenter(rgb, disparity, baseline, focal_length=job.focal or args.focal)
-        write_png(out / f"{job.name}_labelTrainIds.png", result.labels)
-        write_png(out / f"{job.name}_color.png", colorize(result.labels, segmenter.label_set))
-    print(f"wrote {len(jobs)} label and colour PNGs to {out}")
+        if not paths[0].is_file():
+            write_png(paths[0], result.labels)
+        if not paths[1].is_file():
+            write_png(paths[1], colorize(result.labels, segmenter.label_set))
+    resumed = f" (resumed: {done} were there)" if held else ""
+    print(f"wrote {len(jobs) - done} label and colour PNG pairs to {out}{resumed}")
     return 0

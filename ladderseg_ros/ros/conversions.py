@@ -209,17 +209,26 @@ class ReceivedDisparity:
     min_disparity: float = 0.0
     max_disparity: float = math.inf
 
-    def resized(self, width: int, height: int) -> ReceivedDisparity:
+    def resized(self, width: int, height: int, topic: str = "disparity") -> ReceivedDisparity:
         """The same measurement at ``width`` x ``height``: values, f and range scaled by the
-        width ratio (depth = f * t / d is unchanged)."""
-        from ladderseg_ros.stereo import resize_disparity
+        width ratio (depth = f * t / d is unchanged).
+
+        Raises:
+            BadMessageError: kind ``disparity_size``: the map has another aspect than
+                ``width`` x ``height`` (it would be stretched).
+        """
+        from ladderseg_ros.stereo import StereoError, fit_disparity
 
         if self.disparity.shape == (height, width):
             return self
         ratio = width / self.disparity.shape[1]
+        try:
+            disparity = fit_disparity(self.disparity, (width, height), topic)
+        except StereoError as exc:
+            raise BadMessageError("disparity_size", str(exc)) from exc
         return dataclasses.replace(
             self,
-            disparity=resize_disparity(self.disparity, (width, height)),
+            disparity=disparity,
             focal=self.focal * ratio,
             min_disparity=self.min_disparity * ratio,
             max_disparity=self.max_disparity * ratio,
@@ -305,41 +314,128 @@ def disparity_to_msg(
     return msg
 
 
-def stereo_calibration(
-    left: CameraInfo | None, right: CameraInfo | None, width: int, height: int
-) -> tuple[float, float]:
-    """Focal length fx (px) and baseline (m) of a rectified pair from its CameraInfos.
+@dataclass(frozen=True)
+class StereoGeometry:
+    """What a rectified pair's CameraInfos say about the images actually received.
 
-    baseline = (Tx_left - Tx_right) / fx with Tx = P[0, 3]; KITTI's left P has a nonzero Tx.
+    ``focal`` is fx (px) and ``baseline`` (m) at the received image size;
+    ``cx_offset`` = cx_left - cx_right (px): a matcher measures x_left - x_right, and the
+    disparity of ``stereo_msgs/DisparityImage`` (Z = f * T / d) is that minus ``cx_offset``.
+    """
+
+    focal: float
+    baseline: float
+    cx_offset: float = 0.0
+
+
+# relative tolerance for values a rectified pair must share (fx, fy, cy), calibration files
+# print them rounded
+_SHARED_TOLERANCE = 1e-4
+# largest vertical or depth offset between the cameras, as a fraction of the baseline
+_MAX_OFF_AXIS = 0.02
+
+
+def _received_projection(info: CameraInfo, side: str, width: int, height: int) -> np.ndarray:
+    """``info``'s P for the image as received: region of interest and binning applied (as
+    image_geometry's PinholeCameraModel does), checked against the image size."""
+    p = np.asarray(info.p, dtype=np.float64).reshape(3, 4).copy()
+    if not np.isfinite(p).all():
+        raise BadMessageError("bad_camera_info", f"{side}/camera_info: P has NaN/inf entries")
+    bx, by = max(int(info.binning_x), 1), max(int(info.binning_y), 1)
+    full_w, full_h = int(info.width), int(info.height)
+    roi = info.roi
+    if roi.width and roi.height:  # the image is a crop of the calibrated one
+        p[0, 2] -= roi.x_offset
+        p[1, 2] -= roi.y_offset
+        full_w, full_h = int(roi.width), int(roi.height)
+    if (full_w, full_h) != (0, 0):
+        expected = (full_w // bx, full_h // by)
+        if expected != (width, height):
+            shown = f"{info.width}x{info.height}"
+            if roi.width and roi.height:
+                shown += f", roi {roi.width}x{roi.height}+{roi.x_offset}+{roi.y_offset}"
+            if (bx, by) != (1, 1):
+                shown += f", binning {bx}x{by}"
+            raise BadMessageError(
+                "camera_info_size",
+                f"{side}/camera_info is for {shown} = {expected[0]}x{expected[1]}, "
+                f"image is {width}x{height}",
+            )
+    p[0] /= bx  # fx, cx, Tx in binned pixels
+    p[1] /= by
+    if not np.allclose(p[2, :3], (0.0, 0.0, 1.0)):
+        raise BadMessageError(
+            "bad_camera_info",
+            f"{side}/camera_info: P's last row is {p[2].tolist()}, a rectified camera has "
+            "[0, 0, 1, Tz]",
+        )
+    fx = float(p[0, 0])
+    if not fx > 0 or not p[1, 1] > 0:
+        raise BadMessageError(
+            "bad_camera_info", f"{side}/camera_info has P[0,0] = fx = {fx}, P[1,1] = {p[1, 1]}"
+        )
+    return p
+
+
+def stereo_geometry(
+    left: CameraInfo | None, right: CameraInfo | None, width: int, height: int
+) -> StereoGeometry:
+    """Focal length, baseline and principal-point offset of a rectified, horizontal pair.
+
+    Every field of CameraInfo that changes geometry is honoured or rejected: P (fx, fy,
+    cx, cy, Tx, Ty) is used; ``roi`` and ``binning_x/y`` are applied to P as
+    image_geometry does; ``width``/``height`` must describe the received image (0x0 = not
+    given); D, K, R and ``distortion_model`` describe the raw camera and do not apply to
+    rectified images (stereo_image_proc uses P alone, so do we). A pair whose fx, fy or cy
+    differ is not rectified (rows or scale do not correspond) and one with a vertical
+    (Ty) or depth (P[2,3]) offset is not horizontal: both are rejected. Differing cx
+    (rectification with alpha) is honoured through ``cx_offset``. baseline =
+    (Tx_left - Tx_right) / fx with Tx = P[0, 3]; KITTI's left P has a nonzero Tx.
 
     Raises:
-        BadMessageError: An info is missing, degenerate (fx <= 0, non-finite, baseline <= 0)
-            or describes another image size than the (width, height) received.
+        BadMessageError: An info is missing (``missing_camera_info``), describes another
+            image size (``camera_info_size``) or geometry that cannot be used
+            (``bad_camera_info``); the message names the field.
     """
     from ladderseg_ros.stereo import baseline_from_projections
 
     if left is None or right is None:
         side = "left" if left is None else "right"
         raise BadMessageError("missing_camera_info", f"no {side}/camera_info received yet")
-    for side, info in (("left", left), ("right", right)):
-        if (info.width, info.height) not in ((0, 0), (width, height)):
+    p_left = _received_projection(left, "left", width, height)
+    p_right = _received_projection(right, "right", width, height)
+    for name, (row, col) in (("fx", (0, 0)), ("fy", (1, 1)), ("cy", (1, 2))):
+        a, b = p_left[row, col], p_right[row, col]
+        if abs(a - b) > _SHARED_TOLERANCE * max(abs(a), abs(b), 1.0):
             raise BadMessageError(
-                "camera_info_size",
-                f"{side}/camera_info is for {info.width}x{info.height}, image is {width}x{height}",
+                "bad_camera_info",
+                f"camera_info: left {name} {a:.6g} and right {name} {b:.6g} differ: the "
+                "images are not a rectified pair",
             )
-    p_left = np.asarray(left.p, dtype=np.float64).reshape(3, 4)
-    p_right = np.asarray(right.p, dtype=np.float64).reshape(3, 4)
-    fx = float(p_left[0, 0])
-    if not (math.isfinite(fx) and fx > 0 and np.isfinite(p_right).all()):
-        raise BadMessageError("bad_camera_info", f"left/camera_info has P[0,0] = fx = {fx}")
     try:
         baseline = float(baseline_from_projections(p_left, p_right))
     except LadderSegError as exc:
         raise BadMessageError("bad_camera_info", f"camera_info: {exc}") from exc
-    if not (math.isfinite(baseline) and baseline > 0):
+    # offsets of the right camera across and along the optical axis, in metres; KITTI's
+    # P_rect_02/03 carry a few millimetres of each, a vertical rig carries all its baseline
+    off_y = (p_left[1, 3] - p_right[1, 3]) / p_left[1, 1]
+    off_z = p_left[2, 3] - p_right[2, 3]
+    if max(abs(off_y), abs(off_z)) > _MAX_OFF_AXIS * baseline:
         raise BadMessageError(
             "bad_camera_info",
-            f"camera_info gives baseline {baseline} m (P_left Tx={p_left[0, 3]}, "
-            f"P_right Tx={p_right[0, 3]}); expected > 0",
+            f"camera_info: the right camera is {off_y:.4g} m below and {off_z:.4g} m behind "
+            f"the left (baseline {baseline:.4g} m): only horizontal pairs are supported",
         )
-    return fx, baseline
+    return StereoGeometry(float(p_left[0, 0]), baseline, float(p_left[0, 2] - p_right[0, 2]))
+
+
+def stereo_calibration(
+    left: CameraInfo | None, right: CameraInfo | None, width: int, height: int
+) -> tuple[float, float]:
+    """Focal length fx (px) and baseline (m) of a rectified pair (see ``stereo_geometry``).
+
+    Raises:
+        BadMessageError: See ``stereo_geometry``.
+    """
+    geometry = stereo_geometry(left, right, width, height)
+    return geometry.focal, geometry.baseline

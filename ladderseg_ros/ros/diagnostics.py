@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
+# stamp-to-publish latencies above this (s) say the stamp is not on this clock
+LATENCY_PLAUSIBLE_S = 60.0
+
 
 @dataclass
 class StatsSnapshot:
@@ -33,6 +36,8 @@ class StatsSnapshot:
     sync_dropped_messages: int
     bad_messages: dict[str, int] = field(default_factory=dict)
     new_bad: int = 0
+    processed: int = 0
+    latency_outliers: int = 0
 
 
 class PipelineStats:
@@ -43,6 +48,8 @@ class PipelineStats:
         self.inputs = 0
         self.outputs = 0
         self.dropped = 0
+        self.processed = 0  # pairs the worker finished with, whatever the outcome
+        self.latency_outliers = 0  # outputs whose stamp gave no plausible latency
         self.bad: Counter[str] = Counter()
         self._latencies: list[float] = []
         self._processing: list[float] = []
@@ -63,12 +70,23 @@ class PipelineStats:
             self.bad[kind] += 1
             return self.bad[kind]
 
+    def count_processed(self) -> None:
+        with self._lock:
+            self.processed += 1
+
     def count_output(self, latency_s: float, processing_s: float, wait_s: float = 0.0) -> None:
         """One published frame: stamp-to-publish latency, the worker's time on it, and how
-        long it waited in the mailbox before the worker took it."""
+        long it waited in the mailbox before the worker took it.
+
+        A latency outside [-1 s, ``LATENCY_PLAUSIBLE_S``] (a stamp of 0, a bag replayed
+        without ``use_sim_time``) is counted as an outlier, not averaged in.
+        """
         with self._lock:
             self.outputs += 1
-            self._latencies.append(latency_s)
+            if -1.0 <= latency_s <= LATENCY_PLAUSIBLE_S:
+                self._latencies.append(latency_s)
+            else:
+                self.latency_outliers += 1
             self._processing.append(processing_s)
             self._waits.append(wait_s)
 
@@ -98,6 +116,8 @@ class PipelineStats:
                 sync_dropped_messages=sync_dropped,
                 bad_messages=dict(self.bad),
                 new_bad=bad_total - bad0,
+                processed=self.processed,
+                latency_outliers=self.latency_outliers,
             )
             self._latencies, self._processing, self._waits = [], [], []
             self._last = (now, self.inputs, self.outputs, bad_total)
@@ -105,11 +125,14 @@ class PipelineStats:
 
 
 def diagnostic_status(
-    name: str, hardware_id: str, snap: StatsSnapshot, backend: str
+    name: str, hardware_id: str, snap: StatsSnapshot, backend: str, problem: str = ""
 ) -> DiagnosticStatus:
-    """One DiagnosticStatus: WARN while bad messages arrive or pairs come but nothing goes out."""
+    """One DiagnosticStatus: WARN while bad messages arrive or inputs come but no pair forms
+    (``problem``: the cause and remedy, see ``pairing.PairingMonitor``)."""
     level, message = DiagnosticStatus.OK, "ok"
-    if snap.new_bad:
+    if problem:
+        level, message = DiagnosticStatus.WARN, problem
+    elif snap.new_bad:
         level, message = DiagnosticStatus.WARN, f"{snap.new_bad} bad messages in the last period"
     elif snap.input_rate > 0 and snap.output_rate == 0 and snap.outputs == 0:
         message = "receiving, no output subscribers yet"
@@ -128,6 +151,7 @@ def diagnostic_status(
         "dropped_pairs": str(snap.dropped_pairs),
         "sync_dropped_messages": str(snap.sync_dropped_messages),
         "bad_messages_total": str(sum(snap.bad_messages.values())),
+        "latency_outliers": str(snap.latency_outliers),
         "backend": backend,
     }
     for kind, count in sorted(snap.bad_messages.items()):

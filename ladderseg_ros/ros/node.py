@@ -4,9 +4,12 @@ Subscription callbacks only check stamps and hand complete pairs to a one-place 
 a worker thread decodes, computes disparity, runs the Segmenter and publishes. When the
 cameras outrun the network the mailbox keeps the newest pair and counts the others as
 dropped, so latency stays at about one inference. Bad input is counted by kind, logged
-(throttled) and skipped; it never stops the node. A pair that arrives before both
-CameraInfos (a bag whose infos are recorded after the first images) is held, only the
-newest one, and processed when the calibration arrives.
+(throttled) and skipped; it never stops the node. Pairs that arrive before both
+CameraInfos (a bag whose infos are recorded after the first images) are held, up to
+``calibration_backlog``, and processed in order when the calibration arrives. When inputs
+arrive but no pair forms, /diagnostics says WARN with the cause and the remedy
+(``pairing.PairingMonitor``). Diagnostics run on the steady clock, so they are published
+with ``use_sim_time`` before any /clock.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ import math
 import sys
 import threading
 import time
+from collections import deque
 from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import (
     DurabilityPolicy,
@@ -39,6 +44,7 @@ from ladderseg_ros.groups import ClassGroups, label_metadata, load_groups
 from ladderseg_ros.ros import conversions, pointcloud
 from ladderseg_ros.ros.conversions import BadMessageError
 from ladderseg_ros.ros.diagnostics import PipelineStats, diagnostic_status
+from ladderseg_ros.ros.pairing import PairingMonitor
 from ladderseg_ros.ros.params import NodeParams, ParamError, declare, output_qos, validate
 from ladderseg_ros.ros.processing import (
     CalibrationGate,
@@ -132,15 +138,18 @@ class LadderSegNode(Node):
         p = self.params
         self.stats = PipelineStats()
         self._slot: NewestSlot[tuple[tuple[Any, ...], float]] = NewestSlot()
-        # the CameraInfos, and the newest pair that came before both
-        self._gate: CalibrationGate[tuple[tuple[Any, ...], float]] = CalibrationGate()
+        # the CameraInfos, and the pairs that came before both
+        self._gate: CalibrationGate[tuple[tuple[Any, ...], float]] = CalibrationGate(
+            p.calibration_backlog
+        )
+        self._released: deque[tuple[tuple[Any, ...], float]] = deque()  # calibrated now
         self._last_warn: dict[str, float] = {}
         self._publish_label_metadata()
         self._make_publishers()
         self._make_subscriptions()
         # the per-frame path shared with segment-bag (decode, calibrate, process)
         self.pipeline = FramePipeline(self.processor, self.mode, self.input_topics)
-        self._diag_timer = self.create_timer(p.diagnostics_period, self._publish_diagnostics)
+        self._diag_timer = self._wall_timer(p.diagnostics_period, self._publish_diagnostics)
         self._stop = threading.Event()
         self._worker: threading.Thread | None = threading.Thread(
             target=self._work, name="ladderseg-worker", daemon=True
@@ -179,6 +188,25 @@ class LadderSegNode(Node):
         read_only = ParameterDescriptor(read_only=True, description="published class metadata")
         self.declare_parameter("class_names", names, read_only)
         self.declare_parameter("class_colors", colors, read_only)
+
+    # ----------------------------------------------------------------- set-up
+    def _wall_timer(self, period: float, callback: Any) -> Any:
+        """A timer on the steady clock: it runs with ``use_sim_time`` and no /clock."""
+        return self.create_timer(period, callback, clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    def _qos_events(self, topic: str) -> dict[str, Any]:
+        """``create_subscription`` keywords that report a requested-QoS incompatibility."""
+        try:
+            from rclpy.event_handler import SubscriptionEventCallbacks
+        except ImportError:  # Humble
+            from rclpy.qos_event import SubscriptionEventCallbacks
+
+        def incompatible(event: Any) -> None:
+            policy = getattr(event, "last_policy_kind", "?")
+            line = self._pairing.qos_incompatible(topic, str(getattr(policy, "name", policy)))
+            self._warn("incompatible_qos", line)
+
+        return {"event_callbacks": SubscriptionEventCallbacks(incompatible_qos=incompatible)}
 
     def _publish_label_metadata(self) -> None:
         latched = QoSProfile(
@@ -225,8 +253,13 @@ class LadderSegNode(Node):
             specs = [(image_type, left), (image_type, right)]
         self.input_topics = [name for _, name in specs]
         slop = p.slop if p.approximate_sync else None
+        self._pairing = PairingMonitor(self.input_topics, slop, p.input_qos)
         if len(specs) == 1:
-            self._subs = [self.create_subscription(image_type, left, self._on_set, qos)]
+            self._subs = [
+                self.create_subscription(
+                    image_type, left, self._on_set, qos, **self._qos_events(left)
+                )
+            ]
             self._sync = None
         else:
             self._subs, self._sync = subscribe_synchronized(
@@ -238,6 +271,7 @@ class LadderSegNode(Node):
                 slop,
                 p.reset_jump,
                 guard=self._stamp_ok,
+                options=self._qos_events,
             )
         # Topic mode: the left info gives the cloud its principal point; mono mode: its fx
         # sets the trained scale (without it, the image is resized to the trained width).
@@ -246,7 +280,11 @@ class LadderSegNode(Node):
             for side, topic in zip(info_sides, (LEFT_INFO, RIGHT_INFO), strict=False):
                 self._subs.append(
                     self.create_subscription(
-                        CameraInfo, topic, lambda m, s=side: self._on_info(s, m), qos
+                        CameraInfo,
+                        topic,
+                        lambda m, s=side: self._on_info(s, m),
+                        qos,
+                        **self._qos_events(topic),
                     )
                 )
 
@@ -262,9 +300,10 @@ class LadderSegNode(Node):
 
     # ------------------------------------------------------------ callbacks
     def _on_info(self, side: str, msg: CameraInfo) -> None:
-        pending = self._gate.add_info(side, msg)
-        if pending is not None and not self._slot.offer(pending):
-            self.stats.count_dropped()  # a newer pair already waits: it wins
+        released = self._gate.add_info(side, msg)
+        if released:  # processed in order before any newer pair
+            self._released.extend(released)
+            self._slot.wake()
 
     def _hold_until_calibrated(self, msgs: tuple[Any, ...], received: float) -> bool:
         """Keep ``msgs`` as the pending pair when a CameraInfo is still missing (True)."""
@@ -273,13 +312,14 @@ class LadderSegNode(Node):
             self._bad(
                 "missing_camera_info",
                 f"pair at {stamp_seconds(replaced[0][0]):.3f} skipped: no "
-                f"{' or '.join(s + '/camera_info' for s in missing)} received yet",
+                f"{' or '.join(s + '/camera_info' for s in missing)} received yet and "
+                f"{self.params.calibration_backlog} newer pairs wait (calibration_backlog)",
             )
         return held
 
     def _on_set(self, *msgs: Any) -> None:
         if self._sync is None and not self._stamp_ok(msgs[0], self.input_topics[0]):
-            return  # mono mode or message_filters: screen the set here
+            return  # mono mode: screen the image here
         self.stats.count_input()
         if self._slot.put((msgs, time.monotonic())):
             self.stats.count_dropped()
@@ -304,10 +344,14 @@ class LadderSegNode(Node):
 
     def _bad(self, kind: str, message: str) -> None:
         total = self.stats.count_bad(kind)
+        self._warn(kind, f"bad input ({kind}, {total} so far): {message}")
+
+    def _warn(self, kind: str, line: str) -> None:
+        """Log ``line`` at most once per WARN_THROTTLE_S for each ``kind``."""
         now = time.monotonic()
         if now - self._last_warn.get(kind, -math.inf) >= WARN_THROTTLE_S:
             self._last_warn[kind] = now
-            self.get_logger().warning(f"bad input ({kind}, {total} so far): {message}")
+            self.get_logger().warning(line)
 
     def _on_set_parameters(self, parameters: list[Any]) -> SetParametersResult:
         changes = {}
@@ -331,7 +375,8 @@ class LadderSegNode(Node):
     # --------------------------------------------------------------- worker
     def _work(self) -> None:
         while not self._stop.is_set():
-            item = self._slot.get(timeout=0.1)
+            # pairs released by the calibration first: they are older than the slot's
+            item = self._released.popleft() if self._released else self._slot.get(timeout=0.1)
             if item is None:
                 continue
             msgs, received = item
@@ -343,6 +388,8 @@ class LadderSegNode(Node):
                 self._bad("processing_error", str(exc))
             except Exception as exc:  # the node must outlive any single frame
                 self._bad("internal_error", f"{type(exc).__name__}: {exc}")
+            finally:
+                self.stats.count_processed()
 
     def _wanted(self) -> Wanted:
         p = self.params
@@ -377,6 +424,13 @@ class LadderSegNode(Node):
         )
         if result.points_skipped:
             self._bad("points_skipped", f"~/points not published: {result.points_skipped}")
+        if self.mode == "compute" and result.num_disparities < p.sgbm_num_disparities:
+            self._warn(
+                "sgbm_range",
+                f"sgbm_num_disparities {p.sgbm_num_disparities} does not fit "
+                f"{result.left.shape[1]}-px wide images: matching with "
+                f"{result.num_disparities or 'none (image too narrow)'}",
+            )
         if result.nonfinite:
             self._bad(
                 "nonfinite_disparity",
@@ -419,15 +473,28 @@ class LadderSegNode(Node):
     def _publish_diagnostics(self) -> None:
         sync_dropped = self._sync.stats.dropped if self._sync is not None else 0
         snap = self.stats.snapshot(sync_dropped=sync_dropped)
+        problem = self._pairing_problem()
+        if problem:
+            self._warn("no_pair", f"no pair formed: {problem}")
         status = diagnostic_status(
             f"{self.get_fully_qualified_name()}: pipeline",
             self.segmenter.backend_name,
             snap,
             self.segmenter.backend_name,
+            problem,
         )
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
+
+    def _pairing_problem(self) -> str:
+        """Why inputs arrive but no pair forms this period ("" when pairs form)."""
+        if self._sync is None:
+            return ""
+        waiting = []
+        if self.mode == "compute" and self._gate.pending is not None:
+            waiting = [f"{side}/camera_info" for side in self._gate.missing()]
+        return self._pairing.problem(self._sync.stats, waiting)
 
     def destroy_node(self) -> None:
         if getattr(self, "_worker", None) is not None:

@@ -96,6 +96,15 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "reset_jump", 1.0, "A stamp this much (s) older than the last pair resets pairing.", 0.0
     ),
+    ParamSpec(
+        "calibration_backlog",
+        30,
+        "Pairs held, oldest first, while a CameraInfo has not arrived yet (images recorded "
+        "or published before the infos); older ones are skipped.",
+        1,
+        1000,
+        1,
+    ),
     ParamSpec("overlay_alpha", 0.5, "Weight of colours in ~/overlay.", 0.0, 1.0, dynamic=True),
     ParamSpec("publish_labels", True, "Publish ~/labels (mono8 trainIds).", dynamic=True),
     ParamSpec("publish_color", True, "Publish ~/color (rgb8 palette).", dynamic=True),
@@ -191,6 +200,7 @@ class NodeParams:
     slop: float
     queue_size: int
     reset_jump: float
+    calibration_backlog: int
     overlay_alpha: float
     publish_labels: bool
     publish_color: bool

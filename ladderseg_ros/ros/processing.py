@@ -5,15 +5,17 @@ needed, segmentation, palette colours, overlay), computing only the outputs aske
 ``FramePipeline`` is the whole per-frame path from messages (decode, calibrate or resize a
 received disparity, process, the output disparity's f/T/range): the live node and the
 offline ``segment-bag`` both run it, on rclpy and rosbags messages alike (same fields), so
-the two cannot drift apart. ``CalibrationGate`` holds the newest pair that came before both
-CameraInfos. ``NewestSlot`` is the one-place mailbox between the subscription callbacks and
-the worker thread: a new pair replaces an unprocessed one, so latency stays bounded.
+the two cannot drift apart. ``CalibrationGate`` holds the pairs that came before both
+CameraInfos (bounded). ``NewestSlot`` is the one-place mailbox between the subscription
+callbacks and the worker thread: a new pair replaces an unprocessed one, so latency stays bounded.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -24,7 +26,12 @@ import numpy as np
 from ladderseg_ros.classes import LabelSet, palette_lut
 from ladderseg_ros.groups import ClassGroups
 from ladderseg_ros.points import PointsConfig, StereoGeometry, semantic_points
-from ladderseg_ros.stereo import SgbmConfig, compute_disparity, resize_disparity
+from ladderseg_ros.stereo import (
+    SgbmConfig,
+    compute_disparity,
+    fit_disparity,
+    fitted_num_disparities,
+)
 
 T = TypeVar("T")
 
@@ -58,6 +65,11 @@ class NewestSlot(Generic[T]):
             self._item = item
             self._cond.notify()
             return True
+
+    def wake(self) -> None:
+        """Wake a ``get`` waiting now (work arrived elsewhere)."""
+        with self._cond:
+            self._cond.notify()
 
     def get(self, timeout: float) -> T | None:
         """Take the waiting item, waiting up to ``timeout`` seconds; None if nothing came."""
@@ -143,11 +155,14 @@ class FrameProcessor:
         overlay_alpha: float = 0.5,
         geometry: StereoGeometry | None = None,
         focal_length: float | None = None,
+        cx_offset: float = 0.0,
     ) -> FrameOutputs:
         """Run the pipeline on RGB ``left`` (and ``right`` or a received ``disparity``).
 
         Disparity is only computed when the model uses it or it is wanted as an output and
-        ``right`` is given; a received disparity of another size is resized to ``left``'s.
+        ``right`` is given (``cx_offset`` = cx_left - cx_right, see
+        ``stereo.compute_disparity``); a received disparity of another size but the same aspect is
+        resized to ``left``'s (``stereo.fit_disparity``; another aspect raises StereoError).
         The point cloud needs disparity and ``geometry`` (else it stays None).
         ``focal_length`` (left fx in pixels, when known) lets the Segmenter run the network
         at the scale its weights were trained at.
@@ -156,9 +171,9 @@ class FrameProcessor:
         uses_disparity = bool(self.segmenter.uses_disparity)
         need_disparity = (uses_disparity and wanted.segmentation) or wanted.points
         if disparity is None and right is not None and (need_disparity or wanted.disparity):
-            disparity = compute_disparity(left, right, self.sgbm)
+            disparity = compute_disparity(left, right, self.sgbm, cx_offset)
         elif disparity is not None and disparity.shape != (height, width):
-            disparity = resize_disparity(disparity, (width, height))
+            disparity = fit_disparity(disparity, (width, height), "received disparity")
         out = FrameOutputs(disparity=disparity if wanted.disparity else None)
         if not wanted.segmentation:
             return out
@@ -192,35 +207,53 @@ class FrameProcessor:
 
 
 class CalibrationGate(Generic[T]):
-    """The latest left/right CameraInfo, and the newest frame that came before both.
+    """The latest left/right CameraInfo, and the frames that came before both.
 
+    Up to ``capacity`` frames wait (oldest first) for calibration; a recording or a driver
+    whose infos start after its images loses none of its first ``capacity`` frames.
     Thread-safe. ``infos`` is one dict for the gate's life (readers may keep a reference).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int = 1) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
         self._lock = threading.Lock()
+        self.capacity = capacity
         self.infos: dict[str, Any] = {}
-        self.pending: T | None = None
+        self.waiting: deque[T] = deque()
 
-    def add_info(self, side: str, info: Any) -> T | None:
-        """Store ``info`` (side ``left``/``right``); returns the held frame once both exist."""
+    @property
+    def pending(self) -> T | None:
+        """The newest frame waiting for calibration."""
+        with self._lock:
+            return self.waiting[-1] if self.waiting else None
+
+    def missing(self) -> list[str]:
+        """The sides whose CameraInfo has not come yet."""
+        with self._lock:
+            return sorted({"left", "right"} - set(self.infos))
+
+    def add_info(self, side: str, info: Any) -> list[T]:
+        """Store ``info`` (side ``left``/``right``); returns the held frames (oldest first)
+        once both exist."""
         with self._lock:
             self.infos[side] = info
-            released = None
-            if self.pending is not None and len(self.infos) == 2:
-                released, self.pending = self.pending, None
+            released: list[T] = []
+            if self.waiting and len(self.infos) == 2:
+                released, self.waiting = list(self.waiting), deque()
             return released
 
     def hold(self, item: T) -> tuple[bool, T | None, list[str]]:
         """Hold ``item`` when a CameraInfo is missing.
 
-        Returns (held, the older held item it replaced, the missing sides); (False, None, [])
-        when calibrated.
+        Returns (held, the oldest held item pushed out by it, the missing sides);
+        (False, None, []) when calibrated.
         """
         with self._lock:
             if len(self.infos) == 2:
                 return False, None, []
-            replaced, self.pending = self.pending, item
+            self.waiting.append(item)
+            replaced = self.waiting.popleft() if len(self.waiting) > self.capacity else None
             return True, replaced, sorted({"left", "right"} - set(self.infos))
 
     def pair(self) -> tuple[Any, Any]:
@@ -242,6 +275,7 @@ class FrameResult:
     delta_d: float = OUTPUT_DELTA_D
     nonfinite: int = 0  # NaN/inf pixels of a received disparity, treated as invalid
     points_skipped: str = ""  # why a wanted point cloud could not be built
+    num_disparities: int = 0  # compute mode: the SGBM range that fits the image (0: none)
 
     @property
     def disparity_complete(self) -> bool:
@@ -300,6 +334,7 @@ class FramePipeline:
         height, width = left.shape[:2]
         result = FrameResult(FrameOutputs(), left, max_disparity=float(sgbm_num_disparities))
         right = disparity = None
+        cx_offset = 0.0
         if self.mode == "compute":
             right = self.decode(msgs[1], self.topics[1], max_image_pixels)
             if right.shape != left.shape:
@@ -309,13 +344,21 @@ class FramePipeline:
                     f"{right.shape[1]}x{right.shape[0]} differ",
                 )
             left_info, right_info = infos if infos is not None else (None, None)
-            result.focal, result.baseline = conversions.stereo_calibration(
-                left_info, right_info, width, height
+            stereo = conversions.stereo_geometry(left_info, right_info, width, height)
+            result.focal, result.baseline = stereo.focal, stereo.baseline
+            cx_offset = stereo.cx_offset
+            # the search range SGBM can run at this width, in true (corrected) disparity
+            sgbm = self.processor.sgbm
+            result.num_disparities = fitted_num_disparities(
+                dataclasses.replace(sgbm, num_disparities=sgbm_num_disparities),
+                width,
+                math.floor(cx_offset),
             )
+            result.max_disparity = max(0.0, result.num_disparities - cx_offset)
         elif self.mode == "topic":
             received = conversions.disparity_from_msg(msgs[1], self.topics[1], max_image_pixels)
             # at the left image's size, f and range scaled with the values (same depth)
-            received = received.resized(width, height)
+            received = received.resized(width, height, self.topics[1])
             disparity = received.disparity
             result.focal, result.baseline = received.focal, received.baseline
             result.min_disparity = received.min_disparity
@@ -336,8 +379,9 @@ class FramePipeline:
             result.baseline,
             wanted,
             overlay_alpha,
-            geometry,
-            result.focal,
+            geometry=geometry,
+            focal_length=result.focal,
+            cx_offset=cx_offset,
         )
         if not math.isfinite(result.max_disparity) and result.outputs.disparity is not None:
             valid = result.outputs.disparity > 0  # no range given: the largest valid value

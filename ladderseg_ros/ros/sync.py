@@ -4,13 +4,17 @@
 ``queue_size`` messages keyed by stamp; exact mode emits when every input holds the same
 stamp, approximate mode emits the combination closest to the newest message whose stamps
 span less than ``slop`` seconds; after emitting, everything at or before the emitted stamps
-is discarded (a missing partner never blocks later sets). Unlike message_filters it also
-treats a stamp that jumps backwards by more than ``reset_jump`` (a bag looping, a clock
-reset) as a new stream: the queues are cleared instead of waiting for time to catch up.
-Messages older than the last emitted set are dropped and counted.
+is discarded (a missing partner never blocks later sets). Unlike message_filters it
+treats a stream that restarts (a bag looping, a clock reset) as a new stream, whatever the
+size of the jump: messages older than the last emitted set are kept apart, and as soon as
+they form a complete set among themselves (every input went back, not one straggler) the
+pairing restarts from them; a stamp more than ``reset_jump`` behind resets at once. A
+single late message never completes a set (its partners were consumed) and is counted late.
+Pairs therefore never go backwards within a stream.
 
-``subscribe_synchronized`` wires it to rclpy subscriptions, or uses message_filters when
-that package is importable (the ROS installation's own, tested implementation).
+``subscribe_synchronized`` wires it to rclpy subscriptions. It is the only implementation
+the package uses: message_filters (when installed) is not used, so that the node, the
+offline ``segment-bag`` and the tests all pair by the same, tested rules.
 """
 
 from __future__ import annotations
@@ -18,18 +22,10 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ladderseg_ros.errors import LadderSegError
-
-try:  # pragma: no cover - depends on the ROS installation
-    import message_filters
-
-    HAVE_MESSAGE_FILTERS = True
-except ImportError:
-    message_filters = None
-    HAVE_MESSAGE_FILTERS = False
 
 
 class SyncError(LadderSegError, ValueError):
@@ -56,6 +52,10 @@ class SyncStats:
     dropped: int = 0  # messages discarded unmatched (queue overflow, passed over, late)
     late: int = 0  # arrived after a newer set had been emitted
     resets: int = 0  # backward stamp jumps that restarted the pairing
+    received: list[int] = field(default_factory=list)  # messages offered, per input
+    # signed offset (s) from the last unmatched message to the nearest stamp queued on
+    # another input (None: no other input held anything); why exact pairing fails
+    nearest_offset: float | None = None
 
 
 class StampSynchronizer:
@@ -89,9 +89,11 @@ class StampSynchronizer:
         self._slop_ns = None if slop is None else round(slop * 1e9)
         self._reset_ns = int(reset_jump * 1e9)
         self._queues: list[dict[int, Any]] = [{} for _ in range(num_inputs)]
+        # messages older than the last emitted set: stragglers, or a restarted stream
+        self._behind: list[dict[int, Any]] = [{} for _ in range(num_inputs)]
         self._last_emitted: int | None = None
         self._lock = threading.Lock()
-        self.stats = SyncStats()
+        self.stats = SyncStats(received=[0] * num_inputs)
 
     def input_callback(self, index: int) -> Callable[[Any], None]:
         """A subscription callback feeding input ``index``."""
@@ -102,7 +104,7 @@ class StampSynchronizer:
             self._clear()
 
     def _clear(self) -> None:
-        for queue in self._queues:
+        for queue in (*self._queues, *self._behind):
             self.stats.dropped += len(queue)
             queue.clear()
         self._last_emitted = None
@@ -116,22 +118,19 @@ class StampSynchronizer:
             self._callback(*emitted)
 
     def _add_locked(self, msg: Any, index: int, stamp: int) -> list[Any] | None:
+        self.stats.received[index] += 1
         last = self._last_emitted
         if last is not None and stamp <= last:
             if last - stamp > self._reset_ns:
                 self._clear()
                 self.stats.resets += 1
-            else:
+            elif not self._restarted(msg, index, stamp):
                 self.stats.late += 1
-                self.stats.dropped += 1
                 return None
-        queue = self._queues[index]
-        queue[stamp] = msg
-        while len(queue) > self._queue_size:
-            del queue[min(queue)]
-            self.stats.dropped += 1
-        chosen = self._match(index, stamp)
+        self._queue(self._queues, index, stamp, msg)
+        chosen = self._match(self._queues, index, stamp)
         if chosen is None:
+            self.stats.nearest_offset = self._nearest_offset(index, stamp)
             return None
         msgs = [q[t] for q, t in zip(self._queues, chosen, strict=True)]
         for q, t in zip(self._queues, chosen, strict=True):
@@ -143,13 +142,39 @@ class StampSynchronizer:
         self.stats.emitted += 1
         return msgs
 
-    def _match(self, index: int, stamp: int) -> list[int] | None:
+    def _queue(self, queues: list[dict[int, Any]], index: int, stamp: int, msg: Any) -> None:
+        queue = queues[index]
+        queue[stamp] = msg
+        while len(queue) > self._queue_size:
+            del queue[min(queue)]
+            self.stats.dropped += 1
+
+    def _restarted(self, msg: Any, index: int, stamp: int) -> bool:
+        """Keep a message older than the last set apart; True (pairing restarted, its
+        queues hold the new stream) once such messages complete a set among themselves."""
+        self._queue(self._behind, index, stamp, msg)
+        if self._match(self._behind, index, stamp) is None:
+            return False
+        behind = self._behind
+        self._behind = [{} for _ in behind]
+        # those held before this one were counted late: they start the new stream instead
+        self.stats.late -= sum(len(q) for q in behind) - 1
+        self._clear()
+        self._queues = behind
+        self.stats.resets += 1
+        return True
+
+    def _nearest_offset(self, index: int, stamp: int) -> float | None:
+        offsets = [t - stamp for i, q in enumerate(self._queues) if i != index for t in q]
+        return min(offsets, key=abs) / 1e9 if offsets else None
+
+    def _match(self, queues: list[dict[int, Any]], index: int, stamp: int) -> list[int] | None:
         if self._slop_ns is None:
-            if all(stamp in q for q in self._queues):
-                return [stamp] * len(self._queues)
+            if all(stamp in q for q in queues):
+                return [stamp] * len(queues)
             return None
         candidates: list[list[int]] = []
-        for i, queue in enumerate(self._queues):
+        for i, queue in enumerate(queues):
             if i == index:
                 candidates.append([stamp])
                 continue
@@ -175,25 +200,16 @@ def subscribe_synchronized(
     slop: float | None,
     reset_jump: float = 1.0,
     guard: Callable[[Any, str], bool] | None = None,
-    use_message_filters: bool = True,
-) -> tuple[list[Any], StampSynchronizer | None]:
+    options: Callable[[str], dict[str, Any]] | None = None,
+) -> tuple[list[Any], StampSynchronizer]:
     """Subscribe to ``specs`` (message type, topic) and call ``callback`` with matched sets.
 
-    ``guard(msg, topic)`` screens each message before pairing (our synchronizer only; with
-    message_filters the caller screens the matched set).
+    ``guard(msg, topic)`` screens each message before pairing; ``options(topic)`` gives the
+    extra ``create_subscription`` keywords of a topic (e.g. ``event_callbacks``).
 
     Returns:
-        The subscription objects (keep them alive) and our synchronizer, or ``None`` in its
-        place when message_filters does the matching.
+        The subscription objects (keep them alive) and the synchronizer.
     """
-    if use_message_filters and HAVE_MESSAGE_FILTERS:  # pragma: no cover - not installed here
-        subs = [message_filters.Subscriber(node, t, name, qos_profile=qos) for t, name in specs]
-        if slop is None:
-            sync = message_filters.TimeSynchronizer(subs, queue_size)
-        else:
-            sync = message_filters.ApproximateTimeSynchronizer(subs, queue_size, slop)
-        sync.registerCallback(callback)
-        return [*subs, sync], None
     ours = StampSynchronizer(len(specs), callback, queue_size, slop, reset_jump)
 
     def screened(index: int, topic: str) -> Callable[[Any], None]:
@@ -203,7 +219,9 @@ def subscribe_synchronized(
         return lambda msg: feed(msg) if guard(msg, topic) else None
 
     subs = [
-        node.create_subscription(t, name, screened(i, name), qos)
+        node.create_subscription(
+            t, name, screened(i, name), qos, **(options(name) if options else {})
+        )
         for i, (t, name) in enumerate(specs)
     ]
     return subs, ours

@@ -529,7 +529,10 @@ class BagReader:
             reader = Reader(self.path)
             reader.open()
         except Exception as exc:  # rosbags, sqlite (apsw) and mcap parsers raise many kinds
-            raise BagError(f"cannot open bag {self.path}: {exc}") from exc
+            from ladderseg_ros.fileio import one_line
+
+            cause = exc.__cause__ if exc.__cause__ is not None else exc
+            raise BagError(f"cannot open bag {self.path}: {one_line(cause)}") from exc
         self._reader = reader
         return self
 

@@ -67,6 +67,8 @@ PRIVATE_DOMAINS = (1, 101)  # never 0 (the default everyone uses); <= 101 keeps 
 # Loopback only: Jazzy and later read ROS_AUTOMATIC_DISCOVERY_RANGE (and warn about the
 # deprecated ROS_LOCALHOST_ONLY); Humble and Iron know only ROS_LOCALHOST_ONLY.
 PRIVATE_ROS_ENV = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+TRANSPORT_PROFILE = "fastdds_large_images.xml"
+PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 LEGACY_DISTROS = ("humble", "iron")
 
 
@@ -113,6 +115,7 @@ class DemoReport:
     dropped_pairs: int | None
     bad_messages: int | None
     label_set: LabelSet
+    pairs_received: int | None = None  # complete pairs the node formed (transport losses)
     confusion: ConfusionMatrix | None = None
     files: list[Path] = field(default_factory=list)
 
@@ -123,6 +126,11 @@ class DemoReport:
     def summary(self) -> str:
         lines = [
             f"frames: {self.frames_received} segmented of {self.frames_published} published"
+            + (
+                f"; {self.pairs_received} pairs reached the node"
+                if self.pairs_received is not None
+                else ""
+            )
             + (f"; the node dropped {self.dropped_pairs} pairs" if self.dropped_pairs else "")
             + (f"; skipped {self.bad_messages} bad inputs" if self.bad_messages else ""),
             f"latency (input published -> labels received): median {self.latency_median_ms:.0f}"
@@ -165,6 +173,20 @@ def check_weights(path: Path) -> Any:
     return read_metadata(path)
 
 
+def transport_profile() -> Path | None:
+    """The package's Fast DDS profile for large best-effort images (source tree or installed
+    share directory), or None when neither has it."""
+    candidates = [PACKAGE_DIR.parent / "config" / TRANSPORT_PROFILE]
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        share = Path(get_package_share_directory("ladderseg_ros"))
+        candidates.append(share / "config" / TRANSPORT_PROFILE)
+    except Exception:  # no ament index (wheels) or the package is not installed in it
+        pass
+    return next((p for p in candidates if p.is_file()), None)
+
+
 @contextmanager
 def private_ros_domain(domain_id: int | None = None) -> Iterator[int]:
     """Set a private, loopback-only ROS environment for this process and its children.
@@ -177,6 +199,13 @@ def private_ros_domain(domain_id: int | None = None) -> Iterator[int]:
     if not low <= domain <= high:
         raise DemoError(f"ROS domain {domain}: the demo uses a private domain in {low}..{high}")
     wanted = {**PRIVATE_ROS_ENV, "ROS_DOMAIN_ID": str(domain)}
+    profile = transport_profile()
+    if profile is not None:  # best-effort stereo pairs arrive whole (README: transport)
+        wanted.update({name: str(profile) for name in PROFILE_VARIABLES})
+    else:
+        LOG.warning(
+            "%s not found: Fast DDS defaults may lose best-effort images", TRANSPORT_PROFILE
+        )
     if os.environ.get("ROS_DISTRO", "") in LEGACY_DISTROS:
         wanted["ROS_LOCALHOST_ONLY"] = "1"
     saved = {name: os.environ.get(name) for name in wanted}
@@ -198,8 +227,9 @@ class NodeProcess:
     def __init__(self, weights: Path, mode: str, log: Path, params: tuple[str, ...]) -> None:
         self.log = log
         args = [sys.executable, "-m", "ladderseg_ros.ros.node", "--ros-args"]
-        # Reliable inputs: replayed frames must not be lost to best-effort fragmentation.
-        node_params = [f"weights:={weights}", "input_qos:=reliable"]
+        # The node's default input QoS (best effort, as with a camera driver); the transport
+        # profile set by private_ros_domain keeps whole pairs arriving.
+        node_params = [f"weights:={weights}"]
         if mode in ("compute", "topic"):
             node_params.append(f"disparity_source:={mode}")
         for param in (*node_params, *params):
@@ -397,9 +427,14 @@ def _pictures_and_score(
         if disparity is None and stamp in bag_disparity:
             disparity, title = bag_disparity[stamp], "disparity (bag; model uses none)"
             if disparity.shape != left.shape[:2]:
-                from ladderseg_ros.stereo import resize_disparity
+                from ladderseg_ros.stereo import StereoError, fit_disparity
 
-                disparity = resize_disparity(disparity, (left.shape[1], left.shape[0]))
+                try:
+                    size = (left.shape[1], left.shape[0])
+                    disparity = fit_disparity(disparity, size, bags.TOPIC_DISPARITY)
+                except StereoError as exc:  # shown as missing, never stretched
+                    LOG.warning("%s", exc)
+                    disparity, title = None, "disparity (bag's has another aspect)"
         elif disparity is None and stamp in rights:
             disparity = compute_disparity(left, rights[stamp], sgbm)
             title = "disparity (SGBM; model uses none)"
@@ -505,6 +540,7 @@ def _report(
     processing = sum(n * ms for n, ms in collector.processing) / weight if weight else None
     dropped = collector.last_diag.get("dropped_pairs")
     bad = collector.last_diag.get("bad_messages_total")
+    inputs = collector.last_diag.get("inputs_total")
     return DemoReport(
         out=config.out,
         frames_published=frames_published,
@@ -518,6 +554,7 @@ def _report(
         bad_messages=int(bad) if bad is not None else None,
         label_set=label_set,
         confusion=confusion,
+        pairs_received=int(inputs) if inputs is not None else None,
     )
 
 

@@ -190,7 +190,9 @@ class _BagSegmenter:
         second = {"compute": bags.TOPIC_RIGHT_IMAGE, "topic": bags.TOPIC_DISPARITY}
         self.inputs = [bags.TOPIC_LEFT_IMAGE] + ([second[self.mode]] if self.mode in second else [])
         self.pipeline = FramePipeline(self.processor, self.mode, self.inputs)
-        self.gate: CalibrationGate[tuple[tuple[Any, ...], int]] = CalibrationGate()
+        self.gate: CalibrationGate[tuple[tuple[Any, ...], int]] = CalibrationGate(
+            p.calibration_backlog
+        )
         self.sync = None
         self._ready: list[tuple[Any, ...]] = []
         if len(self.inputs) > 1:
@@ -221,9 +223,9 @@ class _BagSegmenter:
         topic = message.topic
         if topic == bags.TOPIC_LEFT_INFO or topic == bags.TOPIC_RIGHT_INFO:
             side = "left" if topic == bags.TOPIC_LEFT_INFO else "right"
-            released = self.gate.add_info(side, bag.deserialize(message))
-            if released is not None:  # the pair that waited for calibration, now
-                self._segment(released[0], message.timestamp)
+            # the pairs that waited for calibration, oldest first
+            for msgs, _ in self.gate.add_info(side, bag.deserialize(message)):
+                self._segment(msgs, message.timestamp)
         elif topic == bags.TOPIC_SEMANTIC_GT:
             msg = bag.deserialize(message)
             self._truths[stamp_key(msg)] = bags.image_array(msg, topic)
@@ -258,7 +260,8 @@ class _BagSegmenter:
                 self._skip(
                     "missing_camera_info",
                     f"pair at {stamp_key(replaced[0][0])} ns: no "
-                    f"{' or '.join(s + ' camera_info' for s in missing)} before a newer pair",
+                    f"{' or '.join(s + ' camera_info' for s in missing)} before "
+                    f"{p.calibration_backlog} newer pairs (calibration_backlog)",
                 )
             if held:
                 return

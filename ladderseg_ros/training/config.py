@@ -232,13 +232,15 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
     Raises:
         ConfigError: The file is missing, not YAML, or has an unknown key or wrong type.
     """
+    from ladderseg_ros.fileio import InputFileError, one_line, read_text
+
     path = Path(path)
     try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read training config ({exc.strerror})") from None
+        values = yaml.safe_load(read_text(path, "training config")) or {}
+    except InputFileError as exc:
+        raise ConfigError(str(exc)) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        raise ConfigError(f"{path}: not valid YAML ({one_line(exc)})") from None
     try:
         return config_from_dict(apply_overrides(values, overrides or []))
     except ConfigError as exc:

@@ -221,3 +221,28 @@ def test_synth_writes_either_rig_in_either_layout(tmp_path: Path) -> None:
     drive = read_kitti_raw_drive(drive_dir)
     assert len(drive.left) == 2
     assert baseline_from_projections(drive.p_left, drive.p_right) == pytest.approx(0.209313)
+
+
+def test_interrupted_synth_leaves_nothing_and_restarts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C after the first frame: no partial --out, and the same command then works."""
+    from ladderseg_ros.data import layouts
+
+    out = tmp_path / "cs"
+    real = layouts.write_cityscapes_sample
+    written = []
+
+    def interrupted(*args, **kwargs):
+        if written:
+            raise KeyboardInterrupt
+        written.append(real(*args, **kwargs))
+
+    monkeypatch.setattr(layouts, "write_cityscapes_sample", interrupted)
+    argv = ["--frames", "2", "--out", str(out), "--split", "val", "--size", "64x32"]
+    with pytest.raises(KeyboardInterrupt):
+        _synth(argv)
+    assert written and sorted(tmp_path.iterdir()) == []
+    monkeypatch.setattr(layouts, "write_cityscapes_sample", real)
+    assert _synth(argv) == 0
+    assert len(cityscapes_samples(out, "val")) == 2

@@ -64,3 +64,40 @@ def test_predict_dataset_roots(weights, tmp_path, preset: str) -> None:
     written = sorted(out.glob("*_labelTrainIds.png"))
     assert len(written) == 2
     assert read_png(written[0], color=False).shape == (64, 128)
+
+
+def test_export_never_overwrites_without_force(weights, tmp_path, capsys) -> None:
+    out = tmp_path / "m.onnx"
+    out.write_bytes(b"precious")
+    assert main(["export", str(weights["ldn_tiny"]), "--onnx", str(out)]) == 2
+    assert "exists already" in capsys.readouterr().err
+    assert out.read_bytes() == b"precious"
+    assert main(["export", str(weights["ldn_tiny"]), "--onnx", str(out), "--force"]) == 0
+    assert out.read_bytes() != b"precious"
+
+
+def test_predict_resumes_an_interrupted_run(weights, tmp_path, capsys) -> None:
+    """A run stopped after some images (here: one of three deleted, one half written)
+    resumes on the same OUT; other weights or a foreign OUT are refused."""
+    rng = np.random.default_rng(1)
+    images = tmp_path / "images"
+    for name in ("a", "b", "c"):
+        write_png(images / f"{name}.png", rng.integers(0, 256, (40, 60, 3), dtype=np.uint8))
+    out = tmp_path / "out"
+    args = ["predict", str(weights["ldn_tiny"]), str(images), str(out)]
+    assert main(args) == 0
+    first = {p.name: p.read_bytes() for p in out.glob("*.png")}
+    (out / "b_labelTrainIds.png").unlink()
+    (out / "b_color.png").unlink()
+    (out / "c_color.png").unlink()  # interrupted between c's two files
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "resumed: 1 were there" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in out.glob("*.png")} == first
+    other = ["predict", str(weights["ldn_tiny_ss"]), str(images), str(out)]
+    assert main(other) == 2
+    assert "other weights_sha256" in capsys.readouterr().err
+    foreign = tmp_path / "foreign"
+    write_png(foreign / "mine.png", np.zeros((2, 2, 3), np.uint8))
+    assert main(["predict", str(weights["ldn_tiny"]), str(images), str(foreign)]) == 2
+    assert "no predict run wrote it" in capsys.readouterr().err

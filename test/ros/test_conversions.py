@@ -225,3 +225,90 @@ def test_cv_bridge_and_own_conversion_agree(encoding: str) -> None:
     msg = image_msg(pixels, encoding)
     ours = conversions.convert_pixels(conversions.image_view(msg), encoding)
     np.testing.assert_array_equal(conversions.image_to_rgb(msg), ours)
+
+
+def geometry_info(
+    fx: float = 700.0, tx: float = 0.0, cx: float = 4.0, cy: float = 3.0, **fields
+) -> CameraInfo:
+    """A CameraInfo for an 8x6 rectified image with the given P entries and fields."""
+    info = camera_info(fx, tx)
+    p = np.asarray(info.p).reshape(3, 4).copy()
+    p[0, 2], p[1, 2] = cx, cy
+    p[1, 3] = fields.pop("ty", 0.0)
+    info.p = p.reshape(-1)
+    for name, value in fields.items():
+        if name.startswith("roi_"):
+            setattr(info.roi, name[4:], value)
+        else:
+            setattr(info, name, value)
+    return info
+
+
+def test_stereo_geometry_honours_principal_points_binning_and_roi() -> None:
+    """Differing cx (rectified with alpha) becomes ``cx_offset``; binning and a region of
+    interest are applied to P as image_geometry does; distortion does not apply."""
+    g = conversions.stereo_geometry(geometry_info(cx=4.0), geometry_info(tx=-70, cx=-4.0), 8, 6)
+    assert (g.focal, g.baseline, g.cx_offset) == (700.0, pytest.approx(0.1), 8.0)
+    # a 16x12 calibration binned 2x2 gives 8x6 images: f, cx and Tx halve, B stays
+    binned = {"width": 16, "height": 12, "binning_x": 2, "binning_y": 2}
+    g = conversions.stereo_geometry(
+        geometry_info(1400.0, 0.0, 8.0, 6.0, **binned),
+        geometry_info(1400.0, -140.0, 2.0, 6.0, **binned),
+        8,
+        6,
+    )
+    assert (g.focal, g.baseline, g.cx_offset) == (700.0, pytest.approx(0.1), 3.0)
+    # an 8x6 region of a 32x24 calibration, at different offsets left and right
+    roi = {"width": 32, "height": 24, "roi_width": 8, "roi_height": 6, "roi_y_offset": 2}
+    g = conversions.stereo_geometry(
+        geometry_info(cx=16.0, cy=12.0, roi_x_offset=12, **roi),
+        geometry_info(tx=-70, cx=16.0, cy=12.0, roi_x_offset=10, **roi),
+        8,
+        6,
+    )
+    assert g.cx_offset == pytest.approx(-2.0)  # 16-12 left, 16-10 right
+    distorted = geometry_info(d=[0.3, -0.1, 0.0, 0.0, 0.02], distortion_model="plumb_bob")
+    g = conversions.stereo_geometry(distorted, geometry_info(tx=-70), 8, 6)
+    assert (g.focal, g.cx_offset) == (700.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "kind", "words"),
+    [
+        (geometry_info(), geometry_info(710.0, -71), "bad_camera_info", "fx"),
+        (geometry_info(), geometry_info(tx=-70, cy=5.0), "bad_camera_info", "cy"),
+        (geometry_info(), geometry_info(tx=-70, ty=-70), "bad_camera_info", "horizontal"),
+        (geometry_info(binning_x=2), geometry_info(tx=-70, binning_x=2), "camera_info_size", "4x6"),
+        (
+            geometry_info(roi_width=4, roi_height=6),
+            geometry_info(tx=-70),
+            "camera_info_size",
+            "roi 4x6",
+        ),
+    ],
+)
+def test_stereo_geometry_rejects_what_it_cannot_honour(left, right, kind: str, words: str) -> None:
+    with pytest.raises(BadMessageError, match=words) as info:
+        conversions.stereo_geometry(left, right, 8, 6)
+    assert info.value.kind == kind
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 3), (640, 100), (100, 192)])
+def test_received_disparity_of_another_aspect_is_rejected(size: tuple[int, int]) -> None:
+    width, height = size
+    msg = conversions.disparity_to_msg(np.full((height, width), 4.0, np.float32), 500.0, 0.2)
+    received = conversions.disparity_from_msg(msg, "/disp")
+    with pytest.raises(BadMessageError, match="/disp: disparity .* aspect") as info:
+        received.resized(640, 192, "/disp")
+    assert info.value.kind == "disparity_size"
+
+
+@pytest.mark.parametrize("size", [(320, 96), (160, 48), (321, 96), (1280, 384)])
+def test_received_disparity_of_the_same_aspect_is_rescaled(size: tuple[int, int]) -> None:
+    width, height = size
+    msg = conversions.disparity_to_msg(np.full((height, width), 4.0, np.float32), 500.0, 0.2)
+    out = conversions.disparity_from_msg(msg).resized(640, 192)
+    ratio = 640 / width
+    assert out.disparity.shape == (192, 640)
+    assert np.allclose(out.disparity, 4.0 * ratio)
+    assert out.focal == pytest.approx(500.0 * ratio)  # depth f*t/d unchanged

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 from stereo_msgs.msg import DisparityImage
+from waiting import Spinner, spin_until
 
 from ladderseg_ros.classes import palette_lut
 from ladderseg_ros.ros import conversions
@@ -107,8 +106,7 @@ class Harness:
         self.executor = MultiThreadedExecutor(num_threads=3)
         self.executor.add_node(self.node)
         self.executor.add_node(self.tester)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
+        self.spinner = Spinner(self.executor)
         recorded = [self.node._pubs[name] for name in (*OUTPUTS, "disparity")]
         self.wait(lambda: all(p.get_subscription_count() for p in recorded))
         inputs = [self.left] + ([self.right] if self.node.mode == "compute" else [])
@@ -119,12 +117,12 @@ class Harness:
         return lambda msg: self.received[name].append(msg)
 
     @staticmethod
-    def wait(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-        end = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > end:
-                raise AssertionError("timed out waiting")
-            time.sleep(0.01)
+    def wait(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+        spin_until(condition, timeout)
+
+    def processed(self, count: int) -> None:
+        """Wait until the node's worker has finished ``count`` pairs in all."""
+        self.wait(lambda: self.node.stats.processed >= count)
 
     def stamp(self, offset: float = 0.0) -> Any:
         now = self.tester.get_clock().now().nanoseconds + int(offset * 1e9)
@@ -171,10 +169,11 @@ class Harness:
         ]
 
     def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
+        """Stop spinning (in-flight callbacks finish), then the node's worker, then nodes."""
+        self.spinner.stop()
+        self.node.destroy_node()  # joins the worker thread
+        assert not self.node._worker.is_alive()
         self.tester.destroy_node()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -289,28 +288,33 @@ def test_compressed_inputs(harness: Callable[..., Harness]) -> None:
     assert np.median(values[values > 0]) == pytest.approx(6.0, abs=0.5)  # right decoded too
 
 
-def test_pair_before_camera_info_is_processed_when_it_arrives(
-    harness: Callable[..., Harness],
+@pytest.mark.parametrize("backlog", [1, 3, 30])
+def test_pairs_before_camera_info_wait_for_it(
+    harness: Callable[..., Harness], backlog: int
 ) -> None:
-    """A bag often holds the first images before the infos: the newest such pair waits."""
-    h = harness()
+    """A bag or a driver often sends the first images before the infos: up to
+    ``calibration_backlog`` pairs wait and come out in order; older ones are counted."""
+    h = harness(calibration_backlog=backlog)
     left, right = stereo_pair(5)
-    first, second = h.stamp(), h.stamp(0.05)
-    h.publish_images(left, right, first)
-    time.sleep(0.3)
-    h.publish_images(left, right, second)  # replaces the first: only the newest is held
-    time.sleep(0.3)
+    stamps = [h.stamp(0.05 * i) for i in range(4)]
+    for i, stamp in enumerate(stamps):
+        h.publish_images(left, right, stamp)
+        h.processed(i + 1)  # taken by the worker and held
     assert not h.received["labels"]
-    assert h.node.stats.bad["missing_camera_info"] == 1
-    h.publish_infos(camera_info(0.0, second), camera_info(-FX * BASELINE, second))
-    h.wait(lambda: all(h.outputs_at(second, n) for n in [*OUTPUTS, "disparity"]))
-    check_outputs(h, left, second)
-    assert not h.outputs_at(first)
+    skipped = max(0, len(stamps) - backlog)
+    assert h.node.stats.bad["missing_camera_info"] == skipped
+    h.publish_infos(camera_info(0.0, stamps[-1]), camera_info(-FX * BASELINE, stamps[-1]))
+    kept = stamps[skipped:]
+    h.wait(lambda: all(h.outputs_at(t, n) for t in kept for n in [*OUTPUTS, "disparity"]))
+    check_outputs(h, left, stamps[-1])
+    assert all(not h.outputs_at(t) for t in stamps[:skipped])
+    order = [(m.header.stamp.sec, m.header.stamp.nanosec) for m in h.received["labels"]]
+    assert order == [(t.sec, t.nanosec) for t in kept]
     assert h.node._pending is None
 
 
 def test_bad_input_never_kills_the_node(harness: Callable[..., Harness]) -> None:
-    h = harness(max_stamp_age=30.0)
+    h = harness(max_stamp_age=30.0, calibration_backlog=1)
     left, right = stereo_pair(2)
 
     def image(pixels: np.ndarray, stamp: Any, **fields: Any) -> Image:
@@ -322,13 +326,15 @@ def test_bad_input_never_kills_the_node(harness: Callable[..., Harness]) -> None
 
     def pair(left_msg: Image, right_msg: Image, infos: bool = True, fx: float = FX) -> None:
         stamp = left_msg.header.stamp
+        done = h.node.stats.processed + 1
         if infos:
+            done += len(h.node._gate.waiting)  # released by the infos
             good = camera_info(0.0, stamp)
             good.p[0] = fx
             h.publish_infos(good, camera_info(-FX * BASELINE, stamp))
         h.left.publish(left_msg)
         h.right.publish(right_msg)
-        time.sleep(0.15)  # let the worker take each pair alone
+        h.processed(done)  # the worker takes each pair alone
 
     s = h.stamp
     # no CameraInfo yet: the older of two pairs is skipped, the newer one waits for them
@@ -349,13 +355,12 @@ def test_bad_input_never_kills_the_node(harness: Callable[..., Harness]) -> None
         pair(*make(s()))
         if i == 0:  # the infos came: the held pair went out; forget it for what follows
             h.wait(lambda: all(h.outputs_at(stamp, n) for n in OUTPUTS))
-            time.sleep(0.1)
             h.received.clear()
     stamp = s()
     pair(image(left, stamp), image(right, stamp), fx=0.0)  # degenerate CameraInfo
     h.left.publish(image(left, s(3600.0)))  # from the future
     h.left.publish(image(left, s(-3600.0)))  # from the far past
-    time.sleep(0.2)
+    h.wait(lambda: h.node.stats.bad["stamp_future"] and h.node.stats.bad["stamp_too_old"])
     assert not any(h.received[n] for n in OUTPUTS)
 
     # disparity-topic mode (a second node on the same output topics): NaN/inf pixels
@@ -367,19 +372,29 @@ def test_bad_input_never_kills_the_node(harness: Callable[..., Harness]) -> None
         msg.header.stamp = msg.image.header.stamp = stamp
         msg.image.data = disp.astype(np.float32).tobytes()
         msg.image.encoding = enc
+        done = t.node.stats.processed + 1
         t.disparity.publish(msg)
         t.left.publish(image(left, stamp))
-        time.sleep(0.15)
+        t.processed(done)
 
     nonfinite = np.full((H, W), 6.0, np.float32)
     nonfinite[:4], nonfinite[-4:] = np.nan, np.inf
     disparity_set(s(), nonfinite)
     disparity_set(s(), np.full((H, W), 6.0), f=0.0)
     disparity_set(s(), np.full((H, W), 6.0), enc="16UC1")
+    for shape in ((3, 7), (H // 4, W)):  # another aspect: never stretched onto the image
+        msg = conversions.disparity_to_msg(np.full(shape, 6.0, np.float32), FX, BASELINE)
+        stamp = s()
+        msg.header.stamp = stamp
+        done = t.node.stats.processed + 1
+        t.disparity.publish(msg)
+        t.left.publish(image(left, stamp))
+        t.processed(done)
 
     kinds = {k for k, _ in bad_pairs} | {"bad_camera_info", "stamp_future", "stamp_too_old"}
     kinds |= {"missing_camera_info"}
     topic_kinds = {"nonfinite_disparity", "bad_calibration", "unsupported_encoding"}
+    topic_kinds |= {"disparity_size"}
     assert len(kinds | topic_kinds) >= 10
     for node_stats, expected in ((h.node.stats.bad, kinds), (t.node.stats.bad, topic_kinds)):
         for kind in expected:
@@ -399,13 +414,12 @@ def test_bad_input_never_kills_the_node(harness: Callable[..., Harness]) -> None
     assert got.focal == pytest.approx(FX)
 
 
-def test_newest_pair_policy_bounds_latency(harness: Callable[..., Harness]) -> None:
+def test_newest_pair_policy_never_queues(harness: Callable[..., Harness]) -> None:
     h = harness(approximate_sync=True, slop=0.005, queue_size=3)
     left, right = stereo_pair(3)
     stamp = h.stamp()
     h.publish_pair(left, right, stamp)  # warm-up: the first inference is several times slower
-    h.wait(lambda: bool(h.outputs_at(stamp)))
-    time.sleep(0.1)
+    h.wait(lambda: all(h.outputs_at(stamp, n) for n in [*OUTPUTS, "disparity"]))
     h.received.clear()
     h.node.stats.snapshot()  # start the measured period here
     replaced = h.node._slot.replaced
@@ -413,7 +427,6 @@ def test_newest_pair_policy_bounds_latency(harness: Callable[..., Harness]) -> N
     for _ in range(40):  # far faster than inference
         stamps.append(h.stamp())
         h.publish_images(left, right, stamps[-1])
-        time.sleep(0.002)
     last = stamps[-1]
     h.wait(lambda: bool(h.outputs_at(last)))
     outputs = len(h.received["labels"])
@@ -421,11 +434,11 @@ def test_newest_pair_policy_bounds_latency(harness: Callable[..., Harness]) -> N
     snap = h.node.stats.snapshot(h.node._sync.stats.dropped)
     assert snap.dropped_pairs == h.node._slot.replaced > replaced  # pairs, not sync messages
     assert snap.sync_dropped_messages == h.node._sync.stats.dropped
-    # Newest-pair: a pair waits at most for the one being processed, then its own
-    # processing, so latency <= 2 processing + transport. A FIFO of the 40 pairs (or any
-    # queue of 3 or more) would exceed 3x.
-    bound = 3 * snap.processing_max_ms + 150.0
-    assert snap.latency_max_ms < bound, (snap.latency_max_ms, snap.processing_max_ms)
+    # Newest-pair, counted rather than timed (latency figures: bench/pipeline.py): every
+    # pair that reached the worker's mailbox was either processed or replaced by a newer
+    # one, so at most one ever waited; a FIFO would replace none and process all 40.
+    stats = h.node.stats
+    h.wait(lambda: stats.inputs == stats.processed + stats.dropped)
     # outputs are strictly newer than one another: nothing queued up and came out late
     keys = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in h.received["labels"]]
     assert keys == sorted(set(keys))
@@ -444,3 +457,152 @@ def test_bad_parameter_exits_2_with_one_line(value: str) -> None:
     assert "Traceback" not in run.stderr
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and value.split(":=")[0] in lines[0], lines
+
+
+def diagnostics(h: Harness) -> tuple[int, str, dict[str, str]]:
+    """The newest /diagnostics status: level, message, values."""
+    status = h.received["diag"][-1].status[0]
+    return (
+        int.from_bytes(status.level, "little")
+        if isinstance(status.level, bytes)
+        else int(status.level),
+        status.message,
+        {kv.key: kv.value for kv in status.values},
+    )
+
+
+def test_stamps_that_never_pair_raise_a_warning_with_the_remedy(
+    harness: Callable[..., Harness],
+) -> None:
+    """Exact sync with the right image 3 ms after the left: WARN naming the offset and
+    approximate_sync; then a missing CameraInfo names the topic."""
+    h = harness(diagnostics_period=0.2)
+    left, right = stereo_pair(6)
+    for i in range(3):
+        stamp = h.stamp(0.1 * i)
+        later = rclpy.time.Time(
+            nanoseconds=rclpy.time.Time.from_msg(stamp).nanoseconds + 3_000_000
+        ).to_msg()
+        h.left.publish(_stamped(left, stamp))
+        h.right.publish(_stamped(right, later))
+    h.wait(lambda: h.received["diag"] and "approximate_sync" in diagnostics(h)[1])
+    level, message, _ = diagnostics(h)
+    assert level == 1  # WARN
+    assert "3.000 ms" in message and "slop >= 0.0030" in message
+    assert not h.received["labels"]
+    # pairs now form (equal stamps) but no CameraInfo ever came
+    for i in range(2):
+        stamp = h.stamp(1.0 + 0.1 * i)
+        h.left.publish(_stamped(left, stamp))
+        h.right.publish(_stamped(right, stamp))
+    h.wait(lambda: "camera_info" in diagnostics(h)[1])
+    level, message, _ = diagnostics(h)
+    assert level == 1 and "left/camera_info and right/camera_info" in message
+
+
+def _stamped(pixels: np.ndarray, stamp: Any) -> Image:
+    msg = conversions.array_to_image(pixels, "rgb8")
+    msg.header.stamp, msg.header.frame_id = stamp, "cam"
+    return msg
+
+
+def test_diagnostics_run_on_wall_time(harness: Callable[..., Harness]) -> None:
+    """use_sim_time with no /clock: /diagnostics still comes, and counts the output."""
+    h = harness(use_sim_time=True, diagnostics_period=0.2)
+    left, right = stereo_pair(7)
+    stamp = h.stamp()
+    h.publish_pair(left, right, stamp)
+    h.wait(lambda: h.outputs_at(stamp))
+    h.wait(lambda: h.received["diag"] and diagnostics(h)[2]["outputs_total"] == "1")
+
+
+def test_a_stamp_of_zero_does_not_poison_latency(harness: Callable[..., Harness]) -> None:
+    """Stamp 0 on wall time was a latency of 1.8e12 ms: it is counted as an outlier."""
+    h = harness(diagnostics_period=0.2)
+    left, right = stereo_pair(7)
+    zero = rclpy.time.Time(nanoseconds=0).to_msg()
+    h.publish_pair(left, right, zero)
+    h.wait(lambda: h.outputs_at(zero))
+    stamp = h.stamp()
+    h.publish_pair(left, right, stamp)
+    h.wait(lambda: h.outputs_at(stamp))
+
+    def second_output() -> dict[str, str]:  # the period that counted the second output
+        for array in h.received["diag"]:
+            values = {kv.key: kv.value for kv in array.status[0].values}
+            if values["outputs_total"] == "2":
+                return values
+        return {}
+
+    h.wait(lambda: bool(second_output()))
+    values = second_output()
+    assert values["latency_outliers"] == "1"
+    assert 0.0 < float(values["latency_max_ms"]) < 60_000.0
+
+
+@pytest.mark.parametrize("size", [(16, 16), (64, 48), (100, 75), (127, 96), (128, 96)])
+def test_small_images_are_segmented(harness: Callable[..., Harness], size) -> None:
+    """A 127x96 pair with 128 disparities crashed the node; every width <= 128 failed."""
+    width, height = size
+    h = harness(sgbm_num_disparities=128)
+    rng = np.random.default_rng(8)
+    left = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    right = np.roll(left, -3, axis=1)
+    stamp = h.stamp()
+    info_l, info_r = camera_info(0.0, stamp), camera_info(-FX * BASELINE, stamp)
+    for info in (info_l, info_r):
+        info.width, info.height = width, height
+    h.publish_infos(info_l, info_r)
+    h.publish_images(left, right, stamp)
+    h.wait(lambda: h.outputs_at(stamp) and h.outputs_at(stamp, "disparity"))
+    labels = h.outputs_at(stamp)[-1]
+    assert (labels.width, labels.height) == (width, height)
+    assert not h.node.stats.bad
+    disp = h.outputs_at(stamp, "disparity")[-1]
+    assert disp.max_disparity == max(0, (width - 3) // 16 * 16)  # the range that fit
+
+
+def test_differing_principal_points_give_true_disparity(harness: Callable[..., Harness]) -> None:
+    """Right cx 8 px less than the left's: the published disparity satisfies Z = f*B/d."""
+    h = harness()
+    left, right = stereo_pair(9, shift=14)  # x_l - x_r = 14 = d + (cx_l - cx_r)
+    stamp = h.stamp()
+    info_r = camera_info(-FX * BASELINE, stamp)
+    info_r.p[2] = W / 2 - 8
+    h.publish_infos(camera_info(0.0, stamp), info_r)
+    h.publish_images(left, right, stamp)
+    h.wait(lambda: h.outputs_at(stamp, "disparity"))
+    values = conversions.disparity_from_msg(h.outputs_at(stamp, "disparity")[-1]).disparity
+    assert np.median(values[values > 0]) == pytest.approx(6.0, abs=0.5)
+
+
+@pytest.mark.parametrize("frames", [1, 5])
+def test_a_looping_short_bag_is_segmented_every_loop(
+    harness: Callable[..., Harness], frames: int
+) -> None:
+    """``replay --loop`` of a 5-frame (0.4 s) bag gave 5 labels, then silence: every
+    backwards jump restarts the pairing, whatever its size."""
+    h = harness(approximate_sync=True, slop=0.005)
+    left, right = stereo_pair(10)
+    stamps = [h.stamp(0.08 * i) for i in range(frames)]
+    h.publish_infos(camera_info(0.0, stamps[0]), camera_info(-FX * BASELINE, stamps[0]))
+    for loop in range(3):
+        for i, stamp in enumerate(stamps):
+            h.publish_images(left, right, stamp)
+            h.processed(loop * frames + i + 1)  # one pair at a time: none replaced
+    h.wait(lambda: len(h.received["labels"]) == 3 * frames)
+    assert h.node._sync.stats.resets == 2
+
+
+def test_incompatible_qos_is_named_with_the_remedy(harness: Callable[..., Harness]) -> None:
+    """input_qos reliable and a best-effort camera: nothing can be received; the node says
+    which topic and what to set, and /diagnostics warns."""
+    from rclpy.qos import qos_profile_sensor_data
+
+    h = harness(input_qos="reliable", diagnostics_period=0.2)
+    camera = h.tester.create_publisher(Image, "left/image_rect", qos_profile_sensor_data)
+    left, _ = stereo_pair(11)
+    camera.publish(_stamped(left, h.stamp()))
+    h.wait(lambda: h.received["diag"] and "incompatible" in diagnostics(h)[1])
+    level, message, _ = diagnostics(h)
+    assert level == 1 and "left/image_rect" in message and "input_qos:=sensor_data" in message

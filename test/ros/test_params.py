@@ -77,6 +77,9 @@ def test_markdown_table_lists_every_parameter() -> None:
         assert f"| `{spec.name}` | {spec.type_name} |" in table
 
 
+PROFILE = "config/fastdds_large_images.xml"
+
+
 def _launch_tree() -> ast.Module:
     return ast.parse((ROOT / "launch" / "ladderseg.launch.py").read_text())
 
@@ -114,6 +117,9 @@ def test_launch_file_is_thin_and_matches_the_installed_layout() -> None:
     strings = _string_constants(tree)
     assert {"config", "ladderseg.yaml", "params_file"} <= strings
     assert (ROOT / "config" / "ladderseg.yaml").is_file()
+    # the transport profile for large best-effort images is installed and given to the node
+    assert 'glob("config/*.xml")' in setup and (ROOT / PROFILE).is_file()
+    assert {"fastdds_large_images.xml", "FASTDDS_DEFAULT_PROFILES_FILE"} <= strings
     for arg in ("namespace", "executable", "weights", "backend", "device", "use_sim_time"):
         assert arg in strings
     # parameters=[{launch arguments}, params_file]: later entries win in launch_ros, so the

@@ -22,6 +22,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
+from waiting import Spinner, spin_until
 
 from ladderseg_ros.ros.replay import BagReplayer, ReplayConfig, ReplayError, replay_bag
 from ladderseg_ros.tools import bags
@@ -65,16 +66,13 @@ class Listener:
         self.node.create_subscription(CameraInfo, bags.TOPIC_LEFT_INFO, self.infos.append, qos)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
+        self.spinner = Spinner(self.executor)
 
     def stamps(self) -> list[int]:
         return [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for _, m in self.images]
 
-    def wait_for(self, count: int, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.images) < count and time.monotonic() < deadline:
-            time.sleep(0.01)
+    def wait_for(self, count: int, timeout: float = 20.0) -> None:
+        spin_until(lambda: len(self.images) >= count, timeout, f"{count} left images")
 
 
 @pytest.fixture
@@ -86,7 +84,7 @@ def ros() -> Iterator[tuple[Context, Node, Listener]]:
     try:
         yield context, publisher_node, listener
     finally:
-        listener.executor.shutdown()
+        listener.spinner.stop()
         publisher_node.destroy_node()
         listener.node.destroy_node()
         rclpy.shutdown(context=context)
@@ -232,7 +230,7 @@ def test_ctrl_c_ends_a_looping_replay_as_interrupted(
             preexec_fn=_ignore_sigint if inherited == "ignored" else None,
         )
     # Interrupted well inside the publishing loop.
-    code, text = interrupt_when_logged(proc, log, "replaying", 30, 0.5, 15)
+    code, text = interrupt_when_logged(proc, log, "replaying", 30, 15)
     assert code == 130, text
     assert "ladderseg replay: interrupted" in text
     assert "Traceback" not in text and "RCLError" not in text

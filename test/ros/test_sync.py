@@ -114,3 +114,43 @@ def test_rejects_bad_arguments() -> None:
         StampSynchronizer(2, print, slop=-1.0)
     with pytest.raises(LadderSegError):  # the package's root, so the CLI prints one line
         StampSynchronizer(0, print)
+
+
+@pytest.mark.parametrize("slop", [None, 0.01])
+@pytest.mark.parametrize("frames", [1, 2, 5, 15])
+def test_looping_short_bag_pairs_every_frame_of_every_loop(slop: float | None, frames: int) -> None:
+    """A bag of ``frames`` frames at 12.5 Hz looped 4 times: every pair of every loop, any
+    jump size (a 5-frame bag jumps back 0.32 s, under ``reset_jump``)."""
+    sync, out = make(slop=slop)
+    stamps = [20.0 + 0.08 * i for i in range(frames)]
+    for _ in range(4):
+        for t in stamps:
+            sync.add(Msg(t), 0)
+            sync.add(Msg(t), 1)
+    assert out == [(pytest.approx(t), pytest.approx(t)) for t in stamps * 4]
+    assert sync.stats.resets == 3
+    assert sync.stats.late == 0
+
+
+def test_straggler_of_one_input_is_late_not_a_restart() -> None:
+    sync, out = make()
+    for t in (7.0, 7.1, 7.2):
+        sync.add(Msg(t), 0)
+    sync.add(Msg(7.2), 1)  # pair 7.2 goes out; the right 7.0 and 7.1 come afterwards
+    sync.add(Msg(7.0), 1)
+    sync.add(Msg(7.1), 1)
+    sync.add(Msg(7.3), 0)
+    sync.add(Msg(7.3), 1)
+    assert out == [(7.2, 7.2), (7.3, 7.3)]
+    assert sync.stats.late == 2 and sync.stats.resets == 0
+
+
+def test_unmatched_stamps_report_their_offset() -> None:
+    """Exact sync with the right 3 ms after the left: no pair, and the offset is known."""
+    sync, out = make()
+    for i in range(3):
+        sync.add(Msg(30.0 + 0.1 * i), 0)
+        sync.add(Msg(30.003 + 0.1 * i), 1)
+    assert out == []
+    assert sync.stats.received == [3, 3]
+    assert sync.stats.nearest_offset == pytest.approx(-0.003, abs=1e-6)

@@ -57,6 +57,10 @@ def test_demo_runs_the_node_and_writes_results(weights: Path, tmp_path: Path) ->
     out = tmp_path / "demo"
     report = run_demo(demo_config(weights, out))
     assert 1 <= report.frames_received <= report.frames_published == FRAMES
+    # the node ran with its default (best-effort) input QoS; pairs that reached it are told
+    assert report.pairs_received is not None
+    assert report.frames_received <= report.pairs_received <= FRAMES
+    assert f"{report.pairs_received} pairs reached the node" in report.summary()
     assert report.confusion is not None and report.miou is not None
     assert report.confusion.total == report.frames_received * SIZE[0] * SIZE[1]
     assert 0 < report.latency_median_ms <= report.latency_p95_ms < 30_000
@@ -133,6 +137,7 @@ def test_private_domain_is_set_for_rclpy_and_restored(monkeypatch: pytest.Monkey
     monkeypatch.setenv("ROS_DOMAIN_ID", "0")
     monkeypatch.delenv("ROS_LOCALHOST_ONLY", raising=False)
     monkeypatch.delenv("ROS_DISTRO", raising=False)
+    monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE", raising=False)
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "SUBNET")
     seen = set()
     for _ in range(20):
@@ -140,9 +145,12 @@ def test_private_domain_is_set_for_rclpy_and_restored(monkeypatch: pytest.Monkey
             assert os.environ["ROS_DOMAIN_ID"] == str(domain)
             assert os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
             assert "ROS_LOCALHOST_ONLY" not in os.environ  # deprecated on Jazzy: not set
+            for name in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE"):
+                assert os.environ[name].endswith("config/fastdds_large_images.xml")
             seen.add(domain)
         assert os.environ["ROS_DOMAIN_ID"] == "0"
         assert os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "SUBNET"
+        assert "FASTDDS_DEFAULT_PROFILES_FILE" not in os.environ
     assert all(PRIVATE_DOMAINS[0] <= d <= PRIVATE_DOMAINS[1] for d in seen) and len(seen) > 1
     monkeypatch.setenv("ROS_DISTRO", "humble")  # Humble knows only ROS_LOCALHOST_ONLY
     with private_ros_domain():
@@ -174,7 +182,7 @@ def test_ctrl_c_during_the_replay_stops_the_node_and_cleans_up(
             cwd=root,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         )
-    code, text = interrupt_when_logged(proc, log, "node ready; replaying", 120, 1.0, 40)
+    code, text = interrupt_when_logged(proc, log, "node ready; replaying", 120, 40)
     assert code == 130, text
     assert "ladderseg demo: interrupted" in text and "Traceback" not in text
     node_pid = int(re.search(r"started the node \(pid (\d+)\)", text).group(1))

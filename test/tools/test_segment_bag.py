@@ -6,15 +6,15 @@ domain) and feeds it the same bag with the replay module.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
-import threading
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from waiting import Spinner, spin_until
 
 from ladderseg_ros import cli
 from ladderseg_ros.ros.params import NodeParams
@@ -92,6 +92,17 @@ def topic_drive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _wait_matched(node: object, replayer: object, topics: tuple[str, ...]) -> None:
+    """Both ends of every topic have discovered each other (reliable delivery from now)."""
+    spin_until(
+        lambda: (
+            all(p.get_subscription_count() for p in replayer.publishers.values())
+            and all(node.count_publishers(t) for t in topics)
+        ),
+        what=f"the node and the replayer matched on {topics}",
+    )
+
+
 def live_node_outputs(
     weights: Path, bag: Path, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> tuple[dict[int, np.ndarray], dict[int, object]]:
@@ -143,38 +154,38 @@ def live_node_outputs(
         )
         executor.add_node(node)
         executor.add_node(tester)
-        threading.Thread(target=executor.spin, daemon=True).start()
-        deadline = time.monotonic() + 20
+        spinner = Spinner(executor)
         if mode == "compute":
             infos = (bags.TOPIC_LEFT_INFO, bags.TOPIC_RIGHT_INFO)
             first = BagReplayer(tester, bag, ReplayConfig(rate=100.0, topics=infos))
-            while time.monotonic() < deadline and not all(
-                p.get_subscription_count() for p in first.publishers.values()
-            ):
-                time.sleep(0.02)
-            time.sleep(0.3)
+            _wait_matched(node, first, infos)
             first.run()
-            while time.monotonic() < deadline and len(node._infos) < 2:
-                time.sleep(0.02)
+            spin_until(lambda: len(node._infos) == 2, what="both CameraInfos at the node")
             pairs = (bags.TOPIC_LEFT_IMAGE, bags.TOPIC_RIGHT_IMAGE)
         else:
             pairs = (bags.TOPIC_LEFT_IMAGE, bags.TOPIC_DISPARITY)
         # A slow replay: every pair is processed before the next one comes (no drops).
         replayer = BagReplayer(tester, bag, ReplayConfig(rate=0.25, topics=pairs))
-        while time.monotonic() < deadline and not (
-            all(p.get_subscription_count() for p in replayer.publishers.values())
-            and node._pubs["labels"].get_subscription_count()
-            and node._pubs["disparity"].get_subscription_count()
-        ):
-            time.sleep(0.02)
-        time.sleep(0.3)
+        _wait_matched(node, replayer, pairs)
+        spin_until(
+            lambda: (
+                node._pubs["labels"].get_subscription_count()
+                and node._pubs["disparity"].get_subscription_count()
+            ),
+            what="the tester subscribed to the node's outputs",
+        )
         replayer.run()
-        deadline = time.monotonic() + 20
-        while (len(labels) < FRAMES or len(disparity) < FRAMES) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        node.destroy_node()
-    finally:
-        executor.shutdown(timeout_sec=2.0)
+        spin_until(
+            lambda: len(labels) >= FRAMES and len(disparity) >= FRAMES,
+            what=f"{FRAMES} labels and disparities",
+        )
+    finally:  # in order: stop spinning, then the node (and its worker), then the context
+        if "spinner" in locals():
+            spinner.stop()
+        else:
+            executor.shutdown(timeout_sec=10.0)
+        if "node" in locals():
+            node.destroy_node()
         rclpy.try_shutdown(context=context)
     return labels, disparity
 
@@ -225,11 +236,12 @@ def test_offline_outputs_equal_the_live_nodes(
         assert first.delta_d == pytest.approx(1 / 16)
 
 
-def test_pair_before_camera_info_is_held_until_calibration(
-    weights: Path, drive: Path, tmp_path: Path
+@pytest.mark.parametrize("backlog", [1, 30])
+def test_pairs_before_camera_info_wait_for_calibration(
+    weights: Path, drive: Path, tmp_path: Path, backlog: int
 ) -> None:
-    """CameraInfos recorded after the first images: the newest early pair waits for them
-    (as in the node) and older early pairs are counted as skipped."""
+    """CameraInfos recorded after the first images: up to ``calibration_backlog`` early
+    pairs wait for them (as in the node) and older early pairs are counted as skipped."""
     late = tmp_path / "late"
     with bags.BagReader(drive) as reader, bags.BagWriter(late) as writer:
         messages = list(reader.messages())
@@ -243,12 +255,16 @@ def test_pair_before_camera_info_is_held_until_calibration(
                 for info in infos:
                     if info.timestamp == m.timestamp:
                         writer.write(info.topic, info.msgtype, info.data, info.timestamp)
-    report = segment_bag(late, tmp_path / "out", config(weights, disparity="compute"))
+    cfg = config(weights, disparity="compute")
+    cfg = dataclasses.replace(cfg, params=cfg.params.replaced(calibration_backlog=backlog))
+    report = segment_bag(late, tmp_path / "out", cfg)
     stamps = sorted(read_images(drive, bags.TOPIC_LEFT_IMAGE))
-    # frames 0 and 1 are each replaced by a newer pair; frame 2, whose images come before
-    # its infos, waits for them and is segmented (as in the node), then frame 3
-    assert sorted(read_images(tmp_path / "out", TOPIC_LABELS)) == stamps[2:]
-    assert report.frames == FRAMES - 2 and report.skipped == {"missing_camera_info": 2}
+    # frames 0, 1 and 2 come before the infos: all wait (backlog 30), or only the newest
+    # (backlog 1: frames 0 and 1 are each pushed out by a newer pair)
+    skipped = 2 if backlog == 1 else 0
+    assert sorted(read_images(tmp_path / "out", TOPIC_LABELS)) == stamps[skipped:]
+    assert report.frames == FRAMES - skipped
+    assert report.skipped == ({"missing_camera_info": 2} if skipped else {})
 
 
 def test_truth_pictures_and_inputs(weights: Path, drive: Path, tmp_path: Path) -> None:

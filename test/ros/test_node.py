@@ -171,8 +171,9 @@ class Harness:
     def close(self) -> None:
         """Stop spinning (in-flight callbacks finish), then the node's worker, then nodes."""
         self.spinner.stop()
+        worker = self.node._worker
         self.node.destroy_node()  # joins the worker thread
-        assert not self.node._worker.is_alive()
+        assert worker is not None and not worker.is_alive()
         self.tester.destroy_node()
 
 

@@ -94,7 +94,14 @@ def test_predict_resumes_an_interrupted_run(weights, tmp_path, capsys) -> None:
     assert main(args) == 0
     assert "resumed: 1 were there" in capsys.readouterr().out
     assert {p.name: p.read_bytes() for p in out.glob("*.png")} == first
-    other = ["predict", str(weights["ldn_tiny_ss"]), str(images), str(out)]
+    import dataclasses
+
+    from ladderseg_ros.weights import load_weights, save_weights
+
+    model, meta = load_weights(weights["ldn_tiny"])  # the same network, other weights
+    retrained = dataclasses.replace(meta, provenance={"run": "another"})
+    other_weights = save_weights(tmp_path / "other.safetensors", model, retrained)
+    other = ["predict", str(other_weights), str(images), str(out)]
     assert main(other) == 2
     assert "other weights_sha256" in capsys.readouterr().err
     foreign = tmp_path / "foreign"

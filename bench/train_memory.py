@@ -107,7 +107,7 @@ def run_case(variant: str, decoder: str, checkpointing: bool, w: int, h: int, ba
         cfg, 19, backbone=dataclasses.replace(cfg.backbone, checkpointing=checkpointing)
     )
     if decoder == "fullres":
-        model.head = _fullres_head(cfg.up_width, 19)
+        model.head = _fullres_head(cfg.up_widths[-1], 19)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)

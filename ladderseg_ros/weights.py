@@ -110,6 +110,13 @@ class WeightsMetadata:
                     f"focal_length must be a number of pixels in 1..1e5, got {self.focal_length}"
                 )
 
+    def describe_scale(self) -> str:
+        """The trained scale in words: ``640x192, fx 371.81 px``, ``640x192`` or ``none``."""
+        if self.input_size is None:
+            return "none"
+        size = f"{self.input_size[0]}x{self.input_size[1]}"
+        return f"{size}, fx {self.focal_length:g} px" if self.focal_length else size
+
     @classmethod
     def for_label_set(cls, model: ModelConfig, label_set: str, **kwargs: Any) -> WeightsMetadata:
         """Metadata whose class names come from a known label set."""

@@ -241,7 +241,7 @@ class Segmenter:
                     height,
                     ratio,
                     self.metadata.model.name,
-                    _describe_scale(self.metadata),
+                    self.metadata.describe_scale(),
                     "larger" if ratio > 1 else "smaller",
                 )
         return self.input_size
@@ -315,13 +315,6 @@ class Segmenter:
         if not (math.isfinite(baseline) and baseline > 0):
             raise SegmenterError(f"baseline must be a positive number of metres, got {baseline}")
         return disparity, float(baseline)
-
-
-def _describe_scale(metadata: WeightsMetadata) -> str:
-    """``640x192, fx 371.8 px`` or ``640x192``."""
-    size = metadata.input_size
-    text = f"{size[0]}x{size[1]}" if size else "its own size"
-    return f"{text}, fx {metadata.focal_length:g} px" if metadata.focal_length else text
 
 
 def _resize_channels(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -139,7 +139,6 @@ def _trained_scale(spec: str) -> str | None:
     meta = read_metadata(spec)
     if meta.input_size is None:
         return f"{spec}: no trained scale recorded (runs at each image's own size)"
-    size = f"{meta.input_size[0]}x{meta.input_size[1]}"
     if meta.focal_length is None:
-        return f"{spec}: trained at {size} (focal length not recorded)"
-    return f"{spec}: trained at {size}, fx {meta.focal_length:g} px"
+        return f"{spec}: trained at {meta.describe_scale()} (focal length not recorded)"
+    return f"{spec}: trained at {meta.describe_scale()}"

@@ -187,10 +187,16 @@ def array_to_image(pixels: np.ndarray, encoding: str, header: Header | None = No
     msg.encoding = encoding
     msg.is_bigendian = int(pixels.dtype.byteorder == ">")
     msg.step = int(pixels.strides[0])
-    data = array.array("B")
-    data.frombytes(memoryview(pixels).cast("B"))
-    msg.data = data
+    msg.data = message_bytes(pixels)
     return msg
+
+
+def message_bytes(contiguous: np.ndarray) -> array.array:
+    """A C-contiguous array's bytes as the ``array('B')`` rclpy keeps in ``uint8[] data``
+    (one copy; rclpy would convert any other sequence element by element)."""
+    data = array.array("B")
+    data.frombytes(contiguous.reshape(-1).view(np.uint8))
+    return data
 
 
 @dataclass(frozen=True)

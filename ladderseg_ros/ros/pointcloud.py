@@ -6,13 +6,12 @@ message wraps its bytes once; rclpy messages here, rosbags ones in ``tools.bags`
 
 from __future__ import annotations
 
-import array
-
 import numpy as np
 from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
 
 from ladderseg_ros.points import POINT_DTYPE, POINT_FIELDS, POINT_STEP
+from ladderseg_ros.ros.conversions import message_bytes
 
 
 def point_fields() -> list[PointField]:
@@ -43,7 +42,5 @@ def points_to_msg(points: np.ndarray, header: Header | None = None) -> PointClou
     msg.point_step = POINT_STEP
     msg.row_step = POINT_STEP * msg.width
     msg.is_dense = bool(not np.isnan(points["z"]).any())
-    data = array.array("B")
-    data.frombytes(points.tobytes())
-    msg.data = data
+    msg.data = message_bytes(points)
     return msg

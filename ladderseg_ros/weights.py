@@ -351,3 +351,48 @@ def load_torchvision_densenet(model: LadderSeg, path: str | Path) -> None:
             )
     model.backbone.load_state_dict(state, strict=False)
     _LOG.info("loaded ImageNet backbone from %s (%d tensors)", path, len(state))
+
+
+def init_from_weights(model: LadderSeg, path: str | Path) -> tuple[list[str], list[str]]:
+    """Starts ``model`` from a LadderSeg weights file (fine-tuning), tensor by tensor.
+
+    Every tensor of ``model`` whose name and shape the file also has is copied. Tensors only
+    the model has (e.g. the scale-selection projection, when a plain model's weights start a
+    scale-selection model) keep their fresh initialization; tensors only the file has (the
+    projection, when a scale-selection model starts its plain twin) are left unused. Both
+    lists are logged and returned as ``(fresh, unused)``.
+
+    Raises:
+        WeightsError: unreadable or invalid file (as :func:`load_weights`), another number of
+            classes, a shared name with another shape, or fewer than half of the model's
+            tensors found in the file (not a relative of this network).
+    """
+    path = Path(path)
+    source, metadata = load_weights(path)
+    if metadata.model.num_classes != model.config.num_classes:
+        raise WeightsError(
+            f"{path}: {metadata.model.num_classes} classes ({metadata.label_set}), the network "
+            f"being trained has {model.config.num_classes}"
+        )
+    tensors = source.state_dict()
+    target = model.state_dict()
+    for key, value in target.items():
+        if key in tensors and tuple(tensors[key].shape) != tuple(value.shape):
+            raise WeightsError(
+                f"{path}: {key} has shape {tuple(tensors[key].shape)}, model "
+                f"{model.config.name!r} needs {tuple(value.shape)}"
+            )
+    shared = {k: v for k, v in tensors.items() if k in target}
+    if 2 * len(shared) < len(target):
+        raise WeightsError(
+            f"{path}: only {len(shared)} of model {model.config.name!r}'s {len(target)} tensors "
+            f"are in the file (model {metadata.model.name!r}): not a starting point for it"
+        )
+    fresh = sorted(set(target) - set(shared))
+    unused = sorted(set(tensors) - set(target))
+    model.load_state_dict(shared, strict=False)
+    _LOG.info(
+        "started from %s (%s): %d tensors copied, fresh %s, unused %s",
+        path, metadata.model.name, len(shared), _preview(fresh), _preview(unused),
+    )
+    return fresh, unused

@@ -85,10 +85,14 @@ class ModelSection:
         variant: Variant name (e.g. ``ldn121``, ``ldn121_ss``, ``ldn_demo``).
         imagenet_weights: torchvision DenseNet checkpoint to start the backbone from.
         checkpointing: Gradient checkpointing of dense layers (less memory, more compute).
+        init_weights: A LadderSeg ``.safetensors`` file to start from (fine-tuning): every
+            tensor the network shares with the file by name and shape is copied; the run's
+            weights record the file and its SHA-256. The label sets must agree.
     """
 
     variant: str = "ldn121"
     imagenet_weights: str | None = None
+    init_weights: str | None = None
     checkpointing: bool = False
 
 

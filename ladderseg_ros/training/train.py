@@ -101,6 +101,10 @@ def build_network(config: TrainConfig, num_classes: int) -> nn.Module:
         from ladderseg_ros.weights import load_torchvision_densenet
 
         load_torchvision_densenet(model, config.model.imagenet_weights)
+    if config.model.init_weights:
+        from ladderseg_ros.weights import init_from_weights
+
+        init_from_weights(model, config.model.init_weights)
     if config.model.checkpointing:
         correct_bn_momentum_for_checkpointing(model)
     return model
@@ -581,6 +585,7 @@ class Trainer:
                 "steps": str(self.step),
                 "commit": self.commit,
                 "config": json.dumps(c.to_dict()),
+                **_init_provenance(c.model.init_weights),
             },
             metrics=metrics,
         )
@@ -608,6 +613,16 @@ def trained_scale(data: DataConfig) -> tuple[tuple[int, int] | None, float | Non
         return size, float(data.synthetic_focal)
     rig = KITTI_RIG.resized(data.synthetic_width, data.synthetic_height)
     return (rig.width, rig.height), float(data.synthetic_focal or rig.focal)
+
+
+def _init_provenance(path: str | None) -> dict[str, str]:
+    """The starting weights of a fine-tuning run: file name and SHA-256."""
+    if not path:
+        return {}
+    import hashlib
+
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return {"init_weights": Path(path).name, "init_weights_sha256": digest}
 
 
 def _write_text(path: Path, text: str) -> None:

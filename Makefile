@@ -9,6 +9,7 @@ setup:
 
 test: setup
 	$(VENV)/bin/ruff check ladderseg_ros test bench launch setup.py
+	$(VENV)/bin/ruff format --check ladderseg_ros test bench launch setup.py
 	$(PY) -m pytest -q test
 
 lint: setup

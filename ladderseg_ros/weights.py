@@ -393,6 +393,10 @@ def init_from_weights(model: LadderSeg, path: str | Path) -> tuple[list[str], li
     model.load_state_dict(shared, strict=False)
     _LOG.info(
         "started from %s (%s): %d tensors copied, fresh %s, unused %s",
-        path, metadata.model.name, len(shared), _preview(fresh), _preview(unused),
+        path,
+        metadata.model.name,
+        len(shared),
+        _preview(fresh),
+        _preview(unused),
     )
     return fresh, unused

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, TypedDict
 
 from ladderseg_ros.cli import parse_size
 
+CASES = (("ladder", False), ("ladder", True), ("fullres", False), ("fullres", True))
+
 if TYPE_CHECKING:
     from torch import nn
-
-CASES = (("ladder", False), ("ladder", True), ("fullres", False), ("fullres", True))
 
 
 class StepMemory(TypedDict):

@@ -98,7 +98,7 @@ class Segmenter:
 
     @property
     def backend_name(self) -> str:
-        """The backend and where it runs, e.g. ``torch:cuda:fp16``, ``onnxruntime:CPU...``."""
+        """Backend and provider, e.g. ``torch:cuda:fp16``, ``onnxruntime:CPUExecutionProvider``."""
         return self.backend.name
 
     @classmethod

@@ -1,5 +1,6 @@
-"""GPU check: inference frames/s per precision and layout, and one training step's time and
-peak memory, printed as a table (run by ``bench/gpu_check.sh``; nothing is downloaded).
+"""GPU check: inference frames/s per precision and layout; a training step's time and memory.
+
+Printed as a table (run by ``bench/gpu_check.sh``; nothing is downloaded).
 
 Inference rows time the network alone (``model(image, disparity, baseline)``, random weights,
 batch 1), synchronized per frame: fp32, fp32 channels_last, fp16 and bf16 channels_last
@@ -22,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -29,6 +31,9 @@ from ladderseg_ros.cli import parse_size
 from ladderseg_ros.fileio import write_bytes_atomic
 from ladderseg_ros.model import build_model
 from ladderseg_ros.training.losses import LossConfig, combine, segmentation_loss_terms
+
+if TYPE_CHECKING:
+    from ladderseg_ros.model import LadderSeg
 
 NUM_CLASSES = 19
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -53,7 +58,10 @@ def _timed(step: Callable[[], object], device: torch.device, warmup: int, runs: 
     return statistics.median(times)
 
 
-def _inputs(model, size: tuple[int, int], batch: int, device: torch.device, dtype):
+def _inputs(
+    model: LadderSeg, size: tuple[int, int], batch: int, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, ...]:
+    """Random network inputs: image (N, 3, H, W) [, disparity (N, 1, H, W) px, baseline (N,) m]."""
     width, height = size
     image = torch.randn(batch, 3, height, width, device=device, dtype=dtype)
     if not model.uses_disparity:
@@ -62,9 +70,17 @@ def _inputs(model, size: tuple[int, int], batch: int, device: torch.device, dtyp
     return image, disparity, torch.full((batch,), 0.5, device=device)
 
 
-def inference_fps(variant, size, mode: str, device, warmup: int, runs: int) -> float:
-    """Frames/s of ``variant`` at ``size`` in ``mode`` (``fp32``, ``fp32_cl``, ``fp16_cl``,
-    ``bf16_cl``, ``fp16_cl_graph``)."""
+def inference_fps(
+    variant: str, size: tuple[int, int], mode: str, device: torch.device, warmup: int, runs: int
+) -> float:
+    """Frames/s of ``variant`` at ``size`` (width, height) in ``mode``, batch 1.
+
+    ``mode`` is ``fp32``, ``fp32_cl``, ``fp16_cl``, ``bf16_cl`` or ``fp16_cl_graph`` (``_cl``:
+    channels_last; ``_graph``: replayed from a CUDA graph).
+
+    Raises:
+        RuntimeError: a CUDA graph asked for on a device that is not CUDA.
+    """
     precision = mode.split("_")[0]
     dtype = DTYPES[precision]
     layout = torch.channels_last if "_cl" in mode else torch.contiguous_format
@@ -88,8 +104,19 @@ def inference_fps(variant, size, mode: str, device, warmup: int, runs: int) -> f
         return 1.0 / _timed(graph.replay, device, warmup, runs)
 
 
-def training_step(variant, size, batch: int, autocast: str, device, warmup: int, runs: int):
-    """(seconds per step, peak GiB) of one Adam step; ``autocast`` is ``fp32`` or ``bf16``."""
+def training_step(
+    variant: str,
+    size: tuple[int, int],
+    batch: int,
+    autocast: str,
+    device: torch.device,
+    warmup: int,
+    runs: int,
+) -> tuple[float, float | None]:
+    """(seconds per step, peak GiB) of one Adam step; ``autocast`` is ``fp32`` or ``bf16``.
+
+    The peak is ``torch.cuda.max_memory_allocated`` during the steps, None on the CPU.
+    """
     model = build_model(variant).train().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     inputs = _inputs(model, size, batch, device, torch.float32)
@@ -113,6 +140,12 @@ def training_step(variant, size, batch: int, autocast: str, device, warmup: int,
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Prints and saves (``--json``) the tables.
+
+    Returns:
+        0; 1 when a row failed (CUDA graphs on a CPU excepted); 2 without CUDA (unless
+        ``--dry-run``).
+    """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="tiny model, small sizes, CPU")
     parser.add_argument("--variants", nargs="+", default=["ldn121", "ldn121_ss"])

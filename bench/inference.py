@@ -25,7 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
@@ -47,7 +49,38 @@ LOAD_SCRIPT = (
 )
 
 
-def _median_seconds(step, runs: int) -> float:
+class _Row(TypedDict):
+    variant: str
+    backend: str
+    precision: str
+    size: str
+    load: str
+    ms: float
+    ms_rounds: list[float]
+    fps: float
+    gflops: float
+    achieved_gflops_per_s: float
+    efficiency_vs_ort_matmul: float
+    efficiency_vs_torch_matmul: float
+
+
+class Row(_Row, total=False):
+    """One row of the report: a variant, backend, precision and size in one condition.
+
+    ``loaded_share`` (loaded throughput / quiet throughput) is added when both conditions ran.
+    """
+
+    loaded_share: float
+
+
+class Condition(TypedDict):
+    """The figures of one condition (``quiet`` or ``loaded``)."""
+
+    matmul_gflops_per_s: dict[str, float]
+    rows: list[Row]
+
+
+def _median_seconds(step: Callable[[], object], runs: int) -> float:
     step()  # warm-up
     times = []
     for _ in range(runs):
@@ -58,7 +91,7 @@ def _median_seconds(step, runs: int) -> float:
 
 
 def torch_matmul_gflops(n: int = 1024, runs: int = 10) -> float:
-    """torch fp32 GEMM throughput (n x n x n) with torch's current threads."""
+    """GFLOP/s of torch's fp32 GEMM (n x n x n) with torch's current threads."""
     import torch
 
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -66,7 +99,7 @@ def torch_matmul_gflops(n: int = 1024, runs: int = 10) -> float:
 
 
 def ort_matmul_gflops(threads: int | None, n: int = 1024, runs: int = 10) -> float:
-    """ONNX Runtime fp32 MatMul throughput (n x n x n), session options as the backend's."""
+    """GFLOP/s of ONNX Runtime's fp32 MatMul (n x n x n), session options as the backend's."""
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -89,7 +122,7 @@ def ort_matmul_gflops(threads: int | None, n: int = 1024, runs: int = 10) -> flo
 class CompetingLoad:
     """A separate process keeping ``threads`` cores busy with a torch matmul loop."""
 
-    def __init__(self, threads: int):
+    def __init__(self, threads: int) -> None:
         self.threads = threads
         self.proc: subprocess.Popen | None = None
 
@@ -128,8 +161,22 @@ def time_rounds(
     return [1000 * _median_seconds(step, frames) for _ in range(rounds)]
 
 
-def measure(args, segmenters, gflops, threads: int, load: str) -> dict:
-    """Peaks and every row in one condition (``quiet`` or ``loaded``)."""
+def measure(
+    args: argparse.Namespace,
+    segmenters: dict[tuple[str, str, str], Segmenter],
+    gflops: dict[tuple[str, tuple[int, int]], float],
+    threads: int,
+    load: str,
+) -> Condition:
+    """Peaks and every row in one condition (``quiet`` or ``loaded``).
+
+    Args:
+        args: the command line (``sizes``, ``rounds``, ``frames``).
+        segmenters: by (variant, backend, precision).
+        gflops: FLOPs of one fp32 frame (GFLOP) by (variant, (width, height)).
+        threads: ONNX Runtime threads of the matmul peak.
+        load: the condition's name, recorded in each row.
+    """
     peaks = {
         "onnxruntime": ort_matmul_gflops(threads),
         "torch": torch_matmul_gflops(),
@@ -142,13 +189,13 @@ def measure(args, segmenters, gflops, threads: int, load: str) -> dict:
         f"{'variant':>12} {'backend':>32} {'prec':>5} {'size':>10} {'ms':>8} {'spread':>15} "
         f"{'GFLOP/s':>8} {'eff ORT':>7} {'eff torch':>9}"
     )
-    rows = []
+    rows: list[Row] = []
     for (variant, _backend, precision), seg in segmenters.items():
         for size in args.sizes:
             times = time_rounds(seg, size, args.rounds, args.frames)
             ms = statistics.median(times)
             achieved = gflops[variant, size] / (ms / 1000)
-            row = {
+            row: Row = {
                 "variant": variant,
                 "backend": seg.backend_name,
                 "precision": precision,
@@ -174,6 +221,7 @@ def measure(args, segmenters, gflops, threads: int, load: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Measures, prints the tables and saves them to ``--json``; returns 0."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=["ldn121", "ldn121_ss"])
     parser.add_argument("--sizes", nargs="+", type=parse_size, default=[(1024, 448), (2048, 1024)])

@@ -37,6 +37,7 @@ def _bands(near: float, far: float) -> dict[str, tuple[float, float]]:
 
 
 def main() -> None:
+    """Scores every weights file on held-out frames and prints the mIoU tables by distance."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("weights", nargs="+", type=Path)
     parser.add_argument("--frames", type=int, default=100)

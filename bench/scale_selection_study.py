@@ -24,8 +24,10 @@ import argparse
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -34,6 +36,12 @@ import numpy as np  # noqa: E402
 
 from ladderseg_ros.classes import CITYSCAPES, IGNORE_INDEX  # noqa: E402
 from ladderseg_ros.training.evaluation import ConfusionMatrix  # noqa: E402
+
+if TYPE_CHECKING:
+    import torch
+
+    from ladderseg_ros.model import LadderSeg
+    from ladderseg_ros.model.scale_selection import ScaleSelection
 
 REPO = Path(__file__).resolve().parents[1]
 FOCAL_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0)
@@ -46,6 +54,73 @@ BANDS: dict[str, tuple[float, float]] = {
 }
 AUTHORS_LEVELS = (8, 1.3)  # Krešo et al., GCPR 2016
 
+Matrices = dict[tuple[str, int, float, str], ConfusionMatrix]
+"""Confusion matrices by (model label, seed, focal factor, band)."""
+LevelHook = Callable[
+    ["ScaleSelection", "tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]", "torch.Tensor"],
+    None,
+]
+"""A forward hook of the scale-selection module: (module, (features, disparity, baseline),
+output)."""
+
+
+class BandFigures(TypedDict):
+    """mIoU (%) of one band over the seeds: mean, sample std and each seed's value."""
+
+    mean: float
+    std: float
+    seeds: list[float]
+
+
+class StudyRow(TypedDict):
+    """One model at one focal factor: mIoU figures by band name."""
+
+    model: str
+    focal_factor: float
+    miou: dict[str, BandFigures]
+
+
+class LevelReport(TypedDict, total=False):
+    """The scale-selection models' level choice (empty without such a model).
+
+    Attributes:
+        num_levels: pyramid levels.
+        factor: scale step between levels.
+        level_factors: downsampling factor of each level.
+        reference_sizes_m: metric object sizes S in metres.
+        receptive_field_px: R, the front-end's receptive field in input pixels.
+        tap: backbone output the multiplexer reads.
+        tap_stride: that output's stride in pixels.
+        authors: the authors' ``num_levels`` and ``factor`` (GCPR 2016).
+        selected_level_fraction_by_focal_factor: share of tap-grid pixels per level.
+    """
+
+    num_levels: int
+    factor: float
+    level_factors: list[float]
+    reference_sizes_m: list[float]
+    receptive_field_px: float
+    tap: int
+    tap_stride: int
+    authors: dict[str, float]
+    selected_level_fraction_by_focal_factor: dict[str, list[float]]
+
+
+class StudyResult(TypedDict):
+    """What ``main`` returns and writes to ``study.json``."""
+
+    trained_focal_px: float
+    configs: dict[str, str]
+    seeds: int
+    steps: int
+    overrides: list[str]
+    frames_per_rig: int
+    rigs: list[str]
+    bands_m: dict[str, list[float]]
+    rows: dict[str, StudyRow]
+    levels: LevelReport
+    weights: dict[str, list[str]]
+
 
 @dataclass
 class Model:
@@ -54,7 +129,7 @@ class Model:
     label: str
     seed: int
     path: Path
-    net: object
+    net: LadderSeg
     mean: np.ndarray
     std: np.ndarray
     uses_disparity: bool
@@ -99,6 +174,7 @@ def trained_focal(path: Path) -> float:
 
 
 def load_models(runs: dict[str, list[Path]]) -> list[Model]:
+    """Every trained run's network (eval mode) and normalization, per label and seed."""
     from ladderseg_ros.weights import load_weights
 
     models = []
@@ -113,13 +189,17 @@ def load_models(runs: dict[str, list[Path]]) -> list[Model]:
     return models
 
 
-def _level_hook(model: Model, factor: float):
+def _level_hook(model: Model, factor: float) -> LevelHook:
     """Counts the multiplexer's level choices (all reference sizes) into ``model.hist``."""
     import torch.nn.functional as F
 
     from ladderseg_ros.model.scale_selection import select_levels
 
-    def hook(module, inputs, output) -> None:
+    def hook(
+        module: ScaleSelection,
+        inputs: tuple[list[torch.Tensor], torch.Tensor, torch.Tensor],
+        output: torch.Tensor,
+    ) -> None:
         features, disparity, baseline = inputs
         grid = F.interpolate(disparity, size=features[0].shape[-2:], mode="nearest")
         counts = model.hist.setdefault(factor, np.zeros(module.config.num_levels, np.int64))
@@ -130,8 +210,21 @@ def _level_hook(model: Model, factor: float):
     return hook
 
 
-def predict(model: Model, image: np.ndarray, disparity: np.ndarray, baseline: float, factor):
-    """Labels of one frame at its own size (no resize to the trained scale)."""
+def predict(
+    model: Model, image: np.ndarray, disparity: np.ndarray | None, baseline: float, factor: float
+) -> np.ndarray:
+    """Labels of one frame at its own size (no resize to the trained scale).
+
+    Args:
+        model: the run; a scale-selection model counts its level choices under ``factor``.
+        image: (H, W, 3) uint8 RGB.
+        disparity: (H, W) float32 pixels (0 = invalid); read by scale-selection models only.
+        baseline: metres.
+        factor: the focal-length factor the frame was rendered at.
+
+    Returns:
+        (H, W) uint8 trainIds.
+    """
     import torch
 
     x = torch.from_numpy(((image.astype(np.float32) - model.mean) / model.std).transpose(2, 0, 1))
@@ -152,7 +245,7 @@ def predict(model: Model, image: np.ndarray, disparity: np.ndarray, baseline: fl
     return logits.argmax(1)[0].numpy().astype(np.uint8)
 
 
-def evaluate(args: argparse.Namespace, models: list[Model], focal: float) -> dict:
+def evaluate(args: argparse.Namespace, models: list[Model], focal: float) -> Matrices:
     """Confusion matrices per (model, seed, factor, band) over the held-out frames."""
     from ladderseg_ros.data.synthetic import RIGS, SPLIT_SEEDS, render_frame
     from ladderseg_ros.data.synthetic.cameras import at_focal
@@ -185,14 +278,18 @@ def evaluate(args: argparse.Namespace, models: list[Model], focal: float) -> dic
     return matrices
 
 
-def summarize(models: list[Model], matrices: dict) -> dict:
-    """mIoU (%) mean and sample std over seeds per (model label, factor, band)."""
+def summarize(models: list[Model], matrices: Matrices) -> dict[str, StudyRow]:
+    """Mean and sample std of mIoU (%) over seeds per (model label, factor, band).
+
+    Returns:
+        Rows keyed ``"<label> @ x<factor>"``, models in their order, factors ascending.
+    """
     labels = list(dict.fromkeys(m.label for m in models))
     seeds = {lab: sorted({m.seed for m in models if m.label == lab}) for lab in labels}
-    rows = {}
+    rows: dict[str, StudyRow] = {}
     for lab in labels:
         for f in FOCAL_FACTORS:
-            row = {}
+            row: dict[str, BandFigures] = {}
             for b in BANDS:
                 values = [100 * float(matrices[lab, s, f, b].miou()) for s in seeds[lab]]
                 std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
@@ -201,7 +298,8 @@ def summarize(models: list[Model], matrices: dict) -> dict:
     return rows
 
 
-def format_table(rows: dict, n_seeds: int) -> str:
+def format_table(rows: dict[str, StudyRow], n_seeds: int) -> str:
+    """The mIoU table: one line per row, mean +- std per band."""
     head = f"{'model @ focal factor':<28}" + "".join(f"{b:>16}" for b in BANDS)
     lines = [f"mIoU (%), mean +- std over {n_seeds} seed(s), by ground-truth distance", head]
     for key, row in rows.items():
@@ -212,8 +310,11 @@ def format_table(rows: dict, n_seeds: int) -> str:
     return "\n".join(lines)
 
 
-def level_report(models: list[Model]) -> dict:
-    """The scale-selection models' level choice and histogram of selected levels."""
+def level_report(models: list[Model]) -> LevelReport:
+    """The scale-selection models' level choice and histogram of selected levels.
+
+    Empty when no model selects scales.
+    """
     ss = [m for m in models if m.uses_disparity]
     if not ss:
         return {}
@@ -235,7 +336,8 @@ def level_report(models: list[Model]) -> dict:
     }
 
 
-def format_levels(report: dict) -> str:
+def format_levels(report: LevelReport) -> str:
+    """The level choice and the selected-level histogram as text."""
     if not report:
         return "no scale-selection model: no level choice to report"
     lines = [
@@ -253,7 +355,8 @@ def format_levels(report: dict) -> str:
     return "\n".join(lines)
 
 
-def plot(path: Path, rows: dict) -> None:
+def plot(path: Path, rows: dict[str, StudyRow]) -> None:
+    """Writes mIoU (all pixels) vs focal factor, one line with error bars per model, to ``path``."""
     from ladderseg_ros.training.plots import _figure, _save
 
     plt = _figure()
@@ -280,6 +383,7 @@ def plot(path: Path, rows: dict) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The study's command line; exits with a usage error on non-positive counts."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     cfg = REPO / "config" / "training"
     parser.add_argument("--config-ss", type=Path, default=cfg / "synthetic_varied_ss.yaml",
@@ -303,7 +407,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> StudyResult:
+    """Trains (or reuses) the runs, scores them, prints the tables and writes the results.
+
+    Raises:
+        SystemExit: a config that does not train on synthetic frames, or two configs at
+            different focal lengths.
+    """
     import torch
 
     from ladderseg_ros.fileio import write_bytes_atomic
@@ -323,7 +433,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(format_table(rows, args.seeds))
     print()
     print(format_levels(levels))
-    result = {
+    result: StudyResult = {
         "trained_focal_px": focal,
         "configs": {"scale selection": str(args.config_ss), "no scale selection": str(args.config)},
         "seeds": args.seeds,

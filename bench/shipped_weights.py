@@ -1,4 +1,4 @@
-"""Shipped weights on held-out synthetic frames of both rigs at the cameras' own sizes.
+r"""Shipped weights on held-out synthetic frames of both rigs at the cameras' own sizes.
 
 Runs the real entry points with their default settings (no size flags: each image runs at the
 weights' trained scale) and prints per-class IoU and mIoU:
@@ -33,6 +33,12 @@ def _ladderseg(*args: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs both rigs through the ``ladderseg`` commands and prints their tables; returns 0.
+
+    Raises:
+        FileExistsError: ``--out`` exists already.
+        subprocess.CalledProcessError: a ``ladderseg`` command failed.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("weights", type=Path)
     parser.add_argument("--frames", type=int, default=20, help="frames per rig (default 20)")

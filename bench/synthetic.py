@@ -19,12 +19,13 @@ from ladderseg_ros.data.synthetic import (  # noqa: E402
     CITYSCAPES_RIG,
     KITTI_RIG,
     WORLD_CLASSES,
+    StereoRig,
     render_drive,
     render_frame,
 )
 
 
-def fps(rig, frames: int) -> tuple[float, float]:
+def fps(rig: StereoRig, frames: int) -> tuple[float, float]:
     """Frames/s of a drive (world built once) and of independent frames (world per frame)."""
     drive = render_drive(0, frames + 1, rig)
     next(drive)  # warm-up: noise tiles, first allocation
@@ -38,8 +39,11 @@ def fps(rig, frames: int) -> tuple[float, float]:
     return drive_fps, frames / (time.perf_counter() - t0)
 
 
-def sgbm_error(rig, seeds: range, num_disparities: int) -> tuple[float, float]:
-    """Median |SGBM - exact| over pixels valid in both, and SGBM density on valid GT pixels."""
+def sgbm_error(rig: StereoRig, seeds: range, num_disparities: int) -> tuple[float, float]:
+    """Median |SGBM - exact| in pixels over pixels valid in both, and SGBM density (0..1).
+
+    The density is the share of pixels with ground-truth disparity that SGBM also measured.
+    """
     import cv2
 
     from ladderseg_ros.stereo import SgbmConfig, compute_disparity
@@ -57,6 +61,7 @@ def sgbm_error(rig, seeds: range, num_disparities: int) -> tuple[float, float]:
 
 
 def main() -> None:
+    """Prints rendering frames/s per rig, and SGBM error and class frequencies when asked."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--sgbm", action="store_true", help="also measure SGBM at full presets")

@@ -22,10 +22,36 @@ import resource
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING, TypedDict
 
 from ladderseg_ros.cli import parse_size
 
 CASES = (("ladder", False), ("ladder", True), ("fullres", False), ("fullres", True))
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+class StepMemory(TypedDict):
+    """Memory and time of one training step (``run_case``); MB are 2**20 bytes.
+
+    Attributes:
+        rss_mb: peak RSS of the process (since the build when ``peak_since_build``).
+        build_mb: RSS after the model build, before the step.
+        step_mb: the step's own increase, ``rss_mb - build_mb``.
+        peak_since_build: whether the kernel's peak counter could be reset after the build.
+        cuda_mb: peak CUDA memory allocated, or None on the CPU.
+        cuda_step_mb: its increase over the allocation before the step, or None on the CPU.
+        seconds: wall time of the step.
+    """
+
+    rss_mb: float
+    build_mb: float
+    step_mb: float
+    peak_since_build: bool
+    cuda_mb: float | None
+    cuda_step_mb: float | None
+    seconds: float
 
 
 def _rss_mb() -> float:
@@ -55,7 +81,8 @@ def _peak_rss_mb(reset: bool) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _fullres_head(width: int, num_classes: int):
+def _fullres_head(width: int, num_classes: int) -> nn.Module:
+    """An FC-DenseNet-style decoder: (N, width, h, w) -> (N, num_classes, 4h, 4w) logits."""
     import torch
     from torch import nn
     from torch.nn import functional as F
@@ -94,7 +121,10 @@ def _fullres_head(width: int, num_classes: int):
     return FullResHead()
 
 
-def run_case(variant: str, decoder: str, checkpointing: bool, w: int, h: int, batch: int) -> dict:
+def run_case(
+    variant: str, decoder: str, checkpointing: bool, w: int, h: int, batch: int
+) -> StepMemory:
+    """One Adam step of ``variant`` with ``decoder`` (``ladder`` or ``fullres``), w x h, batch."""
     import dataclasses
 
     import torch
@@ -152,6 +182,7 @@ def run_case(variant: str, decoder: str, checkpointing: bool, w: int, h: int, ba
 
 
 def main() -> int:
+    """Runs each case in its own process and prints the table and ratios; 1 if a case failed."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variant", default="ldn121")
     p.add_argument("--size", default="1024x512", type=parse_size, help="WIDTHxHEIGHT")
@@ -200,7 +231,7 @@ def main() -> int:
     for key in keys:
         print(f"ratios of the step's increase ({'CUDA' if 'cuda' in key else 'RSS'}):")
 
-        def ratio(a: tuple, b: tuple, key: str = key) -> float:
+        def ratio(a: tuple[str, bool], b: tuple[str, bool], key: str = key) -> float:
             return results[a][key] / results[b][key]
 
         print(

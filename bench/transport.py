@@ -17,16 +17,33 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:
+    from sensor_msgs.msg import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "config" / "fastdds_large_images.xml"
 PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 
 
+class TransportCounts(TypedDict):
+    """Pairs published, left and right images received, and complete pairs received."""
+
+    published: int
+    left: int
+    right: int
+    pairs: int
+
+
 def _child(role: str, pairs: int, rate: float, width: int, height: int) -> None:
-    """``publisher``: publish and exit; ``subscriber``: count until the publisher's last
-    pair (or its end marker) and print JSON counts."""
+    """One side of the measurement, run in its own process.
+
+    ``publisher``: publish and exit; ``subscriber``: count until the publisher's last pair (or
+    its end marker) and print JSON counts.
+    """
     import threading
 
     import numpy as np
@@ -70,7 +87,7 @@ def _child(role: str, pairs: int, rate: float, width: int, height: int) -> None:
     else:
         stamps: dict[str, set[int]] = {"left": set(), "right": set()}
 
-        def record(side: str):
+        def record(side: str) -> Callable[[Image], None]:
             return lambda m: stamps[side].add(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec)
 
         subs = [
@@ -102,7 +119,14 @@ def _child(role: str, pairs: int, rate: float, width: int, height: int) -> None:
     rclpy.shutdown()
 
 
-def measure(profile: Path | None, pairs: int, rate: float, width: int, height: int) -> dict:
+def measure(
+    profile: Path | None, pairs: int, rate: float, width: int, height: int
+) -> TransportCounts:
+    """Runs a publisher and a subscriber process with Fast DDS ``profile`` (None: defaults).
+
+    Raises:
+        SystemExit: either process failed.
+    """
     env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
     env.setdefault("ROS_DOMAIN_ID", str(70 + os.getpid() % 20))
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
@@ -121,6 +145,7 @@ def measure(profile: Path | None, pairs: int, rate: float, width: int, height: i
 
 
 def main() -> int:
+    """Prints the counts with Fast DDS defaults and with the profile; returns 0."""
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         role, pairs, rate, width, height = sys.argv[2:7]
         _child(role, int(pairs), float(rate), int(width), int(height))

@@ -93,6 +93,10 @@ class LabelSet:
             (``IGNORE_INDEX`` for everything not evaluated), or ``None`` when stored ids are
             already training ids (VOC).
         categories: Category name per class (Cityscapes groups), or ``None``.
+
+    Raises:
+        LabelError: ``colors`` is not one RGB triple per name, or 255 or more classes (255 is
+            ``IGNORE_INDEX`` in uint8 label maps).
     """
 
     name: str
@@ -114,10 +118,18 @@ class LabelSet:
 
     @property
     def num_classes(self) -> int:
+        """Number of training ids (classes), 0..num_classes-1."""
         return len(self.names)
 
     def to_train_ids(self, raw: np.ndarray) -> np.ndarray:
-        """Map stored label ids (e.g. Cityscapes labelIds) to training ids; uint8 out."""
+        """Map stored label ids (e.g. Cityscapes labelIds) to training ids.
+
+        Returns:
+            uint8 array of ``raw``'s shape: trainIds, ``IGNORE_INDEX`` where not evaluated.
+
+        Raises:
+            LabelError: ids outside 0..255 in a non-uint8 ``raw``.
+        """
         if self.raw_to_train is None:
             return np.asarray(raw, dtype=np.uint8)
         raw = np.asarray(raw)
@@ -184,7 +196,11 @@ del _lab
 
 
 def get_label_set(name: str) -> LabelSet:
-    """Return a built-in label set by name."""
+    """Return a built-in label set by name (``cityscapes``, ``kitti``, ``voc``).
+
+    Raises:
+        LabelError: an unknown name (the message lists the known ones).
+    """
     try:
         return LABEL_SETS[name]
     except KeyError:
@@ -250,7 +266,13 @@ def palette_lut(label_set: LabelSet) -> np.ndarray:
 
 
 def colorize(labels: np.ndarray, label_set: LabelSet = CITYSCAPES) -> np.ndarray:
-    """Colour a label map (H, W) of training ids into an RGB image (H, W, 3) uint8."""
+    """Colour a label map (H, W) of training ids into an RGB image (H, W, 3) uint8.
+
+    Ignored (255) and unknown ids are black.
+
+    Raises:
+        LabelError: ``labels`` is not 2-D.
+    """
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise LabelError(f"colorize expects a 2-D label map, got shape {labels.shape}")

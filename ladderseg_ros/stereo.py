@@ -10,10 +10,14 @@ import dataclasses
 import logging
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ladderseg_ros.errors import LadderSegError
+
+if TYPE_CHECKING:
+    import cv2
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,9 @@ class SgbmConfig:
         mode: One of ``SGBM_MODES``.
         scale: Match at ``scale`` times the input size (faster below 1), then upsample the
             disparity back to the input size with values rescaled.
+
+    Raises:
+        StereoError: A setting out of OpenCV's range (the message names it).
     """
 
     num_disparities: int = 128
@@ -99,10 +106,10 @@ def _as_matchable(image: np.ndarray, name: str) -> np.ndarray:
 
 
 def fitted_num_disparities(config: SgbmConfig, width: int, min_disparity: int = 0) -> int:
-    """The widest search range (multiple of 16, at most ``config.num_disparities``) that
-    OpenCV's SGBM can run on images ``width`` pixels wide; 0 when none fits.
+    """The widest SGBM search range (pixels) that fits images ``width`` pixels wide.
 
-    OpenCV 4/5 needs ``width > max(min_disparity, 0) + num_disparities + block_size // 2``
+    A multiple of 16, at most ``config.num_disparities``; 0 when none fits. OpenCV 4/5 needs
+    ``width > max(min_disparity, 0) + num_disparities + block_size // 2``
     (measured for every mode: below it SGBM_3WAY crashes the process or asks for 2**64
     bytes, SGBM/HH raise); a range that does not fit is narrowed, never passed on.
     """
@@ -112,7 +119,7 @@ def fitted_num_disparities(config: SgbmConfig, width: int, min_disparity: int = 
 
 def _matcher(
     config: SgbmConfig, num_disparities: int, channels: int, min_disparity: int = 0
-) -> object:
+) -> cv2.StereoSGBM:
     import cv2
 
     area = channels * config.block_size**2
@@ -186,7 +193,7 @@ def compute_disparity(
     if num_disp == 0:
         return np.zeros((height, width), np.float32)
     matcher = _matcher(config, num_disp, channels, min_disp)
-    raw = matcher.compute(left, right)  # type: ignore[attr-defined]
+    raw = matcher.compute(left, right)
     disp = raw.astype(np.float32) / 16.0 - np.float32(offset)
     disp[(raw < min_disp * 16) | (disp <= 0.0)] = 0.0
     if disp.shape != (height, width):
@@ -199,6 +206,12 @@ def resize_disparity(disparity: np.ndarray, size: tuple[int, int]) -> np.ndarray
 
     Values are multiplied by the width ratio, so they stay in pixels of the new size; invalid
     pixels (0) stay 0 because nearest sampling never blends them with valid ones.
+
+    Returns:
+        float32 (height, width) disparity in pixels of the new size (a copy).
+
+    Raises:
+        StereoError: ``disparity`` is not 2-D or ``size`` is not positive.
     """
     import cv2
 
@@ -215,8 +228,10 @@ def resize_disparity(disparity: np.ndarray, size: tuple[int, int]) -> np.ndarray
 
 
 def same_aspect(source: tuple[int, int], target: tuple[int, int]) -> bool:
-    """True when an image of ``source`` = (width, height) can be ``target`` scaled by one
-    factor, each side rounded to whole pixels (a binned or downsampled disparity map)."""
+    """True when ``source`` = (width, height) is ``target`` scaled by one factor.
+
+    Each side may be rounded to whole pixels, as in a binned or downsampled disparity map.
+    """
     (sw, sh), (tw, th) = source, target
     if min(sw, sh, tw, th) <= 0:
         return False
@@ -231,6 +246,10 @@ def fit_disparity(disparity: np.ndarray, size: tuple[int, int], name: str) -> np
 
     A map of the same aspect (a binned or downsampled matcher output) is resized with its
     values (``resize_disparity``); one of another aspect cannot be placed on the image.
+
+    Returns:
+        float32 (height, width) disparity in pixels of the image (``disparity`` itself when it
+        is already float32 at that size).
 
     Raises:
         StereoError: The aspect ratios differ (the message names ``name`` and both sizes).

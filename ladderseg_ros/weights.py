@@ -12,7 +12,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 import torch
 
@@ -21,6 +21,9 @@ from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.fileio import atomic_output
 from ladderseg_ros.model import LadderSeg, ModelConfig
 from ladderseg_ros.model.errors import ModelError
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 _LOG = logging.getLogger(__name__)
 
@@ -44,6 +47,17 @@ class WeightsError(LadderSegError):
     """A weights file is missing, corrupted, or does not match the model it describes."""
 
 
+class MetadataFields(TypedDict, total=False):
+    """The optional fields of ``WeightsMetadata``, as keyword arguments of ``for_label_set``."""
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    input_size: tuple[int, int] | None
+    focal_length: float | None
+    provenance: dict[str, str]
+    metrics: dict[str, float]
+
+
 @dataclass(frozen=True)
 class WeightsMetadata:
     """What a weights file says about itself.
@@ -60,6 +74,10 @@ class WeightsMetadata:
             distance span focal_length * size / distance pixels).
         provenance: training data, commit, command, date.
         metrics: evaluation figures (e.g. ``val_miou``).
+
+    Raises:
+        WeightsError: class names that do not match the model or a built-in label set, or a
+            normalization, input size or focal length out of range.
     """
 
     model: ModelConfig
@@ -118,12 +136,20 @@ class WeightsMetadata:
         return f"{size}, fx {self.focal_length:g} px" if self.focal_length else size
 
     @classmethod
-    def for_label_set(cls, model: ModelConfig, label_set: str, **kwargs: Any) -> WeightsMetadata:
-        """Metadata whose class names come from a known label set."""
+    def for_label_set(
+        cls, model: ModelConfig, label_set: str, **kwargs: Unpack[MetadataFields]
+    ) -> WeightsMetadata:
+        """Metadata whose class names come from a known label set.
+
+        Raises:
+            LabelError: ``label_set`` is not built in.
+            WeightsError: as the constructor (e.g. another number of classes than the model's).
+        """
         names = tuple(get_label_set(label_set).names)
         return cls(model=model, label_set=label_set, class_names=names, **kwargs)
 
     def to_json(self) -> str:
+        """One-line JSON object, keys sorted, with ``format`` and ``version`` (``from_json``)."""
         return json.dumps(
             {
                 "format": FORMAT,
@@ -146,7 +172,10 @@ class WeightsMetadata:
         """Parses ``to_json`` output.
 
         Raises:
-            WeightsError: inconsistent metadata; ValueError/KeyError/TypeError: malformed JSON.
+            WeightsError: inconsistent metadata or a model config out of range.
+            ValueError: not JSON, another format, or an unsupported version.
+            KeyError: a required field is missing.
+            TypeError: a field of the wrong kind.
         """
         data = json.loads(text)
         if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -176,13 +205,13 @@ class WeightsMetadata:
         )
 
 
-def _number(value: Any, name: str) -> float:
+def _number(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise WeightsError(f"{name} must be a number, got {value!r}")
     return float(value)
 
 
-def _integer(value: Any, name: str) -> int:
+def _integer(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise WeightsError(f"{name} must be an integer, got {value!r}")
     return value
@@ -192,6 +221,9 @@ def save_weights(
     path: str | Path, model: LadderSeg, metadata: WeightsMetadata, overwrite: bool = True
 ) -> Path:
     """Writes the model's state dict and metadata as one safetensors file, atomically.
+
+    Returns:
+        ``path`` as a ``Path``.
 
     Raises:
         WeightsError: the metadata describes another architecture than ``model``'s.
@@ -210,7 +242,12 @@ def save_weights(
 
 
 def read_metadata(path: str | Path) -> WeightsMetadata:
-    """Reads and validates only the metadata of a weights file (no tensors loaded)."""
+    """Reads and validates only the metadata of a weights file (no tensors loaded).
+
+    Raises:
+        WeightsError: missing file, a directory, no readable safetensors header, or metadata
+            that is absent or invalid (the message names the file).
+    """
     from safetensors import safe_open
 
     path = Path(path)
@@ -233,6 +270,10 @@ def read_metadata(path: str | Path) -> WeightsMetadata:
 
 def load_weights(path: str | Path) -> tuple[LadderSeg, WeightsMetadata]:
     """Rebuilds the model a weights file describes and loads its tensors (eval mode).
+
+    Returns:
+        The network in eval mode on the CPU, and the file's metadata (``aux_heads`` off when
+        the file has no auxiliary heads).
 
     Raises:
         WeightsError: missing or corrupted file, invalid metadata, or tensors that do not
@@ -293,7 +334,7 @@ def _preview(keys: list[str], limit: int = 3) -> str:
 
 
 def remap_torchvision_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """torchvision DenseNet checkpoint -> our backbone's names (old ``norm.1`` keys renamed).
+    """Torchvision DenseNet checkpoint -> our backbone's names (old ``norm.1`` keys renamed).
 
     The classifier is dropped: it is ImageNet's, not ours.
     """

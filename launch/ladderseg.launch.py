@@ -46,6 +46,8 @@ ARGUMENTS = (
 
 
 def generate_launch_description() -> LaunchDescription:
+    """The ``ARGUMENTS`` declared and one ladderseg node, its topics remapped to them."""
+
     def arg(name: str) -> LaunchConfiguration:
         return LaunchConfiguration(name)
 

@@ -6,7 +6,7 @@ load without torch and ``ladderseg --help`` stays instant.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 __all__ = ["SegmentationResult", "Segmenter", "SegmenterError"]
 
@@ -14,7 +14,12 @@ if TYPE_CHECKING:
     from ladderseg_ros.inference.segmenter import SegmentationResult, Segmenter, SegmenterError
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
+    """The exported ``name``, imported from ``segmenter`` on first use (PEP 562).
+
+    Raises:
+        AttributeError: ``name`` is not one of ``__all__``.
+    """
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from ladderseg_ros.inference import segmenter

@@ -9,11 +9,17 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from ladderseg_ros.errors import LadderSegError
+
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime as ort
+
+    from ladderseg_ros.model import LadderSeg
 
 _LOG = logging.getLogger(__name__)
 
@@ -25,6 +31,8 @@ class BackendError(LadderSegError):
 
 
 class Backend(Protocol):
+    """What the Segmenter needs of a backend: a ``name`` for logs and ``run``."""
+
     name: str
 
     def run(
@@ -34,13 +42,27 @@ class Backend(Protocol):
         baseline: np.ndarray | None,
         want_logits: bool,
     ) -> BackendOutput:
-        """(1,3,h,w) float32 [+ (1,1,h,w), (1,)] -> labels uint8, confidence float32, logits."""
+        """Runs the network on one preprocessed input.
+
+        Args:
+            image: (1, 3, h, w) float32, normalized.
+            disparity: (1, 1, h, w) float32 pixels of ``image`` (0 = invalid), or None.
+            baseline: (1,) float32 metres, or None.
+            want_logits: also return the logits.
+
+        Returns:
+            (h, w) uint8 labels, (h, w) float32 confidence (largest softmax probability) and
+            (C, h, w) float32 logits or None.
+        """
         ...
 
 
 def default_backend(device: str) -> str:
-    """The backend ``auto`` means: torch when ``device`` is (or ``auto`` finds) a CUDA GPU,
-    else onnxruntime, the faster and load-tolerant CPU backend (README, "Speed")."""
+    """The backend ``auto`` means for ``device``: ``torch`` or ``onnxruntime``.
+
+    Torch when ``device`` is (or ``auto`` finds) a CUDA GPU, else onnxruntime, the faster and
+    load-tolerant CPU backend (README, "Speed").
+    """
     import torch
 
     gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
@@ -82,9 +104,14 @@ class TorchBackend:
 
     On the CPU: ``threads`` intra-op threads (None: ``torch_threads_default()``) and freed
     tensors kept for reuse (``reuse_freed_memory``).
+
+    Raises:
+        BackendError: an unknown or malformed device, or CUDA asked for where there is none.
     """
 
-    def __init__(self, model, device: str = "auto", half: bool = False, threads: int | None = None):
+    def __init__(
+        self, model: LadderSeg, device: str = "auto", half: bool = False, threads: int | None = None
+    ) -> None:
         import torch
 
         if device == "auto":
@@ -116,6 +143,7 @@ class TorchBackend:
         baseline: np.ndarray | None,
         want_logits: bool,
     ) -> BackendOutput:
+        """Runs the network (``Backend.run``); labels and confidence computed on its device."""
         import torch
 
         dtype = torch.float16 if self.half else torch.float32
@@ -229,19 +257,23 @@ def cpu_threads_default() -> int:
 
 
 def torch_threads_default() -> int:
-    """torch CPU threads when none are asked for: ``cpu_threads_default()`` when torch's
-    OpenMP workers sleep while idle (``OMP_WAIT_POLICY=PASSIVE``, which importing
-    ``ladderseg_ros`` before torch sets), else 1: spinning workers beside another busy
-    process made the demo network 5-30x slower at 2 threads, and one thread has none.
+    """Torch CPU threads when none are asked for.
+
+    ``cpu_threads_default()`` when torch's OpenMP workers sleep while idle
+    (``OMP_WAIT_POLICY=PASSIVE``, which importing ``ladderseg_ros`` before torch sets), else 1:
+    spinning workers beside another busy process made the demo network 5-30x slower at 2
+    threads, and one thread has none.
     """
     import ladderseg_ros
 
     return cpu_threads_default() if ladderseg_ros.OPENMP_PASSIVE else 1
 
 
-def ort_session_options(threads: int | None):
-    """ONNX Runtime session options: all graph optimizations, ``threads`` intra-op threads
-    (None: ``cpu_threads_default()``), one inter-op thread, and no spin-waiting.
+def ort_session_options(threads: int | None) -> ort.SessionOptions:
+    """ONNX Runtime session options for ``threads`` intra-op threads.
+
+    All graph optimizations, ``threads`` intra-op threads (None: ``cpu_threads_default()``),
+    one inter-op thread, and no spin-waiting.
 
     Spinning workers burn the cores a competing process needs and then wait for it; on a
     shared machine they cost far more than the wake-up latency they save.
@@ -258,11 +290,12 @@ def ort_session_options(threads: int | None):
     return options
 
 
-def with_label_outputs(model):
-    """``model`` (an ``onnx.ModelProto`` with output ``logits`` (N, C, H, W)) plus outputs
-    ``labels`` (N, H, W) uint8 (argmax over C) and ``confidence`` (N, H, W) float32 (the
-    largest softmax probability), so that the session returns what the Segmenter needs
-    without copying the logits out and reducing them in numpy.
+def with_label_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` (output ``logits`` (N, C, H, W)) with label outputs added, changed in place.
+
+    The outputs ``labels`` (N, H, W) uint8 (argmax over C) and ``confidence`` (N, H, W)
+    float32 (the largest softmax probability) let the session return what the Segmenter
+    needs without copying the logits out and reducing them in numpy.
 
     The confidence is computed as ``1 / sum_c exp(l_c - max_c l)``, which equals the largest
     softmax probability: ONNX Runtime's Softmax over the channel axis of an NCHW tensor took
@@ -307,6 +340,9 @@ class OnnxRuntimeBackend:
     arithmetic folded, buffers planned once), all graph optimizations on, and labels and
     confidence computed inside the graph; the ``_SESSIONS_KEPT`` most recent shapes keep
     their session. GPU providers run one session with dynamic height and width.
+
+    Raises:
+        BackendError: an unknown or malformed device, or a file ONNX Runtime cannot load.
     """
 
     def __init__(
@@ -315,7 +351,7 @@ class OnnxRuntimeBackend:
         device: str = "auto",
         threads: int | None = None,
         cache_dir: Path | None = None,
-    ):
+    ) -> None:
         import onnx
         import onnxruntime as ort
 
@@ -341,11 +377,11 @@ class OnnxRuntimeBackend:
         if warning is not None:
             _LOG.warning("%s", warning)
         self._static = used[0] == "CPUExecutionProvider"
-        self._sessions: dict[tuple[int, ...] | None, object] = {None: session}
+        self._sessions: dict[tuple[int, ...] | None, ort.InferenceSession] = {None: session}
         self.input_names = [i.name for i in session.get_inputs()]
         self.name = f"onnxruntime:{used[0]}"
 
-    def _new_session(self, shape: tuple[int, ...] | None):
+    def _new_session(self, shape: tuple[int, ...] | None) -> ort.InferenceSession:
         import onnxruntime as ort
 
         options = ort_session_options(self._threads)
@@ -355,8 +391,12 @@ class OnnxRuntimeBackend:
                 options.add_free_dimension_override_by_name(name, size)
         return ort.InferenceSession(self._model, options, providers=self._providers)
 
-    def session_for(self, shape: tuple[int, ...]):
-        """The session for an input of ``shape`` (N, 3, H, W), built on first use."""
+    def session_for(self, shape: tuple[int, ...]) -> ort.InferenceSession:
+        """The session for an input of ``shape`` (N, 3, H, W), built on first use.
+
+        Raises:
+            BackendError: ONNX Runtime cannot build a session for ``shape``.
+        """
         if not self._static:
             return self._sessions[None]
         key = tuple(shape)
@@ -379,6 +419,11 @@ class OnnxRuntimeBackend:
         baseline: np.ndarray | None,
         want_logits: bool,
     ) -> BackendOutput:
+        """Runs the session for ``image``'s shape (``Backend.run``).
+
+        Raises:
+            BackendError: no session can be built for this input shape.
+        """
         feed = {"image": image}
         if "disparity" in self.input_names:
             feed["disparity"] = disparity

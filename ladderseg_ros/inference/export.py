@@ -28,7 +28,7 @@ class ExportError(LadderSegError):
 class _LogitsOnly(nn.Module):
     """Export wrapper: positional inputs, one output (the dict is not an ONNX value)."""
 
-    def __init__(self, model: LadderSeg):
+    def __init__(self, model: LadderSeg) -> None:
         super().__init__()
         self.model = model
 
@@ -66,7 +66,13 @@ def export_onnx(
         overwrite: replace an existing ``path`` (the Segmenter's content-addressed cache
             does); False refuses it before any work.
 
+    Returns:
+        ``path`` as a ``Path``. Inputs: ``image`` (N, 3, H, W) float32 normalized; with scale
+        selection also ``disparity`` (N, 1, H, W) float32 pixels and ``baseline`` (N,)
+        float32 metres. Output: ``logits`` (N, C, H, W) float32.
+
     Raises:
+        ExportError: ``opset`` older than 17.
         OutputExistsError: ``path`` exists and ``overwrite`` is False.
     """
     import onnx
@@ -110,7 +116,11 @@ def export_onnx(
 
 
 def read_onnx_metadata(path: str | Path) -> WeightsMetadata:
-    """The weights metadata embedded by ``export_onnx``."""
+    """The weights metadata embedded by ``export_onnx``.
+
+    Raises:
+        ExportError: missing or unreadable file, or no valid ladderseg metadata in it.
+    """
     import onnx
 
     path = Path(path)

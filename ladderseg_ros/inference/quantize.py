@@ -90,6 +90,10 @@ def quantize_int8(
         size: (width, height) of the calibration frames; use the size the model will run at.
         frames: number of calibration frames (validation seeds of the synthetic world).
 
+    Returns:
+        ``out_path`` as a ``Path``: inputs and outputs as ``fp32_path``'s (float32 at the
+        boundary), convolutions int8 inside.
+
     Raises:
         QuantizeError: ``frames`` < 1 or ONNX Runtime's quantizer failed.
     """

@@ -86,7 +86,7 @@ class Segmenter:
         backend: Backend,
         metadata: WeightsMetadata,
         input_size: tuple[int, int] | None = None,
-    ):
+    ) -> None:
         self.backend = backend
         self.metadata = metadata
         self.label_set = label_set_for(metadata)
@@ -98,6 +98,7 @@ class Segmenter:
 
     @property
     def backend_name(self) -> str:
+        """Backend and provider, e.g. ``torch:cuda:fp16``, ``onnxruntime:CPUExecutionProvider``."""
         return self.backend.name
 
     @classmethod
@@ -183,7 +184,8 @@ class Segmenter:
         """(width, height) at which an image shows objects at the trained scale.
 
         Args:
-            width, height: the camera image's size in pixels.
+            width: the camera image's width in pixels.
+            height: the camera image's height in pixels.
             focal_length: the camera's fx in pixels at that size (CameraInfo K[0], Cityscapes
                 camera JSON, KITTI P_rect), or None when unknown.
 

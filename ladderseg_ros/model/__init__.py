@@ -7,7 +7,7 @@ Names are imported on first use (PEP 562), so that command-line modules in this 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 _EXPORTS = {
     "VARIANTS": "config",
@@ -38,7 +38,12 @@ if TYPE_CHECKING:
     from ladderseg_ros.model.scale_selection import ScaleSelectionConfig
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
+    """The exported ``name``, imported from its module on first use (PEP 562).
+
+    Raises:
+        AttributeError: ``name`` is not one of ``__all__``.
+    """
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

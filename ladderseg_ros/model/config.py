@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ladderseg_ros.model.densenet import DenseNetSpec
 from ladderseg_ros.model.errors import ModelError, check_int
 from ladderseg_ros.model.scale_selection import ScaleSelectionConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ladderseg_ros.json_types import JsonObject, JsonValue
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,10 @@ class ModelConfig:
         aux_heads: per-level auxiliary classifiers (training only; a file may omit them).
         num_classes: output classes.
         scale_selection: disparity multiplexer, or None for the plain ladder network.
+
+    Raises:
+        ModelError: a value out of range, ``up_widths`` not one per skip level, or a
+            scale-selection tap that names no skip level.
     """
 
     name: str = "custom"
@@ -83,16 +92,20 @@ class ModelConfig:
         """Incoming width of each ladder step, coarse to fine."""
         return [self.spp_width, *self.up_widths[:-1]]
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serializable form."""
+    def to_dict(self) -> JsonObject:
+        """Plain JSON-serializable form: field names to values, nested configs as objects."""
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """Inverse of ``to_dict``; raises ModelError (a ValueError) or TypeError when malformed.
+    def from_dict(cls, data: Mapping[str, JsonValue]) -> ModelConfig:
+        """Inverse of ``to_dict``.
 
         A config written before the authors' design became the default (it has ``up_width``)
         is read as the lean design it describes.
+
+        Raises:
+            ModelError: a field's value is out of range (a ``ValueError`` too).
+            TypeError: an unknown field, or a nested config that is not an object.
         """
         data = dict(data)
         backbone = dict(data.pop("backbone", {}))
@@ -111,10 +124,11 @@ class ModelConfig:
 
     @property
     def uses_disparity(self) -> bool:
+        """True when the network selects scales: it needs disparity and baseline."""
         return self.scale_selection is not None
 
 
-def _lean_fields(width: int, backbone: dict[str, Any]) -> dict[str, Any]:
+def _lean_fields(width: int, backbone: dict[str, object]) -> dict[str, object]:
     """ModelConfig fields of the lean design (every step ``width`` wide, no residual).
 
     ``backbone`` (a DenseNetSpec dict) is completed in place with that design's down-path:
@@ -140,7 +154,7 @@ def lean(config: ModelConfig, name: str, width: int) -> ModelConfig:
     Every up-path step ``width`` wide, no bottleneck or residual, dense block 4 split,
     torchvision's stem pool and ``norm5``, SPP grids clamped to the feature map.
     """
-    backbone: dict[str, Any] = {"split_block": 4}
+    backbone: dict[str, object] = {"split_block": 4}
     fields = _lean_fields(width, backbone)
     spec = dataclasses.replace(config.backbone, **backbone)
     return dataclasses.replace(config, name=name, backbone=spec, **fields)

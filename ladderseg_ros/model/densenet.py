@@ -40,6 +40,9 @@ class DenseNetSpec:
         final_norm: apply ``norm5`` and ReLU to the deepest features (torchvision's classifier
             path; the authors' LDN does not).
         checkpointing: recompute dense layers in the backward pass to save memory.
+
+    Raises:
+        ModelError: a value out of range or a split that leaves no layer on one side.
     """
 
     growth_rate: int = 32
@@ -86,7 +89,9 @@ class DenseNetSpec:
 class _DenseLayer(nn.Module):
     """BN-ReLU-1x1 bottleneck then BN-ReLU-3x3 producing ``growth_rate`` new channels."""
 
-    def __init__(self, in_channels: int, growth_rate: int, bn_size: int, checkpointing: bool):
+    def __init__(
+        self, in_channels: int, growth_rate: int, bn_size: int, checkpointing: bool
+    ) -> None:
         super().__init__()
         self.norm1 = nn.BatchNorm2d(in_channels)
         self.relu1 = nn.ReLU(inplace=True)
@@ -111,7 +116,7 @@ class _DenseLayer(nn.Module):
 class _DenseBlock(nn.ModuleDict):
     """Dense layers named ``denselayerK``; an optional pool after ``split`` layers."""
 
-    def __init__(self, num_layers: int, in_channels: int, spec: DenseNetSpec):
+    def __init__(self, num_layers: int, in_channels: int, spec: DenseNetSpec) -> None:
         super().__init__()
         for i in range(num_layers):
             layer = _DenseLayer(
@@ -139,7 +144,7 @@ class _DenseBlock(nn.ModuleDict):
 class _Transition(nn.Sequential):
     """BN-ReLU-1x1 halving the channels, then 2x2 average pool."""
 
-    def __init__(self, in_channels: int, out_channels: int):
+    def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.norm = nn.BatchNorm2d(in_channels)
         self.relu = nn.ReLU(inplace=True)
@@ -155,7 +160,7 @@ class DenseNet(nn.Module):
     normalized by ``norm5`` and ReLU'd, as in torchvision's classifier path.
     """
 
-    def __init__(self, spec: DenseNetSpec):
+    def __init__(self, spec: DenseNetSpec) -> None:
         super().__init__()
         self.spec = spec
         layers: OrderedDict[str, nn.Module] = OrderedDict(
@@ -197,7 +202,8 @@ class DenseNet(nn.Module):
                 gets ``norm5`` and ReLU).
 
         Returns:
-            Feature maps, finest first.
+            Feature maps, finest first: (N, ``out_channels[i]``, about H/s, W/s) at stride
+            s = ``strides[i]``.
         """
         wanted = len(self.out_channels) if num_outputs is None else num_outputs
         f = self.features

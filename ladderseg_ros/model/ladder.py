@@ -18,7 +18,9 @@ from torch import nn
 class BNReLUConv(nn.Sequential):
     """Pre-activation convolution: BN, ReLU, then a k x k convolution."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, bias=False):
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int = 3, bias: bool = False
+    ) -> None:
         super().__init__()
         self.norm = nn.BatchNorm2d(in_channels)
         self.relu = nn.ReLU(inplace=False)
@@ -42,10 +44,15 @@ def _pool_matrix(size: torch.Tensor, cells: torch.Tensor, like: torch.Tensor) ->
 
 
 def adaptive_avg_pool(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    """Adaptive average pooling to a (rows, cols) grid, same bins as PyTorch's.
+    """Adaptive average pooling of (N, C, H, W) to (N, C, rows, cols), PyTorch's bins.
 
     Eager code calls PyTorch's pooling; ONNX export traces two small matrix products instead,
     which keep the grid's columns a function of the input's width.
+
+    Args:
+        x: (N, C, H, W) features.
+        rows: 0-d integer tensor, rows of the grid.
+        cols: 0-d integer tensor, columns of the grid.
     """
     if not torch.onnx.is_in_onnx_export():
         return F.adaptive_avg_pool2d(x, (int(rows), int(cols)))
@@ -72,7 +79,7 @@ class SpatialPyramidPooling(nn.Module):
         level_width: int = 128,
         grids: tuple[int, ...] = (8, 4, 2, 1),
         clamp_grid: bool = False,
-    ):
+    ) -> None:
         super().__init__()
         self.grids = grids
         self.clamp_grid = clamp_grid
@@ -81,6 +88,7 @@ class SpatialPyramidPooling(nn.Module):
         self.fuse = BNReLUConv(bottleneck + level_width * len(grids), out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Adds pooled context to (N, in, h, w) features; returns (N, out, h, w)."""
         x = self.bottleneck(x)
         h, w = x.shape[-2:]
         h_t, w_t = torch.as_tensor(h), torch.as_tensor(w)
@@ -116,7 +124,7 @@ class LadderUpsample(nn.Module):
         out_channels: int,
         blend_width: int | None = None,
         residual: bool = False,
-    ):
+    ) -> None:
         super().__init__()
         self.skip = BNReLUConv(skip_channels, in_channels, 1)
         blend_in = in_channels

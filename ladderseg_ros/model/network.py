@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TypedDict
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +16,22 @@ from ladderseg_ros.model.ladder import BNReLUConv, LadderUpsample, SpatialPyrami
 from ladderseg_ros.model.scale_selection import ScaleSelection
 
 
+class _Logits(TypedDict):
+    out: torch.Tensor
+
+
+class LadderSegOutput(_Logits, total=False):
+    """What ``LadderSeg.forward`` returns (torchvision's segmentation models' convention).
+
+    Attributes:
+        out: (N, C, H, W) logits at the input size.
+        aux: per up-path level, coarsest first, (N, C, ceil(H/s), ceil(W/s)) logits at its
+            stride s; present in training mode when the model has auxiliary heads.
+    """
+
+    aux: list[torch.Tensor]
+
+
 class LadderSeg(nn.Module):
     """Ladder-style DenseNet for semantic segmentation (Krešo, Krapac, Šegvić).
 
@@ -26,7 +42,7 @@ class LadderSeg(nn.Module):
     (zeros, bottom and right) to a multiple of the output stride and the result cropped back.
     """
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
         self.backbone = DenseNet(config.backbone)
@@ -81,7 +97,7 @@ class LadderSeg(nn.Module):
         image: torch.Tensor,
         disparity: torch.Tensor | None = None,
         baseline: torch.Tensor | None = None,
-    ) -> dict[str, Any]:
+    ) -> LadderSegOutput:
         """Segments a batch.
 
         Args:
@@ -92,7 +108,10 @@ class LadderSeg(nn.Module):
 
         Returns:
             ``{'out': (N, C, H, W)}`` plus ``'aux'`` (list of (N, C, h, w)) in training mode
-            when the model has auxiliary heads.
+            when the model has auxiliary heads (``LadderSegOutput``).
+
+        Raises:
+            ModelError: disparity or baseline missing for a model that selects scales.
         """
         ss = self.scale_selection
         if ss is not None and (disparity is None or baseline is None):
@@ -120,7 +139,7 @@ class LadderSeg(nn.Module):
         logits = F.interpolate(
             self.head(y), size=x.shape[-2:], mode="bilinear", align_corners=False
         )
-        result: dict[str, Any] = {"out": logits[:, :, :h, :w]}
+        result: LadderSegOutput = {"out": logits[:, :, :h, :w]}
         if self.training and self.aux_heads is not None:
             # aux[:-1] are the levels before the last ladder step: the SPP output at the
             # deepest stride, then one per skip level except the finest.
@@ -133,14 +152,18 @@ class LadderSeg(nn.Module):
 
 
 def build_model(
-    name_or_config: str | ModelConfig, num_classes: int = 19, **overrides: Any
+    name_or_config: str | ModelConfig, num_classes: int = 19, **overrides: object
 ) -> LadderSeg:
     """Builds a LadderSeg from a variant name or a config.
 
     Args:
         name_or_config: a key of ``VARIANTS`` or a ``ModelConfig``.
         num_classes: output classes.
-        overrides: ``ModelConfig`` fields to replace (e.g. ``scale_selection=None``).
+        overrides: ``ModelConfig`` fields to replace (e.g. ``scale_selection=None``); each
+            value is validated by ``ModelConfig``.
+
+    Returns:
+        A freshly initialized network in training mode.
 
     Raises:
         ModelError: unknown variant name or an invalid setting.

@@ -36,6 +36,9 @@ class ScaleSelectionConfig:
         receptive_field: R, the front-end's receptive field in input pixels.
         tap: index of the backbone output multiplexed (0: stride 4, 1: stride 8, ...).
         invalid_level: level read where disparity is invalid (0 or not finite).
+
+    Raises:
+        ModelError: a value out of range (the message names the field).
     """
 
     num_levels: int = 4
@@ -117,7 +120,7 @@ class ScaleSelection(nn.Module):
     ``out_channels`` so it can join the ladder up-path at the tap's stride.
     """
 
-    def __init__(self, config: ScaleSelectionConfig, in_channels: int, out_channels: int):
+    def __init__(self, config: ScaleSelectionConfig, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.config = config
         channels = in_channels * len(config.reference_sizes)
@@ -128,7 +131,10 @@ class ScaleSelection(nn.Module):
         )
 
     def pyramid(self, image: torch.Tensor) -> list[torch.Tensor]:
-        """Downsampled copies of ``image`` for levels 1.. (level 0 is the image itself)."""
+        """Downsampled copies of (N, 3, H, W) ``image`` for levels 1.. (level 0 is itself).
+
+        Level i is bilinearly resized by 1 / factor**i: (N, 3, floor(H / f), floor(W / f)).
+        """
         return [
             F.interpolate(image, scale_factor=1.0 / f, mode="bilinear", align_corners=False)
             for f in self.config.level_factors[1:]

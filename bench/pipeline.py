@@ -104,9 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     baseline = 0.5
     uses = seg.uses_disparity
 
+    focal = 100.0  # fx (px) of every row: the node's CameraInfos say the same
+
     def bare_once(left: np.ndarray, right: np.ndarray) -> None:
         disp = compute_disparity(left, right, sgbm) if uses else None
-        seg(left, disp, baseline if uses else None)
+        seg(left, disp, baseline if uses else None, focal_length=focal)
 
     for i in range(args.warmup):  # the first calls are several times slower
         bare_once(*data[i % len(data)])
@@ -121,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     proc = FrameProcessor(seg, seg.label_set, sgbm)
     # the calibration the node row gets from its CameraInfos: fx 100 px, centred
-    p_left = (100.0, 0.0, args.width / 2, 0.0, 0.0, 100.0, args.height / 2, 0.0, 0, 0, 1, 0)
-    geometry = FrameGeometry(100.0, baseline, projection=p_left)
+    p_left = (focal, 0.0, args.width / 2, 0.0, 0.0, focal, args.height / 2, 0.0, 0, 0, 1, 0)
+    geometry = FrameGeometry(focal, baseline, projection=p_left)
     frames_in = [StereoFrame(left, right, geometry=geometry) for left, right in data]
     for i in range(args.warmup):
         proc.process(frames_in[i % len(frames_in)], wanted)

@@ -10,6 +10,7 @@ setup:
 test: setup
 	$(VENV)/bin/ruff check ladderseg_ros test bench launch setup.py
 	$(VENV)/bin/ruff format --check ladderseg_ros test bench launch setup.py
+	$(VENV)/bin/lint-imports --no-cache  # the layer contract in .importlinter
 	$(PY) -m pytest -q test
 
 lint: setup

@@ -110,9 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
 
+    from ladderseg_ros.frames.frame import FrameGeometry, StereoFrame, Wanted
+    from ladderseg_ros.frames.processor import FrameProcessor
     from ladderseg_ros.inference import Segmenter
     from ladderseg_ros.model import build_model
-    from ladderseg_ros.ros.processing import FrameProcessor, Wanted
     from ladderseg_ros.stereo import SgbmConfig, compute_disparity
     from ladderseg_ros.weights import WeightsMetadata, save_weights
 
@@ -129,9 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     baseline = 0.5
     uses = seg.uses_disparity
 
+    focal = 100.0  # fx (px) of every row: the node's CameraInfos say the same
+
     def bare_once(left: np.ndarray, right: np.ndarray) -> None:
         disp = compute_disparity(left, right, sgbm) if uses else None
-        seg(left, disp, baseline if uses else None)
+        seg(left, disp, baseline if uses else None, focal_length=focal)
 
     for i in range(args.warmup):  # the first calls are several times slower
         bare_once(*data[i % len(data)])
@@ -145,20 +148,22 @@ def main(argv: list[str] | None = None) -> int:
         **{n: n in names for n in ("labels", "color", "overlay", "confidence")}, disparity=False
     )
     proc = FrameProcessor(seg, seg.label_set, sgbm)
+    # the calibration the node row gets from its CameraInfos: fx 100 px, centred
+    p_left = (focal, 0.0, args.width / 2, 0.0, 0.0, focal, args.height / 2, 0.0, 0, 0, 1, 0)
+    geometry = FrameGeometry(focal, baseline, projection=p_left)
+    frames_in = [StereoFrame(left, right, geometry=geometry) for left, right in data]
     for i in range(args.warmup):
-        proc.process(*data[i % len(data)], None, baseline, wanted)
-    from ladderseg_ros.points import StereoGeometry
-    from ladderseg_ros.ros.pointcloud import points_to_msg
+        proc.process(frames_in[i % len(frames_in)], wanted)
+    from ladderseg_ros.ros.conversions import points_to_msg
 
-    geometry = StereoGeometry(100.0, 100.0, args.width / 2, args.height / 2, baseline)
     with_points = dataclasses.replace(wanted, points=True)
     processing, cloud = [], []
-    for left, right in data:  # interleaved: the two rows share the machine's load
+    for frame in frames_in:  # interleaved: the two rows share the machine's load
         t0 = time.perf_counter()
-        proc.process(left, right, None, baseline, wanted)
+        proc.process(frame, wanted)
         processing.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        out = proc.process(left, right, None, baseline, with_points, geometry=geometry)
+        out = proc.process(frame, with_points).outputs
         points_to_msg(out.points)
         cloud.append(time.perf_counter() - t0)
     base = 1.0 / statistics.mean(bare)

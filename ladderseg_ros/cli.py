@@ -19,7 +19,7 @@ COMMANDS: tuple[str, ...] = (
     "ladderseg_ros.training.train_cli",
     "ladderseg_ros.tools.bag_cli",
     "ladderseg_ros.tools.replay_cli",
-    "ladderseg_ros.tools.segment_bag",
+    "ladderseg_ros.tools.segment_bag_cli",
     "ladderseg_ros.tools.cloud_plot",
     "ladderseg_ros.tools.demo",
     "ladderseg_ros.data.synth_cli",

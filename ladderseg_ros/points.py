@@ -2,7 +2,7 @@
 
 Pure NumPy, free of ROS: ``semantic_points`` builds a structured array whose memory layout is
 the ``sensor_msgs/PointCloud2`` point layout described by ``POINT_FIELDS``, so the ROS side
-(``ros.pointcloud``) and the offline bag writer only wrap its bytes. Geometry follows
+(``io.messages.pointcloud_msg``, for rclpy and rosbags) only wraps its bytes. Geometry follows
 stereo_image_proc's ``point_cloud_node`` (rectified pinhole stereo): Z = f*B/d,
 X = (u - cx) * Z / fx, Y = (v - cy) * Z / fy, in the left camera's optical frame (x right,
 y down, z forward), metres. Colours are packed as PCL's ``PointXYZRGB`` and RViz's ``RGB8``

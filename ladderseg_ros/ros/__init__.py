@@ -1,1 +1,1 @@
-"""ros"""
+"""The ROS 2 side: the node, lifecycle node, subscriptions, parameters, replay."""

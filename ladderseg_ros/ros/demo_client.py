@@ -21,7 +21,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from types import FrameType
+from typing import Protocol
 
 import numpy as np
 import rclpy
@@ -35,10 +36,9 @@ from sensor_msgs.msg import Image
 from stereo_msgs.msg import DisparityImage
 
 from ladderseg_ros.errors import LadderSegError
-from ladderseg_ros.ros.conversions import disparity_from_msg, image_view
+from ladderseg_ros.io import bags
+from ladderseg_ros.io.messages import disparity_from_msg, header_ns, image_view
 from ladderseg_ros.ros.replay import BagReplayer, ReplayConfig
-from ladderseg_ros.ros.sync import stamp_key
-from ladderseg_ros.tools import bags
 
 LOG = logging.getLogger(__name__)
 OUTPUT_LABELS = "/ladderseg/labels"
@@ -54,7 +54,9 @@ class NodeHandle(Protocol):
 
     log: Path
 
-    def check_alive(self) -> None: ...
+    def check_alive(self) -> None:
+        """Raise when the node process has ended."""
+        ...
 
 
 def cdr_stamp(data: bytes) -> int:
@@ -67,7 +69,7 @@ def cdr_stamp(data: bytes) -> int:
 class OutputCollector:
     """Subscribes to the node's labels, disparity and diagnostics; records receipt times."""
 
-    def __init__(self, node: Any) -> None:
+    def __init__(self, node: Node) -> None:
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.lock = threading.Lock()
         self.labels: dict[int, tuple[float, np.ndarray]] = {}
@@ -80,16 +82,16 @@ class OutputCollector:
             node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10),
         ]
 
-    def _on_labels(self, msg: Any) -> None:
+    def _on_labels(self, msg: Image) -> None:
         now = time.monotonic()
         with self.lock:
-            self.labels[stamp_key(msg)] = (now, np.array(image_view(msg, OUTPUT_LABELS)))
+            self.labels[header_ns(msg)] = (now, np.array(image_view(msg, OUTPUT_LABELS)))
 
-    def _on_disparity(self, msg: Any) -> None:
+    def _on_disparity(self, msg: DisparityImage) -> None:
         with self.lock:
-            self.disparity[stamp_key(msg)] = disparity_from_msg(msg, OUTPUT_DISPARITY).disparity
+            self.disparity[header_ns(msg)] = disparity_from_msg(msg, OUTPUT_DISPARITY).disparity
 
-    def _on_diag(self, msg: Any) -> None:
+    def _on_diag(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
             if "ladderseg" not in status.name:
                 continue
@@ -102,18 +104,21 @@ class OutputCollector:
                 self.last_diag = values
 
     def count(self) -> int:
+        """Label images received so far."""
         with self.lock:
             return len(self.labels)
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def _sigint_interrupts() -> Iterator[None]:
-    """SIGINT raises ``KeyboardInterrupt`` inside the block (main thread only); the previous
-    handler (default, ignored, or another) is restored afterwards."""
+    """SIGINT raises ``KeyboardInterrupt`` inside the block (main thread only).
+
+    The previous handler (default, ignored, or another) is restored afterwards.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return

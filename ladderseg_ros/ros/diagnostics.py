@@ -57,10 +57,12 @@ class PipelineStats:
         self._last = (time.monotonic(), 0, 0, 0)
 
     def count_input(self) -> None:
+        """Count one synchronized input set."""
         with self._lock:
             self.inputs += 1
 
     def count_dropped(self, n: int = 1) -> None:
+        """Count ``n`` sets dropped (replaced in the mailbox before processing)."""
         with self._lock:
             self.dropped += n
 
@@ -71,11 +73,14 @@ class PipelineStats:
             return self.bad[kind]
 
     def count_processed(self) -> None:
+        """Count one set the worker finished (published or not)."""
         with self._lock:
             self.processed += 1
 
     def count_output(self, latency_s: float, processing_s: float, wait_s: float = 0.0) -> None:
-        """One published frame: stamp-to-publish latency, the worker's time on it, and how
+        """Count one published frame.
+
+        Records the stamp-to-publish latency, the worker's time on it, and how
         long it waited in the mailbox before the worker took it.
 
         A latency outside [-1 s, ``LATENCY_PLAUSIBLE_S``] (a stamp of 0, a bag replayed
@@ -127,8 +132,11 @@ class PipelineStats:
 def diagnostic_status(
     name: str, hardware_id: str, snap: StatsSnapshot, backend: str, problem: str = ""
 ) -> DiagnosticStatus:
-    """One DiagnosticStatus: WARN while bad messages arrive or inputs come but no pair forms
-    (``problem``: the cause and remedy, see ``pairing.PairingMonitor``)."""
+    """One DiagnosticStatus of the pipeline.
+
+    WARN while bad messages arrive or inputs come but no pair forms
+    (``problem``: the cause and remedy, see ``pairing.PairingMonitor``).
+    """
     level, message = DiagnosticStatus.OK, "ok"
     if problem:
         level, message = DiagnosticStatus.WARN, problem

@@ -45,7 +45,7 @@ class LadderSegLifecycleNode(LadderSegNode, LifecycleNode):
         **kwargs: Passed to ``rclpy.lifecycle.LifecycleNode``.
     """
 
-    def __init__(self, node_name: str = "ladderseg", **kwargs: Any) -> None:
+    def __init__(self, node_name: str = "ladderseg", **kwargs: object) -> None:
         LifecycleNode.__init__(self, node_name, **kwargs)  # not LadderSegNode's: loads nothing
         declare_only(self)
         self.params = None  # type: ignore[assignment]  # read at configure
@@ -56,6 +56,7 @@ class LadderSegLifecycleNode(LadderSegNode, LifecycleNode):
 
     # ----------------------------------------------------------- transitions
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Read the parameters, load the weights and warm the backend up."""
         try:
             self.params = read(self)
             self._load()
@@ -67,6 +68,7 @@ class LadderSegLifecycleNode(LadderSegNode, LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Create publishers, subscriptions and the worker."""
         try:
             self._start()
         except LadderSegError as exc:
@@ -74,20 +76,24 @@ class LadderSegLifecycleNode(LadderSegNode, LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop the worker; drop subscriptions and publishers (the model stays)."""
         self._stop_processing()
         return TransitionCallbackReturn.SUCCESS
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release the model."""
         self._unload()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop whatever runs and release the model."""
         if self._worker is not None:
             self._stop_processing()
         self._unload()
         return TransitionCallbackReturn.SUCCESS
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop whatever runs and release the model: back to unconfigured."""
         if self._worker is not None:
             self._stop_processing()
         self._unload()

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import rclpy
@@ -34,26 +35,24 @@ from rclpy.qos import (
     qos_profile_sensor_data,
 )
 from rclpy.subscription import Subscription
+from rclpy.timer import Timer
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import String
 from stereo_msgs.msg import DisparityImage
 
 from ladderseg_ros.classes import LabelSet, load_palette
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.frames.frame import FrameNote, Wanted
+from ladderseg_ros.frames.processor import FrameProcessor
 from ladderseg_ros.groups import ClassGroups, label_metadata, load_groups
-from ladderseg_ros.ros import conversions, pointcloud
-from ladderseg_ros.ros.conversions import BadMessageError
+from ladderseg_ros.io.messages import BadMessageError, Stamped, header_seconds
+from ladderseg_ros.io.pipeline import CalibrationGate, MessagePipeline
+from ladderseg_ros.ros.conversions import RCLPY
 from ladderseg_ros.ros.diagnostics import PipelineStats, diagnostic_status
+from ladderseg_ros.ros.mailbox import NewestSlot
 from ladderseg_ros.ros.pairing import PairingMonitor
 from ladderseg_ros.ros.params import NodeParams, ParamError, declare, output_qos, validate
-from ladderseg_ros.ros.processing import (
-    CalibrationGate,
-    FramePipeline,
-    FrameProcessor,
-    NewestSlot,
-    Wanted,
-)
-from ladderseg_ros.ros.sync import stamp_seconds, subscribe_synchronized
+from ladderseg_ros.ros.sync import subscribe_synchronized
 
 LEFT_IMAGE = "left/image_rect"
 RIGHT_IMAGE = "right/image_rect"
@@ -89,7 +88,7 @@ class LadderSegNode(Node):
             cannot be loaded.
     """
 
-    def __init__(self, node_name: str = "ladderseg", **kwargs: Any) -> None:
+    def __init__(self, node_name: str = "ladderseg", **kwargs: object) -> None:
         super().__init__(node_name, **kwargs)
         self.params: NodeParams = declare(self)
         self._load()
@@ -129,7 +128,12 @@ class LadderSegNode(Node):
         self.label_set = label_set
         self.groups = load_groups(p.groups_file, label_set) if p.groups_file else None
         self.processor = FrameProcessor(
-            self.segmenter, label_set, p.sgbm_config(), self.groups, p.points_config()
+            self.segmenter,
+            label_set,
+            p.sgbm_config(),
+            self.groups,
+            p.points_config(),
+            p.overlay_alpha,
         )
         self._declare_class_parameters()
 
@@ -138,17 +142,17 @@ class LadderSegNode(Node):
         p = self.params
         self.stats = PipelineStats()
         self._slot: NewestSlot[tuple[tuple[Any, ...], float]] = NewestSlot()
-        # the CameraInfos, and the pairs that came before both
-        self._gate: CalibrationGate[tuple[tuple[Any, ...], float]] = CalibrationGate(
-            p.calibration_backlog
-        )
         self._released: deque[tuple[tuple[Any, ...], float]] = deque()  # calibrated now
         self._last_warn: dict[str, float] = {}
         self._publish_label_metadata()
         self._make_publishers()
-        self._make_subscriptions()
-        # the per-frame path shared with segment-bag (decode, calibrate, process)
-        self.pipeline = FramePipeline(self.processor, self.mode, self.input_topics)
+        specs = self._input_specs()
+        # the per-frame path shared with segment-bag (decode, calibrate, process, encode);
+        # its gate holds the CameraInfos and the pairs that came before both
+        self.pipeline = MessagePipeline(
+            self.processor, self.mode, self.input_topics, RCLPY, p.calibration_backlog
+        )
+        self._make_subscriptions(specs)
         self._diag_timer = self._wall_timer(p.diagnostics_period, self._publish_diagnostics)
         self._stop = threading.Event()
         self._worker: threading.Thread | None = threading.Thread(
@@ -190,7 +194,7 @@ class LadderSegNode(Node):
         self.declare_parameter("class_colors", colors, read_only)
 
     # ----------------------------------------------------------------- set-up
-    def _wall_timer(self, period: float, callback: Any) -> Any:
+    def _wall_timer(self, period: float, callback: Callable[[], None]) -> Timer:
         """A timer on the steady clock: it runs with ``use_sim_time`` and no /clock."""
         return self.create_timer(period, callback, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
@@ -201,7 +205,7 @@ class LadderSegNode(Node):
         except ImportError:  # Humble
             from rclpy.qos_event import SubscriptionEventCallbacks
 
-        def incompatible(event: Any) -> None:
+        def incompatible(event: object) -> None:
             policy = getattr(event, "last_policy_kind", "?")
             line = self._pairing.qos_incompatible(topic, str(getattr(policy, "name", policy)))
             self._warn("incompatible_qos", line)
@@ -230,21 +234,13 @@ class LadderSegNode(Node):
         }
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
-    def _make_subscriptions(self) -> None:
+    def _input_specs(self) -> list[tuple[type, str]]:
+        """The mode and the synchronized inputs (message type, topic) it subscribes to."""
         p = self.params
-        # REP-2003: sensor drivers publish best effort; a reliable subscription would hear
-        # nothing from them, so sensor_data QoS is the default.
-        if p.input_qos == "sensor_data":
-            qos = qos_profile_sensor_data
-        else:
-            qos = QoSProfile(depth=p.queue_size, reliability=ReliabilityPolicy.RELIABLE)
         image_type = CompressedImage if p.compressed else Image
         suffix = "/compressed" if p.compressed else ""
         left, right = LEFT_IMAGE + suffix, RIGHT_IMAGE + suffix
-        if not self.segmenter.uses_disparity:
-            self.mode = "mono"
-        else:
-            self.mode = p.disparity_source
+        self.mode = p.disparity_source if self.segmenter.uses_disparity else "mono"
         if self.mode == "mono":
             specs: list[tuple[type, str]] = [(image_type, left)]
         elif self.mode == "topic":
@@ -252,6 +248,17 @@ class LadderSegNode(Node):
         else:
             specs = [(image_type, left), (image_type, right)]
         self.input_topics = [name for _, name in specs]
+        return specs
+
+    def _make_subscriptions(self, specs: list[tuple[type, str]]) -> None:
+        p = self.params
+        # REP-2003: sensor drivers publish best effort; a reliable subscription would hear
+        # nothing from them, so sensor_data QoS is the default.
+        if p.input_qos == "sensor_data":
+            qos = qos_profile_sensor_data
+        else:
+            qos = QoSProfile(depth=p.queue_size, reliability=ReliabilityPolicy.RELIABLE)
+        image_type, left = specs[0]
         slop = p.slop if p.approximate_sync else None
         self._pairing = PairingMonitor(self.input_topics, slop, p.input_qos)
         if len(specs) == 1:
@@ -289,6 +296,11 @@ class LadderSegNode(Node):
                 )
 
     @property
+    def _gate(self) -> CalibrationGate[tuple[tuple[Any, ...], float]]:
+        """The CameraInfos, and the pairs that came before both (the pipeline's)."""
+        return self.pipeline.gate
+
+    @property
     def _infos(self) -> dict[str, CameraInfo]:
         """The latest CameraInfo by side (one dict for the node's life)."""
         return self._gate.infos
@@ -305,31 +317,19 @@ class LadderSegNode(Node):
             self._released.extend(released)
             self._slot.wake()
 
-    def _hold_until_calibrated(self, msgs: tuple[Any, ...], received: float) -> bool:
-        """Keep ``msgs`` as the pending pair when a CameraInfo is still missing (True)."""
-        held, replaced, missing = self._gate.hold((msgs, received))
-        if replaced is not None:
-            self._bad(
-                "missing_camera_info",
-                f"pair at {stamp_seconds(replaced[0][0]):.3f} skipped: no "
-                f"{' or '.join(s + '/camera_info' for s in missing)} received yet and "
-                f"{self.params.calibration_backlog} newer pairs wait (calibration_backlog)",
-            )
-        return held
-
-    def _on_set(self, *msgs: Any) -> None:
+    def _on_set(self, *msgs: Stamped) -> None:
         if self._sync is None and not self._stamp_ok(msgs[0], self.input_topics[0]):
             return  # mono mode: screen the image here
         self.stats.count_input()
         if self._slot.put((msgs, time.monotonic())):
             self.stats.count_dropped()
 
-    def _stamp_ok(self, msg: Any, topic: str) -> bool:
+    def _stamp_ok(self, msg: Stamped, topic: str) -> bool:
         p = self.params
         now = self.get_clock().now().nanoseconds * 1e-9
         if now <= 0.0:  # simulated time not running yet
             return True
-        stamp = stamp_seconds(msg)
+        stamp = header_seconds(msg)
         if p.max_stamp_future > 0 and stamp - now > p.max_stamp_future:
             self._bad("stamp_future", f"{topic}: stamp {stamp:.3f} is {stamp - now:.1f} s ahead")
             return False
@@ -370,6 +370,8 @@ class LadderSegNode(Node):
                 processor.sgbm = self.params.sgbm_config()
             if processor is not None and any(name.startswith("points_") for name in changes):
                 processor.points = self.params.points_config()
+            if processor is not None:
+                processor.overlay_alpha = self.params.overlay_alpha
         return SetParametersResult(successful=True)
 
     # --------------------------------------------------------------- worker
@@ -411,63 +413,27 @@ class LadderSegNode(Node):
         wanted = self._wanted()
         if not wanted.segmentation and not wanted.disparity:
             return
-        if self.mode == "compute" and self._hold_until_calibrated(msgs, received):
+        held, note = self.pipeline.hold(msgs, received)
+        if note is not None:
+            self._note(note)
+        if held:
             return
-        p = self.params
-        result = self.pipeline.run(
-            msgs,
-            wanted,
-            p.sgbm_num_disparities,
-            p.max_image_pixels,
-            p.overlay_alpha,
-            self._gate.pair(),
-        )
-        if result.points_skipped:
-            self._bad("points_skipped", f"~/points not published: {result.points_skipped}")
-        if self.mode == "compute" and result.num_disparities < p.sgbm_num_disparities:
-            self._warn(
-                "sgbm_range",
-                f"sgbm_num_disparities {p.sgbm_num_disparities} does not fit "
-                f"{result.left.shape[1]}-px wide images: matching with "
-                f"{result.num_disparities or 'none (image too narrow)'}",
-            )
-        if result.nonfinite:
-            self._bad(
-                "nonfinite_disparity",
-                f"{DISPARITY_IN}: {result.nonfinite} NaN/inf pixels treated as invalid",
-            )
-        out = result.outputs
-        left_msg = msgs[0]
-        header = left_msg.header
-        pubs = self._pubs
-        if out.labels is not None:
-            pubs["labels"].publish(conversions.array_to_image(out.labels, "mono8", header))
-        if out.color is not None:
-            pubs["color"].publish(conversions.array_to_image(out.color, "rgb8", header))
-        if out.overlay is not None:
-            pubs["overlay"].publish(conversions.array_to_image(out.overlay, "rgb8", header))
-        if out.confidence is not None:
-            pubs["confidence"].publish(conversions.array_to_image(out.confidence, "32FC1", header))
-        if out.groups is not None:
-            pubs["groups"].publish(conversions.array_to_image(out.groups, "mono8", header))
-        if out.points is not None:
-            pubs["points"].publish(pointcloud.points_to_msg(out.points, header))
-        if result.disparity_complete:
-            assert out.disparity is not None and result.focal and result.baseline
-            msg = conversions.disparity_to_msg(
-                out.disparity,
-                result.focal,
-                result.baseline,
-                header,
-                min_disparity=result.min_disparity,
-                max_disparity=result.max_disparity,
-                delta_d=result.delta_d,
-            )
-            pubs["disparity"].publish(msg)
+        frame = self.pipeline.run(msgs, wanted, self.params.max_image_pixels)
+        for note in frame.result.notes:
+            self._note(note)
+        for key, msg in frame.messages.items():
+            self._pubs[key].publish(msg)
         now = self.get_clock().now().nanoseconds * 1e-9
         self.stats.count_output(
-            now - stamp_seconds(left_msg), time.monotonic() - started, started - received
+            now - header_seconds(msgs[0]), time.monotonic() - started, started - received
         )
+
+    def _note(self, note: FrameNote) -> None:
+        """Count (bad input) or only log (throttled) what the pipeline noticed."""
+        if note.bad:
+            self._bad(note.kind, note.text)
+        else:
+            self._warn(note.kind, note.text)
 
     # ---------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:
@@ -497,6 +463,7 @@ class LadderSegNode(Node):
         return self._pairing.problem(self._sync.stats, waiting)
 
     def destroy_node(self) -> None:
+        """Stop the worker, then destroy the node."""
         if getattr(self, "_worker", None) is not None:
             self._stop_processing()
         super().destroy_node()
@@ -507,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     return spin_node(LadderSegNode, "ladderseg_node", argv)
 
 
-def spin_node(factory: Any, program: str, argv: list[str] | None = None) -> int:
+def spin_node(factory: Callable[[], Node], program: str, argv: list[str] | None = None) -> int:
     """Create the node with ``factory()`` and spin it until Ctrl-C; 2 on a start-up error."""
     from rclpy.exceptions import ParameterException
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ladderseg_ros.ros.sync import SyncStats
+from ladderseg_ros.frames.sync import SyncStats
 
 
 @dataclass

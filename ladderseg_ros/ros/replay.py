@@ -13,7 +13,6 @@ reports ``interrupted`` and ``replay_bag`` raises ``KeyboardInterrupt`` (the CLI
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import time
@@ -26,7 +25,8 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from ladderseg_ros.errors import LadderSegError
-from ladderseg_ros.tools.bags import BagError, BagMessage, BagReader
+from ladderseg_ros.io.bags import BagError, BagMessage, BagReader
+from ladderseg_ros.ros.conversions import MessageTypeError, message_class
 
 LOG = logging.getLogger(__name__)
 
@@ -73,18 +73,12 @@ class ReplayStats:
     interrupted: bool = False  # the ROS context shut down mid-replay (Ctrl-C)
 
 
-def message_class(msgtype: str) -> type:
-    """The installed Python class of ``pkg/msg/Name``.
-
-    Raises:
-        ReplayError: The package or message is not installed.
-    """
-    package, _, name = msgtype.rpartition("/")
-    module_name = package.replace("/", ".")
+def _installed(msgtype: str) -> type:
+    """The installed class of ``msgtype``; ReplayError when it is not installed."""
     try:
-        return getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise ReplayError(f"message type {msgtype} is not installed ({exc})") from exc
+        return message_class(msgtype)
+    except MessageTypeError as exc:
+        raise ReplayError(str(exc)) from exc
 
 
 class BagReplayer:
@@ -117,7 +111,7 @@ class BagReplayer:
             durability=DurabilityPolicy.VOLATILE,
         )
         self.publishers = {
-            topic: node.create_publisher(message_class(msgtype), topic, qos)
+            topic: node.create_publisher(_installed(msgtype), topic, qos)
             for topic, msgtype in topics.items()
         }
 

@@ -1,20 +1,20 @@
-"""``ladderseg segment-bag``: the node's pipeline run offline over a rosbag2.
+"""``segment-bag``: the node's pipeline run offline over a rosbag2, without ROS.
 
-The same parts as the live node, in the same order: messages pass through the node's
+The same objects as the live node, in the same order: messages pass through the node's
 ``StampSynchronizer`` (exact or approximate pairing, same queue and reset rules) and the
-node's own per-frame path, ``ros.processing.FramePipeline`` (decode with ``conversions``,
-which also read ``rosbags`` messages; calibrate from the latest CameraInfos or resize a
-received disparity; ``FrameProcessor``; the output disparity's f, T, range and step). A set
-that comes before both CameraInfos is held, the newest only, until the calibration arrives,
-as the node does. The difference is the clock: offline nothing is dropped for being late,
-so every other synchronized set is segmented. Outputs go to a
-new bag under the node's topic names, stamped with the left image's header; the bag's
-receive time of each output is that of the message that completed its set.
+node's own per-frame path, ``io.pipeline.MessagePipeline`` around a ``FrameProcessor``
+(decode, calibrate from the latest CameraInfos or resize a received disparity, process,
+encode the outputs with the output disparity's f, T, range and step), here with rosbags'
+messages instead of rclpy's. Sets that come before both CameraInfos are held, up to
+``calibration_backlog``, until the calibration arrives, as the node does. The difference
+is the clock: offline nothing is dropped for being late, so every synchronized set is
+segmented. Outputs go to a new bag under the node's topic names, stamped with the left
+image's header; the bag's receive time of each output is that of the message that
+completed its set. Neither rclpy nor a ROS message package is imported.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from collections import deque
@@ -22,18 +22,18 @@ from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ladderseg_ros.tools import bags
-from ladderseg_ros.tools.bags import BagError
+from ladderseg_ros.io import bags
+from ladderseg_ros.io.bags import BagError
+from ladderseg_ros.io.messages import header_ns
 
 if TYPE_CHECKING:
     from ladderseg_ros.classes import LabelSet
+    from ladderseg_ros.frames.sync import SyncStats
     from ladderseg_ros.ros.params import NodeParams
-    from ladderseg_ros.ros.processing import FrameResult
-    from ladderseg_ros.ros.sync import SyncStats
     from ladderseg_ros.training.evaluation import ConfusionMatrix
 
 LOG = logging.getLogger(__name__)
@@ -46,6 +46,15 @@ TOPIC_CONFIDENCE = f"{NODE_NAMESPACE}/confidence"
 TOPIC_OUT_DISPARITY = f"{NODE_NAMESPACE}/disparity"
 TOPIC_GROUPS = f"{NODE_NAMESPACE}/groups"
 TOPIC_POINTS = f"{NODE_NAMESPACE}/points"
+OUTPUT_TOPICS = {  # output name -> topic
+    "labels": TOPIC_LABELS,
+    "color": TOPIC_COLOR,
+    "overlay": TOPIC_OVERLAY,
+    "confidence": TOPIC_CONFIDENCE,
+    "groups": TOPIC_GROUPS,
+    "points": TOPIC_POINTS,
+    "disparity": TOPIC_OUT_DISPARITY,
+}
 DISPARITY_CHOICES = ("auto", "compute", "topic")
 MODE_NAMES = {"mono": "no disparity", "compute": "SGBM disparity", "topic": "bag disparity"}
 GT_WAIT_NS = 1_000_000_000  # a frame waits this long (bag time) for its ground truth
@@ -141,22 +150,26 @@ def _check_outputs(in_bag: Path, out_bag: Path, config: SegmentBagConfig) -> Non
 
 
 class _BagSegmenter:
-    """The per-message state of one run: infos, synchronizer, ground truth, pending frames."""
+    """The per-message state of one run: synchronizer, ground truth, pending frames.
 
-    def __init__(self, config: SegmentBagConfig, topics: dict[str, str], writer: Any) -> None:
+    The node's per-frame path (``io.pipeline.MessagePipeline`` around a ``FrameProcessor``)
+    does the work; only its message library (rosbags) and its sink (the writer) differ.
+    """
+
+    def __init__(
+        self, config: SegmentBagConfig, topics: dict[str, str], writer: bags.BagWriter
+    ) -> None:
         from ladderseg_ros.classes import IGNORE_INDEX
+        from ladderseg_ros.frames.frame import Wanted
+        from ladderseg_ros.frames.processor import FrameProcessor
+        from ladderseg_ros.frames.sync import StampSynchronizer
+        from ladderseg_ros.groups import load_groups
         from ladderseg_ros.inference import Segmenter
-        from ladderseg_ros.ros.processing import (
-            CalibrationGate,
-            FramePipeline,
-            FrameProcessor,
-            Wanted,
-        )
-        from ladderseg_ros.ros.sync import StampSynchronizer
+        from ladderseg_ros.io.pipeline import MessagePipeline
         from ladderseg_ros.training.evaluation import ConfusionMatrix
 
         p = self.params = config.params
-        self.segmenter = Segmenter.from_weights(
+        segmenter = Segmenter.from_weights(
             p.weights,
             p.backend,
             p.device,
@@ -165,13 +178,11 @@ class _BagSegmenter:
             p.input_size(),
             precision=p.precision,
         )
-        self.label_set = self.segmenter.label_set
-        self.mode = choose_mode(self.segmenter.uses_disparity, config.disparity, topics)
-        from ladderseg_ros.groups import load_groups
-
+        self.label_set = segmenter.label_set
+        self.mode = choose_mode(segmenter.uses_disparity, config.disparity, topics)
         groups = load_groups(p.groups_file, self.label_set) if p.groups_file else None
-        self.processor = FrameProcessor(
-            self.segmenter, self.label_set, p.sgbm_config(), groups, p.points_config()
+        processor = FrameProcessor(
+            segmenter, self.label_set, p.sgbm_config(), groups, p.points_config(), p.overlay_alpha
         )
         pictures = config.video is not None or config.frames_dir is not None
         self.wanted = Wanted(
@@ -183,18 +194,30 @@ class _BagSegmenter:
             groups=groups is not None and p.publish_groups,
             points=config.points and self.mode != "mono",
         )
+        self.written = set(OUTPUT_TOPICS) - {
+            name
+            for name, published in (
+                ("labels", p.publish_labels),
+                ("disparity", p.publish_disparity),
+            )
+            if not published
+        }
         if config.points and self.mode == "mono":
             raise BagError("--points needs disparity: these weights have no scale selection")
         if config.points and self.mode == "topic" and bags.TOPIC_LEFT_INFO not in topics:
             raise BagError(f"--points needs {bags.TOPIC_LEFT_INFO} (cx, cy) in the bag")
         second = {"compute": bags.TOPIC_RIGHT_IMAGE, "topic": bags.TOPIC_DISPARITY}
         self.inputs = [bags.TOPIC_LEFT_IMAGE] + ([second[self.mode]] if self.mode in second else [])
-        self.pipeline = FramePipeline(self.processor, self.mode, self.inputs)
-        self.gate: CalibrationGate[tuple[tuple[Any, ...], int]] = CalibrationGate(
-            p.calibration_backlog
+        # the CameraInfos the node subscribes to: both in compute mode, else the left one
+        # (mono: its fx sets the network's scale; topic: the cloud's principal point)
+        self.infos = [bags.TOPIC_LEFT_INFO, bags.TOPIC_RIGHT_INFO]
+        if self.mode != "compute":
+            self.infos = [t for t in self.infos[:1] if t in topics]
+        self.pipeline = MessagePipeline(
+            processor, self.mode, self.inputs, bags.ROSBAGS, p.calibration_backlog
         )
         self.sync = None
-        self._ready: list[tuple[Any, ...]] = []
+        self._ready: list[tuple[object, ...]] = []
         if len(self.inputs) > 1:
             slop = p.slop if p.approximate_sync else None
             self.sync = StampSynchronizer(
@@ -211,24 +234,20 @@ class _BagSegmenter:
 
     @property
     def read_topics(self) -> list[str]:
-        infos = [bags.TOPIC_LEFT_INFO, bags.TOPIC_RIGHT_INFO] if self.mode == "compute" else []
-        if self.mode == "topic" and self.wanted.points:
-            infos = [bags.TOPIC_LEFT_INFO]  # the cloud's principal point
-        return self.inputs + infos + ([bags.TOPIC_SEMANTIC_GT] if self.has_truth else [])
+        """The bag topics a run reads."""
+        return self.inputs + self.infos + ([bags.TOPIC_SEMANTIC_GT] if self.has_truth else [])
 
     def add(self, bag: bags.BagReader, message: bags.BagMessage) -> Iterator[_Frame]:
         """Take one bag message; yields the frames that became final (in stamp order)."""
-        from ladderseg_ros.ros.sync import stamp_key
-
         topic = message.topic
-        if topic == bags.TOPIC_LEFT_INFO or topic == bags.TOPIC_RIGHT_INFO:
+        if topic in self.infos:
             side = "left" if topic == bags.TOPIC_LEFT_INFO else "right"
             # the pairs that waited for calibration, oldest first
-            for msgs, _ in self.gate.add_info(side, bag.deserialize(message)):
+            for msgs, _ in self.pipeline.gate.add_info(side, bag.deserialize(message)):
                 self._segment(msgs, message.timestamp)
         elif topic == bags.TOPIC_SEMANTIC_GT:
             msg = bag.deserialize(message)
-            self._truths[stamp_key(msg)] = bags.image_array(msg, topic)
+            self._truths[header_ns(msg)] = bags.image_array(msg, topic)
             while len(self._truths) > 64:  # truth nobody segmented (unpaired frames)
                 del self._truths[min(self._truths)]
         elif topic in self.inputs:
@@ -236,89 +255,48 @@ class _BagSegmenter:
             if self.sync is None:
                 self._ready.append((msg,))
             else:
-                self.sync.add(msg, self.inputs.index(topic))
+                self.sync.add(msg, self.inputs.index(topic), header_ns(msg))
             ready, self._ready = self._ready, []
             for msgs in ready:
                 self._segment(msgs, message.timestamp)
         yield from self._final(message.timestamp)
 
     def finish(self) -> Iterator[_Frame]:
+        """The frames still waiting for their ground truth."""
         yield from self._final(None)
 
     def _skip(self, kind: str, message: str) -> None:
         self.skipped[kind] = self.skipped.get(kind, 0) + 1
         LOG.warning("skipped a frame (%s): %s", kind, message)
 
-    def _segment(self, msgs: tuple[Any, ...], received: int) -> None:
-        from ladderseg_ros.ros.conversions import BadMessageError
-        from ladderseg_ros.ros.sync import stamp_key
+    def _segment(self, msgs: tuple[object, ...], received: int) -> None:
+        from ladderseg_ros.io.messages import BadMessageError
+        from ladderseg_ros.io.pipeline import OUTPUTS
 
-        p = self.params
-        if self.mode == "compute":
-            held, replaced, missing = self.gate.hold((msgs, received))
-            if replaced is not None:
-                self._skip(
-                    "missing_camera_info",
-                    f"pair at {stamp_key(replaced[0][0])} ns: no "
-                    f"{' or '.join(s + ' camera_info' for s in missing)} before "
-                    f"{p.calibration_backlog} newer pairs (calibration_backlog)",
-                )
-            if held:
-                return
+        held, note = self.pipeline.hold(msgs, received)
+        if note is not None:
+            self._skip(note.kind, note.text)
+        if held:
+            return
         try:
-            result = self.pipeline.run(
-                msgs,
-                self.wanted,
-                p.sgbm_num_disparities,
-                p.max_image_pixels,
-                p.overlay_alpha,
-                self.gate.pair() if self.mode != "mono" else None,
-            )
+            done = self.pipeline.run(msgs, self.wanted, self.params.max_image_pixels, self.written)
         except BadMessageError as exc:
             self._skip(exc.kind, str(exc))
             return
-        if result.points_skipped:
-            LOG.warning("no point cloud at %d ns: %s", stamp_key(msgs[0]), result.points_skipped)
-        if result.nonfinite:
-            LOG.warning("%s: %d NaN/inf pixels as invalid", self.inputs[1], result.nonfinite)
-        stamp = stamp_key(msgs[0])
-        self._write(result, stamp, msgs[0].header.frame_id, received)
+        result = done.result
+        stamp = result.frame.stamp
+        for note in result.notes:
+            LOG.warning("frame at %d ns: %s", stamp, note.text)
+        for name, msg in done.messages.items():
+            self.writer.write(OUTPUT_TOPICS[name], OUTPUTS[name][0], msg, received)
         self.frames += 1
         out = result.outputs
         scale = result.max_disparity if result.max_disparity > 0 else None
         self._pending.append(
-            _Frame(stamp, received, result.left, out.labels, out.disparity, max_disparity=scale)
-        )
-
-    def _write(self, result: FrameResult, stamp: int, frame_id: str, received: int) -> None:
-        p = self.params
-        out = result.outputs
-        images = (
-            (TOPIC_LABELS, out.labels if p.publish_labels else None, "mono8"),
-            (TOPIC_COLOR, out.color, "rgb8"),
-            (TOPIC_OVERLAY, out.overlay, "rgb8"),
-            (TOPIC_CONFIDENCE, out.confidence, "32FC1"),
-        )
-        for topic, pixels, encoding in (*images, (TOPIC_GROUPS, out.groups, "mono8")):
-            if pixels is not None:
-                msg = bags.image_msg(pixels, encoding, stamp, frame_id)
-                self.writer.write(topic, bags.IMAGE_TYPE, msg, received)
-        if out.points is not None:
-            cloud = bags.pointcloud_msg(out.points, stamp, frame_id)
-            self.writer.write(TOPIC_POINTS, bags.POINT_CLOUD_TYPE, cloud, received)
-        if p.publish_disparity and result.disparity_complete:
-            assert out.disparity is not None and result.focal and result.baseline
-            msg = bags.disparity_msg(
-                out.disparity,
-                result.focal,
-                result.baseline,
-                stamp,
-                frame_id,
-                max_disparity=result.max_disparity,
-                min_disparity=result.min_disparity,
-                delta_d=result.delta_d,
+            _Frame(
+                stamp, received, result.frame.left, out.labels, out.disparity, max_disparity=scale
             )
-            self.writer.write(TOPIC_OUT_DISPARITY, bags.DISPARITY_TYPE, msg, received)
+        )
 
     def _final(self, now: int | None) -> Iterator[_Frame]:
         """Frames whose truth came, or that waited long enough (all of them at the end)."""
@@ -414,122 +392,3 @@ def _frame_rate(bag: bags.BagReader) -> float:
     if count < 2 or bag.duration <= 0:
         return 10.0
     return (count - 1) / (bag.duration / 1e9)
-
-
-def parse_param(text: str) -> tuple[str, Any]:
-    """``NAME=VALUE`` of a node parameter, typed and checked by the node's parameter table.
-
-    Raises:
-        argparse.ArgumentTypeError: Not NAME=VALUE, an unknown name, or a bad value.
-    """
-    from ladderseg_ros.ros.params import SPEC_BY_NAME, ParamError, validate
-
-    name, sep, raw = text.partition("=")
-    spec = SPEC_BY_NAME.get(name.strip())
-    if not sep or spec is None:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected NAME=VALUE with a node parameter name (see the README table)"
-        )
-    kind = type(spec.default)
-    try:
-        if kind is bool:
-            if raw.lower() not in ("true", "false"):
-                raise ValueError(raw)
-            value: Any = raw.lower() == "true"
-        else:
-            value = kind(raw)
-        validate(spec.name, value)
-    except (ValueError, ParamError) as exc:
-        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from exc
-    return spec.name, value
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    from ladderseg_ros.cli import add_backend_arguments
-
-    parser = subparsers.add_parser(
-        "segment-bag",
-        help="run the node's pipeline offline over a rosbag2, writing a new bag",
-        description=(
-            "Segment every synchronized stereo frame of IN (topics /stereo/left/image_rect, "
-            "/stereo/right/image_rect, camera_info, /stereo/disparity) exactly as the ladderseg "
-            "node would, and write the outputs to the new bag OUT under the node's topics "
-            "(/ladderseg/labels, /color, /overlay, /confidence, /disparity) with the input "
-            "stamps. When IN has /stereo/left/semantic_gt, prints per-class IoU and mIoU. "
-            "IN is only read; no output is ever overwritten."
-        ),
-    )
-    parser.add_argument("in_bag", type=Path, metavar="IN", help="input rosbag2 directory")
-    parser.add_argument("out_bag", type=Path, metavar="OUT", help="new output rosbag2 directory")
-    parser.add_argument("--weights", type=Path, required=True, help="network .safetensors file")
-    add_backend_arguments(parser)
-    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
-    parser.add_argument(
-        "--disparity",
-        choices=DISPARITY_CHOICES,
-        default="auto",
-        help="SGBM on the pair (compute), the bag's DisparityImage (topic), or auto: compute "
-        "when the bag has both images and CameraInfos, else topic",
-    )
-    parser.add_argument(
-        "--include-inputs", action="store_true", help="copy every input message into OUT too"
-    )
-    parser.add_argument("--video", type=Path, default=None, help="also write this .mp4")
-    parser.add_argument(
-        "--frames", type=Path, default=None, metavar="DIR", help="also write PNGs into new DIR"
-    )
-    parser.add_argument(
-        "--points",
-        action="store_true",
-        help="also write the semantic point cloud /ladderseg/points (PointCloud2; points_* "
-        "parameters via --set)",
-    )
-    parser.add_argument("--storage", choices=bags.STORAGES, default="sqlite3")
-    parser.add_argument(
-        "--set",
-        type=parse_param,
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a node parameter (e.g. sgbm_num_disparities=64, approximate_sync=true)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    from ladderseg_ros.ros.params import NodeParams
-
-    if args.video is not None and args.video.suffix.lower() != ".mp4":
-        raise BagError(f"--video {args.video}: the name must end in .mp4")
-    chosen = {
-        "weights": str(args.weights),
-        "backend": args.backend,
-        "device": args.device,
-        "precision": args.precision,
-    }
-    params = NodeParams.defaults().replaced(**{**dict(args.set), **chosen})
-    config = SegmentBagConfig(
-        params=params,
-        disparity=args.disparity,
-        include_inputs=args.include_inputs,
-        storage=args.storage,
-        video=args.video,
-        frames_dir=args.frames,
-        progress=not args.no_progress,
-        points=args.points,
-    )
-    report = segment_bag(args.in_bag, args.out_bag, config)
-    print(
-        f"segmented {report.frames} frames ({MODE_NAMES[report.mode]}) in {report.seconds:.1f} s "
-        f"({report.frames / max(report.seconds, 1e-9):.2f} frames/s) -> {args.out_bag}"
-    )
-    for kind, count in sorted(report.skipped.items()):
-        print(f"skipped {count} frames: {kind}")
-    if report.confusion is not None:
-        print(f"ground truth of {report.evaluated} frames:")
-        print(report.confusion.format_table(report.label_set))
-    for what, path in (("video", args.video), ("frames", args.frames)):
-        if path is not None:
-            print(f"{what}: {path}")
-    return 0

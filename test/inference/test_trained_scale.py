@@ -126,8 +126,10 @@ def test_node_pipeline_reads_the_focal_length_from_camera_info() -> None:
     from sensor_msgs.msg import CameraInfo
 
     from ladderseg_ros.classes import CITYSCAPES
-    from ladderseg_ros.ros.conversions import array_to_image
-    from ladderseg_ros.ros.processing import FramePipeline, FrameProcessor, Wanted
+    from ladderseg_ros.frames.frame import Wanted
+    from ladderseg_ros.frames.processor import FrameProcessor
+    from ladderseg_ros.io.pipeline import MessagePipeline
+    from ladderseg_ros.ros.conversions import RCLPY, array_to_image
     from ladderseg_ros.stereo import SgbmConfig
 
     seg = _segmenter("ldn_tiny_ss", (256, 128), 100.0)
@@ -139,11 +141,16 @@ def test_node_pipeline_reads_the_focal_length_from_camera_info() -> None:
         info = CameraInfo(width=512, height=256)
         info.p = [200.0, 0.0, 256.0, tx, 0.0, 200.0, 128.0, 0.0, 0.0, 0.0, 1.0, 0.0]
         infos.append(info)
-    pipeline = FramePipeline(
-        FrameProcessor(seg, CITYSCAPES, SgbmConfig(num_disparities=16)), "compute", ["l", "r"]
+    pipeline = MessagePipeline(
+        FrameProcessor(seg, CITYSCAPES, SgbmConfig(num_disparities=16)),
+        "compute",
+        ["l", "r"],
+        RCLPY,
     )
+    for side, info in zip(("left", "right"), infos, strict=True):
+        pipeline.gate.add_info(side, info)
     msgs = (array_to_image(left, "rgb8"), array_to_image(right, "rgb8"))
-    result = pipeline.run(msgs, Wanted(), 16, 1 << 25, 0.5, tuple(infos))
+    result = pipeline.run(msgs, Wanted(), 1 << 25).result
     assert result.focal == pytest.approx(200.0)
     assert seg.backend.shapes == [(128, 256)]  # 512x256 at fx 200 -> trained fx 100
     assert result.outputs.labels.shape == (256, 512)
@@ -154,21 +161,28 @@ def test_mono_pipeline_reads_the_left_focal_length_when_it_fits() -> None:
     from sensor_msgs.msg import CameraInfo
 
     from ladderseg_ros.classes import CITYSCAPES
-    from ladderseg_ros.ros.conversions import array_to_image
-    from ladderseg_ros.ros.processing import FramePipeline, FrameProcessor, Wanted
+    from ladderseg_ros.frames.frame import Wanted
+    from ladderseg_ros.frames.processor import FrameProcessor
+    from ladderseg_ros.io.pipeline import MessagePipeline
+    from ladderseg_ros.ros.conversions import RCLPY, array_to_image
     from ladderseg_ros.stereo import SgbmConfig
 
     seg = _segmenter("ldn_tiny", (256, 128), 100.0)
-    pipeline = FramePipeline(
-        FrameProcessor(seg, CITYSCAPES, SgbmConfig(num_disparities=16)), "mono", ["l"]
-    )
+
+    def pipeline(info: CameraInfo | None) -> MessagePipeline:
+        processor = FrameProcessor(seg, CITYSCAPES, SgbmConfig(num_disparities=16))
+        made = MessagePipeline(processor, "mono", ["l"], RCLPY)
+        if info is not None:
+            made.gate.add_info("left", info)
+        return made
+
     msgs = (array_to_image(np.zeros((256, 512, 3), np.uint8), "rgb8"),)
     info = CameraInfo(width=512, height=256)
     info.p = [400.0, 0.0, 256.0, 0.0, 0.0, 400.0, 128.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-    assert pipeline.run(msgs, Wanted(), 16, 1 << 25, 0.5, (info, None)).focal == 400.0
+    assert pipeline(info).run(msgs, Wanted(), 1 << 25).result.focal == 400.0
     other = CameraInfo(width=1024, height=512)  # another camera size: not this image's fx
     other.p = list(info.p)
-    assert pipeline.run(msgs, Wanted(), 16, 1 << 25, 0.5, (other, None)).focal is None
-    pipeline.run(msgs, Wanted(), 16, 1 << 25, 0.5, None)
+    assert pipeline(other).run(msgs, Wanted(), 1 << 25).result.focal is None
+    pipeline(None).run(msgs, Wanted(), 1 << 25)
     # fx 400 -> 128x64; unknown fx -> the trained width, 256x128
     assert seg.backend.shapes == [(64, 128), (128, 256), (128, 256)]

@@ -15,11 +15,16 @@ def test_dropped_pairs_and_sync_dropped_messages_are_reported_apart() -> None:
     stats.count_bad("bad_step")
     snap = stats.snapshot(sync_dropped=5)  # five single messages without a partner
     assert (snap.dropped_pairs, snap.sync_dropped_messages) == (2, 5)
-    assert snap.processing_max_ms == 20.0 and snap.wait_max_ms == 10.0
+    assert snap.processing_max_ms == 20.0
+    assert snap.wait_max_ms == 10.0
     status = diagnostic_status("ladderseg: pipeline", "torch:cpu", snap, "torch:cpu")
     values = {kv.key: kv.value for kv in status.values}
-    assert values["dropped_pairs"] == "2" and values["sync_dropped_messages"] == "5"
-    assert values["bad.bad_step"] == "1" and values["backend"] == "torch:cpu"
+    assert values["dropped_pairs"] == "2"
+    assert values["sync_dropped_messages"] == "5"
+    assert values["bad.bad_step"] == "1"
+    assert values["backend"] == "torch:cpu"
     assert status.level == DiagnosticStatus.WARN
     again = stats.snapshot()
-    assert again.new_bad == 0 and again.dropped_pairs == 2 and again.latency_max_ms == 0.0
+    assert again.new_bad == 0
+    assert again.dropped_pairs == 2
+    assert again.latency_max_ms == 0.0

@@ -93,7 +93,8 @@ def test_transitions_load_serve_pause_and_free(
     node = make(str(missing))
     c = client(node)
     m = Manager(c)
-    assert m.state() == "unconfigured" and node.segmenter is None
+    assert m.state() == "unconfigured"
+    assert node.segmenter is None
     # nothing is subscribed or published before activation
     assert node.count_subscribers("/ladderseg/labels") == 0
     assert not node.get_subscriptions_info_by_topic("/left/image_rect")
@@ -105,7 +106,8 @@ def test_transitions_load_serve_pause_and_free(
     node.set_parameters([Parameter("weights", value=str(tiny_ss_weights))])
 
     assert m.transition(Transition.TRANSITION_CONFIGURE)
-    assert m.state() == "inactive" and node.configure_error == ""
+    assert m.state() == "inactive"
+    assert node.configure_error == ""
     segmenter = node.segmenter
     assert segmenter is not None
 
@@ -135,7 +137,8 @@ def test_transitions_load_serve_pause_and_free(
 
     assert m.transition(Transition.TRANSITION_DEACTIVATE)
     assert m.transition(Transition.TRANSITION_CLEANUP)
-    assert m.state() == "unconfigured" and node.segmenter is None
+    assert m.state() == "unconfigured"
+    assert node.segmenter is None
     assert m.transition(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
     assert m.state() == "finalized"
 
@@ -162,7 +165,8 @@ def test_shutdown_from_every_state(
         assert m.transition(step)
     assert m.transition(shutdown)
     assert m.state() == "finalized"
-    assert node.segmenter is None and node._worker is None
+    assert node.segmenter is None
+    assert node._worker is None
     assert not node.get_subscriptions_info_by_topic("/left/image_rect")
 
 
@@ -175,7 +179,8 @@ def test_bad_groups_file_fails_configure_naming_file_and_class(
     c = client(node)
     m = Manager(c)
     assert not m.transition(Transition.TRANSITION_CONFIGURE)
-    assert str(groups) in node.configure_error and "'roadd'" in node.configure_error
+    assert str(groups) in node.configure_error
+    assert "'roadd'" in node.configure_error
     assert m.state() == "unconfigured"
 
 

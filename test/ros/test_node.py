@@ -23,6 +23,7 @@ from stereo_msgs.msg import DisparityImage
 from waiting import Spinner, spin_until
 
 from ladderseg_ros.classes import palette_lut
+from ladderseg_ros.io import messages
 from ladderseg_ros.ros import conversions
 from ladderseg_ros.ros.node import LadderSegNode
 
@@ -173,7 +174,8 @@ class Harness:
         self.spinner.stop()
         worker = self.node._worker
         self.node.destroy_node()  # joins the worker thread
-        assert worker is not None and not worker.is_alive()
+        assert worker is not None
+        assert not worker.is_alive()
         self.tester.destroy_node()
 
 
@@ -197,15 +199,17 @@ def check_outputs(h: Harness, left: np.ndarray, stamp: Any, frame: str = "cam") 
         assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (stamp.sec, stamp.nanosec)
         assert msg.header.frame_id == frame, name
         assert (msg.width, msg.height) == (W, H), name
-    assert outs["labels"].encoding == "mono8" and outs["color"].encoding == "rgb8"
-    assert outs["overlay"].encoding == "rgb8" and outs["confidence"].encoding == "32FC1"
-    labels = conversions.image_view(outs["labels"])
+    assert outs["labels"].encoding == "mono8"
+    assert outs["color"].encoding == "rgb8"
+    assert outs["overlay"].encoding == "rgb8"
+    assert outs["confidence"].encoding == "32FC1"
+    labels = messages.image_view(outs["labels"])
     assert labels.max() < 19
     lut = palette_lut(h.node.label_set)
-    np.testing.assert_array_equal(conversions.image_view(outs["color"]), lut[labels])
+    np.testing.assert_array_equal(messages.image_view(outs["color"]), lut[labels])
     alpha = h.node.params.overlay_alpha
     expected = (1 - alpha) * left.astype(np.float32) + alpha * lut[labels]
-    overlay = conversions.image_view(outs["overlay"]).astype(np.float32)
+    overlay = messages.image_view(outs["overlay"]).astype(np.float32)
     assert np.abs(overlay - expected).max() <= 1.0
     conf = np.frombuffer(outs["confidence"].data, np.float32)
     assert ((conf > 0) & (conf <= 1.0 + 1e-6)).all()
@@ -220,13 +224,15 @@ def test_stereo_pair_produces_every_output(harness: Callable[..., Harness]) -> N
     h.wait(lambda: all(h.received[n] for n in [*OUTPUTS, "disparity"]))
     check_outputs(h, left, stamp, frame="left_cam")
     disp = h.received["disparity"][-1]
-    assert disp.f == pytest.approx(FX) and disp.t == pytest.approx(BASELINE)
+    assert disp.f == pytest.approx(FX)
+    assert disp.t == pytest.approx(BASELINE)
     assert disp.header.frame_id == "left_cam"
-    values = conversions.disparity_from_msg(disp).disparity
+    values = messages.disparity_from_msg(disp).disparity
     assert np.median(values[values > 0]) == pytest.approx(6.0, abs=0.5)  # the rolled shift
     h.wait(lambda: bool(h.received["info"]))
     info = h.received["info"][-1].data
-    assert '"road"' in info and "[128, 64, 128]" in info
+    assert '"road"' in info
+    assert "[128, 64, 128]" in info
     assert list(h.node.get_parameter("class_names").value)[:2] == ["road", "sidewalk"]
     # overlay alpha changes at run time; an invalid value is refused
     assert h.node.set_parameters([Parameter("overlay_alpha", value=0.9)])[0].successful
@@ -254,7 +260,7 @@ def test_disparity_topic_mode_and_mono_model(harness: Callable[..., Harness]) ->
     stamp = h.stamp()
     disp = np.full((H // 2, W // 2), 4.0, np.float32)  # half resolution: resized, rescaled
     disp[0, 0] = 0.0  # one invalid pixel
-    msg = conversions.disparity_to_msg(disp, FX, BASELINE, max_disparity=32.0)
+    msg = conversions.disparity_to_msg(disp, FX, BASELINE, max_disparity=32.0, delta_d=1 / 16)
     msg.header.stamp = rclpy.time.Time(
         nanoseconds=rclpy.time.Time.from_msg(stamp).nanoseconds + 5_000_000
     ).to_msg()  # 5 ms apart: only approximate sync pairs them
@@ -265,16 +271,18 @@ def test_disparity_topic_mode_and_mono_model(harness: Callable[..., Harness]) ->
     h.wait(lambda: all(h.received[n] for n in [*OUTPUTS, "disparity"]))
     check_outputs(h, left, stamp)
     out = h.received["disparity"][-1]
-    got = conversions.disparity_from_msg(out)
+    got = messages.disparity_from_msg(out)
     assert got.disparity.shape == (H, W)
     assert (got.disparity == 0).sum() == 4  # the invalid pixel, 2x2 after upsampling
     np.testing.assert_allclose(got.disparity[got.disparity > 0], 8.0)
     # f scales with the values, so depth f*t/d is what was received: FX*B/4
-    assert out.f == pytest.approx(2 * FX) and out.t == pytest.approx(BASELINE)
+    assert out.f == pytest.approx(2 * FX)
+    assert out.t == pytest.approx(BASELINE)
     assert out.f * out.t / 8.0 == pytest.approx(FX * BASELINE / 4.0)
     assert (out.min_disparity, out.max_disparity) == pytest.approx((0.0, 64.0))
     mono = harness("ldn_tiny")
-    assert mono.node.mode == "mono" and mono.node.input_topics == ["left/image_rect"]
+    assert mono.node.mode == "mono"
+    assert mono.node.input_topics == ["left/image_rect"]
 
 
 def test_compressed_inputs(harness: Callable[..., Harness]) -> None:
@@ -285,7 +293,7 @@ def test_compressed_inputs(harness: Callable[..., Harness]) -> None:
     h.publish_pair(left, right, stamp)
     h.wait(lambda: all(h.outputs_at(stamp, n) for n in [*OUTPUTS, "disparity"]))
     check_outputs(h, left, stamp)
-    values = conversions.disparity_from_msg(h.received["disparity"][-1]).disparity
+    values = messages.disparity_from_msg(h.received["disparity"][-1]).disparity
     assert np.median(values[values > 0]) == pytest.approx(6.0, abs=0.5)  # right decoded too
 
 
@@ -369,7 +377,9 @@ def test_bad_input_never_kills_the_node(harness: Callable[..., Harness]) -> None
     t = harness(disparity_source="topic", max_stamp_age=30.0)
 
     def disparity_set(stamp: Any, disp: np.ndarray, f: float = FX, enc: str = "32FC1") -> None:
-        msg = conversions.disparity_to_msg(np.full((H, W), 6.0, np.float32), f, BASELINE)
+        msg = conversions.disparity_to_msg(
+            np.full((H, W), 6.0, np.float32), f, BASELINE, delta_d=1 / 16
+        )
         msg.header.stamp = msg.image.header.stamp = stamp
         msg.image.data = disp.astype(np.float32).tobytes()
         msg.image.encoding = enc
@@ -384,7 +394,9 @@ def test_bad_input_never_kills_the_node(harness: Callable[..., Harness]) -> None
     disparity_set(s(), np.full((H, W), 6.0), f=0.0)
     disparity_set(s(), np.full((H, W), 6.0), enc="16UC1")
     for shape in ((3, 7), (H // 4, W)):  # another aspect: never stretched onto the image
-        msg = conversions.disparity_to_msg(np.full(shape, 6.0, np.float32), FX, BASELINE)
+        msg = conversions.disparity_to_msg(
+            np.full(shape, 6.0, np.float32), FX, BASELINE, delta_d=1 / 16
+        )
         stamp = s()
         msg.header.stamp = stamp
         done = t.node.stats.processed + 1
@@ -400,7 +412,8 @@ def test_bad_input_never_kills_the_node(harness: Callable[..., Harness]) -> None
     for node_stats, expected in ((h.node.stats.bad, kinds), (t.node.stats.bad, topic_kinds)):
         for kind in expected:
             assert node_stats[kind] >= 1, (kind, sorted(node_stats.items()))
-    assert h.node._worker.is_alive() and t.node._worker.is_alive()
+    assert h.node._worker.is_alive()
+    assert t.node._worker.is_alive()
     # good input still comes out right from both nodes
     stamp = s()
     pair(image(left, stamp), image(right, stamp))
@@ -410,7 +423,7 @@ def test_bad_input_never_kills_the_node(harness: Callable[..., Harness]) -> None
     disparity_set(stamp, np.full((H, W), 6.0))
     t.wait(lambda: all(t.outputs_at(stamp, n) for n in [*OUTPUTS, "disparity"]))
     check_outputs(t, left, stamp)
-    got = conversions.disparity_from_msg(t.outputs_at(stamp, "disparity")[-1])
+    got = messages.disparity_from_msg(t.outputs_at(stamp, "disparity")[-1])
     np.testing.assert_array_equal(got.disparity, 6.0)
     assert got.focal == pytest.approx(FX)
 
@@ -457,7 +470,8 @@ def test_bad_parameter_exits_2_with_one_line(value: str) -> None:
     assert run.returncode == 2, run.stderr
     assert "Traceback" not in run.stderr
     lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and value.split(":=")[0] in lines[0], lines
+    assert len(lines) == 1, lines
+    assert value.split(":=")[0] in lines[0], lines
 
 
 def diagnostics(h: Harness) -> tuple[int, str, dict[str, str]]:
@@ -489,7 +503,8 @@ def test_stamps_that_never_pair_raise_a_warning_with_the_remedy(
     h.wait(lambda: h.received["diag"] and "approximate_sync" in diagnostics(h)[1])
     level, message, _ = diagnostics(h)
     assert level == 1  # WARN
-    assert "3.000 ms" in message and "slop >= 0.0030" in message
+    assert "3.000 ms" in message
+    assert "slop >= 0.0030" in message
     assert not h.received["labels"]
     # pairs now form (equal stamps) but no CameraInfo ever came
     for i in range(2):
@@ -498,7 +513,8 @@ def test_stamps_that_never_pair_raise_a_warning_with_the_remedy(
         h.right.publish(_stamped(right, stamp))
     h.wait(lambda: "camera_info" in diagnostics(h)[1])
     level, message, _ = diagnostics(h)
-    assert level == 1 and "left/camera_info and right/camera_info" in message
+    assert level == 1
+    assert "left/camera_info and right/camera_info" in message
 
 
 def _stamped(pixels: np.ndarray, stamp: Any) -> Image:
@@ -573,7 +589,7 @@ def test_differing_principal_points_give_true_disparity(harness: Callable[..., H
     h.publish_infos(camera_info(0.0, stamp), info_r)
     h.publish_images(left, right, stamp)
     h.wait(lambda: h.outputs_at(stamp, "disparity"))
-    values = conversions.disparity_from_msg(h.outputs_at(stamp, "disparity")[-1]).disparity
+    values = messages.disparity_from_msg(h.outputs_at(stamp, "disparity")[-1]).disparity
     assert np.median(values[values > 0]) == pytest.approx(6.0, abs=0.5)
 
 
@@ -606,4 +622,6 @@ def test_incompatible_qos_is_named_with_the_remedy(harness: Callable[..., Harnes
     camera.publish(_stamped(left, h.stamp()))
     h.wait(lambda: h.received["diag"] and "incompatible" in diagnostics(h)[1])
     level, message, _ = diagnostics(h)
-    assert level == 1 and "left/image_rect" in message and "input_qos:=sensor_data" in message
+    assert level == 1
+    assert "left/image_rect" in message
+    assert "input_qos:=sensor_data" in message

@@ -113,12 +113,14 @@ def test_launch_file_is_thin_and_matches_the_installed_layout() -> None:
     setup = (ROOT / "setup.py").read_text()
     assert "ladderseg_node = ladderseg_ros.ros.node:main" in setup
     assert "ladderseg_lifecycle_node = ladderseg_ros.ros.lifecycle_node:main" in setup
-    assert 'glob("launch/*.launch.py")' in setup and 'glob("config/*.yaml")' in setup
+    assert 'glob("launch/*.launch.py")' in setup
+    assert 'glob("config/*.yaml")' in setup
     strings = _string_constants(tree)
     assert {"config", "ladderseg.yaml", "params_file"} <= strings
     assert (ROOT / "config" / "ladderseg.yaml").is_file()
     # the transport profile for large best-effort images is installed and given to the node
-    assert 'glob("config/*.xml")' in setup and (ROOT / PROFILE).is_file()
+    assert 'glob("config/*.xml")' in setup
+    assert (ROOT / PROFILE).is_file()
     assert {"fastdds_large_images.xml", "FASTDDS_DEFAULT_PROFILES_FILE"} <= strings
     for arg in ("namespace", "executable", "weights", "backend", "device", "use_sim_time"):
         assert arg in strings

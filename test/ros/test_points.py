@@ -18,6 +18,7 @@ from stereo_msgs.msg import DisparityImage
 
 from ladderseg_ros.classes import CITYSCAPES
 from ladderseg_ros.data.synthetic import StereoRig, render_frame
+from ladderseg_ros.io import messages
 from ladderseg_ros.ros import conversions
 from ladderseg_ros.ros.node import LadderSegNode
 
@@ -91,7 +92,9 @@ def send_frame(c: Any, frame: Any) -> Any:
     c.until(lambda: "left" in c.node._infos, "the left CameraInfo")
     image = conversions.array_to_image(frame.left, "rgb8")
     image.header.stamp, image.header.frame_id = stamp, "left_optical"
-    disparity = conversions.disparity_to_msg(frame.disparity, RIG.focal, RIG.baseline, image.header)
+    disparity = conversions.disparity_to_msg(
+        frame.disparity, RIG.focal, RIG.baseline, image.header, delta_d=1 / 16
+    )
     image_pub.publish(image)
     disp_pub.publish(disparity)
     return stamp
@@ -138,7 +141,8 @@ def test_points_geometry_labels_and_layout(
     valid = (depth > 0) & (depth <= MAX_RANGE)
     assert valid.sum() > 0.5 * valid.size
     z = points["z"]
-    assert np.isnan(z[~valid]).all() and np.isfinite(z[valid]).all()
+    assert np.isnan(z[~valid]).all()
+    assert np.isfinite(z[valid]).all()
     assert not cloud.is_dense
     rel = np.abs(z[valid] - depth[valid]) / depth[valid]
     assert np.median(rel) < 0.01
@@ -151,7 +155,7 @@ def test_points_geometry_labels_and_layout(
     assert np.median(np.abs(points["x"][valid] - x_expected[valid])) < 0.01
 
     # each point carries ~/labels and ~/confidence at its pixel, and its class colour
-    labels = conversions.image_view(labels_msg)[::DECIMATION, ::DECIMATION]
+    labels = messages.image_view(labels_msg)[::DECIMATION, ::DECIMATION]
     confidence = np.frombuffer(bytes(conf_msg.data), "<f4").reshape(RIG.height, RIG.width)
     confidence = confidence[::DECIMATION, ::DECIMATION]
     np.testing.assert_array_equal(points["label"], labels)
@@ -159,9 +163,10 @@ def test_points_geometry_labels_and_layout(
     np.testing.assert_array_equal(unpack_rgb(points["rgb"]), CITYSCAPES.colors[labels])
 
     # ~/groups: mono8, camera size, the group of each pixel's class
-    groups = conversions.image_view(groups_msg)
-    assert groups_msg.encoding == "mono8" and groups.shape == (RIG.height, RIG.width)
-    full_labels = conversions.image_view(labels_msg)
+    groups = messages.image_view(groups_msg)
+    assert groups_msg.encoding == "mono8"
+    assert groups.shape == (RIG.height, RIG.width)
+    full_labels = messages.image_view(labels_msg)
     drivable = full_labels == CITYSCAPES.names.index("road")
     assert (groups[drivable] == 0).all()
     cars = full_labels == CITYSCAPES.names.index("car")
@@ -179,7 +184,9 @@ def test_unorganized_cloud_keeps_only_valid_points(
     cloud = c.at("/ladderseg/points", stamp)[0]
     depth = frame.depth[::DECIMATION, ::DECIMATION]
     valid = (depth > 0) & (depth <= MAX_RANGE)
-    assert cloud.height == 1 and cloud.width == valid.sum() and cloud.is_dense
+    assert cloud.height == 1
+    assert cloud.width == valid.sum()
+    assert cloud.is_dense
     points = read_points(cloud)[0]
     assert np.isfinite(points["z"]).all()
     np.testing.assert_allclose(np.sort(points["z"]), np.sort(depth[valid]), rtol=1e-3)
@@ -196,7 +203,8 @@ def test_label_info_lists_classes_and_groups_like_label_info(
     c.wait_for(lambda: bool(c.received["/ladderseg/label_info"]))
     doc = json.loads(c.received["/ladderseg/label_info"][0].data)
     assert doc["class_map"][13] == {"class_id": 13, "class_name": "car"}
-    assert doc["threshold"] == 0.0 and len(doc["classes"]) == 19
+    assert doc["threshold"] == 0.0
+    assert len(doc["classes"]) == 19
     groups = doc["groups"]
     assert groups["name"] == "driving"
     assert [g["class_name"] for g in groups["class_map"]] == [
@@ -285,7 +293,9 @@ def test_cloud_without_camera_info_is_counted_and_other_outputs_still_go(
     image = conversions.array_to_image(frame.left, "rgb8")
     image.header.stamp = stamp
     disp_pub.publish(
-        conversions.disparity_to_msg(frame.disparity, RIG.focal, RIG.baseline, image.header)
+        conversions.disparity_to_msg(
+            frame.disparity, RIG.focal, RIG.baseline, image.header, delta_d=1 / 16
+        )
     )
     image_pub.publish(image)
     c.wait_for(lambda: bool(c.at("/ladderseg/labels", stamp)))

@@ -24,9 +24,9 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from waiting import Spinner, spin_until
 
+from ladderseg_ros.io import bags
+from ladderseg_ros.io.bags import BagError
 from ladderseg_ros.ros.replay import BagReplayer, ReplayConfig, ReplayError, replay_bag
-from ladderseg_ros.tools import bags
-from ladderseg_ros.tools.bags import BagError
 
 PERIOD_NS = 100_000_000  # 10 Hz
 START_NS = 1_600_000_000 * 10**9
@@ -102,7 +102,8 @@ def test_replay_keeps_timing_and_bytes(bag: Path, ros: tuple[Context, Node, List
     )
     listener.wait_for(FRAMES)
 
-    assert stats.published == FRAMES * 4 and stats.loops == 1
+    assert stats.published == FRAMES * 4
+    assert stats.loops == 1
     assert listener.stamps() == [START_NS + i * PERIOD_NS for i in range(FRAMES)]
     # Arrival times on a shared 2-core machine: the spacing is 0.05 s at rate 2, give or take
     # scheduling; a replay ignoring the timing would deliver all six within a few ms.
@@ -157,7 +158,8 @@ def test_loop_until_stopped(bag: Path, ros: tuple[Context, Node, Listener]) -> N
             replayer.stop()
 
     stats = replayer.run(on_message=count)
-    assert stats.loops == 3 and stats.published == 2 * FRAMES + 1
+    assert stats.loops == 3
+    assert stats.published == 2 * FRAMES + 1
     assert seen[FRAMES] == seen[0]  # the second pass starts over
 
 
@@ -205,7 +207,8 @@ def test_frames_replay_camera_infos_before_images(tmp_path: Path, storage: str) 
     images.add(bags.TOPIC_RIGHT_IMAGE)
     for frame in range(3):
         topics_of_frame = topics[4 * frame : 4 * frame + 4]
-        assert set(topics_of_frame[:2]) == infos and set(topics_of_frame[2:]) == images
+        assert set(topics_of_frame[:2]) == infos
+        assert set(topics_of_frame[2:]) == images
 
 
 @pytest.mark.parametrize("inherited", ["default", "ignored"])
@@ -233,7 +236,8 @@ def test_ctrl_c_ends_a_looping_replay_as_interrupted(
     code, text = interrupt_when_logged(proc, log, "replaying", 30, 15)
     assert code == 130, text
     assert "ladderseg replay: interrupted" in text
-    assert "Traceback" not in text and "RCLError" not in text
+    assert "Traceback" not in text
+    assert "RCLError" not in text
 
 
 def _ignore_sigint() -> None:
@@ -251,6 +255,7 @@ def test_context_shutdown_stops_the_replayer(bag: Path) -> None:
     started = time.monotonic()
     stats = replayer.run()
     timer.join()
-    assert stats.interrupted and stats.loops == 1
+    assert stats.interrupted
+    assert stats.loops == 1
     assert time.monotonic() - started < 2.0
     node.destroy_node()

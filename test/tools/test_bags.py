@@ -15,8 +15,8 @@ from sensor_msgs.msg import CameraInfo, Image
 from stereo_msgs.msg import DisparityImage
 
 from ladderseg_ros.cli import main, positive_float, positive_int
-from ladderseg_ros.tools import bags
-from ladderseg_ros.tools.bags import BagError, BagReader, check_bag
+from ladderseg_ros.io import bags
+from ladderseg_ros.io.bags import BagError, BagReader, check_bag
 
 # Lines of the real 2011_09_26/calib_cam_to_cam.txt (cameras 00, 02, 03).
 KITTI_CALIB = """\
@@ -200,7 +200,8 @@ def test_cityscapes_to_bag_mcap(tmp_path: Path) -> None:
 
     right_info = deserialize_message(_by_topic(messages, bags.TOPIC_RIGHT_INFO)[0].data, CameraInfo)
     fx, baseline = 2262.52, 0.209313
-    assert right_info.p[0] == fx and right_info.p[5] == pytest.approx(2265.3017905988554)
+    assert right_info.p[0] == fx
+    assert right_info.p[5] == pytest.approx(2265.3017905988554)
     assert (right_info.p[2], right_info.p[6]) == (1096.98, 513.137)
     assert right_info.p[3] == pytest.approx(-fx * baseline)
     assert right_info.header.frame_id == bags.RIGHT_FRAME_ID
@@ -209,11 +210,14 @@ def test_cityscapes_to_bag_mcap(tmp_path: Path) -> None:
         _by_topic(messages, bags.TOPIC_DISPARITY)[0].data, DisparityImage
     )
     assert disp_msg.image.encoding == "32FC1"
-    assert disp_msg.f == pytest.approx(fx) and disp_msg.t == pytest.approx(baseline)
-    assert disp_msg.min_disparity == 0.0 and disp_msg.max_disparity == 40.0
+    assert disp_msg.f == pytest.approx(fx)
+    assert disp_msg.t == pytest.approx(baseline)
+    assert disp_msg.min_disparity == 0.0
+    assert disp_msg.max_disparity == 40.0
     values = np.frombuffer(bytes(disp_msg.image.data), np.float32).reshape(H, W)
     assert values[0, 0] < disp_msg.min_disparity  # invalid (p = 0) reads as invalid
-    assert values[0, 12] == 5.25 and values[0, 35] == 40.0
+    assert values[0, 12] == 5.25
+    assert values[0, 35] == 40.0
     ts = bags.typestore()
     first = _by_topic(messages, bags.TOPIC_DISPARITY)[0]
     disp = bags.disparity_array(ts.deserialize_cdr(first.data, first.msgtype))
@@ -221,9 +225,12 @@ def test_cityscapes_to_bag_mcap(tmp_path: Path) -> None:
     np.testing.assert_array_equal(disp, expected.astype(np.float32))
 
     gt = deserialize_message(_by_topic(messages, bags.TOPIC_SEMANTIC_GT)[0].data, Image)
-    assert gt.encoding == "mono8" and gt.header.frame_id == bags.LEFT_FRAME_ID
+    assert gt.encoding == "mono8"
+    assert gt.header.frame_id == bags.LEFT_FRAME_ID
     gt_ids = np.frombuffer(bytes(gt.data), np.uint8).reshape(H, W)
-    assert gt_ids[H - 1, 0] == 0 and gt_ids[0, 0] == 13 and gt_ids[H // 2 - 1, 10] == 255
+    assert gt_ids[H - 1, 0] == 0
+    assert gt_ids[0, 0] == 13
+    assert gt_ids[H // 2 - 1, 10] == 255
 
 
 def test_cityscapes_without_camera_json_fails_cleanly(tmp_path: Path) -> None:
@@ -336,10 +343,15 @@ def test_unfinished_bag_is_not_a_bag(tmp_path: Path) -> None:
 
 def test_writer_error_discards_partial_bag(tmp_path: Path) -> None:
     out = tmp_path / "bag"
-    with pytest.raises(RuntimeError), bags.BagWriter(out, "mcap") as writer:
-        msg = bags.image_msg(_rgb(0), "rgb8", 1, bags.LEFT_FRAME_ID)
-        writer.write(bags.TOPIC_LEFT_IMAGE, bags.IMAGE_TYPE, msg, 1)
-        raise RuntimeError("interrupted")
+
+    def write_then_fail() -> None:
+        with bags.BagWriter(out, "mcap") as writer:
+            msg = bags.image_msg(_rgb(0), "rgb8", 1, bags.LEFT_FRAME_ID)
+            writer.write(bags.TOPIC_LEFT_IMAGE, bags.IMAGE_TYPE, msg, 1)
+            raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        write_then_fail()
     assert list(tmp_path.iterdir()) == []
 
 
@@ -372,7 +384,8 @@ def test_bag_check_command(
     data_file.write_bytes(data_file.read_bytes()[: data_file.stat().st_size // 3])
     assert main(["bag", "check", str(bag)]) == 2
     captured = capsys.readouterr()
-    assert "ladderseg bag: error: " in captured.err and str(bag) in captured.err
+    assert "ladderseg bag: error: " in captured.err
+    assert str(bag) in captured.err
     assert "OK" not in captured.out
 
 
@@ -386,4 +399,5 @@ def test_positive_int_rejects(text: str) -> None:
 def test_positive_float_rejects(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="positive number"):
         positive_float(text)
-    assert positive_float("0.5") == 0.5 and positive_int("7") == 7
+    assert positive_float("0.5") == 0.5
+    assert positive_int("7") == 7

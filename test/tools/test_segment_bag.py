@@ -17,10 +17,10 @@ import pytest
 from waiting import Spinner, spin_until
 
 from ladderseg_ros import cli
+from ladderseg_ros.io import bags
+from ladderseg_ros.io.bags import BagError
 from ladderseg_ros.ros.params import NodeParams
-from ladderseg_ros.tools import bags
 from ladderseg_ros.tools.bag_cli import synthetic_frames
-from ladderseg_ros.tools.bags import BagError
 from ladderseg_ros.tools.segment_bag import (
     TOPIC_COLOR,
     TOPIC_LABELS,
@@ -84,7 +84,12 @@ def topic_drive(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for frame in synthetic_frames(FRAMES, seed=1_100_007, size=SIZE):
             disp = cv2.resize(frame.disparity, half, interpolation=cv2.INTER_NEAREST) / 2
             msg = bags.disparity_msg(
-                disp, frame.p_left[0, 0] / 2, 0.54, frame.stamp, max_disparity=40.0
+                disp,
+                frame.p_left[0, 0] / 2,
+                0.54,
+                frame.stamp,
+                max_disparity=40.0,
+                delta_d=bags.DATASET_DELTA_D,
             )
             left = bags.image_msg(frame.left, "rgb8", frame.stamp, bags.LEFT_FRAME_ID)
             writer.write(bags.TOPIC_LEFT_IMAGE, bags.IMAGE_TYPE, left, frame.stamp)
@@ -119,10 +124,9 @@ def live_node_outputs(
     from sensor_msgs.msg import Image
     from stereo_msgs.msg import DisparityImage
 
-    from ladderseg_ros.ros import conversions
+    from ladderseg_ros.io import messages
     from ladderseg_ros.ros.node import LadderSegNode
     from ladderseg_ros.ros.replay import BagReplayer, ReplayConfig
-    from ladderseg_ros.ros.sync import stamp_key
 
     context = Context()
     rclpy.init(context=context)
@@ -143,13 +147,13 @@ def live_node_outputs(
         tester.create_subscription(
             Image,
             "/stereo/ladderseg/labels",
-            lambda m: labels.__setitem__(stamp_key(m), np.array(conversions.image_view(m))),
+            lambda m: labels.__setitem__(messages.header_ns(m), np.array(messages.image_view(m))),
             qos,
         )
         tester.create_subscription(
             DisparityImage,
             "/stereo/ladderseg/disparity",
-            lambda m: disparity.__setitem__(stamp_key(m), m),
+            lambda m: disparity.__setitem__(messages.header_ns(m), m),
             qos,
         )
         executor.add_node(node)
@@ -213,7 +217,8 @@ def test_offline_outputs_equal_the_live_nodes(
     bag = drive if mode == "compute" else topic_drive
     out = tmp_path / "out"
     report = segment_bag(bag, out, config(weights, disparity=mode))
-    assert report.frames == FRAMES and report.mode == mode
+    assert report.frames == FRAMES
+    assert report.mode == mode
     offline = read_images(out, TOPIC_LABELS)
     offline_disp = read_disparity_msgs(out)
     stamps = sorted(read_images(bag, bags.TOPIC_LEFT_IMAGE))
@@ -229,11 +234,15 @@ def test_offline_outputs_equal_the_live_nodes(
         assert (ours.image.width, ours.image.height) == SIZE
         theirs_pixels = np.frombuffer(bytes(theirs.image.data), "<f4").reshape(SIZE[::-1])
         np.testing.assert_array_equal(bags.image_array(ours.image), theirs_pixels)
+    if mode == "compute":  # SGBM's fixed point: 4 fractional bits
+        assert offline_disp[stamps[0]].delta_d == pytest.approx(1 / 16)
     if mode == "topic":
         first = offline_disp[stamps[0]]
         f_left = next(synthetic_frames(1, seed=1_100_007, size=SIZE)).p_left[0, 0]
-        assert first.f == pytest.approx(f_left) and first.max_disparity == pytest.approx(80.0)
-        assert first.delta_d == pytest.approx(1 / 16)
+        assert first.f == pytest.approx(f_left)
+        assert first.max_disparity == pytest.approx(80.0)
+        # the received step (1/256 px) scaled with the values by the 2x resize: 1/128 px
+        assert first.delta_d == pytest.approx(2 * bags.DATASET_DELTA_D)
 
 
 @pytest.mark.parametrize("backlog", [1, 30])
@@ -273,8 +282,10 @@ def test_truth_pictures_and_inputs(weights: Path, drive: Path, tmp_path: Path) -
     cfg = config(weights, disparity="topic", include_inputs=True, video=video, frames_dir=frames)
     report = segment_bag(drive, tmp_path / "out", cfg)
     assert tree_digest(drive) == before
-    assert report.mode == "topic" and report.evaluated == FRAMES
-    assert report.confusion is not None and report.confusion.total == FRAMES * SIZE[0] * SIZE[1]
+    assert report.mode == "topic"
+    assert report.evaluated == FRAMES
+    assert report.confusion is not None
+    assert report.confusion.total == FRAMES * SIZE[0] * SIZE[1]
     with bags.BagReader(tmp_path / "out") as bag:
         topics = bag.topics
     with bags.BagReader(drive) as bag:
@@ -383,3 +394,76 @@ def test_points_and_groups_written_with_exact_depth_and_labels(
         assert np.isnan(points["z"][~valid]).all()
         np.testing.assert_array_equal(points["label"], labels[stamp][::3, ::3])
         assert groups[stamp].shape == labels[stamp].shape
+
+
+# Run in a child interpreter whose imports of rclpy and every ROS message package fail, as
+# on a training or evaluation machine without ROS.
+NO_ROS = """
+import importlib.abc
+import sys
+
+BLOCKED = {blocked!r}
+
+
+class NoRos(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"No module named {{name!r}} (blocked: no ROS here)")
+        return None
+
+
+sys.meta_path.insert(0, NoRos())
+from ladderseg_ros.cli import main
+
+code = main(sys.argv[1:])
+leaked = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+assert not leaked, leaked
+sys.exit(code)
+"""
+ROS_PACKAGES = (
+    "rclpy",
+    "sensor_msgs",
+    "stereo_msgs",
+    "std_msgs",
+    "builtin_interfaces",
+    "rosidl_runtime_py",
+    "rcl_interfaces",
+    "diagnostic_msgs",
+)
+
+
+def test_runs_where_ros_is_not_installed(weights: Path, drive: Path, tmp_path: Path) -> None:
+    """segment-bag with every ROS import failing writes what it writes with ROS present."""
+    import subprocess
+    import sys
+
+    script = NO_ROS.format(blocked=set(ROS_PACKAGES))
+    check = subprocess.run(
+        [sys.executable, "-c", script.replace("code = main", "import rclpy  #")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "blocked: no ROS here" in check.stderr  # the hook does block
+    out = tmp_path / "no_ros"
+    args = ["segment-bag", str(drive), str(out), "--weights", str(weights), "--backend", "torch"]
+    args += ["--set", "sgbm_num_disparities=16", "--no-progress"]
+    run = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    assert f"segmented {FRAMES} frames (SGBM disparity)" in run.stdout
+    cfg = config(weights)
+    cfg = dataclasses.replace(cfg, params=cfg.params.replaced(backend="torch"))
+    segment_bag(drive, tmp_path / "with_ros", cfg)
+    for topic in (TOPIC_LABELS, TOPIC_COLOR):
+        ours, reference = read_images(out, topic), read_images(tmp_path / "with_ros", topic)
+        assert sorted(ours) == sorted(read_images(drive, bags.TOPIC_LEFT_IMAGE))
+        for stamp, pixels in reference.items():
+            np.testing.assert_array_equal(ours[stamp], pixels, err_msg=f"{topic} {stamp}")
+    ours_disp, reference_disp = read_disparity_msgs(out), read_disparity_msgs(tmp_path / "with_ros")
+    for stamp, msg in reference_disp.items():
+        assert ours_disp[stamp].delta_d == pytest.approx(1 / 16)
+        np.testing.assert_array_equal(
+            bags.image_array(ours_disp[stamp].image), bags.image_array(msg.image)
+        )

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import pytest
-from std_msgs.msg import Header
 
 from ladderseg_ros.errors import LadderSegError
-from ladderseg_ros.ros.sync import StampSynchronizer, SyncError, stamp_key
+from ladderseg_ros.frames.sync import StampSynchronizer, SyncError
 
 
 class Msg:
-    """A stamped message (only ``header`` is read by the synchronizer)."""
+    """A stamped item: its stamp (ns) is handed to the synchronizer, which reads nothing."""
 
     def __init__(self, t: float, tag: str = "") -> None:
-        self.header = Header()
-        self.header.stamp.sec = int(t)
-        self.header.stamp.nanosec = round((t - int(t)) * 1e9)
+        # as a header stores it: whole seconds and nanoseconds
+        self.stamp = int(t) * 1_000_000_000 + round((t - int(t)) * 1e9)
         self.tag = tag
 
     @property
     def t(self) -> float:
-        return stamp_key(self) / 1e9
+        return self.stamp / 1e9
+
+
+def feed(sync: StampSynchronizer, item: Msg, index: int) -> None:
+    sync.add(item, index, item.stamp)
 
 
 def make(slop: float | None = None, queue_size: int = 5, reset_jump: float = 1.0):
@@ -33,52 +35,53 @@ def make(slop: float | None = None, queue_size: int = 5, reset_jump: float = 1.0
 
 def test_exact_pairs_in_and_out_of_order() -> None:
     sync, out = make()
-    sync.add(Msg(10.2), 0)
-    sync.add(Msg(10.1), 0)  # left arrives out of order
-    sync.add(Msg(10.1), 1)
-    sync.add(Msg(10.2), 1)
+    feed(sync, Msg(10.2), 0)
+    feed(sync, Msg(10.1), 0)  # left arrives out of order
+    feed(sync, Msg(10.1), 1)
+    feed(sync, Msg(10.2), 1)
     assert out == [(10.1, 10.1), (10.2, 10.2)]
-    assert sync.stats.emitted == 2 and sync.stats.dropped == 0
+    assert sync.stats.emitted == 2
+    assert sync.stats.dropped == 0
 
 
 def test_exact_does_not_pair_different_stamps() -> None:
     sync, out = make()
-    sync.add(Msg(1.0), 0)
-    sync.add(Msg(1.001), 1)
+    feed(sync, Msg(1.0), 0)
+    feed(sync, Msg(1.001), 1)
     assert out == []
 
 
 def test_missing_partner_is_passed_over_not_waited_for() -> None:
     sync, out = make()
-    sync.add(Msg(1.0), 0)  # its right image never comes
-    sync.add(Msg(1.1), 0)
-    sync.add(Msg(1.1), 1)
-    sync.add(Msg(1.2), 1)
-    sync.add(Msg(1.2), 0)
+    feed(sync, Msg(1.0), 0)  # its right image never comes
+    feed(sync, Msg(1.1), 0)
+    feed(sync, Msg(1.1), 1)
+    feed(sync, Msg(1.2), 1)
+    feed(sync, Msg(1.2), 0)
     assert out == [(1.1, 1.1), (1.2, 1.2)]
     assert sync.stats.dropped == 1  # the orphan at 1.0
 
 
 def test_late_partner_after_newer_pair_is_dropped() -> None:
     sync, out = make()
-    sync.add(Msg(2.0), 0)
-    sync.add(Msg(2.1), 0)
-    sync.add(Msg(2.1), 1)  # newer pair completes first
-    sync.add(Msg(2.0), 1)  # now too late: pairs never go backwards
+    feed(sync, Msg(2.0), 0)
+    feed(sync, Msg(2.1), 0)
+    feed(sync, Msg(2.1), 1)  # newer pair completes first
+    feed(sync, Msg(2.0), 1)  # now too late: pairs never go backwards
     assert out == [(2.1, 2.1)]
     assert sync.stats.late == 1
 
 
 def test_approximate_picks_nearest_within_slop() -> None:
     sync, out = make(slop=0.02)
-    sync.add(Msg(5.000), 0)
-    sync.add(Msg(5.030), 1)  # outside slop
+    feed(sync, Msg(5.000), 0)
+    feed(sync, Msg(5.030), 1)  # outside slop
     assert out == []
-    sync.add(Msg(5.040), 0)
+    feed(sync, Msg(5.040), 0)
     assert out == [(5.04, 5.03)]
-    sync.add(Msg(5.095), 1)
-    sync.add(Msg(5.105), 1)
-    sync.add(Msg(5.110), 0)  # both rights are within slop: the nearer one wins
+    feed(sync, Msg(5.095), 1)
+    feed(sync, Msg(5.105), 1)
+    feed(sync, Msg(5.110), 0)  # both rights are within slop: the nearer one wins
     assert out[-1] == (5.11, 5.105)
     assert len(out) == 2
 
@@ -86,10 +89,10 @@ def test_approximate_picks_nearest_within_slop() -> None:
 def test_queue_size_bounds_memory() -> None:
     sync, out = make(queue_size=3)
     for i in range(10):
-        sync.add(Msg(100 + i), 0)
+        feed(sync, Msg(100 + i), 0)
     assert len(sync._queues[0]) == 3
     assert sync.stats.dropped == 7
-    sync.add(Msg(109), 1)
+    feed(sync, Msg(109), 1)
     assert out == [(109.0, 109.0)]
 
 
@@ -97,12 +100,12 @@ def test_queue_size_bounds_memory() -> None:
 def test_backward_jump_resets_instead_of_stalling(slop: float | None) -> None:
     sync, out = make(slop=slop)
     for t in (50.0, 50.1, 50.2):
-        sync.add(Msg(t), 0)
-        sync.add(Msg(t), 1)
-    sync.add(Msg(3.0), 0)  # the bag loops back to its start
-    sync.add(Msg(3.0), 1)
-    sync.add(Msg(3.1), 1)
-    sync.add(Msg(3.1), 0)
+        feed(sync, Msg(t), 0)
+        feed(sync, Msg(t), 1)
+    feed(sync, Msg(3.0), 0)  # the bag loops back to its start
+    feed(sync, Msg(3.0), 1)
+    feed(sync, Msg(3.1), 1)
+    feed(sync, Msg(3.1), 0)
     assert out[-2:] == [(3.0, 3.0), (3.1, 3.1)]
     assert sync.stats.resets == 1
 
@@ -125,8 +128,8 @@ def test_looping_short_bag_pairs_every_frame_of_every_loop(slop: float | None, f
     stamps = [20.0 + 0.08 * i for i in range(frames)]
     for _ in range(4):
         for t in stamps:
-            sync.add(Msg(t), 0)
-            sync.add(Msg(t), 1)
+            feed(sync, Msg(t), 0)
+            feed(sync, Msg(t), 1)
     assert out == [(pytest.approx(t), pytest.approx(t)) for t in stamps * 4]
     assert sync.stats.resets == 3
     assert sync.stats.late == 0
@@ -135,22 +138,23 @@ def test_looping_short_bag_pairs_every_frame_of_every_loop(slop: float | None, f
 def test_straggler_of_one_input_is_late_not_a_restart() -> None:
     sync, out = make()
     for t in (7.0, 7.1, 7.2):
-        sync.add(Msg(t), 0)
-    sync.add(Msg(7.2), 1)  # pair 7.2 goes out; the right 7.0 and 7.1 come afterwards
-    sync.add(Msg(7.0), 1)
-    sync.add(Msg(7.1), 1)
-    sync.add(Msg(7.3), 0)
-    sync.add(Msg(7.3), 1)
+        feed(sync, Msg(t), 0)
+    feed(sync, Msg(7.2), 1)  # pair 7.2 goes out; the right 7.0 and 7.1 come afterwards
+    feed(sync, Msg(7.0), 1)
+    feed(sync, Msg(7.1), 1)
+    feed(sync, Msg(7.3), 0)
+    feed(sync, Msg(7.3), 1)
     assert out == [(7.2, 7.2), (7.3, 7.3)]
-    assert sync.stats.late == 2 and sync.stats.resets == 0
+    assert sync.stats.late == 2
+    assert sync.stats.resets == 0
 
 
 def test_unmatched_stamps_report_their_offset() -> None:
     """Exact sync with the right 3 ms after the left: no pair, and the offset is known."""
     sync, out = make()
     for i in range(3):
-        sync.add(Msg(30.0 + 0.1 * i), 0)
-        sync.add(Msg(30.003 + 0.1 * i), 1)
+        feed(sync, Msg(30.0 + 0.1 * i), 0)
+        feed(sync, Msg(30.003 + 0.1 * i), 1)
     assert out == []
     assert sync.stats.received == [3, 3]
     assert sync.stats.nearest_offset == pytest.approx(-0.003, abs=1e-6)

@@ -1,0 +1,215 @@
+"""``FrameProcessor``: one ``StereoFrame`` in, the node's output arrays out.
+
+Disparity by SGBM when the frame brings a right image and something needs it, the
+Segmenter (network at its trained scale), palette colours, overlay, confidence, class
+groups and the semantic point cloud; only the outputs asked for are computed. The live node
+and ``segment-bag`` both run this one object per frame (through ``io.pipeline``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from ladderseg_ros.classes import LabelSet, palette_lut
+from ladderseg_ros.frames.frame import (
+    SGBM_DELTA_D,
+    FrameNote,
+    FrameOutputs,
+    FrameResult,
+    StereoFrame,
+    Wanted,
+)
+from ladderseg_ros.groups import ClassGroups
+from ladderseg_ros.points import PointsConfig, PointsError, StereoGeometry, semantic_points
+from ladderseg_ros.stereo import SgbmConfig, compute_disparity, fitted_num_disparities
+
+
+class Segmentation(Protocol):
+    """What a Segmenter returns: (H, W) uint8 ``labels`` and float32 ``confidence``."""
+
+    labels: np.ndarray
+    confidence: np.ndarray
+
+
+class SegmenterLike(Protocol):
+    """The call API of ``ladderseg_ros.inference.Segmenter`` that the processor uses."""
+
+    uses_disparity: bool
+
+    def __call__(
+        self,
+        rgb: np.ndarray,
+        disparity: np.ndarray | None = None,
+        baseline: float | None = None,
+        *,
+        focal_length: float | None = None,
+    ) -> Segmentation:
+        """Labels and confidence at ``rgb``'s size."""
+        ...
+
+
+def blend_overlay(rgb: np.ndarray, color: np.ndarray, alpha: float) -> np.ndarray:
+    """``(1 - alpha) * rgb + alpha * color``, rounded, uint8 (both (H, W, 3) uint8)."""
+    return cv2.addWeighted(np.ascontiguousarray(rgb), 1.0 - alpha, color, alpha, 0.0)
+
+
+class FrameProcessor:
+    """Segment one frame and build the requested outputs.
+
+    Args:
+        segmenter: A ``ladderseg_ros.inference.Segmenter`` (or anything with its call API).
+        label_set: Palette for ``color`` and ``overlay``.
+        sgbm: SGBM settings used when disparity must be computed from the pair.
+        groups: Class groups for the ``groups`` output (None: no groups).
+        points: Sampling of the ``points`` output (default ``PointsConfig()``).
+        overlay_alpha: Weight of the colours in ``overlay`` (0..1).
+
+    The settings are attributes a running node may replace between frames.
+    """
+
+    def __init__(
+        self,
+        segmenter: SegmenterLike,
+        label_set: LabelSet,
+        sgbm: SgbmConfig,
+        groups: ClassGroups | None = None,
+        points: PointsConfig | None = None,
+        overlay_alpha: float = 0.5,
+    ) -> None:
+        self.segmenter = segmenter
+        self.sgbm = sgbm
+        self.groups = groups
+        self.points = points or PointsConfig()
+        self.overlay_alpha = overlay_alpha
+        self.set_label_set(label_set)
+
+    def set_label_set(self, label_set: LabelSet) -> None:
+        """Use ``label_set``'s palette for ``color``, ``overlay`` and the cloud's colours."""
+        self.label_set = label_set
+        self._lut = palette_lut(label_set)
+
+    def process(self, frame: StereoFrame, wanted: Wanted | None = None) -> FrameResult:
+        """Run the pipeline on ``frame`` and describe its output disparity.
+
+        Disparity is computed (SGBM, ``stereo.compute_disparity`` with the geometry's
+        ``cx_offset``) when the frame brings a right image and the model uses disparity,
+        the cloud needs it, or it is wanted as an output; a frame's received disparity is
+        used as it is. The geometry's focal length lets the Segmenter run the network at
+        the scale its weights were trained at. The cloud needs disparity and the left
+        projection (else a ``points_skipped`` note says why).
+
+        Raises:
+            StereoError: The images cannot be matched (``stereo.compute_disparity``).
+            LadderSegError: The Segmenter fails on the frame.
+        """
+        wanted = wanted or Wanted()
+        result = self._describe(frame)
+        disparity = self._disparity(frame, wanted)
+        result.outputs.disparity = disparity if wanted.disparity else None
+        if wanted.segmentation:
+            self._segment(frame, disparity, wanted, result)
+        if not math.isfinite(result.max_disparity) and result.outputs.disparity is not None:
+            valid = result.outputs.disparity > 0  # no range given: the largest valid value
+            result.max_disparity = (
+                float(result.outputs.disparity[valid].max()) if valid.any() else 0.0
+            )
+        return result
+
+    def _describe(self, frame: StereoFrame) -> FrameResult:
+        """The output disparity's focal, baseline, range and step, before any computing."""
+        geometry = frame.geometry
+        result = FrameResult(
+            frame,
+            FrameOutputs(),
+            focal=geometry.focal,
+            baseline=geometry.baseline,
+            max_disparity=float(self.sgbm.num_disparities),
+        )
+        if frame.right is not None:  # the search range SGBM can run at this width
+            offset = geometry.cx_offset
+            fitted = fitted_num_disparities(self.sgbm, frame.width, math.floor(offset))
+            result.num_disparities = fitted
+            result.max_disparity = max(0.0, fitted - offset)  # in true (corrected) disparity
+            result.delta_d = SGBM_DELTA_D
+            if fitted < self.sgbm.num_disparities:
+                result.notes.append(
+                    FrameNote(
+                        "sgbm_range",
+                        f"sgbm_num_disparities {self.sgbm.num_disparities} does not fit "
+                        f"{frame.width}-px wide images: matching with "
+                        f"{fitted or 'none (image too narrow)'}",
+                        bad=False,
+                    )
+                )
+        elif frame.disparity is not None:
+            result.min_disparity = frame.min_disparity
+            result.max_disparity = frame.max_disparity
+            result.delta_d = frame.delta_d
+        return result
+
+    def _disparity(self, frame: StereoFrame, wanted: Wanted) -> np.ndarray | None:
+        """The frame's disparity, computed from the pair when something needs it."""
+        if frame.disparity is not None or frame.right is None:
+            return frame.disparity
+        uses_disparity = bool(self.segmenter.uses_disparity)
+        needed = (uses_disparity and wanted.segmentation) or wanted.points or wanted.disparity
+        if not needed:
+            return None
+        return compute_disparity(frame.left, frame.right, self.sgbm, frame.geometry.cx_offset)
+
+    def _segment(
+        self, frame: StereoFrame, disparity: np.ndarray | None, wanted: Wanted, result: FrameResult
+    ) -> None:
+        """Labels (at the left image's size, as the Segmenter promises) and what follows."""
+        uses_disparity = bool(self.segmenter.uses_disparity)
+        segmentation = self.segmenter(
+            frame.left,
+            disparity if uses_disparity else None,
+            result.baseline if uses_disparity else None,
+            focal_length=result.focal,
+        )
+        out = result.outputs
+        labels = segmentation.labels
+        color = self._lut[labels] if (wanted.color or wanted.overlay) else None
+        out.labels = labels if wanted.labels else None
+        out.color = color if wanted.color else None
+        if wanted.overlay and color is not None:
+            out.overlay = blend_overlay(frame.left, color, self.overlay_alpha)
+        confidence = np.asarray(segmentation.confidence, dtype=np.float32)
+        out.confidence = confidence if wanted.confidence else None
+        if wanted.groups and self.groups is not None:
+            out.groups = self.groups(labels)
+        if wanted.points:
+            self._points(frame, disparity, labels, confidence, result)
+
+    def _points(
+        self,
+        frame: StereoFrame,
+        disparity: np.ndarray | None,
+        labels: np.ndarray,
+        confidence: np.ndarray,
+        result: FrameResult,
+    ) -> None:
+        """The semantic cloud, or a ``points_skipped`` note saying why there is none."""
+        projection = frame.geometry.projection
+        if projection is None:
+            why = frame.geometry.projection_missing
+        elif not result.focal or not result.baseline:
+            why = "no disparity focal length and baseline"
+        else:
+            try:
+                geometry = StereoGeometry.from_projection(projection, result.focal, result.baseline)
+            except PointsError as exc:
+                why = f"left/camera_info: {exc}"
+            else:
+                if disparity is not None:
+                    palette = self._lut if self.points.color == "label" else None
+                    result.outputs.points = semantic_points(
+                        disparity, labels, confidence, frame.left, geometry, self.points, palette
+                    )
+                return
+        result.notes.append(FrameNote("points_skipped", f"no point cloud: {why}"))

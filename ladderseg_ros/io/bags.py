@@ -1,0 +1,579 @@
+"""Stereo rosbag2 files written and read with ``rosbags`` alone: no ROS installation needed.
+
+The topic names and frame ids below are the package's conventions: the node, the demo and
+``segment-bag`` import them from here. Bags are written in rosbag2 metadata version 8 (the
+newest that ``rosbags`` writes which Humble's ``ros2 bag play`` still parses: version 9 changed
+the QoS layout) with an explicit QoS profile per topic, because Humble's player cannot read an
+empty one. Messages use the Jazzy type store; the CDR bytes of these types are the same on
+Humble. A bag is written into a hidden temporary directory beside its final name and renamed
+when complete, so a half-written bag never looks like a finished one.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.io import messages
+
+if TYPE_CHECKING:
+    from rosbags.interfaces import Connection
+    from rosbags.rosbag2 import Reader, Writer
+    from rosbags.typesys.store import Typestore
+
+LOG = logging.getLogger(__name__)
+
+TOPIC_LEFT_IMAGE = "/stereo/left/image_rect"
+TOPIC_RIGHT_IMAGE = "/stereo/right/image_rect"
+TOPIC_LEFT_INFO = "/stereo/left/camera_info"
+TOPIC_RIGHT_INFO = "/stereo/right/camera_info"
+TOPIC_DISPARITY = "/stereo/disparity"
+TOPIC_SEMANTIC_GT = "/stereo/left/semantic_gt"
+LEFT_FRAME_ID = "left_camera_optical_frame"
+RIGHT_FRAME_ID = "right_camera_optical_frame"
+
+IMAGE_TYPE = messages.IMAGE
+CAMERA_INFO_TYPE = messages.CAMERA_INFO
+DISPARITY_TYPE = messages.DISPARITY_IMAGE
+POINT_CLOUD_TYPE = messages.POINT_CLOUD
+
+# the step of Cityscapes' and KITTI's disparity PNGs (uint16, d = p / 256)
+DATASET_DELTA_D = 1.0 / 256.0
+
+BAG_VERSION = 8
+STORAGES: tuple[str, ...] = ("sqlite3", "mcap")
+
+
+class BagError(LadderSegError):
+    """A bag cannot be written or read; the message names the path (and topic)."""
+
+
+@cache
+def typestore() -> Typestore:
+    """The ROS 2 Jazzy type store (Image, CameraInfo, DisparityImage serialize as on Humble)."""
+    from rosbags.typesys import Stores, get_typestore
+
+    return get_typestore(Stores.ROS2_JAZZY)
+
+
+def stamp_ns(seconds: float) -> int:
+    """Seconds (float) to integer nanoseconds, rounded (float seconds lose nanoseconds)."""
+    return round(seconds * 1e9)
+
+
+def stereo_projections(
+    fx: float, fy: float, cx: float, cy: float, baseline: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rectified stereo projection matrices (3x4): left Tx = 0, right Tx = -fx * baseline."""
+    p_left = np.array([[fx, 0.0, cx, 0.0], [0.0, fy, cy, 0.0], [0.0, 0.0, 1.0, 0.0]])
+    p_right = p_left.copy()
+    p_right[0, 3] = -fx * baseline
+    return p_left, p_right
+
+
+class RosbagsTypes:
+    """``io.messages.MessageTypes`` of the rosbags type store (Jazzy; CDR as on Humble)."""
+
+    def new(self, msgtype: str, **fields: Any) -> Any:  # noqa: ANN401 - a message of msgtype
+        """A rosbags message of ``msgtype`` (every field given)."""
+        return typestore().types[msgtype](**fields)
+
+    def sequence(self, values: np.ndarray) -> np.ndarray:
+        """Rosbags keeps unbounded array fields as numpy arrays."""
+        return values
+
+
+ROSBAGS = RosbagsTypes()
+
+
+def image_msg(array: np.ndarray, encoding: str, stamp: int, frame_id: str) -> Any:  # noqa: ANN401
+    """A ``sensor_msgs/Image`` holding ``array`` (``io.messages.image_msg``'s encodings).
+
+    Raises:
+        BagError: The array's shape or dtype does not fit the encoding.
+    """
+    try:
+        return messages.image_msg(
+            ROSBAGS, array, encoding, messages.header_msg(ROSBAGS, stamp, frame_id)
+        )
+    except messages.EncodingError as exc:
+        raise BagError(str(exc)) from exc
+
+
+def image_array(msg: messages.ImageMessage, topic: str = "image") -> np.ndarray:
+    """The pixels of a ``sensor_msgs/Image`` as a contiguous (H, W[, C]) array.
+
+    Raises:
+        BagError: Unsupported encoding, or the buffer does not match width, height and step.
+    """
+    try:
+        return np.ascontiguousarray(messages.image_view(msg, topic))
+    except messages.BadMessageError as exc:
+        raise BagError(str(exc)) from exc
+
+
+def camera_info_msg(
+    projection: np.ndarray, width: int, height: int, stamp: int, frame_id: str
+) -> Any:  # noqa: ANN401 - a rosbags CameraInfo
+    """A ``sensor_msgs/CameraInfo`` of a rectified camera (``io.messages.camera_info_msg``).
+
+    Raises:
+        BagError: The projection has non-finite entries or fx, fy <= 0.
+    """
+    header = messages.header_msg(ROSBAGS, stamp, frame_id)
+    try:
+        return messages.camera_info_msg(ROSBAGS, projection, width, height, header)
+    except messages.EncodingError as exc:
+        raise BagError(str(exc)) from exc
+
+
+def disparity_msg(
+    disparity: np.ndarray,
+    focal: float,
+    baseline: float,
+    stamp: int,
+    frame_id: str = LEFT_FRAME_ID,
+    max_disparity: float | None = None,
+    min_disparity: float = 0.0,
+    *,
+    delta_d: float,
+) -> Any:  # noqa: ANN401 - a rosbags DisparityImage
+    """A ``stereo_msgs/DisparityImage`` from pixels with 0 = invalid.
+
+    ``io.messages``' rules: invalid pixels written below ``min_disparity``; ``delta_d`` is
+    the values' step.
+
+    Raises:
+        BagError: ``disparity`` is not (H, W).
+    """
+    header = messages.header_msg(ROSBAGS, stamp, frame_id)
+    try:
+        return messages.disparity_msg(
+            ROSBAGS,
+            disparity,
+            focal,
+            baseline,
+            header,
+            delta_d=delta_d,
+            min_disparity=min_disparity,
+            max_disparity=max_disparity,
+        )
+    except messages.EncodingError as exc:
+        raise BagError(str(exc)) from exc
+
+
+def pointcloud_msg(points: np.ndarray, stamp: int, frame_id: str = LEFT_FRAME_ID) -> Any:  # noqa: ANN401
+    """A ``sensor_msgs/PointCloud2`` of a 2-D ``points.POINT_DTYPE`` array.
+
+    Raises:
+        BagError: ``points`` is not a 2-D ``POINT_DTYPE`` array.
+    """
+    header = messages.header_msg(ROSBAGS, stamp, frame_id)
+    try:
+        return messages.pointcloud_msg(ROSBAGS, points, header)
+    except messages.EncodingError as exc:
+        raise BagError(str(exc)) from exc
+
+
+def pointcloud_array(msg: messages.PointCloudMessage, topic: str = "points") -> np.ndarray:
+    """A PointCloud2 of this package's layout as a (height, width) POINT_DTYPE array.
+
+    Raises:
+        BagError: The fields or sizes are not ``points.POINT_FIELDS``'s.
+    """
+    try:
+        return messages.pointcloud_array(msg, topic)
+    except messages.BadMessageError as exc:
+        raise BagError(str(exc)) from exc
+
+
+def disparity_array(
+    msg: messages.DisparityImageMessage, topic: str = TOPIC_DISPARITY
+) -> np.ndarray:
+    """Disparity pixels of a DisparityImage, float32 with 0 = invalid (``io.messages``' rule).
+
+    Raises:
+        BagError: The message cannot be used (encoding, buffer, f or T).
+    """
+    try:
+        return messages.disparity_from_msg(msg, topic).disparity
+    except messages.BadMessageError as exc:
+        raise BagError(str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class StereoBagFrame:
+    """Everything one stereo frame puts in a bag; every message carries ``stamp`` (ns).
+
+    ``left``/``right`` are (H,W,3) uint8 RGB, ``p_left``/``p_right`` the rectified 3x4
+    projections (baseline in the right Tx; the right CameraInfo is written whenever
+    ``p_right`` is given, even without a right image), ``disparity`` float32 pixels
+    (0 = invalid) and ``semantic_gt`` uint8 trainIds (255 = ignore), both at the left
+    image's size. ``delta_d`` is the disparity's step (px): 1/256 for the uint16/256
+    disparity PNGs of Cityscapes and KITTI (the renderer's exact disparity is finer).
+    """
+
+    stamp: int
+    left: np.ndarray
+    p_left: np.ndarray
+    right: np.ndarray | None = None
+    p_right: np.ndarray | None = None
+    disparity: np.ndarray | None = None
+    semantic_gt: np.ndarray | None = None
+    delta_d: float = DATASET_DELTA_D
+
+    def messages(self) -> list[tuple[str, str, Any]]:
+        """(topic, msgtype, message) of this frame, in the order the node wants them."""
+        height, width = self.left.shape[:2]
+        out: list[tuple[str, str, Any]] = [
+            (
+                TOPIC_LEFT_INFO,
+                CAMERA_INFO_TYPE,
+                camera_info_msg(self.p_left, width, height, self.stamp, LEFT_FRAME_ID),
+            ),
+        ]
+        if self.right is not None:
+            if self.p_right is None:
+                raise BagError("a right image needs its projection p_right")
+            rh, rw = self.right.shape[:2]
+            if (rh, rw) != (height, width):
+                raise BagError(f"right image is {rw}x{rh}, left is {width}x{height}")
+        if self.p_right is not None:
+            out.append(
+                (
+                    TOPIC_RIGHT_INFO,
+                    CAMERA_INFO_TYPE,
+                    camera_info_msg(self.p_right, width, height, self.stamp, RIGHT_FRAME_ID),
+                )
+            )
+        out.append(
+            (TOPIC_LEFT_IMAGE, IMAGE_TYPE, image_msg(self.left, "rgb8", self.stamp, LEFT_FRAME_ID))
+        )
+        if self.right is not None:
+            out.append(
+                (
+                    TOPIC_RIGHT_IMAGE,
+                    IMAGE_TYPE,
+                    image_msg(self.right, "rgb8", self.stamp, RIGHT_FRAME_ID),
+                )
+            )
+        if self.disparity is not None:
+            out.append((TOPIC_DISPARITY, DISPARITY_TYPE, self._disparity_msg()))
+        if self.semantic_gt is not None:
+            gt = np.asarray(self.semantic_gt)
+            if gt.shape != (height, width):
+                raise BagError(f"semantic_gt has shape {gt.shape}, left image is {(height, width)}")
+            out.append(
+                (TOPIC_SEMANTIC_GT, IMAGE_TYPE, image_msg(gt, "mono8", self.stamp, LEFT_FRAME_ID))
+            )
+        return out
+
+    def _disparity_msg(self) -> messages.DisparityImageMessage:
+        disp = np.asarray(self.disparity)
+        if disp.shape != self.left.shape[:2]:
+            raise BagError(f"disparity has shape {disp.shape}, left image is {self.left.shape[:2]}")
+        if self.p_right is None:
+            raise BagError("a disparity image needs p_right for its baseline")
+        from ladderseg_ros.stereo import baseline_from_projections
+
+        p_left = np.asarray(self.p_left, dtype=np.float64).reshape(3, 4)
+        p_right = np.asarray(self.p_right, dtype=np.float64).reshape(3, 4)
+        baseline = baseline_from_projections(p_left, p_right)
+        return disparity_msg(
+            disp, p_left[0, 0], baseline, self.stamp, LEFT_FRAME_ID, delta_d=self.delta_d
+        )
+
+
+def _default_qos() -> list[Any]:
+    """One reliable, volatile, keep-last-10 profile (what ``ros2 bag record`` offers)."""
+    from rosbags.interfaces import (
+        Qos,
+        QosDurability,
+        QosHistory,
+        QosLiveliness,
+        QosReliability,
+        QosTime,
+    )
+
+    zero = QosTime(0, 0)
+    return [
+        Qos(
+            history=QosHistory.KEEP_LAST,
+            depth=10,
+            reliability=QosReliability.RELIABLE,
+            durability=QosDurability.VOLATILE,
+            deadline=zero,
+            lifespan=zero,
+            liveliness=QosLiveliness.AUTOMATIC,
+            liveliness_lease_duration=zero,
+            avoid_ros_namespace_conventions=False,
+        )
+    ]
+
+
+def _refuse_existing(path: Path) -> None:
+    if path.exists() or path.is_symlink():
+        raise BagError(f"{path} exists already, not overwriting")
+
+
+class BagWriter:
+    """Writes a new rosbag2 (version 8) atomically; use as a context manager.
+
+    The bag is built in ``.{name}.partial-*`` beside ``path`` and renamed to ``path`` only on
+    a clean exit; on an exception (or Ctrl-C) the partial directory is removed.
+
+    Raises:
+        BagError: ``path`` exists (never overwritten), unknown storage, or a write fails.
+    """
+
+    def __init__(self, path: str | Path, storage: str = "sqlite3") -> None:
+        if storage not in STORAGES:
+            raise BagError(f"storage {storage!r} not supported; use one of {list(STORAGES)}")
+        self.path = Path(path)
+        self.storage = storage
+        _refuse_existing(self.path)
+        self._tmpdir: Path | None = None
+        self._writer: Writer | None = None
+        self._connections: dict[str, Connection] = {}
+        self.message_count = 0
+
+    def __enter__(self) -> BagWriter:
+        from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
+
+        parent = self.path.parent
+        if not parent.is_dir():
+            raise BagError(f"cannot write {self.path}: {parent} is not a directory")
+        self._tmpdir = parent / f".{self.path.name}.partial-{uuid.uuid4().hex[:8]}"
+        try:
+            self._tmpdir.mkdir()
+            plugin = StoragePlugin.MCAP if self.storage == "mcap" else StoragePlugin.SQLITE3
+            self._writer = Writer(
+                self._tmpdir / self.path.name, version=BAG_VERSION, storage_plugin=plugin
+            )
+            self._writer.open()
+        except (OSError, WriterError) as exc:
+            self._discard()
+            raise BagError(f"cannot create bag {self.path}: {exc}") from exc
+        return self
+
+    def write(self, topic: str, msgtype: str, message: object, stamp: int) -> None:
+        """Write one message (a rosbags message object, or its CDR bytes) at ``stamp`` ns."""
+        if self._writer is None:
+            raise BagError(f"bag {self.path} is not open for writing")
+        conn = self._connections.get(topic)
+        if conn is None:
+            conn = self._writer.add_connection(
+                topic, msgtype, typestore=typestore(), offered_qos_profiles=_default_qos()
+            )
+            self._connections[topic] = conn
+        elif conn.msgtype != msgtype:
+            raise BagError(f"{self.path}: topic {topic} is {conn.msgtype}, not {msgtype}")
+        data = message if isinstance(message, (bytes, memoryview)) else None
+        if data is None:
+            data = typestore().serialize_cdr(message, msgtype)
+        self._writer.write(conn, stamp, bytes(data))
+        self.message_count += 1
+
+    def write_frame(self, frame: StereoBagFrame) -> None:
+        """Write every message of one stereo frame with the frame's stamp."""
+        for topic, msgtype, msg in frame.messages():
+            self.write(topic, msgtype, msg, frame.stamp)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self._discard()
+            return
+        assert self._writer is not None
+        assert self._tmpdir is not None
+        try:
+            self._writer.close()
+            self._writer = None
+            _refuse_existing(self.path)
+            (self._tmpdir / self.path.name).rename(self.path)
+        except BaseException:
+            self._discard()
+            raise
+        self._tmpdir.rmdir()
+        self._tmpdir = None
+        LOG.info("wrote %s (%d messages, %s)", self.path, self.message_count, self.storage)
+
+    def _discard(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            try:
+                writer.abort()
+            except Exception:  # the storage may already be broken; the directory goes anyway
+                LOG.debug("aborting %s failed", self.path, exc_info=True)
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+
+def write_stereo_bag(
+    path: str | Path, frames: Iterable[StereoBagFrame], storage: str = "sqlite3"
+) -> int:
+    """Write ``frames`` as a new bag at ``path``; returns the number of frames."""
+    count = 0
+    with BagWriter(path, storage) as writer:
+        for frame in frames:
+            writer.write_frame(frame)
+            count += 1
+        if count == 0:
+            raise BagError(f"no frames to write to {path}")
+    return count
+
+
+@dataclass(frozen=True)
+class BagMessage:
+    """One serialized message as stored: topic, type, receive stamp (ns), CDR bytes."""
+
+    topic: str
+    msgtype: str
+    timestamp: int
+    data: bytes
+
+
+class BagReader:
+    """Reads a rosbag2 (sqlite3 or mcap, any version rosbags reads); a context manager.
+
+    Every failure (missing, half-written, truncated or corrupted bag, bad message bytes)
+    raises ``BagError`` naming the bag, and the topic and stamp where one is at fault.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._reader: Reader | None = None
+
+    def __enter__(self) -> BagReader:
+        from rosbags.rosbag2 import Reader
+
+        if not self.path.exists():
+            raise BagError(f"no bag at {self.path}")
+        if not self.path.is_dir():
+            raise BagError(f"{self.path} is not a rosbag2 directory")
+        if not (self.path / "metadata.yaml").is_file():
+            raise BagError(
+                f"{self.path} has no metadata.yaml: not a rosbag2, or one never finished writing"
+            )
+        try:
+            reader = Reader(self.path)
+            reader.open()
+        except Exception as exc:  # rosbags, sqlite (apsw) and mcap parsers raise many kinds
+            from ladderseg_ros.fileio import one_line
+
+            cause = exc.__cause__ if exc.__cause__ is not None else exc
+            raise BagError(f"cannot open bag {self.path}: {one_line(cause)}") from exc
+        self._reader = reader
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            try:
+                reader.close()
+            except Exception:
+                LOG.debug("closing %s failed", self.path, exc_info=True)
+
+    @property
+    def reader(self) -> Reader:
+        """The open rosbags reader.
+
+        Raises:
+            BagError: The bag is not open.
+        """
+        if self._reader is None:
+            raise BagError(f"bag {self.path} is not open")
+        return self._reader
+
+    @property
+    def topics(self) -> dict[str, str]:
+        """Message type by topic."""
+        return {conn.topic: conn.msgtype for conn in self.reader.connections}
+
+    @property
+    def message_count(self) -> int:
+        """Messages in the bag."""
+        return int(self.reader.message_count)
+
+    @property
+    def start_time(self) -> int:
+        """Earliest receive stamp (ns)."""
+        return int(self.reader.start_time)
+
+    @property
+    def duration(self) -> int:
+        """Span of the receive stamps (ns)."""
+        return int(self.reader.duration)
+
+    def messages(self, topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
+        """Serialized messages in stamp order, optionally of ``topics`` only.
+
+        Raises:
+            BagError: A requested topic is absent, or the storage is damaged mid-way.
+        """
+        conns = self.reader.connections
+        if topics is not None:
+            wanted = set(topics)
+            missing = wanted - {c.topic for c in conns}
+            if missing:
+                raise BagError(
+                    f"{self.path} has no topic {sorted(missing)}; it has {sorted(self.topics)}"
+                )
+            conns = [c for c in conns if c.topic in wanted]
+        iterator = self.reader.messages(connections=conns)
+        while True:
+            try:
+                conn, timestamp, data = next(iterator)
+            except StopIteration:
+                return
+            except Exception as exc:
+                raise BagError(f"bag {self.path} is damaged: {exc}") from exc
+            yield BagMessage(conn.topic, conn.msgtype, int(timestamp), bytes(data))
+
+    def deserialize(self, message: BagMessage) -> Any:  # noqa: ANN401 - a message of its msgtype
+        """The rosbags message object of ``message``.
+
+        Raises:
+            BagError: Unknown type or bytes that do not decode (names topic and stamp).
+        """
+        try:
+            return typestore().deserialize_cdr(message.data, message.msgtype)
+        except Exception as exc:
+            raise BagError(
+                f"{self.path}: cannot decode {message.msgtype} on {message.topic} at "
+                f"{message.timestamp} ns: {exc!r}"
+            ) from exc
+
+
+def check_bag(path: str | Path) -> dict[str, int]:
+    """Read and decode every message of a bag; returns message counts by topic.
+
+    Raises:
+        BagError: The bag is incomplete, damaged, or holds a message that does not decode.
+    """
+    counts: dict[str, int] = {}
+    with BagReader(path) as bag:
+        for message in bag.messages():
+            bag.deserialize(message)
+            counts[message.topic] = counts.get(message.topic, 0) + 1
+    return counts

@@ -1,0 +1,96 @@
+"""FrameProcessor on StereoFrames: the outputs and what the output disparity declares."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ladderseg_ros.classes import CITYSCAPES
+from ladderseg_ros.frames.frame import (
+    NO_PROJECTION,
+    SGBM_DELTA_D,
+    FrameError,
+    FrameGeometry,
+    StereoFrame,
+    Wanted,
+)
+from ladderseg_ros.frames.processor import FrameProcessor
+from ladderseg_ros.stereo import SgbmConfig
+
+W, H = 64, 32
+RNG = np.random.default_rng(5)
+LEFT = RNG.integers(0, 256, (H, W, 3), dtype=np.uint8)
+RIGHT = np.roll(LEFT, -4, axis=1)
+P_LEFT = (100.0, 0.0, W / 2, 0.0, 0.0, 100.0, H / 2, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
+@pytest.fixture(scope="module")
+def processor(tmp_path_factory: pytest.TempPathFactory) -> FrameProcessor:
+    from ladderseg_ros.inference import Segmenter
+    from ladderseg_ros.model import build_model
+    from ladderseg_ros.weights import WeightsMetadata, save_weights
+
+    model = build_model("ldn_tiny_ss", num_classes=19)
+    meta = WeightsMetadata.for_label_set(model.config, "cityscapes")
+    path = save_weights(tmp_path_factory.mktemp("w") / "tiny.safetensors", model, meta)
+    segmenter = Segmenter.from_weights(path, "torch", "cpu")
+    return FrameProcessor(segmenter, CITYSCAPES, SgbmConfig(num_disparities=64))
+
+
+def test_frame_arrays_must_fit_the_left_image() -> None:
+    with pytest.raises(FrameError, match="left image must be"):
+        StereoFrame(LEFT[..., 0])
+    with pytest.raises(FrameError, match="right image"):
+        StereoFrame(LEFT, RIGHT[:, :-2])
+    with pytest.raises(FrameError, match="not at the left image's size"):
+        StereoFrame(LEFT, disparity=np.ones((H // 2, W // 2), np.float32))
+
+
+def test_computed_disparity_declares_sgbm_range_and_step(processor: FrameProcessor) -> None:
+    geometry = FrameGeometry(100.0, 0.5, cx_offset=0.0, projection=P_LEFT)
+    frame = StereoFrame(LEFT, RIGHT, geometry=geometry, stamp=7, frame_id="cam")
+    result = processor.process(frame, Wanted(points=True))
+    out = result.outputs
+    assert out.labels.shape == (H, W)
+    assert out.disparity.shape == (H, W)
+    assert out.points.shape == (H // processor.points.decimation, W // processor.points.decimation)
+    assert result.delta_d == SGBM_DELTA_D
+    # 64 disparities do not fit a 64-px wide image: SGBM runs the range that fits, and says so
+    assert 0 < result.num_disparities < 64
+    assert result.max_disparity == result.num_disparities
+    assert [(n.kind, n.bad) for n in result.notes] == [("sgbm_range", False)]
+
+
+def test_received_disparity_keeps_its_range_and_step(processor: FrameProcessor) -> None:
+    disparity = np.full((H, W), 6.0, np.float32)
+    disparity[0, 0] = 0.0
+    disparity[1, 1] = 9.5
+    frame = StereoFrame(
+        LEFT,
+        disparity=disparity,
+        geometry=FrameGeometry(100.0, 0.5),
+        min_disparity=1.0,
+        delta_d=1 / 128,
+    )
+    result = processor.process(frame, Wanted(points=True))
+    assert result.outputs.disparity is disparity  # used as it is: no resize, no copy
+    assert (result.min_disparity, result.delta_d) == (1.0, 1 / 128)
+    assert result.max_disparity == 9.5  # no range given: the largest valid value
+    assert result.outputs.points is None
+    assert [n.text for n in result.notes] == [f"no point cloud: {NO_PROJECTION}"]
+    assert frame.max_disparity == math.inf
+
+
+def test_only_what_is_wanted_is_computed(processor: FrameProcessor) -> None:
+    frame = StereoFrame(LEFT, RIGHT, geometry=FrameGeometry(100.0, 0.5))
+    wanted = Wanted(labels=False, color=False, overlay=False, confidence=False, disparity=True)
+    result = processor.process(frame, wanted)
+    assert result.outputs.disparity is not None
+    assert result.outputs.labels is None
+    assert result.outputs.color is None
+    processor.overlay_alpha = 1.0  # a node's parameter change, between frames
+    overlay = processor.process(frame, Wanted(labels=True)).outputs
+    np.testing.assert_array_equal(overlay.overlay, overlay.color)
+    processor.overlay_alpha = 0.5

@@ -176,7 +176,14 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("sgbm_disp12_max_diff", 1, "SGBM left-right check tolerance; -1 = off.", -1, 1000, 1),
     ParamSpec("sgbm_pre_filter_cap", 63, "SGBM prefilter clip.", 1, 63, 1),
     ParamSpec("sgbm_mode", "sgbm_3way", "SGBM mode (see ladderseg_ros.stereo.SgbmConfig)."),
-    ParamSpec("sgbm_scale", 1.0, "Match at this fraction of the image size.", 0.1, 1.0),
+    ParamSpec(
+        "sgbm_scale",
+        1.0,
+        "Match at this fraction of the image size (disparity and points outputs); disparity "
+        "that only feeds the network is matched at the network's size when that is smaller.",
+        0.1,
+        1.0,
+    ),
 )
 SPEC_BY_NAME: dict[str, ParamSpec] = {spec.name: spec for spec in SPECS}
 

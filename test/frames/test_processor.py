@@ -94,3 +94,49 @@ def test_only_what_is_wanted_is_computed(processor: FrameProcessor) -> None:
     overlay = processor.process(frame, Wanted(labels=True)).outputs
     np.testing.assert_array_equal(overlay.overlay, overlay.color)
     processor.overlay_alpha = 0.5
+
+
+class _Recording:
+    """A real Segmenter that keeps the disparity it was given."""
+
+    def __init__(self, segmenter: object) -> None:
+        self.segmenter = segmenter
+        self.uses_disparity = True
+        self.disparity: np.ndarray | None = None
+
+    def network_size(self, width: int, height: int, focal_length: float | None = None):
+        return self.segmenter.network_size(width, height, focal_length)
+
+    def __call__(self, rgb, disparity=None, baseline=None, *, focal_length=None):
+        self.disparity = disparity
+        return self.segmenter(rgb, disparity, baseline, focal_length=focal_length)
+
+
+def test_disparity_only_for_the_network_is_matched_at_the_networks_scale(
+    processor: FrameProcessor,
+) -> None:
+    import dataclasses
+
+    from ladderseg_ros.stereo import compute_disparity
+
+    rng = np.random.default_rng(9)
+    left = rng.integers(0, 256, (96, 256, 3), dtype=np.uint8)
+    frame = StereoFrame(left, np.roll(left, -6, axis=1), geometry=FrameGeometry(100.0, 0.5))
+    recording = _Recording(processor.segmenter)
+    recording.segmenter.input_size = (128, 64)  # the network runs at half the camera's width
+    sgbm = SgbmConfig(num_disparities=32)
+    local = FrameProcessor(recording, CITYSCAPES, sgbm)
+    try:
+        local.process(frame, Wanted(disparity=False, color=False, overlay=False))
+        at_network = compute_disparity(
+            frame.left, frame.right, dataclasses.replace(sgbm, scale=0.5)
+        )
+        np.testing.assert_array_equal(recording.disparity, at_network)
+        # the disparity output (and the cloud) keep camera resolution matching
+        result = local.process(frame, Wanted(disparity=True, color=False, overlay=False))
+        at_camera = compute_disparity(frame.left, frame.right, sgbm)
+        np.testing.assert_array_equal(recording.disparity, at_camera)
+        np.testing.assert_array_equal(result.outputs.disparity, at_camera)
+        assert not np.array_equal(at_camera, at_network)
+    finally:
+        recording.segmenter.input_size = None

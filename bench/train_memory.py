@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from ladderseg_ros.cli import parse_size
+from ladderseg_ros.cli.args import parse_size
 
 CASES = (("ladder", False), ("ladder", True), ("fullres", False), ("fullres", True))
 

@@ -56,6 +56,7 @@ def test_metadata_follows_label_info_names() -> None:
     doc = label_metadata(CITYSCAPES, load_groups(SHIPPED, CITYSCAPES))
     assert doc["class_map"][0] == {"class_id": 0, "class_name": "road"}
     assert doc["classes"][0] == {"id": 0, "name": "road", "color": [128, 64, 128]}
-    assert doc["threshold"] == 0.0 and doc["ignore_index"] == IGNORE_INDEX
+    assert doc["threshold"] == 0.0
+    assert doc["ignore_index"] == IGNORE_INDEX
     assert doc["groups"]["class_map"][3] == {"class_id": 3, "class_name": "obstacle-dynamic"}
     assert "groups" not in label_metadata(CITYSCAPES)

@@ -35,8 +35,10 @@ def test_plane_at_known_depth_decimated_and_clipped() -> None:
     color = np.zeros((h, w, 3), np.uint8)
     config = PointsConfig(decimation=k, max_range=10.0)
     pts = semantic_points(disparity, labels, conf, color, geometry, config)
-    assert pts.dtype == POINT_DTYPE and pts.shape == (5, 6)
-    assert np.isnan(pts["z"][0, 0]) and np.isnan(pts["z"][1, 2])
+    assert pts.dtype == POINT_DTYPE
+    assert pts.shape == (5, 6)
+    assert np.isnan(pts["z"][0, 0])
+    assert np.isnan(pts["z"][1, 2])
     valid = np.isfinite(pts["z"])
     assert valid.sum() == 28
     np.testing.assert_allclose(pts["z"][valid], 5.0)

@@ -40,8 +40,11 @@ NEAREST_DEPTH = 1.75
 
 
 def sgbm_num_disparities(rig: StereoRig) -> int:
-    """SGBM search range for ``rig``: the smallest multiple of 16 covering the largest
-    disparity of the synthetic world at the rig's width (80 at 416 px wide, 32 at 96)."""
+    """SGBM search range for ``rig``.
+
+    The smallest multiple of 16 covering the largest disparity of the synthetic world at
+    the rig's width (80 at 416 px wide, 32 at 96).
+    """
     largest = rig.focal * rig.baseline / NEAREST_DEPTH
     return max(16, 16 * math.ceil(largest / 16))
 
@@ -149,9 +152,11 @@ class SyntheticDataset:
         return sample
 
     def _render_varied(self, seed: int) -> Sample:
-        """The seed's virtual camera at the trained focal: the window or the whole image,
-        with its weather. SGBM (if asked) also matches a left margin of the image, as it
-        would on the whole image, so the window's invalid band is where the camera's is."""
+        """The seed's virtual camera at the trained focal: the window or the whole image.
+
+        With its weather. SGBM (if asked) also matches a left margin of the image, as it
+        would on the whole image, so the window's invalid band is where the camera's is.
+        """
         from ladderseg_ros.data.synthetic import render_frame
         from ladderseg_ros.data.synthetic.cameras import crop_rig, sample_camera, trained_view
 

@@ -8,7 +8,6 @@ atomically and never over an existing file.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -90,25 +89,3 @@ def plot_cloud(
         fig.savefig(tmp, dpi=80, format="png")
     plt.close(fig)
     return Path(path)
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "plot-cloud",
-        help="draw a /ladderseg/points cloud of a bag (segment-bag --points) into a PNG",
-        description=__doc__.splitlines()[0],
-    )
-    parser.add_argument("bag", type=Path, help="bag written by segment-bag --points")
-    parser.add_argument("out", type=Path, help="new PNG file")
-    parser.add_argument("--index", type=int, default=0, help="which cloud (negative: from end)")
-    parser.add_argument("--range", type=float, default=40.0, dest="max_range", help="metres")
-    parser.add_argument("--label-set", default="cityscapes", help="class names for the legend")
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    points = read_cloud(args.bag, args.index)
-    title = f"{args.bag.name}: cloud {args.index}, {points.shape[1]}x{points.shape[0]}"
-    out = plot_cloud(points, args.out, args.label_set, args.max_range, title)
-    print(f"wrote {out}")
-    return 0

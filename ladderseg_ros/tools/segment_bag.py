@@ -445,7 +445,7 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ladderseg_ros.cli import add_backend_arguments
+    from ladderseg_ros.cli.args import add_backend_arguments
 
     parser = subparsers.add_parser(
         "segment-bag",

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ladderseg_ros import cli
+from ladderseg_ros.cli import main as cli
 from ladderseg_ros.fileio import OutputExistsError
 from ladderseg_ros.points import PointsConfig, StereoGeometry, semantic_points
 from ladderseg_ros.tools import bags

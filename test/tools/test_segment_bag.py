@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from waiting import Spinner, spin_until
 
-from ladderseg_ros import cli
+from ladderseg_ros.cli import main as cli
 from ladderseg_ros.ros.params import NodeParams
 from ladderseg_ros.tools import bags
-from ladderseg_ros.tools.bag_cli import synthetic_frames
 from ladderseg_ros.tools.bags import BagError
+from ladderseg_ros.tools.drives import synthetic_frames
 from ladderseg_ros.tools.segment_bag import (
     TOPIC_COLOR,
     TOPIC_LABELS,

@@ -20,12 +20,26 @@ holding other files, is refused: nothing is overwritten.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ladderseg_ros.classes import colorize
+from ladderseg_ros.cli.args import add_backend_arguments, parse_size
+from ladderseg_ros.data.layouts import (
+    cityscapes_samples,
+    read_cityscapes_camera,
+    read_cityscapes_disparity,
+    read_kitti_raw_drive,
+    read_png,
+    write_png,
+)
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.fileio import write_bytes_atomic
+from ladderseg_ros.stereo import SgbmConfig, baseline_from_projections, compute_disparity
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MANIFEST = ".ladderseg_predict.json"
@@ -49,13 +63,16 @@ class Job:
 
 
 def folder_jobs(root: Path) -> list[Job]:
+    """One job per image (``IMAGE_SUFFIXES``) in ``root``, by name; no stereo geometry."""
     images = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     return [Job(p.stem, p) for p in images]
 
 
 def cityscapes_jobs(root: Path, split: str) -> list[Job]:
-    from ladderseg_ros.data.layouts import cityscapes_samples, read_cityscapes_camera
+    """One job per left image of a Cityscapes ``split``.
 
+    With its right image, disparity and camera (baseline, focal length) where present.
+    """
     jobs = []
     for s in cityscapes_samples(root, split):
         camera = read_cityscapes_camera(s.camera) if s.camera else None
@@ -74,9 +91,10 @@ def cityscapes_jobs(root: Path, split: str) -> list[Job]:
 
 
 def kitti_jobs(root: Path) -> list[Job]:
-    from ladderseg_ros.data.layouts import read_kitti_raw_drive
-    from ladderseg_ros.stereo import baseline_from_projections
+    """One job per left image of a KITTI raw drive (or of every ``*/*_sync`` drive of a root).
 
+    With the right image and the calibration's baseline, focal length and cx offset.
+    """
     drives = [root] if (root / "image_02").is_dir() else sorted(root.glob("*/*_sync"))
     jobs = []
     for drive_dir in drives:
@@ -105,9 +123,6 @@ def find_jobs(root: Path, split: str) -> tuple[str, list[Job]]:
 
 
 def _stereo(job: Job, rgb: np.ndarray, baseline: float | None) -> tuple[np.ndarray, float]:
-    from ladderseg_ros.data.layouts import read_cityscapes_disparity, read_png
-    from ladderseg_ros.stereo import SgbmConfig, compute_disparity
-
     baseline = job.baseline if job.baseline is not None else baseline
     if baseline is None:
         raise PredictError(f"{job.left}: no camera calibration; pass --baseline METRES")
@@ -128,10 +143,6 @@ def prepare_out(out: Path, settings: dict[str, object]) -> int:
         PredictError: ``out`` holds files of another run (other weights or settings) or
             files that no predict run wrote.
     """
-    import json
-
-    from ladderseg_ros.fileio import write_bytes_atomic
-
     manifest = out / MANIFEST
     text = json.dumps(settings, indent=1, sort_keys=True) + "\n"
     if out.is_dir() and any(out.iterdir()):
@@ -156,8 +167,6 @@ def prepare_out(out: Path, settings: dict[str, object]) -> int:
 
 
 def _settings(args: argparse.Namespace) -> dict[str, object]:
-    import hashlib
-
     digest = hashlib.sha256()
     with args.weights.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -192,8 +201,7 @@ def _plain_weights_hint() -> str:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ladderseg_ros.cli import add_backend_arguments
-
+    """Adds ``predict`` to the ``ladderseg`` subcommands."""
     parser = subparsers.add_parser(
         "predict",
         help="segment a folder of images or a Cityscapes / KITTI root to label PNGs",
@@ -220,11 +228,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Segments every image of ``args.input`` into ``args.out`` (resuming); returns 0.
+
+    Raises:
+        PredictError: an input that cannot be segmented as asked, or an OUT of another run.
+    """
     from tqdm import tqdm
 
-    from ladderseg_ros.classes import colorize
-    from ladderseg_ros.cli import parse_size
-    from ladderseg_ros.data.layouts import read_png, write_png
     from ladderseg_ros.inference import Segmenter
 
     out: Path = args.out

@@ -10,8 +10,11 @@ activations) calibrated on synthetic frames at the weights' input size; run it w
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ladderseg_ros.cli.args import positive_int
 from ladderseg_ros.errors import LadderSegError
@@ -87,8 +90,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _export_int8(args: argparse.Namespace, model: LadderSeg, metadata: WeightsMetadata) -> None:
     """fp32 export into a temporary folder, then the calibrated int8 model at ``args.onnx``."""
-    import tempfile
-
     from ladderseg_ros.inference.export import export_onnx
     from ladderseg_ros.inference.quantize import quantize_int8
     from ladderseg_ros.inference.segmenter import INT8_CALIBRATION_SIZE
@@ -108,8 +109,6 @@ def _export_int8(args: argparse.Namespace, model: LadderSeg, metadata: WeightsMe
 
 
 def _check(weights: Path, onnx_path: Path, size: tuple[int, int]) -> float:
-    import numpy as np
-
     from ladderseg_ros.inference import Segmenter
 
     width, height = size[0] + 13, size[1] + 7  # off the tracing size on purpose

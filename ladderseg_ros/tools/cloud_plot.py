@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ladderseg_ros.classes import get_label_set
+from ladderseg_ros.fileio import atomic_output
 from ladderseg_ros.points import unpack_rgb
 from ladderseg_ros.tools import bags
 from ladderseg_ros.tools.bags import BagError
@@ -55,8 +56,6 @@ def plot_cloud(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
-
-    from ladderseg_ros.fileio import atomic_output
 
     flat = points.reshape(-1)
     keep = np.isfinite(flat["z"]) & (flat["z"] <= max_range) & (np.abs(flat["x"]) <= max_range / 2)

@@ -17,6 +17,9 @@ import torch
 
 from ladderseg_ros.classes import LabelSet
 from ladderseg_ros.data.sample import DatasetError, Sample
+from ladderseg_ros.data.synthetic import SyntheticError
+from ladderseg_ros.data.synthetic.cameras import CameraVariation
+from ladderseg_ros.data.synthetic_dataset import SyntheticConfig, SyntheticDataset
 from ladderseg_ros.data.transforms import Compose
 from ladderseg_ros.training.config import DataConfig
 from ladderseg_ros.weights import IMAGENET_MEAN, IMAGENET_STD
@@ -57,8 +60,6 @@ def build_dataset(
     """The dataset named by ``config.dataset`` for ``split`` (labels always loaded)."""
     name = config.dataset
     if name == "synthetic":
-        from ladderseg_ros.data.synthetic_dataset import SyntheticConfig, SyntheticDataset
-
         return SyntheticDataset(
             SyntheticConfig(
                 split=split,
@@ -106,9 +107,6 @@ def synthetic_cameras(config: DataConfig, split: str) -> dict:
         raise DatasetError(
             f"data.synthetic_cameras {config.synthetic_cameras!r}: expected fixed or varied"
         )
-    from ladderseg_ros.data.synthetic import SyntheticError
-    from ladderseg_ros.data.synthetic.cameras import CameraVariation
-
     try:
         variation = CameraVariation(
             presets=tuple(p.strip() for p in config.synthetic_presets.split(",") if p.strip()),

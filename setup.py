@@ -41,7 +41,7 @@ setup(
     python_requires=">=3.10",
     entry_points={
         "console_scripts": [
-            "ladderseg = ladderseg_ros.cli:main",
+            "ladderseg = ladderseg_ros.cli.main:main",
             "ladderseg_node = ladderseg_ros.ros.node:main",
             "ladderseg_lifecycle_node = ladderseg_ros.ros.lifecycle_node:main",
         ],

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ladderseg_ros.cli import parse_size
+from ladderseg_ros.cli.args import parse_size
 from ladderseg_ros.fileio import write_bytes_atomic
 from ladderseg_ros.model import build_model
 from ladderseg_ros.training.losses import LossConfig, combine, segmentation_loss_terms

@@ -31,12 +31,12 @@ from typing import TypedDict
 
 import numpy as np
 
-from ladderseg_ros.cli import parse_size
+from ladderseg_ros.cli.args import parse_size
 from ladderseg_ros.fileio import write_bytes_atomic
 from ladderseg_ros.inference import Segmenter
 from ladderseg_ros.inference.backends import cpu_threads_default, ort_session_options
 from ladderseg_ros.model import build_model
-from ladderseg_ros.model.info_cli import count_gflops
+from ladderseg_ros.model.figures import count_gflops
 from ladderseg_ros.weights import WeightsMetadata, save_weights
 
 LOAD_SCRIPT = (

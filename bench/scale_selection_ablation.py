@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ladderseg_ros.classes import CITYSCAPES, IGNORE_INDEX
-from ladderseg_ros.cli import parse_size
+from ladderseg_ros.cli.args import parse_size
 from ladderseg_ros.data.synthetic import KITTI_RIG, SPLIT_SEEDS, render_frame
 from ladderseg_ros.data.synthetic_dataset import sgbm_num_disparities
 from ladderseg_ros.inference import Segmenter

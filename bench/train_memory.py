@@ -24,7 +24,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, TypedDict
 
-from ladderseg_ros.cli import parse_size
+from ladderseg_ros.cli.args import parse_size
 
 CASES = (("ladder", False), ("ladder", True), ("fullres", False), ("fullres", True))
 

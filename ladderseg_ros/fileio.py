@@ -28,6 +28,10 @@ given that mode back before publishing if the writer replaced it, so published f
 usual permissions (``tempfile.mkstemp`` or safetensors alone would leave them 0o600).
 The temporary path keeps no suffix of the target; pass ``suffix`` if a library picks the format
 from the file name (e.g. ``suffix=".png"`` for ``cv2.imwrite``).
+
+A folder of outputs (a demo's results, a rendered dataset, numbered frames) is built the same
+way with ``atomic_output_dir``: under a hidden ``.{name}.partial-{random}`` folder beside it,
+renamed into place when complete. ``refuse_existing`` is the one "exists already" check.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import errno
 import logging
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,8 +62,11 @@ class InputFileError(LadderSegError, ValueError):
 
 
 def one_line(exc: BaseException) -> str:
-    """An exception as one line: a YAML error as "line L, column C: problem", others as
-    their message's first line (parsers print the offending text on the lines after)."""
+    """An exception as one line, for a message that names the input at fault.
+
+    A YAML error becomes "line L, column C: problem"; others their message's first line
+    (parsers print the offending text on the lines after).
+    """
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None)
     if mark is not None and problem:
@@ -93,9 +101,41 @@ def read_text(path: str | Path, what: str) -> str:
         raise InputFileError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
 
 
-def _create_temp(folder: Path, name: str, suffix: str) -> Path:
-    """Creates an empty, new temporary file in ``folder`` (mode 0o666 & ~umask)."""
+def refuse_existing(
+    path: str | Path, error: type[Exception] = OutputExistsError, hint: str = ""
+) -> None:
+    """The one "exists already" check of every output: outputs never replace anything.
+
+    Args:
+        path: the output about to be written (a file, folder or link, even a broken one).
+        error: the exception class to raise (a component's own, e.g. ``BagError``).
+        hint: appended to the message, e.g. ``" (--force replaces it)"``.
+
+    Raises:
+        error: ``path`` exists: "``{path} exists already, not overwriting{hint}``".
+    """
+    if os.path.lexists(path):
+        raise error(_exists(path, hint))
+
+
+def _exists(path: str | Path, hint: str = "", folder: bool = False) -> str:
+    what = " and is not an empty directory" if folder else ""
+    return f"{path} exists already{what}, not overwriting{hint}"
+
+
+def _create_temp(folder: Path, name: str, suffix: str, directory: bool = False) -> Path:
+    """Creates an empty, new temporary file (or folder) in ``folder``, as ``open`` would.
+
+    The mode is 0o666 (0o777 for a folder) filtered by the umask.
+    """
     for _ in range(100):
+        if directory:
+            tmp = folder / f".{name}.partial-{secrets.token_hex(4)}"
+            try:
+                tmp.mkdir()
+            except FileExistsError:
+                continue
+            return tmp
         tmp = folder / f".{name}.{secrets.token_hex(4)}.tmp{suffix}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -111,13 +151,13 @@ def _publish_new(tmp: Path, path: Path) -> None:
     try:
         os.link(tmp, path)
     except FileExistsError:
-        raise OutputExistsError(f"{path} exists already, not overwriting") from None
+        raise OutputExistsError(_exists(path)) from None
     except OSError as exc:
         if exc.errno not in _NO_LINKS:
             raise
         _LOG.debug("%s: no hard links on this file system, using check + replace", path.parent)
         if os.path.lexists(path):
-            raise OutputExistsError(f"{path} exists already, not overwriting") from None
+            raise OutputExistsError(_exists(path)) from None
         os.replace(tmp, path)
 
 
@@ -141,8 +181,8 @@ def atomic_output(path: str | Path, overwrite: bool = False, suffix: str = "") -
     deleted, ``path`` is left as it was, and the exception propagates.
     """
     path = Path(path)
-    if not overwrite and os.path.lexists(path):
-        raise OutputExistsError(f"{path} exists already, not overwriting")
+    if not overwrite:
+        refuse_existing(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _create_temp(path.parent, path.name, suffix)
     mode = tmp.stat().st_mode & 0o777  # 0o666 & ~umask, as os.open made it
@@ -165,3 +205,79 @@ def write_bytes_atomic(path: str | Path, data: bytes, overwrite: bool = False) -
     with atomic_output(path, overwrite=overwrite) as tmp:
         tmp.write_bytes(data)
     return path
+
+
+def _is_empty_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+
+
+def _refuse_dir_target(path: Path, replace: bool, error: type[Exception], hint: str) -> None:
+    """Raises ``error`` unless ``path`` may become the output folder."""
+    if not os.path.lexists(path) or _is_empty_dir(path):
+        return
+    if not path.is_dir() or path.is_symlink():
+        raise error(f"{path} exists and is not a directory, not overwriting")
+    if not replace:
+        raise error(_exists(path, hint, folder=True))
+
+
+def _publish_dir(work: Path, path: Path, replace: bool, error: type[Exception], hint: str) -> None:
+    """Renames the finished ``work`` to ``path``; an old ``path`` goes only once ``work`` is in."""
+    if replace and path.is_dir() and not _is_empty_dir(path):
+        old = path.parent / f".{path.name}.old-{secrets.token_hex(4)}"
+        path.rename(old)
+        try:
+            work.rename(path)
+        except BaseException:
+            old.rename(path)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    try:
+        # rename(2) replaces an empty folder and fails on a file or a non-empty folder:
+        # the check and the publication are one step, as with ``atomic_output``.
+        os.rename(work, path)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+            raise
+        raise error(_exists(path, hint, folder=True)) from None
+
+
+@contextmanager
+def atomic_output_dir(
+    path: str | Path,
+    replace: bool = False,
+    error: type[Exception] = OutputExistsError,
+    hint: str = "",
+) -> Iterator[Path]:
+    """Yields a new empty folder beside ``path``; publishes it as ``path`` when the block ends.
+
+    The folder is ``.{name}.partial-{random}`` (same file system, so publishing is a rename).
+    An absent ``path`` or an empty folder there (nothing to lose) is taken; anything else is
+    refused before any work, unless ``replace``: then the old folder is removed only once the
+    new one is in place. On any exception in the block (KeyboardInterrupt included) the
+    partial folder is deleted, ``path`` is left as it was, and the exception propagates.
+
+    Args:
+        path: the folder to produce; missing parent folders are created.
+        replace: replace a non-empty folder ``path`` (never a file).
+        error: the exception class to raise (a component's own, e.g. ``DemoError``).
+        hint: appended to the refusal, e.g. ``"; use --force to replace it"``.
+
+    Yields:
+        The partial folder's path (it exists, empty); write the whole content there.
+
+    Raises:
+        error: ``path`` is a file, or a non-empty folder and ``replace`` is False (checked on
+            entry and again, atomically, when publishing).
+    """
+    path = Path(path)
+    _refuse_dir_target(path, replace, error, hint)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    work = _create_temp(path.parent, path.name, "", directory=True)
+    try:
+        yield work
+        _publish_dir(work, path, replace, error, hint)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)

@@ -55,7 +55,8 @@ def test_kitti_uses_cityscapes_label_ids_and_voc_has_21_classes() -> None:
     raw = np.array([[7, 26, 0, 23]], dtype=np.uint8)
     assert KITTI.to_train_ids(raw).tolist() == [[0, 13, 255, 10]]
     assert VOC.num_classes == 21
-    assert VOC.names[0] == "background" and VOC.names[15] == "person"
+    assert VOC.names[0] == "background"
+    assert VOC.names[15] == "person"
     assert tuple(VOC.colors[1]) == (128, 0, 0)
     assert tuple(VOC.colors[15]) == (192, 128, 128)
     assert VOC.to_train_ids(np.array([3, 255])).tolist() == [3, 255]
@@ -64,7 +65,8 @@ def test_kitti_uses_cityscapes_label_ids_and_voc_has_21_classes() -> None:
 def test_colorize_maps_classes_and_blacks_out_ignore() -> None:
     labels = np.array([[0, 13], [255, 10]], dtype=np.uint8)
     rgb = colorize(labels)
-    assert rgb.shape == (2, 2, 3) and rgb.dtype == np.uint8
+    assert rgb.shape == (2, 2, 3)
+    assert rgb.dtype == np.uint8
     assert tuple(rgb[0, 0]) == (128, 64, 128)
     assert tuple(rgb[0, 1]) == (0, 0, 142)
     assert tuple(rgb[1, 0]) == (0, 0, 0)

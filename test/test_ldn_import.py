@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ladderseg_ros.cli import main
+from ladderseg_ros.cli.main import main
 from ladderseg_ros.ldn_import import AUTHORS_MEAN, LdnImportError, import_ldn
 from ladderseg_ros.weights import load_weights, read_metadata
 
@@ -154,7 +154,8 @@ def test_import_loads_strictly_and_matches_the_authors_forward(checkpoint, tmp_p
     out = tmp_path / "ldn121_cityscapes.safetensors"
     assert main(["import-ldn", str(path), str(out)]) == 0
     model, metadata = load_weights(out)  # strict: every tensor named and shaped
-    assert metadata.model.name == "ldn121" and metadata.model.aux_heads
+    assert metadata.model.name == "ldn121"
+    assert metadata.model.aux_heads
     assert (
         sum(p.numel() for n, p in model.named_parameters() if not n.startswith("aux_heads"))
         == 10_314_515
@@ -173,10 +174,12 @@ def test_import_records_the_authors_normalization_and_scale(checkpoint, tmp_path
     out = tmp_path / "w.safetensors"
     import_ldn(checkpoint[0], out)
     meta = read_metadata(out)
-    assert meta.label_set == "cityscapes" and meta.model.num_classes == 19
+    assert meta.label_set == "cityscapes"
+    assert meta.model.num_classes == 19
     assert meta.mean == pytest.approx(tuple(v / 255 for v in AUTHORS_MEAN))
     assert meta.std[0] == pytest.approx(45.19961 / 255)
-    assert meta.input_size == (2048, 1024) and meta.focal_length == pytest.approx(2262.52)
+    assert meta.input_size == (2048, 1024)
+    assert meta.focal_length == pytest.approx(2262.52)
     assert meta.provenance["checkpoint"] == checkpoint[0].name
     assert len(meta.provenance["checkpoint_sha256"]) == 64
 
@@ -196,7 +199,8 @@ def test_module_prefix_old_names_and_no_aux_heads(tmp_path) -> None:
     out = tmp_path / "w.safetensors"
     import_ldn(path, out)
     model, metadata = load_weights(out)
-    assert not metadata.model.aux_heads and model.aux_heads is None
+    assert not metadata.model.aux_heads
+    assert model.aux_heads is None
     image = torch.randn(1, 3, 64, 128, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         assert torch.allclose(model(image)["out"], reference_forward(state, image), atol=1e-4)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ladderseg_ros.cli import COMMANDS, build_parser
+from ladderseg_ros.cli.main import COMMANDS, build_parser
 
 PACKAGE_FILES = ("package.xml", "setup.py", "setup.cfg", "requirements-ros.txt")
 PACKAGE_DIRS = ("ladderseg_ros", "resource", "launch", "config")
@@ -58,12 +58,14 @@ def test_colcon_build_installs_the_package(repo_root: Path, tmp_path: Path) -> N
     assert (prefix / "share/ament_index/resource_index/packages/ladderseg_ros").is_file()
     launch = sorted(p.name for p in (repo_root / "launch").glob("*.launch.py"))
     config = _config_files(repo_root / "config")
-    assert launch and config
+    assert launch
+    assert config
     assert sorted(p.name for p in (share / "launch").iterdir()) == launch
     assert _config_files(share / "config") == config
     for exe in ("ladderseg_node", "ladderseg"):
         script = prefix / "lib" / "ladderseg_ros" / exe
-        assert script.is_file() and os.access(script, os.X_OK), exe
+        assert script.is_file(), exe
+        assert os.access(script, os.X_OK), exe
     node_script = (prefix / "lib" / "ladderseg_ros" / "ladderseg_node").read_text()
     assert "ladderseg_node" in node_script
     site = next((prefix / "lib").glob("python3*/site-packages"))
@@ -88,10 +90,32 @@ def test_all_command_modules_register() -> None:
 
 def test_cli_help_loads_neither_torch_nor_rclpy() -> None:
     """`ladderseg --help` must be instant on a car: no torch, cv2 or rclpy at parse time."""
+    heavy = ("torch", "rclpy", "cv2", "onnxruntime", "matplotlib", "sensor_msgs", "rosbags")
     code = (
-        "import sys; from ladderseg_ros.cli import build_parser; build_parser(); "
-        "print(sorted(m for m in ('torch', 'rclpy', 'cv2') if m in sys.modules))"
+        "import sys; from ladderseg_ros.cli.main import build_parser; build_parser(); "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_no_library_module_imports_the_cli_package() -> None:
+    """cli/ sits on top: it imports the library, never the other way round."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "ladderseg_ros"
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package).as_posix()
+        if relative.startswith("cli/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            if any(n == "ladderseg_ros.cli" or n.startswith("ladderseg_ros.cli.") for n in names):
+                offenders.append(f"{relative}:{node.lineno}")
+    assert offenders == []

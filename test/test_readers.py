@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ladderseg_ros import cli
+from ladderseg_ros.cli import main as cli
 from ladderseg_ros.data.layouts import (
     kitti_raw_drive_dir,
     write_kitti_calib,
@@ -35,7 +35,8 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     code = cli.main(argv)
     err = capsys.readouterr().err.strip()
     assert code == 2, err
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert len(err.splitlines()) == 1, err
+    assert "Traceback" not in err, err
     return err
 
 
@@ -44,7 +45,8 @@ def test_kitti_calibration_not_utf8(tmp_path: Path, capsys) -> None:
     calib = tmp_path / "2011_09_26/calib_cam_to_cam.txt"
     calib.write_bytes(b"P_rect_02: 7\xff\xfe 0 0\n")
     err = run_cli(["bag", "from-kitti", str(drive), str(tmp_path / "bag")], capsys)
-    assert str(calib) in err and "not UTF-8" in err
+    assert str(calib) in err
+    assert "not UTF-8" in err
     assert not (tmp_path / "bag").exists()
 
 
@@ -53,7 +55,8 @@ def test_kitti_timestamp_line_is_named(tmp_path: Path, capsys) -> None:
     stamps = drive / "image_02/timestamps.txt"
     stamps.write_text("2011-09-26 13:02:25.964389445\nyesterday\n")
     err = run_cli(["bag", "from-kitti", str(drive), str(tmp_path / "bag")], capsys)
-    assert f"{stamps}:2:" in err and "yesterday" in err
+    assert f"{stamps}:2:" in err
+    assert "yesterday" in err
 
 
 def test_directory_as_weights(tmp_path: Path, capsys) -> None:
@@ -82,7 +85,8 @@ def test_unknown_city_is_named(tmp_path: Path, capsys) -> None:
         ["bag", "from-cityscapes", str(tmp_path), str(tmp_path / "bag"), "--city", "atlantis"],
         capsys,
     )
-    assert "no city atlantis" in err and "aachen" in err
+    assert "no city atlantis" in err
+    assert "aachen" in err
 
 
 @pytest.mark.parametrize("content", [b"classes: [\n  - x\n", b"\xff\xfe\x00"])
@@ -94,6 +98,7 @@ def test_palette_and_training_config_files(tmp_path: Path, content: bytes, capsy
     path.write_bytes(content)
     with pytest.raises(LadderSegError) as info:
         load_palette(path)
-    assert str(path) in str(info.value) and len(str(info.value).splitlines()) == 1
+    assert str(path) in str(info.value)
+    assert len(str(info.value).splitlines()) == 1
     err = run_cli(["train", "--config", str(path)], capsys)
     assert str(path) in err

@@ -52,7 +52,8 @@ def test_config_rejects_bad_values(kwargs: dict) -> None:
 def test_sgbm_recovers_known_shift(scale: float) -> None:
     left, right = _shifted_pair(12)
     disp = compute_disparity(left, right, SgbmConfig(num_disparities=32, scale=scale))
-    assert disp.dtype == np.float32 and disp.shape == left.shape[:2]
+    assert disp.dtype == np.float32
+    assert disp.shape == left.shape[:2]
     valid = disp > 0
     assert valid[:, 40:].mean() > 0.9
     assert abs(float(np.median(disp[valid])) - 12.0) < 0.5
@@ -78,7 +79,8 @@ def test_resize_disparity_scales_values_and_keeps_invalid() -> None:
     disp = np.full((4, 6), 10.0, np.float32)
     disp[0, 0] = 0.0
     out = resize_disparity(disp, (12, 8))
-    assert out.shape == (8, 12) and out.dtype == np.float32
+    assert out.shape == (8, 12)
+    assert out.dtype == np.float32
     assert np.all(out[:2, :2] == 0.0)
     assert np.allclose(out[2:, 2:], 20.0)
     assert np.allclose(resize_disparity(disp, (6, 4)), disp)
@@ -114,7 +116,8 @@ def test_sgbm_fits_any_image_width(mode: str, width: int) -> None:
     left, right = _shifted_pair(3, height=24, width=width)
     config = SgbmConfig(num_disparities=128, mode=mode)
     disp = compute_disparity(left, right, config)
-    assert disp.shape == (24, width) and disp.dtype == np.float32
+    assert disp.shape == (24, width)
+    assert disp.dtype == np.float32
     fitted = fitted_num_disparities(config, width)
     assert fitted == max(0, min(128, (width - 3) // 16 * 16))
     if fitted == 0:  # no range fits: no measurement, never a call OpenCV cannot take

@@ -40,8 +40,10 @@ def saved(tmp_path_factory):
 def test_round_trip_restores_model_and_metadata(saved) -> None:
     path, model, metadata = saved
     loaded, meta = load_weights(path)
-    assert meta.model == metadata.model and meta.class_names == metadata.class_names
-    assert meta.input_size == (128, 64) and meta.provenance == metadata.provenance
+    assert meta.model == metadata.model
+    assert meta.class_names == metadata.class_names
+    assert meta.input_size == (128, 64)
+    assert meta.provenance == metadata.provenance
     assert meta.metrics["val_miou"] == 0.5
     assert not loaded.training
     image, disparity = torch.randn(1, 3, 64, 96), torch.rand(1, 1, 64, 96) * 30

@@ -15,7 +15,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from ladderseg_ros.cli import main
+from ladderseg_ros.cli.main import main
 from ladderseg_ros.model import build_model
 from ladderseg_ros.weights import WeightsError, WeightsMetadata, load_weights, save_weights
 
@@ -112,7 +112,9 @@ def test_each_bad_number_is_one_line_naming_file_and_field(
     assert str(caught.value).startswith(f"{path}: invalid metadata: ")
     assert main(["info", path]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and path in err and message.split()[0] in err
+    assert len(err.splitlines()) == 1
+    assert path in err
+    assert message.split()[0] in err
 
 
 def test_a_huge_network_is_refused_before_any_allocation(good, tmp_path) -> None:
@@ -132,4 +134,5 @@ def test_a_huge_network_is_refused_before_any_allocation(good, tmp_path) -> None
 
 def test_the_valid_file_still_loads(good) -> None:
     _model, meta = load_weights(good)
-    assert meta.focal_length == pytest.approx(74.3) and meta.input_size == (128, 64)
+    assert meta.focal_length == pytest.approx(74.3)
+    assert meta.input_size == (128, 64)

@@ -1,1 +1,1 @@
-"""data"""
+"""Datasets (Cityscapes, KITTI, VOC, the synthetic world), their file layouts, transforms."""

@@ -9,6 +9,11 @@ import logging
 from pathlib import Path
 
 from ladderseg_ros.classes import CITYSCAPES, LabelSet
+from ladderseg_ros.data.layouts import (
+    cityscapes_samples,
+    read_cityscapes_camera,
+    read_cityscapes_disparity,
+)
 from ladderseg_ros.data.sample import (
     DatasetError,
     Sample,
@@ -46,8 +51,6 @@ class CityscapesDataset:
         with_disparity: bool = False,
         cities: list[str] | None = None,
     ) -> None:
-        from ladderseg_ros.data.layouts import cityscapes_samples
-
         self.root = Path(root)
         require_dir(self.root, "a Cityscapes root holding leftImg8bit/ and gtFine/")
         require_dir(
@@ -78,8 +81,6 @@ class CityscapesDataset:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> Sample:
-        from ladderseg_ros.data.layouts import read_cityscapes_camera, read_cityscapes_disparity
-
         s = self.samples[index]
         image = read_rgb(s.left)
         labels = None

@@ -15,7 +15,9 @@ import cv2
 import numpy as np
 
 from ladderseg_ros.classes import KITTI, LabelSet
+from ladderseg_ros.data.layouts import read_kitti_calib, read_kitti_raw_drive
 from ladderseg_ros.data.sample import DatasetError, Sample, read_label_png, read_rgb, require_dir
+from ladderseg_ros.stereo import baseline_from_projections
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +90,6 @@ class KittiDataset:
         calib = self.calib_dir / (frame.name.split("_")[0] + ".txt")
         if not calib.is_file():
             return KITTI_BASELINE
-        from ladderseg_ros.data.layouts import read_kitti_calib
-        from ladderseg_ros.stereo import baseline_from_projections
-
         c = read_kitti_calib(calib)
         try:
             p_left, p_right = c["P_rect_02"].reshape(3, 4), c["P_rect_03"].reshape(3, 4)
@@ -121,9 +120,6 @@ class KittiRawDataset:
     """
 
     def __init__(self, drive_dir: str | Path) -> None:
-        from ladderseg_ros.data.layouts import read_kitti_raw_drive
-        from ladderseg_ros.stereo import baseline_from_projections
-
         self.drive_dir = Path(drive_dir)
         require_dir(self.drive_dir, "a KITTI raw drive {date}_drive_{nnnn}_sync/")
         self.drive = read_kitti_raw_drive(self.drive_dir)

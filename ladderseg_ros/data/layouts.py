@@ -363,8 +363,10 @@ def parse_kitti_timestamp(text: str) -> float:
 
 
 def parse_kitti_timestamp_ns(text: str) -> int:
-    """A KITTI timestamp as exact integer nanoseconds since the epoch (UTC); float seconds
-    would keep only ~0.2 us at 1.3e9 s."""
+    """A KITTI timestamp as exact integer nanoseconds since the epoch (UTC).
+
+    Float seconds would keep only ~0.2 us at 1.3e9 s.
+    """
     whole, nanos = _kitti_timestamp_parts(text)
     return whole * 1_000_000_000 + nanos
 

@@ -49,8 +49,9 @@ def read_rgb(path: Path) -> np.ndarray:
 
 
 def read_label_png(path: Path, wide: bool = False) -> np.ndarray:
-    """Read a single-channel label PNG as its stored ids: grey values, or a palette PNG's
-    indices (never its colours).
+    """Read a single-channel label PNG as its stored ids.
+
+    Grey values, or a palette PNG's indices (never its colours).
 
     Args:
         path: The PNG.

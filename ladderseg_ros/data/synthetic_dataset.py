@@ -19,17 +19,19 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ladderseg_ros.classes import CITYSCAPES, LabelSet
 from ladderseg_ros.data.sample import DatasetError, Sample
-from ladderseg_ros.data.synthetic.cameras import CameraVariation
+from ladderseg_ros.data.synthetic import KITTI_RIG, SPLIT_SEEDS, StereoRig, render_frame
+from ladderseg_ros.data.synthetic.cameras import (
+    CameraVariation,
+    crop_rig,
+    sample_camera,
+    trained_view,
+)
 from ladderseg_ros.stereo import SgbmConfig, compute_disparity
-
-if TYPE_CHECKING:
-    from ladderseg_ros.data.synthetic import StereoRig
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,11 @@ NEAREST_DEPTH = 1.75
 
 
 def sgbm_num_disparities(rig: StereoRig) -> int:
-    """SGBM search range for ``rig``: the smallest multiple of 16 covering the largest
-    disparity of the synthetic world at the rig's width (80 at 416 px wide, 32 at 96)."""
+    """SGBM search range for ``rig``.
+
+    The smallest multiple of 16 covering the largest disparity of the synthetic world at
+    the rig's width (80 at 416 px wide, 32 at 96).
+    """
     largest = rig.focal * rig.baseline / NEAREST_DEPTH
     return max(16, 16 * math.ceil(largest / 16))
 
@@ -99,8 +104,6 @@ class SyntheticDataset:
     label_set: LabelSet = CITYSCAPES
 
     def __init__(self, config: SyntheticConfig) -> None:
-        from ladderseg_ros.data.synthetic import KITTI_RIG, SPLIT_SEEDS
-
         if config.split not in SPLIT_SEEDS:
             raise DatasetError(
                 f"synthetic split {config.split!r}: expected one of {', '.join(SPLIT_SEEDS)}"
@@ -131,8 +134,6 @@ class SyntheticDataset:
             if self.config.cache:
                 self._cache[index] = sample
         if sample is None:
-            from ladderseg_ros.data.synthetic import render_frame
-
             frame = render_frame(self.seeds[index], self.rig)
             disparity = frame.disparity
             if self.config.disparity == "sgbm":
@@ -149,12 +150,11 @@ class SyntheticDataset:
         return sample
 
     def _render_varied(self, seed: int) -> Sample:
-        """The seed's virtual camera at the trained focal: the window or the whole image,
-        with its weather. SGBM (if asked) also matches a left margin of the image, as it
-        would on the whole image, so the window's invalid band is where the camera's is."""
-        from ladderseg_ros.data.synthetic import render_frame
-        from ladderseg_ros.data.synthetic.cameras import crop_rig, sample_camera, trained_view
+        """The seed's virtual camera at the trained focal: the window or the whole image.
 
+        With its weather. SGBM (if asked) also matches a left margin of the image, as it
+        would on the whole image, so the window's invalid band is where the camera's is.
+        """
         c = self.config
         camera = sample_camera(seed, c.cameras)
         full, (x0, y0, w, h) = trained_view(

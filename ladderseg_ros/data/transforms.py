@@ -49,6 +49,7 @@ class Resize:
     height: int
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        """The transformed sample (a new one); ``rng`` draws any randomness."""
         return resize_sample(sample, self.width, self.height)
 
 
@@ -66,6 +67,7 @@ class RandomScale:
             )
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        """The transformed sample (a new one); ``rng`` draws any randomness."""
         s = rng.uniform(self.min_scale, self.max_scale)
         h, w = sample.image.shape[:2]
         return resize_sample(sample, max(1, round(w * s)), max(1, round(h * s)))
@@ -73,8 +75,10 @@ class RandomScale:
 
 @dataclass(frozen=True)
 class RandomCrop:
-    """Crop a (width, height) window; smaller inputs are padded (labels with ignore, disparity
-    with 0 = invalid, image with black) so every crop has the same size."""
+    """Crop a (width, height) window; smaller inputs are padded so every crop has that size.
+
+    Labels are padded with ignore, disparity with 0 = invalid, the image with black.
+    """
 
     width: int
     height: int
@@ -84,6 +88,7 @@ class RandomCrop:
             raise TransformError(f"crop size {self.width}x{self.height} must be positive")
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        """The transformed sample (a new one); ``rng`` draws any randomness."""
         h, w = sample.image.shape[:2]
         pad_h, pad_w = max(0, self.height - h), max(0, self.width - w)
         y0 = int(rng.integers(0, h + pad_h - self.height + 1))
@@ -113,6 +118,7 @@ class RandomHorizontalFlip:
     p: float = 0.5
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        """The transformed sample (a new one); ``rng`` draws any randomness."""
         if rng.random() >= self.p:
             return sample
 
@@ -137,6 +143,7 @@ class PhotometricJitter:
     saturation: float = 0.2
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        """The transformed sample (a new one); ``rng`` draws any randomness."""
         img = sample.image.astype(np.float32)
         b = rng.uniform(1 - self.brightness, 1 + self.brightness)
         c = rng.uniform(1 - self.contrast, 1 + self.contrast)
@@ -155,6 +162,7 @@ class Compose:
         self.transforms = tuple(transforms)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        """The transformed sample (a new one); ``rng`` draws any randomness."""
         for t in self.transforms:
             sample = t(sample, rng)
         return sample

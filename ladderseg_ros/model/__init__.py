@@ -1,7 +1,7 @@
 """Ladder-DenseNet with disparity-driven scale selection: configs, variants, builder.
 
 Names are imported on first use (PEP 562), so that command-line modules in this package
-(``info_cli``) load without torch and ``ladderseg --help`` stays instant.
+(``cli.info``) load without torch and ``ladderseg --help`` stays instant.
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ from ladderseg_ros.io.messages import (
     Header,
     ImageMessage,
     PointCloudMessage,
-    image_to_rgb,
 )
 
 __all__ = [
@@ -31,7 +30,6 @@ __all__ = [
     "RclpyTypes",
     "array_to_image",
     "disparity_to_msg",
-    "image_to_rgb",  # imported from here by tools/demo.py until it moves to cli/
     "message_class",
     "points_to_msg",
 ]

@@ -15,11 +15,7 @@ from rclpy.qos import QoSProfile
 from rclpy.subscription import Subscription
 
 from ladderseg_ros.frames.sync import StampSynchronizer
-from ladderseg_ros.io.messages import Stamped, header_ns, header_seconds
-
-# the names tools/demo.py imports (until it moves to cli/)
-stamp_key = header_ns
-stamp_seconds = header_seconds
+from ladderseg_ros.io.messages import Stamped, header_ns
 
 
 def subscribe_synchronized(

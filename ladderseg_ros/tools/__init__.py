@@ -1,1 +1,1 @@
-"""tools"""
+"""Offline tools: bags, drives, the demo, pictures and plots."""

@@ -8,15 +8,15 @@ atomically and never over an existing file.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
 from ladderseg_ros.classes import get_label_set
+from ladderseg_ros.fileio import atomic_output
+from ladderseg_ros.io import bags
+from ladderseg_ros.io.bags import BagError
 from ladderseg_ros.points import unpack_rgb
-from ladderseg_ros.tools import bags
-from ladderseg_ros.tools.bags import BagError
 
 TOPIC_POINTS = "/ladderseg/points"
 
@@ -57,8 +57,6 @@ def plot_cloud(
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    from ladderseg_ros.fileio import atomic_output
-
     flat = points.reshape(-1)
     keep = np.isfinite(flat["z"]) & (flat["z"] <= max_range) & (np.abs(flat["x"]) <= max_range / 2)
     flat = flat[keep]
@@ -90,25 +88,3 @@ def plot_cloud(
         fig.savefig(tmp, dpi=80, format="png")
     plt.close(fig)
     return Path(path)
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "plot-cloud",
-        help="draw a /ladderseg/points cloud of a bag (segment-bag --points) into a PNG",
-        description=__doc__.splitlines()[0],
-    )
-    parser.add_argument("bag", type=Path, help="bag written by segment-bag --points")
-    parser.add_argument("out", type=Path, help="new PNG file")
-    parser.add_argument("--index", type=int, default=0, help="which cloud (negative: from end)")
-    parser.add_argument("--range", type=float, default=40.0, dest="max_range", help="metres")
-    parser.add_argument("--label-set", default="cityscapes", help="class names for the legend")
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    points = read_cloud(args.bag, args.index)
-    title = f"{args.bag.name}: cloud {args.index}, {points.shape[1]}x{points.shape[0]}"
-    out = plot_cloud(points, args.out, args.label_set, args.max_range, title)
-    print(f"wrote {out}")
-    return 0

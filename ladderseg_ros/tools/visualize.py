@@ -12,17 +12,21 @@ directory is built under a temporary name and renamed when complete.
 from __future__ import annotations
 
 import contextlib
-import shutil
-import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ladderseg_ros.classes import LabelSet, palette_lut
+from ladderseg_ros.classes import LabelSet, colorize, palette_lut
+from ladderseg_ros.data.synthetic import StereoRig, render_frame
 from ladderseg_ros.errors import LadderSegError
-from ladderseg_ros.fileio import OutputExistsError, atomic_output
+from ladderseg_ros.fileio import (
+    OutputExistsError,
+    atomic_output,
+    atomic_output_dir,
+    refuse_existing,
+)
 
 VIDEO_FOURCC = "mp4v"
 PANEL_TITLES = ("left", "disparity", "segmentation", "ground truth")
@@ -35,24 +39,15 @@ class VisualizeError(LadderSegError):
 
 @contextlib.contextmanager
 def _atomic_file(path: Path) -> Iterator[Path]:
-    """``atomic_output`` with the target's suffix (OpenCV picks the format by it); an
-    existing target is a ``VisualizeError``."""
+    """``atomic_output`` with the target's suffix (OpenCV picks the format by it).
+
+    An existing target is a ``VisualizeError``.
+    """
     try:
         with atomic_output(path, suffix=path.suffix) as tmp:
             yield tmp
     except OutputExistsError as exc:
         raise VisualizeError(str(exc)) from None
-
-
-def temporary_sibling(path: Path) -> Path:
-    """A hidden name beside ``path`` (same suffix, so writers pick the same format)."""
-    return path.parent / f".{path.stem}.partial-{uuid.uuid4().hex[:8]}{path.suffix}"
-
-
-def refuse_existing(path: Path) -> None:
-    """Raise unless ``path`` is free: outputs never overwrite anything."""
-    if path.exists() or path.is_symlink():
-        raise VisualizeError(f"{path} exists already, not overwriting")
 
 
 def colorize_disparity(disparity: np.ndarray, max_disparity: float | None = None) -> np.ndarray:
@@ -140,7 +135,7 @@ class VideoWriter:
 
     def __init__(self, path: str | Path, fps: float) -> None:
         self.path = Path(path)
-        refuse_existing(self.path)
+        refuse_existing(self.path, VisualizeError)
         if not fps > 0:
             raise VisualizeError(f"video {self.path}: fps must be > 0, got {fps}")
         self.fps = fps
@@ -157,6 +152,7 @@ class VideoWriter:
         return self
 
     def write(self, rgb: np.ndarray) -> None:
+        """Appends one RGB frame (uint8, H x W x 3, the size of the first frame)."""
         size = (rgb.shape[1], rgb.shape[0])
         if self._writer is None:
             fourcc = cv2.VideoWriter_fourcc(*VIDEO_FOURCC)
@@ -183,37 +179,61 @@ class VideoWriter:
 
 
 class FrameDirWriter:
-    """Numbered PNG rows in a new directory, built under a temporary name; a context manager."""
+    """Numbered PNG rows in a new directory, built under a temporary name; a context manager.
+
+    Raises:
+        VisualizeError: ``path`` exists and is not an empty directory (checked on creation
+            and again when publishing), or the folder cannot be created.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        refuse_existing(self.path)
-        self._tmp = temporary_sibling(self.path)
         self.frames = 0
+        self._output = atomic_output_dir(self.path, error=VisualizeError)
+        self._tmp: Path | None = None
 
     def __enter__(self) -> FrameDirWriter:
         try:
-            self._tmp.mkdir()
+            self._tmp = self._output.__enter__()
         except OSError as exc:
             raise VisualizeError(f"cannot create {self.path}: {exc}") from exc
         return self
 
     def write(self, rgb: np.ndarray, name: str | None = None) -> None:
+        """Writes one RGB image as ``{name}.png`` (default: the running frame number)."""
+        if self._tmp is None:
+            raise VisualizeError(f"{self.path} is not open for writing")
         write_png(self._tmp / f"{name or f'{self.frames:06d}'}.png", rgb)
         self.frames += 1
 
-    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        _commit(self._tmp, self.path, exc_type is None)
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        # publishes the folder on success; on an exception deletes it (the exception goes on)
+        self._output.__exit__(exc_type, exc, tb)  # type: ignore[arg-type]
 
 
-def _commit(tmp: Path, path: Path, complete: bool) -> None:
-    """Rename a finished temporary file or directory to ``path``; remove it otherwise."""
-    try:
-        if complete:
-            refuse_existing(path)
-            tmp.rename(path)
-    finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
+def synthetic_preview(rig: StereoRig, seeds: range, tile_width: int = 480) -> np.ndarray:
+    """A contact sheet of the synthetic world: a row per seed of left, right, disparity, labels.
+
+    Args:
+        rig: the stereo rig to render with.
+        seeds: one street per seed (``render_frame``).
+        tile_width: width of each of the four tiles, in pixels.
+
+    Returns:
+        The sheet, RGB uint8, (rows * tile height, 4 * tile_width, 3); disparity as a heat
+        map scaled to its 99th percentile, black where invalid.
+    """
+    size = (tile_width, max(1, round(tile_width * rig.height / rig.width)))
+    rows = []
+    for seed in seeds:
+        frame = render_frame(seed, rig)
+        valid = frame.disparity > 0
+        top = float(np.percentile(frame.disparity[valid], 99)) if valid.any() else 1.0
+        tiles = [frame.left, frame.right, colorize_disparity(frame.disparity, max(top, 1e-6))]
+        tiles.append(colorize(frame.train_ids))
+        rows.append(
+            np.concatenate([cv2.resize(t, size, interpolation=cv2.INTER_AREA) for t in tiles], 1)
+        )
+    return np.concatenate(rows, 0)

@@ -1,1 +1,1 @@
-"""training"""
+"""Training: the loop, losses, batching, metrics, checkpoints and plots."""

@@ -17,15 +17,19 @@ import torch
 
 from ladderseg_ros.classes import LabelSet
 from ladderseg_ros.data.sample import DatasetError, Sample
+from ladderseg_ros.data.synthetic import SyntheticError
+from ladderseg_ros.data.synthetic.cameras import CameraVariation
+from ladderseg_ros.data.synthetic_dataset import SyntheticConfig, SyntheticDataset
 from ladderseg_ros.data.transforms import Compose
 from ladderseg_ros.training.config import DataConfig
+from ladderseg_ros.weights import IMAGENET_MEAN, IMAGENET_STD
 
 #: ImageNet normalization (0-1 RGB), what torchvision's DenseNet weights expect.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class SegmentationDataset(Protocol):
+    """What the loader reads: a label set, a length, and samples by index."""
+
     label_set: LabelSet
 
     def __len__(self) -> int: ...
@@ -56,8 +60,6 @@ def build_dataset(
     """The dataset named by ``config.dataset`` for ``split`` (labels always loaded)."""
     name = config.dataset
     if name == "synthetic":
-        from ladderseg_ros.data.synthetic_dataset import SyntheticConfig, SyntheticDataset
-
         return SyntheticDataset(
             SyntheticConfig(
                 split=split,
@@ -91,9 +93,10 @@ def build_dataset(
 
 
 def synthetic_cameras(config: DataConfig, split: str) -> dict:
-    """``SyntheticConfig`` camera fields from ``data.synthetic_*``: nothing for ``fixed``;
-    for ``varied`` the ranges, the trained focal and, on the training split, the scale
-    jitter and crop-window rendering.
+    """``SyntheticConfig`` camera fields from ``data.synthetic_*``.
+
+    Nothing for ``fixed``; for ``varied`` the ranges, the trained focal and, on the
+    training split, the scale jitter and crop-window rendering.
 
     Raises:
         DatasetError: ``synthetic_cameras`` is unknown or a range is impossible.
@@ -104,9 +107,6 @@ def synthetic_cameras(config: DataConfig, split: str) -> dict:
         raise DatasetError(
             f"data.synthetic_cameras {config.synthetic_cameras!r}: expected fixed or varied"
         )
-    from ladderseg_ros.data.synthetic import SyntheticError
-    from ladderseg_ros.data.synthetic.cameras import CameraVariation
-
     try:
         variation = CameraVariation(
             presets=tuple(p.strip() for p in config.synthetic_presets.split(",") if p.strip()),
@@ -181,6 +181,7 @@ class StepBatchSampler:
 
     @property
     def steps_per_epoch(self) -> int:
+        """Optimizer steps in one pass over the data (a partial last batch is dropped)."""
         return self.n // self.global_batch
 
     def __len__(self) -> int:
@@ -209,6 +210,8 @@ class Batch:
     names: list[str]
 
     def to(self, device: torch.device) -> Batch:
+        """The batch on ``device`` (non-blocking copies)."""
+
         def mv(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.to(device, non_blocking=True)
 
@@ -217,6 +220,8 @@ class Batch:
         )
 
     def pin_memory(self) -> Batch:
+        """The batch in pinned memory (the DataLoader calls this with ``pin_memory``)."""
+
         def pin(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.pin_memory()
 

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.fileio import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -23,19 +24,15 @@ class CheckpointError(LadderSegError):
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` via a temporary file + rename: a crash while writing
-    leaves the previous checkpoint intact."""
+    """Write ``state`` to ``path`` via a temporary file + rename.
+
+    A crash while writing leaves the previous checkpoint intact.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_output(path, overwrite=True) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
     log.debug("checkpoint written: %s", path)
 
 

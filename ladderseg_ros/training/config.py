@@ -7,17 +7,19 @@ new key.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from ladderseg_ros.data.transforms import AugmentConfig
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.fileio import InputFileError, one_line, read_text
 from ladderseg_ros.training.losses import LossConfig
 
 
@@ -154,13 +156,18 @@ class TrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as nested dicts of plain values (sections -> keys -> values)."""
         return dataclasses.asdict(self)
 
     def to_yaml(self) -> str:
+        """The config as YAML, in the layout of ``config/training/*.yaml``."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
-def _convert(value: Any, tp: Any, key: str) -> Any:
+_T = TypeVar("_T")
+
+
+def _convert(value: object, tp: object, key: str) -> object:
     """Check/convert a YAML value to a field type (int -> float allowed, Optional honoured)."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
@@ -182,7 +189,8 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"{key}: {value!r} is not a {getattr(tp, '__name__', tp)}")
 
 
-def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
+def _build(cls: type[_T], values: dict[str, Any], prefix: str) -> _T:
+    """An instance of the config dataclass ``cls`` from YAML ``values`` (keys checked)."""
     if not isinstance(values, dict):
         raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {values!r}")
     hints = typing.get_type_hints(cls)
@@ -214,8 +222,6 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
 
 def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Return a copy of ``values`` with ``section.key=value`` overrides applied."""
-    import copy
-
     values = copy.deepcopy(values)
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -236,8 +242,6 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
     Raises:
         ConfigError: The file is missing, not YAML, or has an unknown key or wrong type.
     """
-    from ladderseg_ros.fileio import InputFileError, one_line, read_text
-
     path = Path(path)
     try:
         values = yaml.safe_load(read_text(path, "training config")) or {}

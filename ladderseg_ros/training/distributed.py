@@ -26,10 +26,12 @@ class DistInfo:
 
     @property
     def is_main(self) -> bool:
+        """Rank 0: the process that writes files and logs."""
         return self.rank == 0
 
     @property
     def enabled(self) -> bool:
+        """More than one process (torchrun)."""
         return self.world_size > 1
 
 
@@ -51,6 +53,7 @@ def init_distributed(device: torch.device) -> DistInfo:
 
 
 def shutdown_distributed() -> None:
+    """Leaves the process group, if this process joined one."""
     if dist.is_initialized():
         dist.destroy_process_group()
 
@@ -63,5 +66,6 @@ def all_reduce_sum(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
 
 
 def barrier(info: DistInfo) -> None:
+    """Waits for every rank (a no-op in a single process)."""
     if info.enabled:
         dist.barrier()

@@ -1,4 +1,4 @@
-"""``ladderseg eval``: score a folder of predicted label PNGs against ground truth.
+"""Score a folder of predicted label PNGs against ground truth (``ladderseg eval``).
 
 Files are matched by their frame name: the dataset suffixes (``_gtFine_labelIds``,
 ``_leftImg8bit``, ``_trainIds``, ...) are stripped, so Cityscapes ground truth pairs with
@@ -7,13 +7,12 @@ predictions named after the input images. This scores any model's output, not on
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
 import numpy as np
 
-from ladderseg_ros.classes import LABEL_SETS, LabelError, LabelSet, get_label_set
+from ladderseg_ros.classes import LabelError, LabelSet
 from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.training.evaluation import ConfusionMatrix
 
@@ -90,8 +89,15 @@ def evaluate_folders(
     """Accumulate the confusion matrix over all ground-truth frames.
 
     Args:
-        gt_ids / pred_ids: ``raw`` = the dataset's stored ids (Cityscapes labelIds, mapped
-            through the label set), ``train`` = training ids already.
+        predictions: folder of predicted label PNGs.
+        ground_truth: folder of ground-truth label PNGs (every frame needs a prediction).
+        label_set: the classes, and the map from dataset ids to training ids.
+        gt_ids: ``raw`` = the dataset's stored ids (Cityscapes labelIds, mapped through the
+            label set), ``train`` = training ids already.
+        pred_ids: the same for the predictions.
+
+    Returns:
+        The confusion matrix over every ground-truth frame.
 
     Raises:
         EvalInputError: A ground-truth frame has no prediction, or files cannot be read.
@@ -122,39 +128,3 @@ def evaluate_folders(
             raise EvalInputError(f"{preds[key]} vs {gt_path}: {exc}") from exc
         cm.update(pred, gt, name=f"{preds[key]} vs {gt_path}")
     return cm
-
-
-def _run(args: argparse.Namespace) -> int:
-    label_set = get_label_set(args.label_set)
-    gt_ids = args.gt_ids or ("train" if label_set.raw_to_train is None else "raw")
-    cm = evaluate_folders(
-        Path(args.predictions), Path(args.ground_truth), label_set, gt_ids, args.pred_ids
-    )
-    print(cm.format_table(label_set))
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "eval",
-        help="score predicted label PNGs against ground truth (per-class IoU, mIoU)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--predictions", required=True, help="folder of predicted label PNGs")
-    p.add_argument("--ground-truth", required=True, help="folder of ground-truth label PNGs")
-    p.add_argument("--label-set", default="cityscapes", choices=sorted(LABEL_SETS))
-    p.add_argument(
-        "--gt-ids",
-        choices=("raw", "train"),
-        default=None,
-        help="ground truth holds dataset ids (raw: Cityscapes/KITTI labelIds) or training ids; "
-        "default raw where the label set maps ids, else train",
-    )
-    p.add_argument(
-        "--pred-ids",
-        choices=("raw", "train"),
-        default="train",
-        help="predictions hold training ids (default) or dataset ids",
-    )
-    p.set_defaults(func=_run)

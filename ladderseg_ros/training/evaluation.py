@@ -18,8 +18,10 @@ class EvaluationError(LadderSegError, ValueError):
 
 
 class ConfusionMatrix:
-    """Accumulates a (num_classes x num_classes) matrix; rows are ground truth, columns
-    predictions. Ground-truth pixels equal to ``ignore_index`` are skipped."""
+    """Accumulates a (num_classes x num_classes) matrix; rows ground truth, columns predictions.
+
+    Ground-truth pixels equal to ``ignore_index`` are skipped.
+    """
 
     def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX) -> None:
         if num_classes < 1:
@@ -67,10 +69,12 @@ class ConfusionMatrix:
         return self.merge(other)
 
     def reset(self) -> None:
+        """Zeroes the matrix."""
         self.matrix[...] = 0
 
     @property
     def total(self) -> int:
+        """Pixels counted (ignored ones excluded)."""
         return int(self.matrix.sum())
 
     def iou(self) -> np.ndarray:
@@ -88,6 +92,7 @@ class ConfusionMatrix:
         return float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan")
 
     def pixel_accuracy(self) -> float:
+        """Correct pixels over counted pixels; NaN when none were counted."""
         total = self.total
         return float(np.trace(self.matrix) / total) if total else float("nan")
 

@@ -21,8 +21,11 @@ from ladderseg_ros.classes import IGNORE_INDEX
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Weights of the main and auxiliary terms (ICCV-W 2017 code: 0.7 main + 0.3 aux, the
-    aux weight shared equally among the auxiliary levels)."""
+    """Weights of the main and auxiliary terms.
+
+    ICCV-W 2017 code: 0.7 main + 0.3 aux, the aux weight shared equally among the auxiliary
+    levels.
+    """
 
     main_weight: float = 0.7
     aux_weight: float = 0.3
@@ -39,8 +42,11 @@ class LossTerms:
 
 
 def soft_targets(labels: torch.Tensor, num_classes: int, size: tuple[int, int]) -> torch.Tensor:
-    """Per-cell label distributions (N, C, h, w) of (N, H, W) labels; ignore pixels are left
-    out, so a cell with no valid pixel sums to 0 (and contributes nothing)."""
+    """Per-cell label distributions (N, C, h, w) of (N, H, W) labels.
+
+    Ignore pixels are left out, so a cell with no valid pixel sums to 0 (and contributes
+    nothing).
+    """
     valid = labels != IGNORE_INDEX
     one_hot = F.one_hot(torch.where(valid, labels, 0), num_classes).permute(0, 3, 1, 2)
     one_hot = one_hot.float() * valid.unsqueeze(1)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ladderseg_ros.fileio import atomic_output
 
-def _figure():
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _figure() -> ModuleType:
+    """``matplotlib.pyplot`` on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -18,15 +25,10 @@ def _figure():
     return plt
 
 
-def _save(fig, path: Path) -> None:
-    """Save atomically (temp name + rename) so a half-written PNG never appears."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    try:
+def _save(fig: Figure, path: Path) -> None:
+    """Save atomically (``fileio.atomic_output``) so a half-written PNG never appears."""
+    with atomic_output(path, overwrite=True, suffix=path.suffix) as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def plot_curves(

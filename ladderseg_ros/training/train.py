@@ -1,4 +1,4 @@
-"""The training loop behind ``ladderseg train`` (the subcommand is in ``train_cli``).
+"""The training loop behind ``ladderseg train`` (the subcommand is ``cli/train.py``).
 
 Single process, or one process per device under ``torchrun`` (DistributedDataParallel).
 Losses are normalized by the valid-pixel count of the whole global batch, and batches are
@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import logging
 import math
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,13 +24,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
-from ladderseg_ros.data.transforms import Resize, build_train_transform
+from ladderseg_ros.classes import IGNORE_INDEX
+from ladderseg_ros.data.synthetic.rig import KITTI_RIG
+from ladderseg_ros.data.synthetic_dataset import sgbm_num_disparities
+from ladderseg_ros.data.transforms import Compose, Resize, build_train_transform
 from ladderseg_ros.errors import LadderSegError
-from ladderseg_ros.fileio import write_bytes_atomic
+from ladderseg_ros.fileio import refuse_existing, write_bytes_atomic
+from ladderseg_ros.model import VARIANTS, build_model
+from ladderseg_ros.stereo import SgbmConfig
 from ladderseg_ros.training.batching import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     AugmentedDataset,
     Batch,
     StepBatchSampler,
@@ -46,9 +52,20 @@ from ladderseg_ros.training.distributed import (
 )
 from ladderseg_ros.training.evaluation import ConfusionMatrix
 from ladderseg_ros.training.losses import combine, segmentation_loss_terms
+from ladderseg_ros.training.plots import plot_confusion, plot_curves
+from ladderseg_ros.weights import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    WeightsMetadata,
+    init_from_weights,
+    load_torchvision_densenet,
+    save_weights,
+)
 
 if TYPE_CHECKING:
-    from ladderseg_ros.weights import WeightsMetadata
+    from types import FrameType
+
+    from torch.utils.tensorboard import SummaryWriter
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +105,6 @@ def select_device(name: str) -> torch.device:
 
 def build_network(config: TrainConfig, num_classes: int) -> nn.Module:
     """The model of ``config.model``; checkpointing with the BN momentum correction."""
-    from ladderseg_ros.model import VARIANTS, build_model
-
     if config.model.variant not in VARIANTS:
         raise TrainError(
             f"model.variant {config.model.variant!r}: known variants {', '.join(VARIANTS)}"
@@ -98,12 +113,8 @@ def build_network(config: TrainConfig, num_classes: int) -> nn.Module:
     backbone = dataclasses.replace(variant.backbone, checkpointing=config.model.checkpointing)
     model = build_model(variant, num_classes, backbone=backbone)
     if config.model.imagenet_weights:
-        from ladderseg_ros.weights import load_torchvision_densenet
-
         load_torchvision_densenet(model, config.model.imagenet_weights)
     if config.model.init_weights:
-        from ladderseg_ros.weights import init_from_weights
-
         init_from_weights(model, config.model.init_weights)
     if config.model.checkpointing:
         correct_bn_momentum_for_checkpointing(model)
@@ -111,8 +122,11 @@ def build_network(config: TrainConfig, num_classes: int) -> nn.Module:
 
 
 def correct_bn_momentum_for_checkpointing(model: nn.Module) -> int:
-    """BatchNorms inside recomputed segments run forward twice per step; momentum
-    ``1 - sqrt(1 - m)`` applied twice equals ``m`` once (Krešo et al. 2020). Returns count."""
+    """Sets the momentum of BatchNorms inside recomputed segments; returns their count.
+
+    They run forward twice per step; momentum ``1 - sqrt(1 - m)`` applied twice equals
+    ``m`` once (Krešo et al. 2020).
+    """
     count = 0
     for module in model.modules():
         if getattr(module, "checkpointing", False) and isinstance(
@@ -161,7 +175,7 @@ class _StopFlag:
             self._previous = None
         return self
 
-    def _handle(self, signum: int, frame: Any) -> None:
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
@@ -173,11 +187,14 @@ class _StopFlag:
 
 
 def _config_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Dotted keys whose values differ; a key missing on one side (a checkpoint older than
-    the key) counts at its default, so a new option set to a new value is a difference."""
+    """Dotted keys whose values differ.
+
+    A key missing on one side (a checkpoint older than the key) counts at its default, so a
+    new option set to a new value is a difference.
+    """
     defaults = TrainConfig().to_dict()
 
-    def value(config: dict[str, Any], section: str, key: str) -> Any:
+    def value(config: dict[str, Any], section: str, key: str) -> object:
         return config.get(section, {}).get(key, defaults.get(section, {}).get(key))
 
     keys = {(section, key) for c in (saved, current) for section in c for key in c[section]}
@@ -251,18 +268,17 @@ class Trainer:
         self.last_matrix: np.ndarray | None = None
         if resume is not None:
             self._restore(resume)
-        elif self.dist.is_main and (self.out_dir / CHECKPOINT_NAME).exists():
-            raise TrainError(
-                f"{self.out_dir / CHECKPOINT_NAME} exists: pass --resume to continue that run "
-                "or set run.output_dir to a new directory (not overwriting)"
+        elif self.dist.is_main:
+            refuse_existing(
+                self.out_dir / CHECKPOINT_NAME,
+                TrainError,
+                ": pass --resume to continue that run or set run.output_dir to a new directory",
             )
         self.writer = self._tensorboard()
 
     # ------------------------------------------------------------------ set-up
 
     def _datasets(self) -> tuple[AugmentedDataset, AugmentedDataset]:
-        from ladderseg_ros.model import VARIANTS
-
         c = self.config
         variant = VARIANTS.get(c.model.variant)
         with_disp = bool(variant is not None and variant.uses_disparity)
@@ -270,8 +286,6 @@ class Trainer:
         val = build_dataset(c.data, c.data.val_split, with_disp, c.data.num_val)
         val_tf = None
         if c.data.val_width and c.data.val_height:
-            from ladderseg_ros.data.transforms import Compose
-
             val_tf = Compose([Resize(c.data.val_width, c.data.val_height)])
         return (
             AugmentedDataset(train, build_train_transform(c.augment)),
@@ -291,7 +305,7 @@ class Trainer:
             start_step,
         )
 
-    def _tensorboard(self) -> Any:
+    def _tensorboard(self) -> SummaryWriter | None:
         if not self.dist.is_main:
             return None
         try:
@@ -304,6 +318,7 @@ class Trainer:
     # ------------------------------------------------------------------ state
 
     def state(self) -> dict[str, Any]:
+        """Everything a resumed run needs: weights, optimizer, scaler, step, config, RNGs."""
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -319,6 +334,7 @@ class Trainer:
         }
 
     def save(self) -> None:
+        """Writes the checkpoint (rank 0), then waits for every rank."""
         if self.dist.is_main:
             save_checkpoint(self.out_dir / CHECKPOINT_NAME, self.state())
             log.info("checkpoint at step %d: %s", self.step, self.out_dir / CHECKPOINT_NAME)
@@ -357,8 +373,6 @@ class Trainer:
 
     def _aux_cells(self, batches: list[Batch], sizes: list[tuple[int, int]]) -> float:
         """Valid cells over all auxiliary levels (each level weighted 1/levels)."""
-        from ladderseg_ros.classes import IGNORE_INDEX
-
         total = 0.0
         for b in batches:
             valid = (b.labels != IGNORE_INDEX).float().unsqueeze(1)
@@ -369,8 +383,6 @@ class Trainer:
 
     def train_step(self, micro: list[Batch]) -> float:
         """One optimizer step over this rank's micro-batches; returns the global loss."""
-        from ladderseg_ros.classes import IGNORE_INDEX
-
         self.net.train()
         lr = poly_lr(self.config, self.step, self.total_steps)
         for group in self.optimizer.param_groups:
@@ -430,8 +442,6 @@ class Trainer:
 
     def fit(self) -> History:
         """Train from ``self.step`` to the end; checkpoints, validation, logs."""
-        from tqdm import tqdm
-
         run = self.config.run
         if self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -478,7 +488,7 @@ class Trainer:
             raise KeyboardInterrupt
         return self.history
 
-    def _log_step(self, loss: float, bar: Any, seconds: float) -> None:
+    def _log_step(self, loss: float, bar: tqdm, seconds: float) -> None:
         world_loss = all_reduce_sum(torch.tensor([loss]), self.dist).item()
         if not self.dist.is_main:
             return
@@ -492,11 +502,13 @@ class Trainer:
             log.debug("step %d loss %.4f", self.step, world_loss)
 
     def validation_due(self) -> bool:
-        """Whether the model at ``self.step`` should be (and has not been) validated: the end
-        of the run, or an epoch boundary due by ``val_every_epochs`` passed since the last
+        """Whether the model at ``self.step`` should be (and has not been) validated.
+
+        The end of the run, or an epoch boundary due by ``val_every_epochs`` passed since the last
         validation. Checked at each epoch end and once at the start of ``fit``: a stop or
         crash between a boundary's checkpoint and its validation resumes at that boundary,
-        so the late validation sees the same model the uninterrupted run validated."""
+        so the late validation sees the same model the uninterrupted run validated.
+        """
         if self.step == 0 or self.last_val_step >= self.step:
             return False
         if self.step >= self.total_steps:
@@ -537,8 +549,6 @@ class Trainer:
         """Plots, per-class IoU table and weights export (main rank). Returns weights path."""
         if not self.dist.is_main:
             return None
-        from ladderseg_ros.training.plots import plot_confusion, plot_curves
-
         h = self.history
         plot_curves(self.out_dir / "curves.png", h.loss_steps, h.losses, h.val_steps, h.mious)
         metrics: dict[str, float] = {}
@@ -565,7 +575,6 @@ class Trainer:
         return weights
 
     def _export(self, path: Path, metrics: dict[str, float]) -> WeightsMetadata:
-        from ladderseg_ros.weights import WeightsMetadata, save_weights
 
         c = self.config
         input_size, focal = trained_scale(c.data)
@@ -586,6 +595,7 @@ class Trainer:
                 "commit": self.commit,
                 "config": json.dumps(c.to_dict()),
                 **_init_provenance(c.model.init_weights),
+                **_sgbm_provenance(c.data),
             },
             metrics=metrics,
         )
@@ -605,8 +615,6 @@ def trained_scale(data: DataConfig) -> tuple[tuple[int, int] | None, float | Non
     """
     if data.dataset != "synthetic":
         return None, None
-    from ladderseg_ros.data.synthetic.rig import KITTI_RIG
-
     if data.synthetic_cameras == "varied" and data.synthetic_focal > 0:
         scale = data.synthetic_focal / KITTI_RIG.focal
         size = (round(KITTI_RIG.width * scale), round(KITTI_RIG.height * scale))
@@ -615,12 +623,31 @@ def trained_scale(data: DataConfig) -> tuple[tuple[int, int] | None, float | Non
     return (rig.width, rig.height), float(data.synthetic_focal or rig.focal)
 
 
+def training_sgbm(data: DataConfig) -> SgbmConfig | None:
+    """The SGBM settings that made the training disparity; None when it was not SGBM's.
+
+    The synthetic dataset matches each rendered pair with ``SgbmConfig``'s defaults and the
+    range ``sgbm_num_disparities(rig)``; this is that setting for the KITTI rig at the
+    trained scale (``trained_scale``; with varied cameras each camera's range follows its
+    own rig). The weights record it (provenance ``sgbm``, JSON) so that an entry point can
+    match the pair as training did.
+    """
+    if data.dataset != "synthetic" or data.synthetic_disparity != "sgbm":
+        return None
+    size, _ = trained_scale(data)
+    rig = KITTI_RIG.resized(*size) if size is not None else KITTI_RIG
+    return SgbmConfig(num_disparities=sgbm_num_disparities(rig))
+
+
+def _sgbm_provenance(data: DataConfig) -> dict[str, str]:
+    sgbm = training_sgbm(data)
+    return {} if sgbm is None else {"sgbm": json.dumps(dataclasses.asdict(sgbm))}
+
+
 def _init_provenance(path: str | None) -> dict[str, str]:
     """The starting weights of a fine-tuning run: file name and SHA-256."""
     if not path:
         return {}
-    import hashlib
-
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     return {"init_weights": Path(path).name, "init_weights_sha256": digest}
 
@@ -630,8 +657,6 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _git_commit() -> str:
-    import subprocess
-
     try:
         here = Path(__file__).resolve().parent
         head = subprocess.run(

@@ -68,8 +68,11 @@ def test_cityscapes_maps_label_ids_and_reads_disparity(tmp_path: Path) -> None:
     s = ds[0]
     assert s.name == "aachen_000000_000019"
     np.testing.assert_array_equal(s.image[0, 0], [200, 0, 10])
-    assert s.labels[0, 0] == 13 and s.labels[1, 0] == 255 and s.labels[5, 5] == 0
-    assert s.disparity[3, 0] == 0.0 and s.disparity[3, 4] == pytest.approx(12.5)
+    assert s.labels[0, 0] == 13
+    assert s.labels[1, 0] == 255
+    assert s.labels[5, 5] == 0
+    assert s.disparity[3, 0] == 0.0
+    assert s.disparity[3, 4] == pytest.approx(12.5)
     assert s.baseline == pytest.approx(0.209)
 
 
@@ -110,12 +113,14 @@ def test_kitti_split_labels_disparity_and_baseline(tmp_path: Path) -> None:
     _kitti(tmp_path)
     train = KittiDataset(tmp_path, "train", with_disparity=True)
     val = KittiDataset(tmp_path, "val", with_disparity=True)
-    assert len(train) == 4 and len(val) == 1
+    assert len(train) == 4
+    assert len(val) == 1
     assert {f.name for f in train.frames}.isdisjoint({f.name for f in val.frames})
     s = train[0]  # frame 000001 has a calibration file
     assert s.name == "000001_10"
     assert (s.labels == 8).all()
-    assert s.disparity[0, 0] == 0 and s.disparity[4, 4] == pytest.approx(40.0)
+    assert s.disparity[0, 0] == 0
+    assert s.disparity[4, 4] == pytest.approx(40.0)
     assert s.baseline == pytest.approx((44.85 + 339.5) / 721.5)
     assert train[1].baseline == pytest.approx(0.54)  # no calib: the nominal rig
 
@@ -145,7 +150,8 @@ def test_kitti_raw_drive(tmp_path: Path) -> None:
     ds = KittiRawDataset(drive)
     assert len(ds) == 2
     s = ds[1]
-    assert s.right.shape == s.image.shape and s.labels is None
+    assert s.right.shape == s.image.shape
+    assert s.labels is None
     assert s.baseline == pytest.approx(0.5328, abs=1e-3)
     assert s.timestamp - ds[0].timestamp == pytest.approx(0.104, abs=1e-3)
 
@@ -180,15 +186,18 @@ def test_voc_reads_palette_indices_not_colours(tmp_path: Path) -> None:
     train = VocDataset(tmp_path / "VOCdevkit", "train")
     assert len(train) == 2
     s = train[1]
-    assert s.labels[0, 0] == 255 and (s.labels[1:] == 1).all()
+    assert s.labels[0, 0] == 255
+    assert (s.labels[1:] == 1).all()
     val = VocDataset(tmp_path / "VOCdevkit" / "VOC2012", "val")
-    assert val[0].name == "2008_000001" and (val[0].labels[1:] == 2).all()
+    assert val[0].name == "2008_000001"
+    assert (val[0].labels[1:] == 2).all()
 
 
 def test_voc_uses_the_augmented_train_list(tmp_path: Path) -> None:
     voc = _voc(tmp_path, aug=True)
     train = VocDataset(voc, "train")
-    assert len(train) == 3 and (train[2].labels == 15).all()
+    assert len(train) == 3
+    assert (train[2].labels == 15).all()
     assert len(VocDataset(voc, "train", augmented=False)) == 2
 
 

@@ -97,7 +97,8 @@ def test_kitti_raw_roundtrip(tmp_path: Path) -> None:
     raw = read_kitti_raw_drive(drive)
     assert [p.name for p in raw.left] == ["0000000000.png", "0000000001.png", "0000000002.png"]
     assert np.allclose(raw.timestamps, stamps, atol=1e-6)
-    assert np.allclose(raw.p_left, p_left) and np.allclose(raw.p_right, p_right)
+    assert np.allclose(raw.p_left, p_left)
+    assert np.allclose(raw.p_right, p_right)
     assert baseline_from_projections(raw.p_left, raw.p_right) == pytest.approx(0.54)
     assert np.array_equal(read_png(raw.right[1]), RIGHT)
     with pytest.raises(LayoutError, match="exists already"):

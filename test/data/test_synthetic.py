@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ladderseg_ros.classes import TRAIN_TO_LABEL_ID
-from ladderseg_ros.data import synth_cli
+from ladderseg_ros.cli import synth as synth_cli
 from ladderseg_ros.data.layouts import (
     cityscapes_samples,
     read_cityscapes_camera,
@@ -67,9 +67,13 @@ def test_render_is_deterministic_per_seed() -> None:
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
     assert not np.array_equal(a.left, c.left)
     assert not np.array_equal(a.train_ids, c.train_ids)
-    assert a.left.shape == (125, 414, 3) and a.left.dtype == np.uint8
-    assert a.train_ids.dtype == np.uint8 and a.disparity.dtype == np.float32
-    assert a.seed == 7 and a.index == 0 and a.rig == SMALL
+    assert a.left.shape == (125, 414, 3)
+    assert a.left.dtype == np.uint8
+    assert a.train_ids.dtype == np.uint8
+    assert a.disparity.dtype == np.float32
+    assert a.seed == 7
+    assert a.index == 0
+    assert a.rig == SMALL
 
 
 def test_every_class_appears_over_20_seeds() -> None:
@@ -84,8 +88,10 @@ def test_every_class_appears_over_20_seeds() -> None:
 def test_ground_truth_is_consistent() -> None:
     frame = render_frame(3, SMALL)
     sky = frame.train_ids == SKY
-    assert sky.any() and (~sky).any()
-    assert np.all(frame.disparity[sky] == 0) and np.all(frame.depth[sky] == 0)
+    assert sky.any()
+    assert (~sky).any()
+    assert np.all(frame.disparity[sky] == 0)
+    assert np.all(frame.depth[sky] == 0)
     solid = ~sky
     assert np.all(frame.depth[solid] > 0)
     expect = SMALL.focal * SMALL.baseline / frame.depth[solid]
@@ -94,7 +100,8 @@ def test_ground_truth_is_consistent() -> None:
     assert np.all(np.diff(frame.disparity[solid][order]) <= 1e-4)
     assert np.array_equal(frame.label_ids, TRAIN_TO_LABEL_ID[frame.train_ids])
     # Nearby classes are seen 3 m away or closer, far ones beyond 60 m: >10x apparent sizes.
-    assert frame.depth[solid].min() < 6 and frame.depth[solid].max() > 60
+    assert frame.depth[solid].min() < 6
+    assert frame.depth[solid].max() > 60
 
 
 def test_right_view_is_the_left_view_shifted_by_disparity() -> None:
@@ -126,8 +133,10 @@ def test_drive_moves_forward_smoothly_in_one_world() -> None:
     poses = drive_poses(5, 30, 10.0, 1.7)
     z = np.array([p.z for p in poses])
     yaw = np.array([p.yaw for p in poses])
-    assert np.all(np.diff(z) > 0.5) and np.all(np.diff(z) < 1.3)
-    assert np.abs(yaw).max() < np.radians(3) and np.abs(np.diff(yaw)).max() < np.radians(0.5)
+    assert np.all(np.diff(z) > 0.5)
+    assert np.all(np.diff(z) < 1.3)
+    assert np.abs(yaw).max() < np.radians(3)
+    assert np.abs(np.diff(yaw)).max() < np.radians(0.5)
     frames = list(render_drive(5, 3, SMALL, fps=5.0))
     assert [f.index for f in frames] == [0, 1, 2]
     assert np.allclose(np.diff([f.timestamp for f in frames]), 0.2)
@@ -155,7 +164,10 @@ def test_synth_writes_cityscapes_layout(tmp_path: Path) -> None:
     samples = cityscapes_samples(out, "val")
     assert len(samples) == 2
     for s in samples:
-        assert s.right and s.disparity and s.camera and s.label_ids
+        assert s.right
+        assert s.disparity
+        assert s.camera
+        assert s.label_ids
         assert read_png(s.left).shape == (64, 128, 3)
         assert read_cityscapes_disparity(s.disparity).max() > 0
         assert read_cityscapes_camera(s.camera).baseline == pytest.approx(0.209313)
@@ -211,7 +223,8 @@ def test_synth_writes_either_rig_in_either_layout(tmp_path: Path) -> None:
     argv = ["--preset", "kitti", "--layout", "cityscapes", "--split", "test", "--frames", "2"]
     assert _synth([*argv, "--out", str(out), "--size", "124x38"]) == 0
     samples = cityscapes_samples(out, "test")
-    assert len(samples) == 2 and all(s.label_ids for s in samples)
+    assert len(samples) == 2
+    assert all(s.label_ids for s in samples)
     assert read_cityscapes_camera(samples[0].camera).baseline == pytest.approx(0.54)
     assert read_png(samples[0].left).shape == (38, 124, 3)
     out = tmp_path / "cs_rig"
@@ -242,7 +255,8 @@ def test_interrupted_synth_leaves_nothing_and_restarts(
     argv = ["--frames", "2", "--out", str(out), "--split", "val", "--size", "64x32"]
     with pytest.raises(KeyboardInterrupt):
         _synth(argv)
-    assert written and sorted(tmp_path.iterdir()) == []
+    assert written
+    assert sorted(tmp_path.iterdir()) == []
     monkeypatch.setattr(layouts, "write_cityscapes_sample", real)
     assert _synth(argv) == 0
     assert len(cityscapes_samples(out, "val")) == 2

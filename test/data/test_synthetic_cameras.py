@@ -32,18 +32,25 @@ def test_cameras_cover_both_presets_and_the_ranges() -> None:
         base = RIGS[preset]
         mine = [c for c in cams if c.preset == preset]
         focal = np.array([c.rig.focal / base.focal for c in mine])
-        assert focal.min() < 0.6 and focal.max() > 1.7 and (focal >= 0.5).all()
+        assert focal.min() < 0.6
+        assert focal.max() > 1.7
+        assert (focal >= 0.5).all()
         assert (focal <= 2.0).all()
         baseline = np.array([c.rig.baseline / base.baseline for c in mine])
-        assert baseline.min() < 0.7 and baseline.max() > 1.4
+        assert baseline.min() < 0.7
+        assert baseline.max() > 1.4
     heights = [c.rig.camera_height for c in cams]
-    assert min(heights) < 1.2 and max(heights) > 1.8
+    assert min(heights) < 1.2
+    assert max(heights) > 1.8
     pitch = [c.pitch_deg for c in cams]
-    assert min(pitch) < -2.5 and max(pitch) > 2.5
+    assert min(pitch) < -2.5
+    assert max(pitch) > 2.5
     aspect = [c.rig.width / c.rig.height for c in cams]
-    assert min(aspect) < 1.6 and max(aspect) > 4.0
+    assert min(aspect) < 1.6
+    assert max(aspect) > 4.0
     density = [c.density for c in cams]
-    assert min(density) < 0.6 and max(density) > 1.7
+    assert min(density) < 0.6
+    assert max(density) > 1.7
     hazy = [c for c in cams if math.isfinite(c.weather.visibility)]
     assert 0 < len(hazy) < len(cams)
     # Pitch moves the horizon (principal point row) by focal * tan(pitch).
@@ -66,8 +73,10 @@ def test_trained_view_renders_at_the_trained_focal() -> None:
         assert full.camera_height == cam.rig.camera_height
         s = full.focal / cam.rig.focal
         assert full.width == max(16, round(cam.rig.width * s))
-        assert w == min(448, full.width) and h == min(192, full.height)
-        assert 0 <= x0 <= full.width - w and 0 <= y0 <= full.height - h
+        assert w == min(448, full.width)
+        assert h == min(192, full.height)
+        assert 0 <= x0 <= full.width - w
+        assert 0 <= y0 <= full.height - h
     assert at_focal(RIGS["kitti"], FOCAL).width == 640
 
 
@@ -118,7 +127,8 @@ def test_varied_dataset_sample_is_consistent() -> None:
         s = ds[i]
         cam = sample_camera(seed, cfg.cameras)
         full, (x0, y0, w, h) = trained_view(seed, cam, 80.0, cfg.scale, (96, 48))
-        assert s.image.shape == (h, w, 3) and s.labels.shape == s.disparity.shape == (h, w)
+        assert s.image.shape == (h, w, 3)
+        assert s.labels.shape == s.disparity.shape == (h, w)
         assert s.baseline == pytest.approx(cam.rig.baseline)
         frame = render_frame(seed, crop_rig(full, x0, y0, w, h), cam.density)
         np.testing.assert_array_equal(s.labels, frame.train_ids)

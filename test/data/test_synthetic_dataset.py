@@ -18,7 +18,8 @@ def test_frames_are_deterministic_and_splits_disjoint() -> None:
     again = SyntheticDataset(SyntheticConfig("train", 2, 96, 32))
     val = SyntheticDataset(SyntheticConfig("val", 2, 96, 32))
     a, b = train[1], again[1]
-    assert a.image.shape == (32, 96, 3) and a.labels.shape == a.disparity.shape == (32, 96)
+    assert a.image.shape == (32, 96, 3)
+    assert a.labels.shape == a.disparity.shape == (32, 96)
     np.testing.assert_array_equal(a.image, b.image)
     np.testing.assert_array_equal(a.labels, b.labels)
     assert a.baseline == pytest.approx(0.54)
@@ -41,9 +42,11 @@ def test_sgbm_disparity_is_matched_on_the_rendered_pair() -> None:
     e, s = exact[0], sgbm[0]
     np.testing.assert_array_equal(s.image, e.image)
     np.testing.assert_array_equal(s.labels, e.labels)
-    assert s.disparity.dtype == np.float32 and s.disparity.shape == (64, 192)
+    assert s.disparity.dtype == np.float32
+    assert s.disparity.shape == (64, 192)
     num = sgbm.sgbm.num_disparities
-    assert num % 16 == 0 and num >= e.disparity.max()  # covers this frame's nearest surface
+    assert num % 16 == 0
+    assert num >= e.disparity.max()
     assert not s.disparity[:, : num // 2].any()  # no match possible left of the range
     both = (s.disparity > 0) & (e.disparity > 0)
     assert 0.4 < (s.disparity > 0).mean() < 0.95

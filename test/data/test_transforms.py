@@ -33,7 +33,8 @@ def _sample(h: int = 24, w: int = 40) -> Sample:
 def test_resize_scales_disparity_values_and_keeps_alignment() -> None:
     s = _sample()
     out = resize_sample(s, 80, 48)
-    assert out.image.shape == (48, 80, 3) and out.labels.shape == out.disparity.shape == (48, 80)
+    assert out.image.shape == (48, 80, 3)
+    assert out.labels.shape == out.disparity.shape == (48, 80)
     # Nearest resampling at 2x: output column x reads input column x // 2.
     src = np.arange(80) // 2
     np.testing.assert_array_equal(out.labels[5], (src % 19).astype(np.uint8))
@@ -71,15 +72,18 @@ def test_crop_keeps_alignment_and_pads_with_ignore() -> None:
     np.testing.assert_allclose(out.disparity[0], np.where(x < 3, 0, 1 + x / 4))
     big = RandomCrop(64, 30)(s, rng)
     assert big.image.shape == (30, 64, 3)
-    assert (big.labels[24:] == 255).all() and (big.labels[:, 40:] == 255).all()
+    assert (big.labels[24:] == 255).all()
+    assert (big.labels[:, 40:] == 255).all()
     assert (big.disparity[:, 40:] == 0).all()
 
 
 def test_photometric_jitter_changes_only_the_image() -> None:
     s = _sample()
     out = PhotometricJitter(0.3, 0.3, 0.3)(s, np.random.default_rng(1))
-    assert out.image.dtype == np.uint8 and not np.array_equal(out.image, s.image)
-    assert out.labels is s.labels and out.disparity is s.disparity
+    assert out.image.dtype == np.uint8
+    assert not np.array_equal(out.image, s.image)
+    assert out.labels is s.labels
+    assert out.disparity is s.disparity
 
 
 def test_pipeline_is_a_function_of_the_seed() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ladderseg_ros.cli import main
+from ladderseg_ros.cli.main import main
 from ladderseg_ros.data.layouts import read_png, write_png
 from ladderseg_ros.model import build_model
 from ladderseg_ros.weights import WeightsMetadata, save_weights
@@ -27,14 +27,16 @@ def weights(tmp_path_factory):
 def test_info_prints_figures(capsys) -> None:
     assert main(["info", "ldn_tiny", "ldn_tiny_ss", "--size", "128x64"]) == 0
     out = capsys.readouterr().out
-    assert "GFLOPs@128x64" in out and "1/64" in out
+    assert "GFLOPs@128x64" in out
+    assert "1/64" in out
     assert main(["info", "nonexistent_model"]) == 2
 
 
 def test_export_with_check(weights, tmp_path, capsys) -> None:
     out = tmp_path / "m.onnx"
     assert main(["export", str(weights["ldn_tiny_ss"]), "--onnx", str(out), "--check"]) == 0
-    assert out.is_file() and "agree" in capsys.readouterr().out
+    assert out.is_file()
+    assert "agree" in capsys.readouterr().out
     assert main(["export", str(weights["ldn_tiny"]), "--onnx", str(weights["ldn_tiny"])]) == 2
 
 
@@ -46,7 +48,8 @@ def test_predict_folder_of_images(weights, tmp_path) -> None:
     out = tmp_path / "out"
     assert main(["predict", str(weights["ldn_tiny"]), str(images), str(out)]) == 0
     labels = read_png(out / "a_labelTrainIds.png", color=False)
-    assert labels.shape == (50, 70) and labels.max() < 19
+    assert labels.shape == (50, 70)
+    assert labels.max() < 19
     assert read_png(out / "b_color.png").shape == (50, 70, 3)
     # A model that selects scales cannot run on lone images.
     assert main(["predict", str(weights["ldn_tiny_ss"]), str(images), str(out)]) == 2

@@ -53,7 +53,8 @@ def test_int8_segmenter_runs_quantized_convolutions_and_follows_fp32(tiny_ss, tm
     fp32 = Segmenter.from_weights(tiny_ss, "onnxruntime", "cpu", input_size=SIZE)
     int8 = Segmenter.from_weights(tiny_ss, "onnxruntime", "cpu", input_size=SIZE, precision="int8")
     cached = sorted((tmp_path / "cache" / "onnx").glob("*-int8-128x64.onnx"))
-    assert len(cached) == 1 and onnx_precision(cached[0]) == "int8"
+    assert len(cached) == 1
+    assert onnx_precision(cached[0]) == "int8"
     ops = {n.op_type for n in onnx.load(str(cached[0])).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
     rgb, disparity = _frame(*SIZE)
@@ -82,11 +83,17 @@ def test_bad_precision_choices_are_clear_errors(tiny_ss, tmp_path) -> None:
 
 
 def test_export_cli_int8_writes_a_model_the_segmenter_runs_as_int8(tiny_ss, tmp_path) -> None:
-    from ladderseg_ros.inference import export_cli
+    from ladderseg_ros.cli import export as export_cli
 
     out = tmp_path / "tiny_int8.onnx"
     args = argparse.Namespace(
-        weights=tiny_ss, onnx=out, opset=17, check=False, int8=True, calibration_frames=2
+        weights=tiny_ss,
+        onnx=out,
+        opset=17,
+        check=False,
+        int8=True,
+        calibration_frames=2,
+        force=False,
     )
     assert export_cli.run(args) == 0
     assert onnx_precision(out) == "int8"
@@ -113,7 +120,8 @@ def test_onnxruntime_builds_one_session_per_shape_and_keeps_a_few(tiny_ss, tmp_p
     labels, confidence, logits = backend.run(
         image, disparity[None, None], np.asarray([0.5], np.float32), True
     )
-    assert labels.dtype == np.uint8 and labels.shape == (64, 128)
+    assert labels.dtype == np.uint8
+    assert labels.shape == (64, 128)
     np.testing.assert_array_equal(labels, logits.argmax(0))
     expected = torch.softmax(torch.from_numpy(logits), 0).max(0).values.numpy()
     np.testing.assert_allclose(confidence, expected, rtol=1e-5, atol=1e-6)
@@ -156,7 +164,8 @@ def test_gpu_check_dry_run_prints_its_table(repo_root, tmp_path) -> None:
         env={**os.environ, "PYTHON": sys.executable},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "ldn_tiny_ss" in proc.stdout and "fp16_cl_graph" in proc.stdout
+    assert "ldn_tiny_ss" in proc.stdout
+    assert "fp16_cl_graph" in proc.stdout
     assert "training step, 128x64 batch 2" in proc.stdout
     assert out.is_file()
 

@@ -60,11 +60,13 @@ def _frame(h: int = 75, w: int = 150) -> tuple[np.ndarray, np.ndarray]:
 
 def test_torch_backend_outputs_at_input_size(weights) -> None:
     segmenter = Segmenter.from_weights(weights["ldn_tiny"], device="cpu", threads=1)
-    assert segmenter.backend_name == "torch:cpu" and not segmenter.uses_disparity
+    assert segmenter.backend_name == "torch:cpu"
+    assert not segmenter.uses_disparity
     assert segmenter.label_set is CITYSCAPES
     rgb, _ = _frame()
     result = segmenter(rgb, return_logits=True)
-    assert result.labels.shape == (75, 150) and result.labels.dtype == np.uint8
+    assert result.labels.shape == (75, 150)
+    assert result.labels.dtype == np.uint8
     assert result.labels.max() < 19
     assert result.confidence.dtype == np.float32
     assert np.all((result.confidence > 1 / 19 - 1e-6) & (result.confidence <= 1 + 1e-6))
@@ -77,7 +79,8 @@ def test_input_size_maps_labels_back(weights) -> None:
     rgb, disparity = _frame(90, 200)
     segmenter = Segmenter.from_weights(weights["ldn_tiny_ss"], device="cpu", input_size=(96, 48))
     result = segmenter(rgb, disparity, 0.54, return_logits=True)
-    assert result.labels.shape == (90, 200) and result.confidence.shape == (90, 200)
+    assert result.labels.shape == (90, 200)
+    assert result.confidence.shape == (90, 200)
     assert result.logits.shape == (19, 90, 200)
 
 
@@ -161,7 +164,8 @@ def test_cpu_fallback_warning_covers_providers_that_failed_to_start() -> None:
 def test_cuda_index_reaches_the_gpu_providers(tmp_path) -> None:
     providers = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     trt, cuda, cpu = provider_options(providers, cuda_device_id("cuda:1"), tmp_path)
-    assert trt[1]["device_id"] == 1 and trt[1]["trt_engine_cache_path"] == str(tmp_path)
+    assert trt[1]["device_id"] == 1
+    assert trt[1]["trt_engine_cache_path"] == str(tmp_path)
     assert cuda == ("CUDAExecutionProvider", {"device_id": 1})
     assert cpu == "CPUExecutionProvider"
     assert cuda_device_id("cuda") == cuda_device_id("auto") == 0

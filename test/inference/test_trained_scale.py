@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ladderseg_ros.cli import main
+from ladderseg_ros.cli.main import main
 from ladderseg_ros.data.layouts import read_png
 from ladderseg_ros.inference import Segmenter
 from ladderseg_ros.inference.backends import TorchBackend
@@ -45,7 +45,8 @@ def test_focal_length_sets_the_network_size() -> None:
     seg = _segmenter("ldn_tiny", (256, 128), 100.0)
     result = seg(np.zeros((512, 1024, 3), np.uint8), focal_length=400.0)
     assert seg.backend.shapes == [(128, 256)]
-    assert result.labels.shape == (512, 1024) and result.confidence.shape == (512, 1024)
+    assert result.labels.shape == (512, 1024)
+    assert result.confidence.shape == (512, 1024)
     # Another size and aspect: 600x260 at fx 200 -> 300x130 -> sides rounded to the output
     # stride (64), as the authors' evaluation does, instead of zero-padding the bottom.
     seg(np.zeros((260, 600, 3), np.uint8), focal_length=200.0)
@@ -79,7 +80,8 @@ def test_explicit_size_wins_and_warns_once_when_far_from_trained(caplog) -> None
     assert seg.backend.shapes == [(192, 512), (192, 512)]
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1
-    assert "2.00x the scale" in warnings[0] and "256x128, fx 100 px" in warnings[0]
+    assert "2.00x the scale" in warnings[0]
+    assert "256x128, fx 100 px" in warnings[0]
     caplog.clear()
     near = _segmenter("ldn_tiny", (256, 128), 100.0, explicit=(320, 160))  # 1.25x: no word
     with caplog.at_level(logging.WARNING, logger="ladderseg_ros.inference.segmenter"):
@@ -113,11 +115,13 @@ def test_predict_on_plain_images(tmp_path, capsys, monkeypatch) -> None:
     out = tmp_path / "out"
     assert main(["predict", plain, str(images), str(out), "--focal", "100"]) == 0
     labels = read_png(out / "frame0_labelTrainIds.png", color=False)
-    assert labels.shape == (60, 200) and labels.max() < 19
+    assert labels.shape == (60, 200)
+    assert labels.max() < 19
     ss = _save(tmp_path, "ldn_tiny_ss", input_size=(128, 64))
     assert main(["predict", ss, str(images), str(tmp_path / "out2")]) == 2
     err = capsys.readouterr().err
-    assert "ldn_tiny_ss) selects scales by disparity" in err and "need no disparity" in err
+    assert "ldn_tiny_ss) selects scales by disparity" in err
+    assert "need no disparity" in err
 
 
 def test_node_pipeline_reads_the_focal_length_from_camera_info() -> None:

@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ladderseg_ros.cli import main, parse_size
+from ladderseg_ros.cli.args import parse_size
+from ladderseg_ros.cli.main import main
 from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.model import (
     VARIANTS,
@@ -67,7 +68,8 @@ def test_bad_settings_are_model_errors() -> None:
         DenseNetSpec(block_config=(2, 2, 2, 2), split_layer=2)
     with pytest.raises(ModelError, match="tap"):
         dataclasses.replace(VARIANTS["ldn_tiny"], scale_selection=ScaleSelectionConfig(tap=4))
-    assert issubclass(ModelError, LadderSegError) and issubclass(ModelError, ValueError)
+    assert issubclass(ModelError, LadderSegError)
+    assert issubclass(ModelError, ValueError)
 
 
 def test_info_cli_reports_a_bad_setting_in_one_line(capsys) -> None:
@@ -130,10 +132,12 @@ def test_training_gradients_reach_the_pyramid_levels_selected_by_disparity() -> 
     near = torch.full((2, 1, 64, 64), 500.0)
     grads = _pyramid_gradients(model, near)
     assert len(grads) == 2
-    assert grads[1] is not None and grads[1].abs().sum() > 0  # level 2: read
+    assert grads[1] is not None
+    assert grads[1].abs().sum() > 0
     assert grads[0] is None or torch.count_nonzero(grads[0]) == 0  # level 1: nothing selects it
     conv = model.scale_selection.project[-1]
-    assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
+    assert conv.weight.grad is not None
+    assert conv.weight.grad.abs().sum() > 0
     # Far (tiny disparity) everywhere: level 0 only; the coarse levels get nothing.
     model.zero_grad()
     far = torch.full((2, 1, 64, 64), 0.5)
@@ -172,4 +176,5 @@ def test_one_size_parser_for_every_cli(capsys) -> None:
         with pytest.raises(SystemExit):
             main(["info", "ldn_tiny", "--size", bad])
         err = capsys.readouterr().err
-        assert "argument --size: size must" in err and message in err
+        assert "argument --size: size must" in err
+        assert message in err

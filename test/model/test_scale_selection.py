@@ -34,7 +34,8 @@ def test_larger_reference_size_reads_coarser_levels() -> None:
     disparity = torch.full((1, 1, 1, 1), 15.0)
     small = select_levels(disparity, torch.tensor([0.5]), 1.0, CONFIG)
     large = select_levels(disparity, torch.tensor([0.5]), 7.0, CONFIG)
-    assert small.item() == 0 and large.item() == 3
+    assert small.item() == 0
+    assert large.item() == 3
 
 
 def test_baseline_is_per_sample() -> None:

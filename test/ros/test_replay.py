@@ -184,7 +184,7 @@ def _copy_truncated(src: Path, dst: Path) -> None:
 
 
 def test_replay_command(bag: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from ladderseg_ros.cli import main
+    from ladderseg_ros.cli.main import main
 
     assert main(["replay", str(bag), "--rate", "50", "--topics", bags.TOPIC_LEFT_INFO]) == 0
     assert f"published {FRAMES} messages in 1 pass(es)" in capsys.readouterr().out

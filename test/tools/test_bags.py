@@ -14,7 +14,8 @@ from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CameraInfo, Image
 from stereo_msgs.msg import DisparityImage
 
-from ladderseg_ros.cli import main, positive_float, positive_int
+from ladderseg_ros.cli.args import positive_float, positive_int
+from ladderseg_ros.cli.main import main
 from ladderseg_ros.io import bags
 from ladderseg_ros.io.bags import BagError, BagReader, check_bag
 

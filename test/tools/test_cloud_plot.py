@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ladderseg_ros import cli
+from ladderseg_ros.cli import main as cli
 from ladderseg_ros.fileio import OutputExistsError
+from ladderseg_ros.io import bags
+from ladderseg_ros.io.bags import BagError
 from ladderseg_ros.points import PointsConfig, StereoGeometry, semantic_points
-from ladderseg_ros.tools import bags
-from ladderseg_ros.tools.bags import BagError
 from ladderseg_ros.tools.cloud_plot import TOPIC_POINTS, plot_cloud, read_cloud
 
 

@@ -16,14 +16,13 @@ import cv2
 import numpy as np
 import pytest
 
-from ladderseg_ros import cli
+from ladderseg_ros.cli import main as cli
+from ladderseg_ros.fileio import atomic_output_dir
 from ladderseg_ros.tools.demo import (
     DEFAULT_WEIGHTS,
     PRIVATE_DOMAINS,
     DemoConfig,
     DemoError,
-    _prepare_out,
-    _publish_out,
     private_ros_domain,
     run_demo,
 )
@@ -61,14 +60,16 @@ def test_demo_runs_the_node_and_writes_results(weights: Path, tmp_path: Path) ->
     assert report.pairs_received is not None
     assert report.frames_received <= report.pairs_received <= FRAMES
     assert f"{report.pairs_received} pairs reached the node" in report.summary()
-    assert report.confusion is not None and report.miou is not None
+    assert report.confusion is not None
+    assert report.miou is not None
     assert report.confusion.total == report.frames_received * SIZE[0] * SIZE[1]
     assert 0 < report.latency_median_ms <= report.latency_p95_ms < 30_000
     assert report.processing_ms is None or report.processing_ms > 0
     names = {p.name for p in out.iterdir()}
     assert {"contact_sheet.png", "demo.mp4", "summary.txt", "node.log", "drive_bag"} <= names
     sheet = cv2.imread(str(out / "contact_sheet.png"))
-    assert sheet.shape[1] == 4 * SIZE[0] and sheet.shape[0] >= SIZE[1]
+    assert sheet.shape[1] == 4 * SIZE[0]
+    assert sheet.shape[0] >= SIZE[1]
     capture = cv2.VideoCapture(str(out / "demo.mp4"))
     count = 0
     while capture.read()[0]:
@@ -100,13 +101,12 @@ def test_output_directory_refused_or_replaced_whole(tmp_path: Path, weights: Pat
     out = tmp_path / "demo"
     out.mkdir()
     (out / "old.txt").write_text("old")
-    with pytest.raises(DemoError, match="not empty; use --force"):
+    with pytest.raises(DemoError, match="not an empty directory, not overwriting; use --force"):
         run_demo(demo_config(weights, out))
     assert (out / "old.txt").read_text() == "old"
-    work = _prepare_out(out, force=True)
-    (work / "new.txt").write_text("new")
-    assert (out / "old.txt").exists()  # untouched until the new results are complete
-    _publish_out(work, out)
+    with atomic_output_dir(out, replace=True) as work:  # the demo's output folder (--force)
+        (work / "new.txt").write_text("new")
+        assert (out / "old.txt").exists()  # untouched until the new results are complete
     assert [p.name for p in out.iterdir()] == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
     np.testing.assert_equal((out / "new.txt").read_text(), "new")
@@ -151,7 +151,8 @@ def test_private_domain_is_set_for_rclpy_and_restored(monkeypatch: pytest.Monkey
         assert os.environ["ROS_DOMAIN_ID"] == "0"
         assert os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "SUBNET"
         assert "FASTDDS_DEFAULT_PROFILES_FILE" not in os.environ
-    assert all(PRIVATE_DOMAINS[0] <= d <= PRIVATE_DOMAINS[1] for d in seen) and len(seen) > 1
+    assert all(PRIVATE_DOMAINS[0] <= d <= PRIVATE_DOMAINS[1] for d in seen)
+    assert len(seen) > 1
     monkeypatch.setenv("ROS_DISTRO", "humble")  # Humble knows only ROS_LOCALHOST_ONLY
     with private_ros_domain():
         assert os.environ["ROS_LOCALHOST_ONLY"] == "1"
@@ -184,7 +185,8 @@ def test_ctrl_c_during_the_replay_stops_the_node_and_cleans_up(
         )
     code, text = interrupt_when_logged(proc, log, "node ready; replaying", 120, 40)
     assert code == 130, text
-    assert "ladderseg demo: interrupted" in text and "Traceback" not in text
+    assert "ladderseg demo: interrupted" in text
+    assert "Traceback" not in text
     node_pid = int(re.search(r"started the node \(pid (\d+)\)", text).group(1))
     assert not Path(f"/proc/{node_pid}").exists()  # stopped and reaped by the demo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.log"]
@@ -213,7 +215,8 @@ def test_demo_bag_from_synthetic_with_a_model_without_disparity(
     argv += ["--ros-domain-id", str(DOMAIN)]
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
-    assert "mIoU against the ground truth" in printed and f"wrote {out}" in printed
+    assert "mIoU against the ground truth" in printed
+    assert f"wrote {out}" in printed
     assert {p.name for p in out.iterdir()} == {
         "contact_sheet.png",
         "demo.mp4",

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from waiting import Spinner, spin_until
 
-from ladderseg_ros import cli
+from ladderseg_ros.cli import main as cli
 from ladderseg_ros.io import bags
 from ladderseg_ros.io.bags import BagError
 from ladderseg_ros.ros.params import NodeParams
-from ladderseg_ros.tools.bag_cli import synthetic_frames
+from ladderseg_ros.tools.drives import synthetic_frames
 from ladderseg_ros.tools.segment_bag import (
     TOPIC_COLOR,
     TOPIC_LABELS,
@@ -329,14 +329,14 @@ def test_cli_prints_miou(
     weights: Path, drive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["segment-bag", str(drive), str(tmp_path / "out"), "--weights", str(weights)]
-    argv += ["--set", "sgbm_num_disparities=16", "--no-progress", "--storage", "mcap"]
+    argv += ["--param", "sgbm_num_disparities:=16", "--no-progress", "--storage", "mcap"]
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
     assert f"segmented {FRAMES} frames (SGBM disparity)" in printed
     assert "mIoU" in printed
     with pytest.raises(SystemExit):  # argparse rejects an unknown node parameter
-        cli.main([*argv[:2], str(tmp_path / "out2"), *argv[3:5], "--set", "nope=1"])
-    assert "node parameter name" in capsys.readouterr().err
+        cli.main([*argv[:2], str(tmp_path / "out2"), *argv[3:5], "--param", "nope:=1"])
+    assert "'nope' is not a node parameter" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("storage", bags.STORAGES)
@@ -447,7 +447,7 @@ def test_runs_where_ros_is_not_installed(weights: Path, drive: Path, tmp_path: P
     assert "blocked: no ROS here" in check.stderr  # the hook does block
     out = tmp_path / "no_ros"
     args = ["segment-bag", str(drive), str(out), "--weights", str(weights), "--backend", "torch"]
-    args += ["--set", "sgbm_num_disparities=16", "--no-progress"]
+    args += ["--param", "sgbm_num_disparities:=16", "--no-progress"]
     run = subprocess.run(
         [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=300
     )

@@ -43,7 +43,8 @@ def test_row_panels_in_order() -> None:
 def test_colorize_disparity_marks_invalid_black() -> None:
     disp = np.array([[0.0, np.nan, 5.0, 10.0]], np.float32)
     rgb = colorize_disparity(disp)
-    assert not rgb[0, :2].any() and rgb[0, 2:].any()
+    assert not rgb[0, :2].any()
+    assert rgb[0, 2:].any()
     assert not np.array_equal(rgb[0, 2], rgb[0, 3])
 
 
@@ -66,26 +67,34 @@ def test_writers_are_atomic_and_refuse_overwrite(tmp_path: Path) -> None:
             video.write(row(v))
     capture = cv2.VideoCapture(str(tmp_path / "v.mp4"))
     assert capture.read()[1].shape == (H, 4 * W, 3)
-    with pytest.raises(RuntimeError), VideoWriter(tmp_path / "w.mp4", 5.0) as video:
-        video.write(row(0))
-        raise RuntimeError("interrupted")
-    with (
-        pytest.raises(VisualizeError, match="frame"),
-        VideoWriter(tmp_path / "x.mp4", 5.0) as video,
-    ):
-        video.write(row(0))
-        video.write(np.zeros((H, W, 3), np.uint8))
+
+    def interrupted_video() -> None:
+        with VideoWriter(tmp_path / "w.mp4", 5.0) as video:
+            video.write(row(0))
+            raise RuntimeError("interrupted")
+
+    def video_of_two_sizes() -> None:
+        with VideoWriter(tmp_path / "x.mp4", 5.0) as video:
+            video.write(row(0))
+            video.write(np.zeros((H, W, 3), np.uint8))
+
+    with pytest.raises(RuntimeError):
+        interrupted_video()
+    with pytest.raises(VisualizeError, match="frame"):
+        video_of_two_sizes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "v.mp4"]
 
 
 def test_a_target_that_appears_meanwhile_is_never_replaced(tmp_path: Path) -> None:
     """Publication is a link that fails on an existing name (fileio.atomic_output)."""
     target = tmp_path / "v.mp4"
-    with (
-        pytest.raises(VisualizeError, match="exists already"),
-        VideoWriter(target, 5.0) as video,
-    ):
-        video.write(row(0))
-        target.write_bytes(b"someone else's")
+
+    def write_while_another_process_wins_the_race() -> None:
+        with VideoWriter(target, 5.0) as video:
+            video.write(row(0))
+            target.write_bytes(b"someone else's")
+
+    with pytest.raises(VisualizeError, match="exists already"):
+        write_while_another_process_wins_the_race()
     assert target.read_bytes() == b"someone else's"
     assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]  # no temporary file left

@@ -14,8 +14,11 @@ def test_overrides_are_typed(tmp_path: Path) -> None:
     p.write_text("run:\n  epochs: 3\noptim:\n  lr: 0.001\n")
     c = load_config(p, ["run.epochs=5", "optim.lr=1", "data.num_train=null", "model.variant=x"])
     assert isinstance(c, TrainConfig)
-    assert c.run.epochs == 5 and c.optim.lr == 1.0 and isinstance(c.optim.lr, float)
-    assert c.data.num_train is None and c.model.variant == "x"
+    assert c.run.epochs == 5
+    assert c.optim.lr == 1.0
+    assert isinstance(c.optim.lr, float)
+    assert c.data.num_train is None
+    assert c.model.variant == "x"
 
 
 @pytest.mark.parametrize(
@@ -86,7 +89,8 @@ def test_varied_cameras_reach_the_dataset(repo_root: Path, tmp_path: Path) -> No
     from ladderseg_ros.training.batching import build_dataset
 
     shipped = load_config(repo_root / "config" / "training" / "synthetic_varied_ss.yaml")
-    assert shipped.data.synthetic_cameras == "varied" and shipped.data.synthetic_focal > 0
+    assert shipped.data.synthetic_cameras == "varied"
+    assert shipped.data.synthetic_focal > 0
     p = tmp_path / "c.yaml"
     p.write_text(
         "data:\n  synthetic_width: 96\n  synthetic_height: 32\n  synthetic_cameras: varied\n"
@@ -97,10 +101,14 @@ def test_varied_cameras_reach_the_dataset(repo_root: Path, tmp_path: Path) -> No
     train = build_dataset(c.data, "train", False, 2).config
     val = build_dataset(c.data, "val", False, 2).config
     assert train.cameras == val.cameras
-    assert train.cameras.presets == ("cityscapes",) and train.cameras.focal_factor == (0.7, 2.0)
-    assert train.cameras.weather == 0.5 and train.focal == 60.0
-    assert train.window and train.scale == (0.8, 1.25)
-    assert not val.window and val.scale == (1, 1)
+    assert train.cameras.presets == ("cityscapes",)
+    assert train.cameras.focal_factor == (0.7, 2.0)
+    assert train.cameras.weather == 0.5
+    assert train.focal == 60.0
+    assert train.window
+    assert train.scale == (0.8, 1.25)
+    assert not val.window
+    assert val.scale == (1, 1)
     assert build_dataset(c.data, "train", False, 2)[0].image.shape[1] <= 96
     with pytest.raises(DatasetError, match="'zoom'"):
         build_dataset(load_config(p, ["data.synthetic_cameras=zoom"]).data, "val", False, 1)

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from ladderseg_ros.classes import CITYSCAPES, CITYSCAPES_LABELS, TRAIN_TO_LABEL_ID, VOC
-from ladderseg_ros.cli import main as cli_main
+from ladderseg_ros.cli.main import main as cli_main
 from ladderseg_ros.training.evaluate import EvalInputError, evaluate_folders
 from ladderseg_ros.training.evaluation import ConfusionMatrix, EvaluationError
 
@@ -23,8 +23,10 @@ def test_counts_iou_and_absent_classes() -> None:
     assert cm.matrix.dtype == np.int64
     assert cm.matrix.tolist() == [[2, 1, 0, 0], [0, 3, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
     iou = cm.iou()
-    assert iou[0] == pytest.approx(2 / 3) and iou[1] == pytest.approx(3 / 4)
-    assert math.isnan(iou[2]) and math.isnan(iou[3])  # absent from both: n/a, not 0 or 1
+    assert iou[0] == pytest.approx(2 / 3)
+    assert iou[1] == pytest.approx(3 / 4)
+    assert math.isnan(iou[2])
+    assert math.isnan(iou[3])
     assert cm.miou() == pytest.approx((2 / 3 + 3 / 4) / 2)
     assert cm.pixel_accuracy() == pytest.approx(5 / 6)
     # Predicted but absent from ground truth: IoU 0, and it counts.
@@ -120,7 +122,8 @@ def test_agrees_with_cityscapesscripts(tmp_path: Path, capsys) -> None:
     assert cli_main(["eval", "--predictions", str(pred_dir), "--ground-truth", str(gt_dir)]) == 0
     table = capsys.readouterr().out
     assert f"{100 * cm.miou():6.2f}" in table
-    assert "train" in table and "n/a" in table
+    assert "train" in table
+    assert "n/a" in table
 
 
 def test_eval_cli_bad_inputs_name_the_file(tmp_path: Path, capsys) -> None:
@@ -146,7 +149,9 @@ def test_eval_cli_bad_inputs_name_the_file(tmp_path: Path, capsys) -> None:
         ]
     )
     err = capsys.readouterr().err
-    assert code == 2 and "a.png" in err and "[30]" in err
+    assert code == 2
+    assert "a.png" in err
+    assert "[30]" in err
     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(pred_dir / "a.png")
     with pytest.raises(EvalInputError, match="single-channel"):
         evaluate_folders(pred_dir, gt_dir, VOC)

@@ -45,9 +45,11 @@ def test_sampler_splits_a_global_batch_over_ranks_and_micro_batches() -> None:
     single = list(StepBatchSampler(20, 2, 2, 0, 1, seed=5, epoch=1))
     r0 = list(StepBatchSampler(20, 2, 1, 0, 2, seed=5, epoch=1))
     r1 = list(StepBatchSampler(20, 2, 1, 1, 2, seed=5, epoch=1))
-    assert len(single) == 10 and len(r0) == len(r1) == 5
+    assert len(single) == 10
+    assert len(r0) == len(r1) == 5
     for step in range(5):
-        assert single[2 * step] == r0[step] and single[2 * step + 1] == r1[step]
+        assert single[2 * step] == r0[step]
+        assert single[2 * step + 1] == r1[step]
     resumed = list(StepBatchSampler(20, 2, 2, 0, 1, seed=5, epoch=1, start_step=3))
     assert resumed == single[6:]
     other_epoch = list(StepBatchSampler(20, 2, 2, 0, 1, seed=5, epoch=2))
@@ -58,7 +60,8 @@ def test_checkpoint_roundtrip_and_refusal(tmp_path: Path) -> None:
     path = tmp_path / "ck" / "last.pt"
     save_checkpoint(path, {"w": torch.arange(3), "step": 7, "rng": torch.get_rng_state()})
     state = load_checkpoint(path)
-    assert state["step"] == 7 and torch.equal(state["w"], torch.arange(3))
+    assert state["step"] == 7
+    assert torch.equal(state["w"], torch.arange(3))
     assert [p.name for p in path.parent.iterdir()] == ["last.pt"]
     with pytest.raises(CheckpointError, match="missing.pt"):
         load_checkpoint(tmp_path / "missing.pt")

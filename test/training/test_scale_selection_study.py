@@ -64,15 +64,20 @@ def test_study_trains_twins_and_reports_the_table(repo_root: Path, tmp_path: Pat
         assert key in printed
         row = result["rows"][key]["miou"]
         assert set(row) == {"all", "<15 m", "15-30 m", ">30 m"}
-        assert len(row["all"]["seeds"]) == 2 and 0 <= row["all"]["mean"] <= 100
+        assert len(row["all"]["seeds"]) == 2
+        assert 0 <= row["all"]["mean"] <= 100
     # Trained by the package's own loop: one weights file per (model, seed), all distinct.
     weights = [Path(p) for paths in result["weights"].values() for p in paths]
-    assert len(set(weights)) == 4 and all(p.is_file() for p in weights)
+    assert len(set(weights)) == 4
+    assert all(p.is_file() for p in weights)
     levels = result["levels"]
-    assert levels["num_levels"] >= 2 and levels["tap_stride"] in (4, 8, 16, 32)
+    assert levels["num_levels"] >= 2
+    assert levels["tap_stride"] in (4, 8, 16, 32)
     for fractions in levels["selected_level_fraction_by_focal_factor"].values():
-        assert len(fractions) == levels["num_levels"] and abs(sum(fractions) - 1) < 1e-3
-    assert "pyramid levels" in printed and "taps backbone output" in printed
+        assert len(fractions) == levels["num_levels"]
+        assert abs(sum(fractions) - 1) < 1e-3
+    assert "pyramid levels" in printed
+    assert "taps backbone output" in printed
     assert json.loads((out / "study.json").read_text())["rows"].keys() == result["rows"].keys()
     assert (out / "study.png").stat().st_size > 0
     # A second call reuses the finished runs (no training) and gives the same table.

@@ -11,9 +11,18 @@ from pathlib import Path
 import pytest
 import torch
 
+from ladderseg_ros.data.synthetic import KITTI_RIG
+from ladderseg_ros.data.synthetic_dataset import sgbm_num_disparities
 from ladderseg_ros.training.checkpoint import load_checkpoint
 from ladderseg_ros.training.config import config_from_dict
-from ladderseg_ros.training.train import CHECKPOINT_NAME, Trainer, TrainError, train
+from ladderseg_ros.training.train import (
+    CHECKPOINT_NAME,
+    Trainer,
+    TrainError,
+    train,
+    trained_scale,
+    training_sgbm,
+)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures import tiny_config_values, write_cityscapes_fixture
@@ -50,7 +59,8 @@ def test_training_lowers_the_loss_and_exports(data_root: Path, tmp_path: Path) -
     ):
         assert (tmp_path / "run" / name).is_file(), name
     _model, meta = load_weights(tmp_path / "run" / "model.safetensors")
-    assert meta.label_set == "cityscapes" and meta.metrics["val_miou"] == trainer.history.mious[-1]
+    assert meta.label_set == "cityscapes"
+    assert meta.metrics["val_miou"] == trainer.history.mious[-1]
     with pytest.raises(TrainError, match="--resume"):
         Trainer(cfg)
 
@@ -101,14 +111,16 @@ def test_stop_at_an_epochs_last_step_still_validates_it(data_root: Path, tmp_pat
         trainer.stop_at = stop_at
         with pytest.raises(KeyboardInterrupt):
             trainer.fit()
-        assert trainer.step == stop_at and trainer.last_val_step < stop_at
+        assert trainer.step == stop_at
+        assert trainer.last_val_step < stop_at
     resumed = train(cfg, resume=ckpt)
     assert resumed.history.val_steps == full.history.val_steps == [4, 8]
     assert resumed.history.mious == full.history.mious
     assert load_checkpoint(ckpt)["last_val_step"] == 8
     _, meta_full = load_weights(tmp_path / "full" / "model.safetensors")
     _, meta_part = load_weights(tmp_path / "part" / "model.safetensors")
-    assert meta_part.metrics == meta_full.metrics and "val_miou" in meta_full.metrics
+    assert meta_part.metrics == meta_full.metrics
+    assert "val_miou" in meta_full.metrics
     assert (tmp_path / "part" / "val_iou.txt").read_text() == (
         tmp_path / "full" / "val_iou.txt"
     ).read_text()
@@ -164,3 +176,16 @@ def test_ddp_two_processes_match_one_process(data_root: Path, tmp_path: Path) ->
         if "running" in key or "num_batches" in key:
             continue  # BN buffers: DDP broadcasts rank 0's each step
         torch.testing.assert_close(value, b["model"][key], rtol=1e-4, atol=1e-5, msg=key)
+
+
+def test_the_sgbm_setting_of_training_disparity_is_the_one_recorded() -> None:
+    values = {"dataset": "synthetic", "synthetic_width": 640, "synthetic_height": 192}
+    exact = config_from_dict({"data": {**values, "synthetic_disparity": "exact"}}).data
+    assert training_sgbm(exact) is None
+    data = config_from_dict({"data": {**values, "synthetic_disparity": "sgbm"}}).data
+    sgbm = training_sgbm(data)
+    size, _ = trained_scale(data)
+    assert size == (640, 192)
+    assert sgbm is not None
+    assert sgbm.num_disparities == sgbm_num_disparities(KITTI_RIG.resized(640, 192))
+    assert sgbm.block_size == 5  # SgbmConfig's default, as the dataset matched with

@@ -9,9 +9,9 @@ import sys
 def test_train_and_eval_commands_register_without_heavy_imports() -> None:
     code = (
         "import argparse, sys\n"
-        "from ladderseg_ros.training import evaluate, train_cli\n"
+        "from ladderseg_ros.cli import evaluate, train\n"
         "sub = argparse.ArgumentParser().add_subparsers()\n"
-        "train_cli.register(sub); evaluate.register(sub)\n"
+        "train.register(sub); evaluate.register(sub)\n"
         "print(sorted(m for m in ('torch', 'cv2', 'rclpy') if m in sys.modules))\n"
     )
     out = subprocess.run(
@@ -21,12 +21,15 @@ def test_train_and_eval_commands_register_without_heavy_imports() -> None:
 
 
 def test_train_command_parses_config_overrides_and_resume() -> None:
-    from ladderseg_ros.cli import build_parser
-    from ladderseg_ros.training.train_cli import run_cli
+    from ladderseg_ros.cli.main import build_parser
+    from ladderseg_ros.cli.train import run
 
     parser = build_parser()
     args = parser.parse_args(["train", "--config", "c.yaml", "run.epochs=2", "--resume"])
-    assert args.func is run_cli and args.config == "c.yaml"
-    assert args.overrides == ["run.epochs=2"] and args.resume == ""
+    assert args.func is run
+    assert args.config == "c.yaml"
+    assert args.overrides == ["run.epochs=2"]
+    assert args.resume == ""
     args = parser.parse_args(["train", "--config", "c.yaml", "--resume", "r/last.pt"])
-    assert args.resume == "r/last.pt" and args.overrides == []
+    assert args.resume == "r/last.pt"
+    assert args.overrides == []

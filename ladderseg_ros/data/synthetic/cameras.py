@@ -144,8 +144,11 @@ class Weather:
 
 
 def sample_weather(seed: int, strength: float) -> Weather:
-    """The weather of ``seed``: clear and neutral at strength 0, up to dusk-dark, bright,
-    tinted, hazy (visibility down to 60 m), overcast, blurred and noisy at strength 1."""
+    """The weather of ``seed``.
+
+    Clear and neutral at strength 0, up to dusk-dark, bright, tinted, hazy (visibility down
+    to 60 m), overcast, blurred and noisy at strength 1.
+    """
     rng = np.random.default_rng([seed, _WEATHER_STREAM])
     draws = rng.random(10)
     if strength <= 0:
@@ -219,8 +222,10 @@ def sample_camera(seed: int, variation: CameraVariation) -> VirtualCamera:
 
 
 def at_focal(rig: StereoRig, focal: float) -> StereoRig:
-    """``rig`` resized so that its focal length is ``focal`` pixels (what ``Segmenter`` does
-    to a camera image for the trained scale); baseline and height stay."""
+    """``rig`` resized so that its focal length is ``focal`` pixels; baseline and height stay.
+
+    This is what ``Segmenter`` does to a camera image for the trained scale.
+    """
     s = focal / rig.focal
     width, height = max(16, round(rig.width * s)), max(16, round(rig.height * s))
     return replace(
@@ -240,8 +245,10 @@ def trained_view(
     scale: tuple[float, float] = (1.0, 1.0),
     window: tuple[int, int] | None = None,
 ) -> tuple[StereoRig, tuple[int, int, int, int]]:
-    """Where to render ``camera`` for training: at ``focal`` times a log-uniform scale
-    jitter, cut to a random ``window`` (width, height) of that image, or all of it.
+    """Where to render ``camera`` for training.
+
+    At ``focal`` times a log-uniform scale jitter, cut to a random ``window`` (width,
+    height) of that image, or all of it.
 
     Returns:
         The whole image's rig at that scale, and the window (x0, y0, width, height) in it:
@@ -260,6 +267,8 @@ def trained_view(
 
 
 def crop_rig(rig: StereoRig, x0: int, y0: int, width: int, height: int) -> StereoRig:
-    """The sub-window of ``rig`` starting at column ``x0``, row ``y0``: same camera, principal
-    point moved, so its render is that window of the full render."""
+    """The sub-window of ``rig`` starting at column ``x0``, row ``y0``.
+
+    Same camera, principal point moved, so its render is that window of the full render.
+    """
     return replace(rig, width=width, height=height, cx=rig.cx - x0, cy=rig.cy - y0)

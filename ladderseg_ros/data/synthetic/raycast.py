@@ -14,11 +14,15 @@ import numpy as np
 from ladderseg_ros.data.synthetic.rig import NEAR, StereoRig
 from ladderseg_ros.data.synthetic.world import A_BIKE, A_DISC, A_NONE, A_SLATS, World
 
+Rays = tuple[np.ndarray, np.ndarray, np.ndarray]  # DX, DY, DZ of every pixel's ray
+
 _BATCH_AREA = 300  # primitives covering fewer pixels are ray-cast in one batch
 
 
 @dataclass(frozen=True)
 class Pose:
+    """Where the rig stands: ``x`` across and ``z`` along the road (m), ``yaw`` (rad)."""
+
     x: float
     z: float
     yaw: float
@@ -74,7 +78,16 @@ def _screen_rects(w: World, rig: StereoRig, origin: np.ndarray, yaw: float) -> n
     return rects
 
 
-def _alpha_keep(kind: int, lo, hi, face, px, py, pz, param: float) -> np.ndarray:
+def _alpha_keep(
+    kind: int,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    face: np.ndarray,
+    px: np.ndarray,
+    py: np.ndarray,
+    pz: np.ndarray,
+    param: float,
+) -> np.ndarray:
     """Which hits on a thin cut-out box are solid (fence slats, round sign, bicycle frame)."""
     if kind == A_SLATS:
         along = np.where(face == 2, 0.0, pz)
@@ -106,8 +119,15 @@ def _alpha_keep(kind: int, lo, hi, face, px, py, pz, param: float) -> np.ndarray
     return np.ones(np.shape(px), bool)
 
 
-def raycast(w: World, rig: StereoRig, origin: np.ndarray, yaw: float):
-    """Nearest hit per pixel: camera depth, primitive index (-1 sky) and face (0 x,1 y,2 z,3)."""
+def raycast(
+    w: World, rig: StereoRig, origin: np.ndarray, yaw: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Rays]:
+    """Nearest hit per pixel: camera depth, primitive index (-1 sky) and face (0 x,1 y,2 z,3).
+
+    Returns:
+        depth (H, W) float32 in metres (inf for sky), primitive (H, W) int32, face (H, W)
+        int8, and the rays (DX, DZ per column, DY per row; unit camera depth).
+    """
     dx, dy, dz = _rays(rig, yaw)
     ix, iy, iz = _inv(dx), _inv(dy), _inv(dz)
     h, wd = rig.height, rig.width
@@ -171,7 +191,16 @@ def raycast(w: World, rig: StereoRig, origin: np.ndarray, yaw: float):
     return depth, prim, face, (dx, dy, dz)
 
 
-def _cast_batch(w: World, idx, rects, origin, rays, depth, prim, face) -> None:
+def _cast_batch(
+    w: World,
+    idx: np.ndarray,
+    rects: np.ndarray,
+    origin: np.ndarray,
+    rays: Rays,
+    depth: np.ndarray,
+    prim: np.ndarray,
+    face: np.ndarray,
+) -> None:
     """Ray-cast many small primitives at once: one (pixel, primitive) pair per array entry.
 
     Python overhead per primitive dominates for the hundreds of distant objects a few pixels

@@ -68,6 +68,7 @@ class StereoRig:
 
     @property
     def calib(self) -> CameraCalib:
+        """The rig's left camera as the datasets' calibration (fx = fy = focal, baseline)."""
         return CameraCalib(self.focal, self.focal, float(self.cx), float(self.cy), self.baseline)
 
     def projections(self) -> tuple[np.ndarray, np.ndarray]:

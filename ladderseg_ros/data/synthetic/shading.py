@@ -5,11 +5,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ladderseg_ros.data.synthetic.rig import StereoRig
 from ladderseg_ros.data.synthetic.world import M_CARGO, World
+
+if TYPE_CHECKING:
+    from ladderseg_ros.data.synthetic.raycast import Rays
 
 _TILE = 128
 _LEVELS = 7
@@ -41,7 +45,7 @@ def _noise_stacks() -> np.ndarray:
     return np.clip(stacks, -1.5, 1.5)
 
 
-def _noise(kind: int, s: np.ndarray, t: np.ndarray, scale, log_fp: np.ndarray) -> np.ndarray:
+def _noise(kind: int, s: np.ndarray, t: np.ndarray, scale: float, log_fp: np.ndarray) -> np.ndarray:
     """Sample noise tile ``kind`` at surface coordinates (s, t) metres, ``scale`` texels/m.
 
     ``log_fp`` is log2 of the pixel footprint in metres; it picks the blur level.
@@ -63,8 +67,29 @@ def _hash01(*ints: np.ndarray) -> np.ndarray:
     return (h & np.uint32(0xFFFFFF)).astype(np.float32) / float(0x1000000)
 
 
-def shade(w: World, rig: StereoRig, origin, depth, prim, face, rays) -> np.ndarray:
-    """Colour every pixel from its hit point, surface, material and object parameters."""
+def shade(
+    w: World,
+    rig: StereoRig,
+    origin: np.ndarray,
+    depth: np.ndarray,
+    prim: np.ndarray,
+    face: np.ndarray,
+    rays: Rays,
+) -> np.ndarray:
+    """Colour every pixel from its hit point, surface, material and object parameters.
+
+    Args:
+        w: the street.
+        rig: the camera that cast ``rays``.
+        origin: the camera centre (x, y, z) in metres.
+        depth: (H, W) camera depth of each hit in metres (inf: sky).
+        prim: (H, W) primitive index of each hit (-1: sky).
+        face: (H, W) face of each hit (``raycast``).
+        rays: DX, DZ per column and DY per row (unit camera depth).
+
+    Returns:
+        (H, W, 3) float32 linear RGB.
+    """
     dxc, dyr, dzc = (np.asarray(r, np.float32) for r in rays)
     origin = np.asarray(origin, np.float32)
     h, wd = depth.shape
@@ -138,7 +163,10 @@ class _Surface:
     def param(self) -> np.ndarray:
         return self.w.param_a[self.k]
 
-    def noise(self, kind: int, scale: float, s=None, v=None) -> np.ndarray:
+    def noise(
+        self, kind: int, scale: float, s: np.ndarray | None = None, v: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Noise tile ``kind`` at ``scale`` texels/m, at (s, v) (default: the hits' own)."""
         s = self.s if s is None else s
         v = self.v if v is None else v
         return _noise(kind, s, v, scale, self.log_fp)[:, None]
@@ -157,7 +185,7 @@ def _rgb(*values: float) -> np.ndarray:
     return np.array(values, np.float32)
 
 
-def _mix(a: np.ndarray, b, mask: np.ndarray) -> np.ndarray:
+def _mix(a: np.ndarray, b: np.ndarray | float, mask: np.ndarray) -> np.ndarray:
     return np.where(mask[:, None], b, a)
 
 
@@ -369,7 +397,9 @@ _MATERIALS = (_m_road, _m_paving, _m_facade, _m_wall, _m_fence, _m_metal, _m_lig
               _m_bike, _m_bus, _m_cargo)  # fmt: skip
 
 
-def _shade_sky(w: World, rig: StereoRig, dx, dy, dz) -> np.ndarray:
+def _shade_sky(
+    w: World, rig: StereoRig, dx: np.ndarray, dy: np.ndarray, dz: np.ndarray
+) -> np.ndarray:
     """Sky colour from the ray direction only, so both views agree (it lies at infinity)."""
     horiz = np.sqrt(dx * dx + dz * dz)
     elev = np.clip(dy / horiz, 0, None)

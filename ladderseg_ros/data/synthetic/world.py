@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +23,9 @@ WORLD_CLASSES: tuple[int, ...] = (
  M_CARGO) = range(19)  # fmt: skip
 # Alpha tests: cut-outs of thin boxes (slatted fences, round signs, bicycle frames).
 A_NONE, A_SLATS, A_DISC, A_BIKE = range(4)
+
+Vec3 = Sequence[float]  # a point in metres (x right, y up, z along the road)
+Color = Sequence[float]  # linear RGB in 0..1
 
 
 @dataclass
@@ -44,7 +49,22 @@ class World:
     param: list = field(default_factory=list)
     ellipsoid: list = field(default_factory=list)
 
-    def box(self, lo, hi, cls, mat, color, alpha=A_NONE, param=0.0, ell=False) -> None:
+    def box(
+        self,
+        lo: Vec3,
+        hi: Vec3,
+        cls: int,
+        mat: int,
+        color: Color,
+        alpha: int = A_NONE,
+        param: float = 0.0,
+        ell: bool = False,
+    ) -> None:
+        """Adds an axis-aligned box (an ellipsoid inside it when ``ell``) from ``lo`` to ``hi``.
+
+        ``cls`` is its trainId, ``mat`` its material, ``alpha`` its cut-out test and
+        ``param`` a per-primitive shading parameter.
+        """
         self.lo.append(lo)
         self.hi.append(hi)
         self.cls.append(cls)
@@ -68,7 +88,7 @@ class World:
         self.mat_lut = np.array([-1, *self.mat_a], np.int8)  # by primitive index + 1 (sky -1)
 
 
-def _jitter(rng: np.random.Generator, base, amount: float = 0.08) -> tuple:
+def _jitter(rng: np.random.Generator, base: Color, amount: float = 0.08) -> tuple:
     c = np.asarray(base, float) * rng.uniform(0.8, 1.15) + rng.uniform(-amount, amount, 3)
     return tuple(np.clip(c, 0.02, 0.98))
 
@@ -82,7 +102,9 @@ _CLOTHES = ((0.1, 0.1, 0.12), (0.2, 0.25, 0.45), (0.6, 0.1, 0.1), (0.75, 0.75, 0
 _SKIN = ((0.87, 0.68, 0.55), (0.62, 0.44, 0.32), (0.38, 0.26, 0.18))
 
 
-def _add_person(w: World, rng, x: float, z: float, ground: float, cls: int = PERSON) -> None:
+def _add_person(
+    w: World, rng: np.random.Generator, x: float, z: float, ground: float, cls: int = PERSON
+) -> None:
     height = rng.uniform(1.55, 1.95)
     k = height / 1.75
     pants = _jitter(rng, _CLOTHES[rng.integers(len(_CLOTHES))])
@@ -105,7 +127,9 @@ def _add_person(w: World, rng, x: float, z: float, ground: float, cls: int = PER
     w.box(tuple(np.subtract(hc, r)), tuple(np.add(hc, r)), cls, M_SKIN, skin, param=p, ell=True)
 
 
-def _add_bicycle(w: World, rng, x: float, z: float, ground: float, rider: bool) -> None:
+def _add_bicycle(
+    w: World, rng: np.random.Generator, x: float, z: float, ground: float, rider: bool
+) -> None:
     color = _jitter(rng, _PAINTS[rng.integers(len(_PAINTS))])
     w.box((x - 0.03, ground, z), (x + 0.03, ground + 1.0, z + 1.75), BICYCLE, M_BIKE, color,
           alpha=A_BIKE)  # fmt: skip
@@ -113,7 +137,7 @@ def _add_bicycle(w: World, rng, x: float, z: float, ground: float, rider: bool) 
         _add_person(w, rng, x, z + 0.8, ground + 0.35, cls=RIDER)
 
 
-def _add_car(w: World, rng, x: float, z: float, heading: int) -> None:
+def _add_car(w: World, rng: np.random.Generator, x: float, z: float, heading: int) -> None:
     length, width = rng.uniform(3.8, 4.9), rng.uniform(1.7, 1.9)
     paint = _jitter(rng, _PAINTS[rng.integers(len(_PAINTS))], 0.05)
     p = float(heading > 0) * 0.5 + rng.uniform(0, 0.5)
@@ -129,7 +153,7 @@ def _add_car(w: World, rng, x: float, z: float, heading: int) -> None:
             w.box((wx, 0.0, wz), (wx + 0.22, 0.62, wz + 0.62), CAR, M_TYRE, (0.05, 0.05, 0.05))
 
 
-def _add_big_vehicle(w: World, rng, x: float, z: float, bus: bool) -> None:
+def _add_big_vehicle(w: World, rng: np.random.Generator, x: float, z: float, bus: bool) -> None:
     if bus:
         length = rng.uniform(11, 13)
         color = _jitter(rng, ((0.85, 0.8, 0.2), (0.75, 0.1, 0.1), (0.2, 0.4, 0.7))[
@@ -152,60 +176,28 @@ def _add_big_vehicle(w: World, rng, x: float, z: float, bus: bool) -> None:
 
 
 def _add_side(
-    w: World, rng, side: int, z_min: float, z_max: float, curb: float, density: float = 1.0
+    w: World,
+    rng: np.random.Generator,
+    side: int,
+    z_min: float,
+    z_max: float,
+    curb: float,
+    density: float = 1.0,
 ) -> None:
-    """Sidewalk, facades, walls, fences, vegetation and street furniture along one road side;
-    ``density`` scales how many people and parked bicycles stand on the sidewalk."""
+    """Sidewalk, facades, walls, fences, vegetation and street furniture along one road side.
+
+    ``density`` scales how many people and parked bicycles stand on the sidewalk.
+    """
     half = w.road_half
     sw = rng.uniform(2.0, 5.0)
-
-    def xs(a: float, b: float) -> tuple[float, float]:  # lateral interval on this side
-        return (side * a, side * b) if side > 0 else (side * b, side * a)
-
-    def bx(a, b, y0, y1, z0, z1, cls, mat, color, **kw) -> None:
-        x0, x1 = xs(a, b)
-        w.box((x0, y0, z0), (x1, y1, z1), cls, mat, color, **kw)
-
+    bx = functools.partial(_side_box, w, side)
     paving = _jitter(rng, (0.62, 0.6, 0.57), 0.04)
     grass = _jitter(rng, (0.35, 0.45, 0.18), 0.05)
     for z in np.arange(z_min, z_max, 12.0):
         bx(half, half + sw, 0, curb, z, z + 12.0, SIDEWALK, M_PAVING, paving)
         bx(half + sw, half + 70, 0, curb, z, z + 12.0, TERRAIN, M_GRASS, grass)
     # Facades: a front row at varying set-back, walls or fences in the gaps, and a back row.
-    z = z_min
-    while z < z_max:
-        width = rng.uniform(8, 30)
-        kind = rng.random()
-        front = half + sw + (0.0 if rng.random() < 0.5 else rng.uniform(1, 9))
-        if kind < 0.62:
-            color = _jitter(rng, _FACADES[rng.integers(len(_FACADES))], 0.05)
-            bx(front, front + rng.uniform(10, 18), 0, rng.uniform(6, 24), z, z + width,
-               BUILDING, M_FACADE, color, param=rng.random())  # fmt: skip
-        else:
-            edge = half + sw + rng.uniform(0.0, 1.0)
-            if kind < 0.8:
-                bx(edge, edge + 0.3, curb, curb + rng.uniform(0.8, 2.6), z, z + width, WALL,
-                   M_WALL, _jitter(rng, (0.6, 0.58, 0.55)), param=rng.random())  # fmt: skip
-            else:
-                bx(edge, edge + 0.05, curb, curb + rng.uniform(1.0, 2.0), z, z + width, FENCE,
-                   M_FENCE, _jitter(rng, (0.5, 0.4, 0.3)), alpha=A_SLATS,
-                   param=rng.uniform(0.08, 0.2))  # fmt: skip
-            for tz in np.arange(z + 2, z + width - 1, rng.uniform(3, 6)):
-                _add_tree(w, rng, side * (edge + rng.uniform(2, 6)), tz, curb)
-            if rng.random() < 0.5:
-                bx(
-                    edge + 1,
-                    edge + 3,
-                    curb,
-                    curb + rng.uniform(0.8, 1.6),
-                    z,
-                    z + width,
-                    VEGETATION,
-                    M_LEAVES,
-                    _jitter(rng, (0.2, 0.35, 0.1)),
-                    param=rng.random(),
-                )
-        z += width + (rng.uniform(2, 8) if rng.random() < 0.3 else 0.0)
+    _add_front_row(w, rng, side, half + sw, curb, z_min, z_max)
     z = z_min
     while z < z_max:
         width = rng.uniform(15, 40)
@@ -250,7 +242,76 @@ def _add_side(
             _add_bicycle(w, rng, side * (half + sw - 0.4), z, curb, rider=False)
 
 
-def _add_tree(w: World, rng, x: float, z: float, ground: float) -> None:
+def _side_box(
+    w: World,
+    side: int,
+    a: float,
+    b: float,
+    y0: float,
+    y1: float,
+    z0: float,
+    z1: float,
+    cls: int,
+    mat: int,
+    color: Color,
+    **options: float,
+) -> None:
+    """A box ``a``..``b`` metres out from the road's centre on ``side`` (+1 right, -1 left)."""
+    x0, x1 = (side * a, side * b) if side > 0 else (side * b, side * a)
+    w.box((x0, y0, z0), (x1, y1, z1), cls, mat, color, **options)
+
+
+def _add_front_row(
+    w: World,
+    rng: np.random.Generator,
+    side: int,
+    street: float,
+    curb: float,
+    z_min: float,
+    z_max: float,
+) -> None:
+    """Facades at varying set-back from ``street`` (the sidewalk's outer edge).
+
+    Walls, fences, trees and hedges fill the gaps.
+    """
+    bx = functools.partial(_side_box, w, side)
+    z = z_min
+    while z < z_max:
+        width = rng.uniform(8, 30)
+        kind = rng.random()
+        front = street + (0.0 if rng.random() < 0.5 else rng.uniform(1, 9))
+        if kind < 0.62:
+            color = _jitter(rng, _FACADES[rng.integers(len(_FACADES))], 0.05)
+            bx(front, front + rng.uniform(10, 18), 0, rng.uniform(6, 24), z, z + width,
+               BUILDING, M_FACADE, color, param=rng.random())  # fmt: skip
+        else:
+            edge = street + rng.uniform(0.0, 1.0)
+            if kind < 0.8:
+                bx(edge, edge + 0.3, curb, curb + rng.uniform(0.8, 2.6), z, z + width, WALL,
+                   M_WALL, _jitter(rng, (0.6, 0.58, 0.55)), param=rng.random())  # fmt: skip
+            else:
+                bx(edge, edge + 0.05, curb, curb + rng.uniform(1.0, 2.0), z, z + width, FENCE,
+                   M_FENCE, _jitter(rng, (0.5, 0.4, 0.3)), alpha=A_SLATS,
+                   param=rng.uniform(0.08, 0.2))  # fmt: skip
+            for tz in np.arange(z + 2, z + width - 1, rng.uniform(3, 6)):
+                _add_tree(w, rng, side * (edge + rng.uniform(2, 6)), tz, curb)
+            if rng.random() < 0.5:
+                bx(
+                    edge + 1,
+                    edge + 3,
+                    curb,
+                    curb + rng.uniform(0.8, 1.6),
+                    z,
+                    z + width,
+                    VEGETATION,
+                    M_LEAVES,
+                    _jitter(rng, (0.2, 0.35, 0.1)),
+                    param=rng.random(),
+                )
+        z += width + (rng.uniform(2, 8) if rng.random() < 0.3 else 0.0)
+
+
+def _add_tree(w: World, rng: np.random.Generator, x: float, z: float, ground: float) -> None:
     trunk = rng.uniform(0.2, 0.4)
     top = ground + rng.uniform(1.8, 3.2)
     bark = _jitter(rng, (0.35, 0.27, 0.2), 0.04)
@@ -325,7 +386,15 @@ def build_world(
             _add_bicycle(w, rng, half - parking - 0.6, z, 0.0, rider=True)
         if rng.random() < 0.05 * density and not clear[0] - 3 < z < clear[1] + 6:
             _add_person(w, rng, rng.uniform(-half + 0.5, half - 0.5), z, 0.0)
-    # Traffic lights at intersections-to-be, on both curbs, facing the traffic.
+    _add_traffic_lights(w, rng, half, curb, z_min, z_max)
+    w.freeze()
+    return w
+
+
+def _add_traffic_lights(
+    w: World, rng: np.random.Generator, half: float, curb: float, z_min: float, z_max: float
+) -> None:
+    """Traffic lights at intersections-to-be, on both curbs, facing the traffic."""
     for z in np.arange(z_min + rng.uniform(10, 60), z_max, rng.uniform(60, 130)):
         for side in (1, -1):
             a = half + 0.5
@@ -340,5 +409,3 @@ def build_world(
             arm_x = (x0, side * (a - 3.2))
             w.box((min(arm_x), top + 2.5, z), (max(arm_x), top + 2.62, z + 0.12), POLE,
                   M_METAL, (0.3, 0.32, 0.3))  # fmt: skip
-    w.freeze()
-    return w

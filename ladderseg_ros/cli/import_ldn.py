@@ -13,6 +13,7 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Adds ``import-ldn`` to the ``ladderseg`` subcommands."""
     parser = subparsers.add_parser(
         "import-ldn",
         help="convert the authors' released LDN .pt weights to a .safetensors weights file",
@@ -26,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Converts ``args.checkpoint`` to ``args.out`` and prints its scale; returns 0."""
     from ladderseg_ros.ldn_import import import_ldn
 
     metadata = import_ldn(args.checkpoint, args.out, overwrite=args.force)

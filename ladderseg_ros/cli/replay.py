@@ -10,6 +10,7 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Adds ``replay`` to the ``ladderseg`` subcommands."""
     parser = subparsers.add_parser(
         "replay",
         help="publish a rosbag2 into live ROS 2 topics with its original timing",
@@ -48,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Replays ``args.bag`` and prints what was published; returns 0."""
     from ladderseg_ros.ros.replay import ReplayConfig, replay_bag
 
     config = ReplayConfig(

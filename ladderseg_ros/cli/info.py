@@ -2,68 +2,29 @@
 
 MODEL is a variant name (``ldn121``, ``ldn121_ss``, ...) or a ``.safetensors`` weights file.
 Parameters are those inference uses (auxiliary heads, a training aid, are not counted).
-FLOPs are counted (multiply + add = 2) by running the network on PyTorch's meta device: no
-memory, no time, exact for convolutions and matrix products. For a weights file, the scale it
+FLOPs are counted on PyTorch's meta device (``model.figures``). For a weights file, the scale it
 was trained at (input size and focal length) is printed too.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ladderseg_ros.cli import parse_size
+from ladderseg_ros.cli.args import parse_size
 from ladderseg_ros.errors import LadderSegError
+
+if TYPE_CHECKING:
+    from ladderseg_ros.model import LadderSeg
 
 
 class InfoError(LadderSegError, ValueError):
     """An unknown model name."""
 
 
-@dataclass(frozen=True)
-class ModelFigures:
-    """Size and cost of one network."""
-
-    name: str
-    parameters: int
-    backbone_parameters: int
-    output_stride: int
-    uses_disparity: bool
-    gflops: dict[tuple[int, int], float]
-
-
-def count_gflops(model, size: tuple[int, int]) -> float:
-    """Forward GFLOPs (2 per multiply-add) for one image of ``size`` = (width, height)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    width, height = size
-    model = model.to("meta").eval()
-    image = torch.empty(1, 3, height, width, device="meta")
-    disparity = torch.full((1, 1, height, width), 30.0, device="meta")
-    baseline = torch.full((1,), 0.5, device="meta")
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model(image, disparity, baseline)
-    return counter.get_total_flops() / 1e9
-
-
-def model_figures(model, sizes: list[tuple[int, int]]) -> ModelFigures:
-    """Parameters and GFLOPs of ``model`` (moved to the meta device: pass a throwaway)."""
-    return ModelFigures(
-        name=model.config.name,
-        parameters=sum(
-            p.numel() for n, p in model.named_parameters() if not n.startswith("aux_heads.")
-        ),
-        backbone_parameters=sum(p.numel() for p in model.backbone.parameters()),
-        output_stride=model.output_stride,
-        uses_disparity=model.uses_disparity,
-        gflops={size: count_gflops(model, size) for size in sizes},
-    )
-
-
-def _build(spec: str, num_classes: int):
+def _build(spec: str, num_classes: int) -> LadderSeg:
+    """A network on the meta device: the variant ``spec``, or the one a weights file holds."""
     import torch
 
     from ladderseg_ros.model import VARIANTS, build_model
@@ -82,6 +43,7 @@ def _build(spec: str, num_classes: int):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Adds ``info`` to the ``ladderseg`` subcommands."""
     parser = subparsers.add_parser(
         "info",
         help="parameters, GFLOPs and output stride of a model variant or weights file",
@@ -100,6 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Prints a table of the models' figures (and trained scales); returns 0."""
+    from ladderseg_ros.model.figures import model_figures
+
     sizes = args.size or [(1024, 448), (2048, 1024)]
     size_cols = [f"GFLOPs@{w}x{h}" for w, h in sizes]
     header = ["model", "params (M)", "backbone (M)", "stride", "disparity", *size_cols]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
+from ladderseg_ros.cli.args import PARAM_SYNTAX, add_backend_arguments, parse_node_param
 from ladderseg_ros.io import bags
 from ladderseg_ros.io.bags import BagError
 from ladderseg_ros.tools.segment_bag import (
@@ -16,38 +16,8 @@ from ladderseg_ros.tools.segment_bag import (
 )
 
 
-def parse_param(text: str) -> tuple[str, Any]:
-    """``NAME=VALUE`` of a node parameter, typed and checked by the node's parameter table.
-
-    Raises:
-        argparse.ArgumentTypeError: Not NAME=VALUE, an unknown name, or a bad value.
-    """
-    from ladderseg_ros.ros.params import SPEC_BY_NAME, ParamError, validate
-
-    name, sep, raw = text.partition("=")
-    spec = SPEC_BY_NAME.get(name.strip())
-    if not sep or spec is None:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected NAME=VALUE with a node parameter name (see the README table)"
-        )
-    kind = type(spec.default)
-    try:
-        if kind is bool:
-            if raw.lower() not in ("true", "false"):
-                raise ValueError(raw)
-            value: Any = raw.lower() == "true"
-        else:
-            value = kind(raw)
-        validate(spec.name, value)
-    except (ValueError, ParamError) as exc:
-        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from exc
-    return spec.name, value
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``segment-bag`` parser to the ``ladderseg`` command."""
-    from ladderseg_ros.cli import add_backend_arguments
-
     parser = subparsers.add_parser(
         "segment-bag",
         help="run the node's pipeline offline over a rosbag2, writing a new bag",
@@ -83,16 +53,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--points",
         action="store_true",
         help="also write the semantic point cloud /ladderseg/points (PointCloud2; points_* "
-        "parameters via --set)",
+        "parameters via --param)",
     )
     parser.add_argument("--storage", choices=bags.STORAGES, default="sqlite3")
     parser.add_argument(
-        "--set",
-        type=parse_param,
+        "--param",
+        type=parse_node_param,
         action="append",
         default=[],
-        metavar="NAME=VALUE",
-        help="a node parameter (e.g. sgbm_num_disparities=64, approximate_sync=true)",
+        metavar=PARAM_SYNTAX,
+        help="a node parameter, as with --ros-args -p (e.g. sgbm_num_disparities:=64, "
+        "approximate_sync:=true); repeatable",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -114,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         "device": args.device,
         "precision": args.precision,
     }
-    params = NodeParams.defaults().replaced(**{**dict(args.set), **chosen})
+    params = NodeParams.defaults().replaced(**{**dict(args.param), **chosen})
     config = SegmentBagConfig(
         params=params,
         disparity=args.disparity,

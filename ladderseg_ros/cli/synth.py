@@ -13,20 +13,12 @@ KITTI raw layout: one drive of N frames through the street of seed S, with times
 from __future__ import annotations
 
 import argparse
-import logging
-import shutil
-import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from ladderseg_ros.cli import parse_size
+from ladderseg_ros.cli.args import parse_size
+from ladderseg_ros.data.layouts import write_png
 from ladderseg_ros.errors import LadderSegError
-
-log = logging.getLogger(__name__)
-
-CITY = "synthetic"
-KITTI_DATE = "2020_01_01"
+from ladderseg_ros.fileio import atomic_output_dir
 
 
 class SynthError(LadderSegError, ValueError):
@@ -34,6 +26,7 @@ class SynthError(LadderSegError, ValueError):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Adds ``synth`` to the ``ladderseg`` subcommands."""
     parser = subparsers.add_parser(
         "synth",
         help="render the synthetic stereo world to disk (Cityscapes / KITTI raw layout)",
@@ -64,6 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _seed(args: argparse.Namespace) -> int:
+    """The first seed, checked to keep every seed used inside the split's range."""
     from ladderseg_ros.data.synthetic import SPLIT_SEEDS
 
     seeds = SPLIT_SEEDS[args.split]
@@ -82,11 +76,19 @@ def _seed(args: argparse.Namespace) -> int:
 
 
 def _layout(args: argparse.Namespace) -> str:
+    """The file layout: ``--layout``, else the preset's own."""
     return getattr(args, "layout", None) or args.preset
 
 
 def run(args: argparse.Namespace) -> int:
+    """Writes the dataset (or the preview) that ``args`` ask for; returns 0.
+
+    Raises:
+        SynthError: an unusable argument, or ``--out`` exists and is not an empty directory.
+    """
+    # The renderer is imported when the command runs: ``ladderseg --help`` stays quick.
     from ladderseg_ros.data.synthetic import RIGS
+    from ladderseg_ros.data.synthetic.writers import write_cityscapes, write_kitti_drive
 
     rig = RIGS[args.preset]
     if args.size is not None:
@@ -97,104 +99,23 @@ def run(args: argparse.Namespace) -> int:
         raise SynthError(f"--preview-seeds must be >= 1, got {args.preview_seeds}")
     seed = _seed(args)
     if args.preview is not None:
-        write_preview(args.preview, rig, range(seed, seed + args.preview_seeds))
+        from ladderseg_ros.tools.visualize import synthetic_preview
+
+        write_png(args.preview, synthetic_preview(rig, range(seed, seed + args.preview_seeds)))
         print(f"wrote {args.preview}")
         return 0
     if args.out is None:
         raise SynthError("either --out DIR or --preview PNG is required")
     out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise SynthError(f"{out} exists and is not an empty directory, not writing into it")
-    # Rendered into a hidden sibling and renamed when complete: an interrupted run leaves
-    # nothing behind, so the same command restarts cleanly.
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
+    # Built under a hidden partial folder and renamed when complete: an interrupted run
+    # leaves nothing behind, so the same command restarts cleanly.
+    with atomic_output_dir(out, error=SynthError) as work:
         if _layout(args) == "cityscapes":
             write_cityscapes(work, args.split, rig, range(seed, seed + args.frames))
         else:
             write_kitti_drive(work, rig, seed, args.frames, args.fps)
-        if out.is_dir():
-            out.rmdir()  # empty (checked above); fails if something appeared meanwhile
-        work.rename(out)
-    finally:
-        if work.exists():
-            shutil.rmtree(work)
     print(
         f"wrote {args.frames} {args.preset}-rig frames ({rig.width}x{rig.height}) in the "
         f"{_layout(args)} layout to {out}"
     )
     return 0
-
-
-def write_cityscapes(root: Path, split: str, rig, seeds: range) -> None:
-    """One independent street per seed, in the Cityscapes layout."""
-    from ladderseg_ros.classes import colorize
-    from ladderseg_ros.data.layouts import write_cityscapes_sample
-    from ladderseg_ros.data.synthetic import render_frame
-
-    for seed in seeds:
-        frame = render_frame(seed, rig)
-        write_cityscapes_sample(
-            root, split, CITY, seed % 1_000_000, 19,
-            left=frame.left, right=frame.right, disparity=frame.disparity,
-            camera=rig.calib, camera_height=rig.camera_height,
-            label_ids=frame.label_ids, color=colorize(frame.train_ids),
-        )  # fmt: skip
-        log.info("seed %d written", seed)
-
-
-def write_kitti_drive(root: Path, rig, seed: int, frames: int, fps: float) -> Path:
-    """One drive of ``frames`` frames in the KITTI raw layout; returns the drive directory."""
-    from ladderseg_ros.data.layouts import (
-        KITTI_CALIB_NAME,
-        kitti_raw_drive_dir,
-        write_kitti_calib,
-        write_kitti_raw_frame,
-        write_kitti_timestamps,
-    )
-    from ladderseg_ros.data.synthetic import render_drive
-
-    drive_dir = kitti_raw_drive_dir(root, KITTI_DATE, seed % 10000)
-    p_left, p_right = rig.projections()
-    write_kitti_calib(
-        root / KITTI_DATE / KITTI_CALIB_NAME, p_left, p_right, (rig.width, rig.height)
-    )
-    stamps = []
-    for frame in render_drive(seed, frames, rig, fps):
-        write_kitti_raw_frame(drive_dir, frame.index, frame.left, frame.right)
-        stamps.append(frame.timestamp)
-    write_kitti_timestamps(drive_dir, stamps)
-    return drive_dir
-
-
-def disparity_colormap(disparity: np.ndarray) -> np.ndarray:
-    """Colour-map a disparity image (RGB uint8), black where invalid."""
-    import cv2
-
-    valid = disparity > 0
-    top = float(np.percentile(disparity[valid], 99)) if valid.any() else 1.0
-    scaled = np.clip(disparity / max(top, 1e-6) * 255, 0, 255).astype(np.uint8)
-    rgb = cv2.applyColorMap(scaled, cv2.COLORMAP_TURBO)[:, :, ::-1].copy()
-    rgb[~valid] = 0
-    return rgb
-
-
-def write_preview(path: Path, rig, seeds: range, tile_width: int = 480) -> None:
-    """Contact sheet: a row per seed of left, right, disparity and labels."""
-    import cv2
-
-    from ladderseg_ros.classes import colorize
-    from ladderseg_ros.data.layouts import write_png
-    from ladderseg_ros.data.synthetic import render_frame
-
-    rows = []
-    for seed in seeds:
-        frame = render_frame(seed, rig)
-        tiles = [frame.left, frame.right, disparity_colormap(frame.disparity)]
-        tiles.append(colorize(frame.train_ids))
-        size = (tile_width, max(1, round(tile_width * rig.height / rig.width)))
-        rows.append(
-            np.concatenate([cv2.resize(t, size, interpolation=cv2.INTER_AREA) for t in tiles], 1)
-        )
-    write_png(path, np.concatenate(rows, 0))

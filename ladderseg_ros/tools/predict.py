@@ -1,31 +1,36 @@
-"""``ladderseg predict WEIGHTS INPUT OUT``: segment a folder of images or a dataset root.
+"""Segment a folder of images or a dataset root into label PNGs (``ladderseg predict``).
 
-INPUT is a folder of images (``*.png``, ``*.jpg``), a Cityscapes root (``leftImg8bit/`` inside;
-disparity and camera JSON are read, or disparity computed by SGBM from ``rightImg8bit``), or a
-KITTI raw root or ``*_sync`` drive (disparity by SGBM, baseline from the calibration). For
-each input image it writes ``OUT/<name>_labelTrainIds.png`` (uint8 trainIds) and
-``OUT/<name>_color.png``.
-
-Each image is resized so that the network sees objects at the scale its weights were trained
-at, using the camera's focal length (Cityscapes camera JSON, KITTI calibration, or ``--focal``
-for a folder of images; else the trained input width), and labels come back at the image's
-size. ``--input-size`` overrides that.
-
-Interrupted runs resume: ``OUT/.ladderseg_predict.json`` records the weights (SHA-256) and
-settings, and a rerun with the same ones writes only the images not yet there (each PNG is
-written atomically, so none is partial). An OUT made with other weights or settings, or
-holding other files, is refused: nothing is overwritten.
+The inputs become ``Job``s (``find_jobs``): a folder of images, a Cityscapes root or a KITTI
+raw root or drive, with what each knows of its stereo geometry. ``prepare_out`` makes the
+output folder resumable (a manifest of weights and settings), and ``predict_jobs`` writes
+``<name>_labelTrainIds.png`` and ``<name>_color.png`` per job, each PNG atomically.
 """
 
 from __future__ import annotations
 
-import argparse
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ladderseg_ros.classes import colorize
+from ladderseg_ros.data.layouts import (
+    cityscapes_samples,
+    read_cityscapes_camera,
+    read_cityscapes_disparity,
+    read_kitti_raw_drive,
+    read_png,
+    write_png,
+)
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.fileio import write_bytes_atomic
+from ladderseg_ros.stereo import SgbmConfig, baseline_from_projections, compute_disparity
+
+if TYPE_CHECKING:
+    from ladderseg_ros.inference import Segmenter
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MANIFEST = ".ladderseg_predict.json"
@@ -49,13 +54,16 @@ class Job:
 
 
 def folder_jobs(root: Path) -> list[Job]:
+    """One job per image (``IMAGE_SUFFIXES``) in ``root``, by name; no stereo geometry."""
     images = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     return [Job(p.stem, p) for p in images]
 
 
 def cityscapes_jobs(root: Path, split: str) -> list[Job]:
-    from ladderseg_ros.data.layouts import cityscapes_samples, read_cityscapes_camera
+    """One job per left image of a Cityscapes ``split``.
 
+    With its right image, disparity and camera (baseline, focal length) where present.
+    """
     jobs = []
     for s in cityscapes_samples(root, split):
         camera = read_cityscapes_camera(s.camera) if s.camera else None
@@ -74,9 +82,10 @@ def cityscapes_jobs(root: Path, split: str) -> list[Job]:
 
 
 def kitti_jobs(root: Path) -> list[Job]:
-    from ladderseg_ros.data.layouts import read_kitti_raw_drive
-    from ladderseg_ros.stereo import baseline_from_projections
+    """One job per left image of a KITTI raw drive (or of every ``*/*_sync`` drive of a root).
 
+    With the right image and the calibration's baseline, focal length and cx offset.
+    """
     drives = [root] if (root / "image_02").is_dir() else sorted(root.glob("*/*_sync"))
     jobs = []
     for drive_dir in drives:
@@ -105,9 +114,6 @@ def find_jobs(root: Path, split: str) -> tuple[str, list[Job]]:
 
 
 def _stereo(job: Job, rgb: np.ndarray, baseline: float | None) -> tuple[np.ndarray, float]:
-    from ladderseg_ros.data.layouts import read_cityscapes_disparity, read_png
-    from ladderseg_ros.stereo import SgbmConfig, compute_disparity
-
     baseline = job.baseline if job.baseline is not None else baseline
     if baseline is None:
         raise PredictError(f"{job.left}: no camera calibration; pass --baseline METRES")
@@ -128,10 +134,6 @@ def prepare_out(out: Path, settings: dict[str, object]) -> int:
         PredictError: ``out`` holds files of another run (other weights or settings) or
             files that no predict run wrote.
     """
-    import json
-
-    from ladderseg_ros.fileio import write_bytes_atomic
-
     manifest = out / MANIFEST
     text = json.dumps(settings, indent=1, sort_keys=True) + "\n"
     if out.is_dir() and any(out.iterdir()):
@@ -155,26 +157,7 @@ def prepare_out(out: Path, settings: dict[str, object]) -> int:
     return 0
 
 
-def _settings(args: argparse.Namespace) -> dict[str, object]:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with args.weights.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return {
-        "weights_sha256": digest.hexdigest(),
-        "input": str(args.input.resolve()),
-        "backend": args.backend,
-        "input_size": args.input_size,
-        "focal": args.focal,
-        "precision": args.precision,
-        "split": args.split,
-        "baseline": args.baseline,
-    }
-
-
-def _plain_weights_hint() -> str:
+def plain_weights_hint() -> str:
     """The shipped weights that need no disparity, or how to find such weights."""
     from ladderseg_ros.weights import WeightsError, read_metadata
 
@@ -191,78 +174,43 @@ def _plain_weights_hint() -> str:
     return "`ladderseg info WEIGHTS` says 'disparity: no' for those"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    from ladderseg_ros.cli import add_backend_arguments
-
-    parser = subparsers.add_parser(
-        "predict",
-        help="segment a folder of images or a Cityscapes / KITTI root to label PNGs",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("weights", type=Path, help=".safetensors (or .onnx for onnxruntime)")
-    parser.add_argument("input", type=Path, help="image folder, Cityscapes root or KITTI root")
-    parser.add_argument("out", type=Path, help="output folder")
-    add_backend_arguments(parser)
-    parser.add_argument("--device", default="auto", help="auto, cuda or cpu (default auto)")
-    parser.add_argument("--half", action="store_true", help="fp16 (torch on CUDA)")
-    parser.add_argument("--threads", type=int, help="CPU threads (default: every core)")
-    parser.add_argument(
-        "--input-size",
-        help="network input WxH (default: each image resized to the weights' trained scale)",
-    )
-    parser.add_argument(
-        "--focal", type=float, help="camera fx in pixels for a folder of images (sets the scale)"
-    )
-    parser.add_argument("--split", default="val", help="Cityscapes split (default val)")
-    parser.add_argument("--baseline", type=float, help="baseline in metres when not in INPUT")
-    parser.set_defaults(func=run)
+def output_paths(out: Path, job: Job) -> tuple[Path, Path]:
+    """The label (trainIds) and colour PNGs of ``job`` in ``out``."""
+    return out / f"{job.name}_labelTrainIds.png", out / f"{job.name}_color.png"
 
 
-def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+def predict_jobs(
+    segmenter: Segmenter,
+    jobs: Iterable[Job],
+    out: Path,
+    baseline: float | None = None,
+    focal: float | None = None,
+) -> int:
+    """Segments every job into ``out``; returns how many were there already.
 
-    from ladderseg_ros.classes import colorize
-    from ladderseg_ros.cli import parse_size
-    from ladderseg_ros.data.layouts import read_png, write_png
-    from ladderseg_ros.inference import Segmenter
+    Args:
+        segmenter: the network (disparity by SGBM or from the dataset when it needs some).
+        jobs: the images (e.g. wrapped in a progress bar).
+        out: the folder made ready by ``prepare_out``.
+        baseline: metres, for jobs whose input has no calibration.
+        focal: camera fx in pixels, for jobs whose input has none (sets the scale).
 
-    out: Path = args.out
-    if out.resolve() == args.input.resolve() or args.input.resolve() in out.resolve().parents:
-        raise PredictError(f"{out} lies inside the input {args.input}; choose another folder")
-    kind, jobs = find_jobs(args.input, args.split)
-    size = parse_size(args.input_size) if args.input_size else None
-    segmenter = Segmenter.from_weights(
-        args.weights,
-        args.backend,
-        args.device,
-        args.half,
-        args.threads,
-        size,
-        precision=args.precision,
-    )
-    if segmenter.uses_disparity and kind == "images" and not any(j.right for j in jobs):
-        raise PredictError(
-            f"{args.weights} ({segmenter.metadata.model.name}) selects scales by disparity, "
-            f"and {args.input} holds single images: use weights that need no disparity "
-            f"({_plain_weights_hint()}), or give a Cityscapes/KITTI root with right images"
-        )
-    held = prepare_out(out, _settings(args))
+    Raises:
+        PredictError: a job needs disparity that cannot be had.
+    """
     done = 0
-    for job in tqdm(jobs, desc=f"predict ({kind}, {segmenter.backend_name})", unit="img"):
-        paths = (out / f"{job.name}_labelTrainIds.png", out / f"{job.name}_color.png")
+    for job in jobs:
+        paths = output_paths(out, job)
         if all(p.is_file() for p in paths):
             done += 1
             continue  # written by an interrupted run with the same weights and settings
         rgb = read_png(job.left)
-        disparity = baseline = None
+        disparity = job_baseline = None
         if segmenter.uses_disparity:
-            disparity, baseline = _stereo(job, rgb, args.baseline)
-        result = segmenter(rgb, disparity, baseline, focal_length=job.focal or args.focal)
+            disparity, job_baseline = _stereo(job, rgb, baseline)
+        result = segmenter(rgb, disparity, job_baseline, focal_length=job.focal or focal)
         if not paths[0].is_file():
             write_png(paths[0], result.labels)
         if not paths[1].is_file():
             write_png(paths[1], colorize(result.labels, segmenter.label_set))
-    resumed = f" (resumed: {done} were there)" if held else ""
-    print(f"wrote {len(jobs) - done} label and colour PNG pairs to {out}{resumed}")
-    return 0
+    return done

@@ -10,9 +10,19 @@ activations) calibrated on synthetic frames at the weights' input size; run it w
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
+
+from ladderseg_ros.cli.args import positive_int
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.fileio import refuse_existing
+
+if TYPE_CHECKING:
+    from ladderseg_ros.model import LadderSeg
+    from ladderseg_ros.weights import WeightsMetadata
 
 
 class ExportCliError(LadderSegError, ValueError):
@@ -20,8 +30,7 @@ class ExportCliError(LadderSegError, ValueError):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ladderseg_ros.cli import positive_int
-
+    """Adds ``export`` to the ``ladderseg`` subcommands."""
     parser = subparsers.add_parser(
         "export",
         help="export weights to ONNX (dynamic height/width, metadata embedded)",
@@ -48,6 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Exports ``args.weights`` to ``args.onnx`` (fp32, or int8 with ``--int8``); returns 0.
+
+    Raises:
+        ExportCliError: refused arguments, an existing output, or ``--check`` disagreement.
+    """
     from ladderseg_ros.inference.export import export_onnx
     from ladderseg_ros.weights import load_weights
 
@@ -55,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
         raise ExportCliError(f"{args.onnx} is the input file, not overwriting it")
     if args.calibration_frames < 1:
         raise ExportCliError(f"--calibration-frames must be >= 1, got {args.calibration_frames}")
-    if args.onnx.exists() and not args.force:  # before loading anything
-        raise ExportCliError(f"{args.onnx} exists already, not overwriting (--force replaces it)")
+    if not args.force:  # before loading anything
+        refuse_existing(args.onnx, ExportCliError, " (--force replaces it)")
     model, metadata = load_weights(args.weights)
     example = metadata.input_size or (512, 256)
     if args.int8:
@@ -74,10 +88,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export_int8(args: argparse.Namespace, model, metadata) -> None:
+def _export_int8(args: argparse.Namespace, model: LadderSeg, metadata: WeightsMetadata) -> None:
     """fp32 export into a temporary folder, then the calibrated int8 model at ``args.onnx``."""
-    import tempfile
-
     from ladderseg_ros.inference.export import export_onnx
     from ladderseg_ros.inference.quantize import quantize_int8
     from ladderseg_ros.inference.segmenter import INT8_CALIBRATION_SIZE
@@ -97,8 +109,6 @@ def _export_int8(args: argparse.Namespace, model, metadata) -> None:
 
 
 def _check(weights: Path, onnx_path: Path, size: tuple[int, int]) -> float:
-    import numpy as np
-
     from ladderseg_ros.inference import Segmenter
 
     width, height = size[0] + 13, size[1] + 7  # off the tracing size on purpose

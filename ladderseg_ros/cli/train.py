@@ -1,5 +1,8 @@
-"""The ``ladderseg train`` subcommand: argument parsing only, so ``ladderseg --help`` does not
-import torch (the training loop in ``train`` is imported when the command runs)."""
+"""``ladderseg train``: argument parsing only.
+
+``ladderseg --help`` does not import torch: the training loop (``training.train``) is
+imported when the command runs.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ import argparse
 from pathlib import Path
 
 
-def run_cli(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Trains from ``args.config`` with its overrides (and ``--resume``); returns 0."""
     from ladderseg_ros.training.config import load_config
     from ladderseg_ros.training.train import CHECKPOINT_NAME, train
 
@@ -20,6 +24,7 @@ def run_cli(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Adds ``train`` to the ``ladderseg`` subcommands."""
     p = subparsers.add_parser(
         "train",
         help="train a model from a YAML config (torchrun for several GPUs/nodes)",
@@ -40,4 +45,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="continue from CHECKPOINT (default: <run.output_dir>/last.pt)",
     )
     p.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides")
-    p.set_defaults(func=run_cli)
+    p.set_defaults(func=run)

@@ -1,0 +1,1 @@
+"""Command-line entry points: every ``ladderseg`` subcommand and node executable's argument parsing."""

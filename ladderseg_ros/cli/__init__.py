@@ -1,1 +1,4 @@
-"""Command-line entry points: every ``ladderseg`` subcommand and node executable's argument parsing."""
+"""Command-line entry points.
+
+Every ``ladderseg`` subcommand's and node executable's argument parsing lives here.
+"""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 import warnings
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import torch
 from torch import nn
 
 from ladderseg_ros.errors import LadderSegError
-from ladderseg_ros.fileio import OutputExistsError, atomic_output
+from ladderseg_ros.fileio import atomic_output, refuse_existing
 from ladderseg_ros.model import LadderSeg
 from ladderseg_ros.weights import WeightsError, WeightsMetadata
 
@@ -80,8 +79,8 @@ def export_onnx(
     if opset < 17:
         raise ExportError(f"opset {opset} is too old: 17 or newer is needed")
     path = Path(path)
-    if not overwrite and os.path.lexists(path):
-        raise OutputExistsError(f"{path} exists already, not overwriting (--force replaces it)")
+    if not overwrite:
+        refuse_existing(path, hint=" (--force replaces it)")
     wrapper = _LogitsOnly(model).cpu().eval()  # eval first: tracing must not touch BN stats
     w, h = example_size
     inputs: tuple[torch.Tensor, ...] = (torch.zeros(1, 3, h, w),)

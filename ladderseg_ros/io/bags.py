@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.fileio import refuse_existing
 from ladderseg_ros.io import messages
 
 if TYPE_CHECKING:
@@ -321,11 +322,6 @@ def _default_qos() -> list[Any]:
     ]
 
 
-def _refuse_existing(path: Path) -> None:
-    if path.exists() or path.is_symlink():
-        raise BagError(f"{path} exists already, not overwriting")
-
-
 class BagWriter:
     """Writes a new rosbag2 (version 8) atomically; use as a context manager.
 
@@ -341,7 +337,7 @@ class BagWriter:
             raise BagError(f"storage {storage!r} not supported; use one of {list(STORAGES)}")
         self.path = Path(path)
         self.storage = storage
-        _refuse_existing(self.path)
+        refuse_existing(self.path, BagError)
         self._tmpdir: Path | None = None
         self._writer: Writer | None = None
         self._connections: dict[str, Connection] = {}
@@ -403,7 +399,7 @@ class BagWriter:
         try:
             self._writer.close()
             self._writer = None
-            _refuse_existing(self.path)
+            refuse_existing(self.path, BagError)
             (self._tmpdir / self.path.name).rename(self.path)
         except BaseException:
             self._discard()

@@ -9,9 +9,43 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.points import PointsConfig
+from ladderseg_ros.stereo import SgbmConfig
+
+if TYPE_CHECKING:
+    from rclpy.qos import QoSProfile
+
+#: A parameter's value: ROS parameters of this node are bool, integer, double or string.
+ParamValue = bool | int | float | str
+
+#: SgbmConfig's defaults are the node's SGBM defaults (one place for them).
+_SGBM = SgbmConfig()
+
+
+class ParameterValue(Protocol):
+    """What ``rclpy.parameter.Parameter`` gives: the value."""
+
+    @property
+    def value(self) -> ParamValue:
+        """The parameter's current value."""
+        ...
+
+
+class ParameterNode(Protocol):
+    """The part of ``rclpy.node.Node`` that declares and reads parameters."""
+
+    def declare_parameter(
+        self, name: str, value: ParamValue, descriptor: object = ..., /
+    ) -> object:
+        """Declare ``name`` with a default value and a ``ParameterDescriptor``."""
+        ...
+
+    def get_parameter(self, name: str, /) -> ParameterValue:
+        """The declared parameter ``name``."""
+        ...
 
 
 class ParamError(LadderSegError, ValueError):
@@ -23,7 +57,7 @@ class ParamSpec:
     """One declared parameter."""
 
     name: str
-    default: Any
+    default: ParamValue
     description: str
     low: float | None = None
     high: float | None = None
@@ -37,6 +71,7 @@ class ParamSpec:
 
     @property
     def type_name(self) -> str:
+        """The ROS parameter type of the default: bool, int, double or string."""
         return {bool: "bool", int: "int", float: "double", str: "string"}[type(self.default)]
 
 
@@ -166,19 +201,48 @@ SPECS: tuple[ParamSpec, ...] = (
         0.0,
     ),
     ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", 0.1, 60.0),
-    ParamSpec("sgbm_num_disparities", 128, "SGBM disparity range (multiple of 16).", 16, 1024, 16),
-    ParamSpec("sgbm_block_size", 5, "SGBM block size (odd).", 1, 31, 2),
-    ParamSpec("sgbm_p1", 0, "SGBM P1 smoothness penalty; 0 = 8*cn*block^2.", 0, 100_000, 1),
-    ParamSpec("sgbm_p2", 0, "SGBM P2 smoothness penalty; 0 = 32*cn*block^2.", 0, 100_000, 1),
-    ParamSpec("sgbm_uniqueness_ratio", 10, "SGBM uniqueness margin (%).", 0, 100, 1),
-    ParamSpec("sgbm_speckle_window_size", 100, "SGBM speckle filter window; 0 = off.", 0, 1000, 1),
-    ParamSpec("sgbm_speckle_range", 2, "SGBM speckle filter disparity range.", 0, 64, 1),
-    ParamSpec("sgbm_disp12_max_diff", 1, "SGBM left-right check tolerance; -1 = off.", -1, 1000, 1),
-    ParamSpec("sgbm_pre_filter_cap", 63, "SGBM prefilter clip.", 1, 63, 1),
-    ParamSpec("sgbm_mode", "sgbm_3way", "SGBM mode (see ladderseg_ros.stereo.SgbmConfig)."),
+    ParamSpec(
+        "sgbm_num_disparities",
+        _SGBM.num_disparities,
+        "SGBM disparity range (multiple of 16).",
+        16,
+        1024,
+        16,
+    ),
+    ParamSpec("sgbm_block_size", _SGBM.block_size, "SGBM block size (odd).", 1, 31, 2),
+    ParamSpec(
+        "sgbm_p1", _SGBM.p1 or 0, "SGBM P1 smoothness penalty; 0 = 8*cn*block^2.", 0, 100_000, 1
+    ),
+    ParamSpec(
+        "sgbm_p2", _SGBM.p2 or 0, "SGBM P2 smoothness penalty; 0 = 32*cn*block^2.", 0, 100_000, 1
+    ),
+    ParamSpec(
+        "sgbm_uniqueness_ratio", _SGBM.uniqueness_ratio, "SGBM uniqueness margin (%).", 0, 100, 1
+    ),
+    ParamSpec(
+        "sgbm_speckle_window_size",
+        _SGBM.speckle_window_size,
+        "SGBM speckle filter window; 0 = off.",
+        0,
+        1000,
+        1,
+    ),
+    ParamSpec(
+        "sgbm_speckle_range", _SGBM.speckle_range, "SGBM speckle filter disparity range.", 0, 64, 1
+    ),
+    ParamSpec(
+        "sgbm_disp12_max_diff",
+        _SGBM.disp12_max_diff,
+        "SGBM left-right check tolerance; -1 = off.",
+        -1,
+        1000,
+        1,
+    ),
+    ParamSpec("sgbm_pre_filter_cap", _SGBM.pre_filter_cap, "SGBM prefilter clip.", 1, 63, 1),
+    ParamSpec("sgbm_mode", _SGBM.mode, "SGBM mode (see ladderseg_ros.stereo.SgbmConfig)."),
     ParamSpec(
         "sgbm_scale",
-        1.0,
+        _SGBM.scale,
         "Match at this fraction of the image size (disparity and points outputs); disparity "
         "that only feeds the network is matched at the network's size when that is smaller.",
         0.1,
@@ -242,21 +306,22 @@ class NodeParams:
 
     @classmethod
     def defaults(cls) -> NodeParams:
+        """Every parameter at its table default."""
         return cls(**{spec.name: spec.default for spec in SPECS})
 
-    def replaced(self, **changes: Any) -> NodeParams:
+    def replaced(self, **changes: ParamValue) -> NodeParams:
+        """A copy with ``changes`` applied (not validated: see ``validate``)."""
         return dataclasses.replace(self, **changes)
 
     def input_size(self) -> tuple[int, int] | None:
+        """(width, height) of ``input_width``/``input_height``, or None when either is 0."""
         if self.input_width and self.input_height:
             return (self.input_width, self.input_height)
         return None
 
-    def points_config(self) -> Any:
+    def points_config(self) -> PointsConfig:
         """The cloud's sampling as ``ladderseg_ros.points.PointsConfig``."""
         import math
-
-        from ladderseg_ros.points import PointsConfig
 
         return PointsConfig(
             decimation=self.points_decimation,
@@ -265,10 +330,12 @@ class NodeParams:
             color=self.points_color,
         )
 
-    def sgbm_config(self) -> Any:
-        """The SGBM settings as ``ladderseg_ros.stereo.SgbmConfig`` (validated there)."""
-        from ladderseg_ros.stereo import SgbmConfig
+    def sgbm_config(self) -> SgbmConfig:
+        """The SGBM settings as ``ladderseg_ros.stereo.SgbmConfig`` (validated there).
 
+        Raises:
+            StereoError: An invalid combination (see ``SgbmConfig``).
+        """
         return SgbmConfig(
             num_disparities=self.sgbm_num_disparities,
             block_size=self.sgbm_block_size,
@@ -284,7 +351,7 @@ class NodeParams:
         )
 
 
-def validate(name: str, value: Any, current: NodeParams | None = None) -> None:
+def validate(name: str, value: object, current: NodeParams | None = None) -> None:
     """Check one value against its spec (and, for SGBM values, against SgbmConfig).
 
     Raises:
@@ -319,7 +386,7 @@ def validate(name: str, value: Any, current: NodeParams | None = None) -> None:
                 raise ParamError(f"parameter {name!r}={value!r}: {exc}") from exc
 
 
-def declare(node: Any) -> NodeParams:
+def declare(node: ParameterNode) -> NodeParams:
     """Declare every parameter on ``node`` with a descriptor; return their values.
 
     Raises:
@@ -329,7 +396,7 @@ def declare(node: Any) -> NodeParams:
     return read(node)
 
 
-def declare_only(node: Any) -> None:
+def declare_only(node: ParameterNode) -> None:
     """Declare every parameter on ``node`` with a descriptor (values are checked by ``read``)."""
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
@@ -357,13 +424,13 @@ def declare_only(node: Any) -> None:
         node.declare_parameter(spec.name, spec.default, descriptor)
 
 
-def read(node: Any) -> NodeParams:
+def read(node: ParameterNode) -> NodeParams:
     """The declared parameters' current values, validated (a managed node's ``configure``).
 
     Raises:
         ParamError: A value is invalid.
     """
-    values: dict[str, Any] = {}
+    values: dict[str, ParamValue] = {}
     for spec in SPECS:
         value = node.get_parameter(spec.name).value
         validate(spec.name, value)
@@ -393,9 +460,11 @@ def markdown_table() -> str:
     return "\n".join(lines)
 
 
-def output_qos(params: NodeParams) -> Any:
-    """The outputs' ``QoSProfile``: reliable, or best effort (``sensor_data``), keep last
-    ``output_depth``. A reliable subscriber does not match a best-effort publisher."""
+def output_qos(params: NodeParams) -> QoSProfile:
+    """The outputs' ``QoSProfile``: reliable, or best effort (``sensor_data``).
+
+    Keep last ``output_depth``. A reliable subscriber does not match a best-effort publisher.
+    """
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
     reliability = (

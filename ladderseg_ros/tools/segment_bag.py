@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ladderseg_ros.fileio import refuse_existing
 from ladderseg_ros.io import bags
 from ladderseg_ros.io.bags import BagError
 from ladderseg_ros.io.messages import header_ns
@@ -145,8 +146,8 @@ def _check_outputs(in_bag: Path, out_bag: Path, config: SegmentBagConfig) -> Non
     if out_bag.resolve() == in_bag.resolve():
         raise BagError(f"{out_bag}: the output bag cannot be the input bag")
     for path in (out_bag, config.video, config.frames_dir):
-        if path is not None and (path.exists() or path.is_symlink()):
-            raise BagError(f"{path} exists already, not overwriting")
+        if path is not None:
+            refuse_existing(path, BagError)
 
 
 class _BagSegmenter:

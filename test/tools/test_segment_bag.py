@@ -413,7 +413,7 @@ class NoRos(importlib.abc.MetaPathFinder):
 
 
 sys.meta_path.insert(0, NoRos())
-from ladderseg_ros.cli import main
+from ladderseg_ros.cli.main import main
 
 code = main(sys.argv[1:])
 leaked = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)

@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
                 compute_disparity(frame.left, frame.right, config)
                 times[name].append((time.perf_counter() - start) * 1e3)
             wanted = {
-                "network": Wanted(labels=True, color=False, overlay=False, confidence=False),
+                "network": Wanted(
+                    labels=True, color=False, overlay=False, confidence=False, disparity=False
+                ),
                 "camera": Wanted(
                     labels=True, color=False, overlay=False, confidence=False, disparity=True
                 ),

@@ -97,7 +97,7 @@ class RosbagsTypes:
 ROSBAGS = RosbagsTypes()
 
 
-def image_msg(array: np.ndarray, encoding: str, stamp: int, frame_id: str) -> Any:  # noqa: ANN401
+def image_msg(array: np.ndarray, encoding: str, stamp: int, frame_id: str) -> messages.ImageMessage:
     """A ``sensor_msgs/Image`` holding ``array`` (``io.messages.image_msg``'s encodings).
 
     Raises:
@@ -125,7 +125,7 @@ def image_array(msg: messages.ImageMessage, topic: str = "image") -> np.ndarray:
 
 def camera_info_msg(
     projection: np.ndarray, width: int, height: int, stamp: int, frame_id: str
-) -> Any:  # noqa: ANN401 - a rosbags CameraInfo
+) -> messages.CameraInfoMessage:
     """A ``sensor_msgs/CameraInfo`` of a rectified camera (``io.messages.camera_info_msg``).
 
     Raises:
@@ -148,7 +148,7 @@ def disparity_msg(
     min_disparity: float = 0.0,
     *,
     delta_d: float,
-) -> Any:  # noqa: ANN401 - a rosbags DisparityImage
+) -> messages.DisparityImageMessage:
     """A ``stereo_msgs/DisparityImage`` from pixels with 0 = invalid.
 
     ``io.messages``' rules: invalid pixels written below ``min_disparity``; ``delta_d`` is
@@ -173,7 +173,9 @@ def disparity_msg(
         raise BagError(str(exc)) from exc
 
 
-def pointcloud_msg(points: np.ndarray, stamp: int, frame_id: str = LEFT_FRAME_ID) -> Any:  # noqa: ANN401
+def pointcloud_msg(
+    points: np.ndarray, stamp: int, frame_id: str = LEFT_FRAME_ID
+) -> messages.PointCloudMessage:
     """A ``sensor_msgs/PointCloud2`` of a 2-D ``points.POINT_DTYPE`` array.
 
     Raises:

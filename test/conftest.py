@@ -25,10 +25,11 @@ def _interrupt_when_logged(
     marker: str,
     start_timeout: float,
     stop_timeout: float,
+    signum: int = signal.SIGINT,
 ) -> tuple[int, str]:
-    """Send SIGINT to ``proc`` as soon as ``marker`` is in its ``log`` (the work it names
-    has begun); return its exit code and log. The process is killed if it outlives the
-    test."""
+    """Send ``signum`` (SIGINT) to ``proc`` as soon as ``marker`` is in its ``log`` (the work
+    it names has begun); return its exit code and log. The process is killed if it outlives
+    the test."""
     from waiting import spin_until
 
     def logged() -> bool:
@@ -37,7 +38,7 @@ def _interrupt_when_logged(
 
     try:
         spin_until(logged, start_timeout, f"{marker!r} in {log}")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         code = proc.wait(stop_timeout)
     finally:
         if proc.poll() is None:
@@ -48,5 +49,5 @@ def _interrupt_when_logged(
 
 @pytest.fixture
 def interrupt_when_logged():
-    """``interrupt_when_logged(proc, log, marker, start_timeout, stop_timeout)``."""
+    """``interrupt_when_logged(proc, log, marker, start_timeout, stop_timeout[, signum])``."""
     return _interrupt_when_logged

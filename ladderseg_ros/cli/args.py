@@ -110,7 +110,10 @@ def parse_node_param(text: str) -> tuple[str, Any]:
                 raise ValueError(f"expected true or false, got {raw!r}")
             value: Any = raw.lower() == "true"
         else:
-            value = kind(raw)
+            try:
+                value = kind(raw)
+            except ValueError:
+                raise ValueError(f"{spec.name} expects {spec.type_name}, got {raw!r}") from None
         validate(spec.name, value)
     except (ValueError, ParamError) as exc:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from exc

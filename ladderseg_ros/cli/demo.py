@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from ladderseg_ros.cli.args import (
@@ -19,6 +23,7 @@ from ladderseg_ros.tools.demo import (
     DEFAULT_WEIGHTS,
     PRIVATE_DOMAINS,
     DemoConfig,
+    DemoError,
 )
 
 
@@ -68,10 +73,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``timeout``, CI, systemd) stops the demo as Ctrl-C does.
+
+    The node is stopped and no partial output is left; without it the process died at once
+    and orphaned the node.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+#: Node parameters the demo chooses itself (a --param would start a node it cannot feed).
+OWN_OPTIONS = {
+    "weights": "--weights",
+    "disparity_source": "the bag (compute when it has both images, else its DisparityImage)",
+    "compressed": "what it publishes (sensor_msgs/Image)",
+}
+
+
 def run(args: argparse.Namespace) -> int:
     """Runs the demo and prints its summary and files; returns 0."""
     from ladderseg_ros.tools.demo.run import run_demo
 
+    for name, _ in args.param:
+        if name in OWN_OPTIONS:
+            raise DemoError(f"--param {name}: the demo sets it from {OWN_OPTIONS[name]}")
     config = DemoConfig(
         out=args.out,
         weights=args.weights,
@@ -85,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
         node_params=tuple(format_node_param(name, value) for name, value in args.param),
         domain_id=args.ros_domain_id,
     )
-    report = run_demo(config)
+    with _sigterm_as_interrupt():
+        report = run_demo(config)
     print(report.summary())
     for path in report.files:
         print(f"wrote {path}")

@@ -15,6 +15,16 @@ from ladderseg_ros.tools.segment_bag import (
     segment_bag,
 )
 
+#: Node parameters that segment-bag takes as its own options (a --param would be overridden).
+OWN_OPTIONS = {
+    "weights": "--weights",
+    "backend": "--backend",
+    "device": "--device",
+    "precision": "--precision",
+    "disparity_source": "--disparity",
+    "compressed": "the bag's own topics (it reads sensor_msgs/Image as recorded)",
+}
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``segment-bag`` parser to the ``ladderseg`` command."""
@@ -79,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.video is not None and args.video.suffix.lower() != ".mp4":
         raise BagError(f"--video {args.video}: the name must end in .mp4")
+    for name, _ in args.param:
+        if name in OWN_OPTIONS:
+            raise BagError(f"--param {name}: segment-bag sets it with {OWN_OPTIONS[name]}")
     chosen = {
         "weights": str(args.weights),
         "backend": args.backend,

@@ -8,6 +8,7 @@ descriptors and returns a typed ``NodeParams``; ``validate`` is the on-set check
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -321,8 +322,6 @@ class NodeParams:
 
     def points_config(self) -> PointsConfig:
         """The cloud's sampling as ``ladderseg_ros.points.PointsConfig``."""
-        import math
-
         return PointsConfig(
             decimation=self.points_decimation,
             max_range=self.points_max_range or math.inf,
@@ -355,8 +354,9 @@ def validate(name: str, value: object, current: NodeParams | None = None) -> Non
     """Check one value against its spec (and, for SGBM values, against SgbmConfig).
 
     Raises:
-        ParamError: Unknown name, wrong type, out of range, not an allowed choice, not
-            changeable at run time (when ``current`` is given), or an invalid SGBM setting.
+        ParamError: Unknown name, wrong type, not finite (NaN, inf), out of range, not an
+            allowed choice, not changeable at run time (when ``current`` is given), or an
+            invalid SGBM setting.
     """
     spec = SPEC_BY_NAME.get(name)
     if spec is None:
@@ -366,6 +366,8 @@ def validate(name: str, value: object, current: NodeParams | None = None) -> Non
         value = float(value)
     if type(value) is not expected:
         raise ParamError(f"parameter {name!r} expects {spec.type_name}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ParamError(f"parameter {name!r}={value!r} is not a finite number")
     if spec.choices and value not in spec.choices:
         raise ParamError(f"parameter {name!r}={value!r} not one of {', '.join(spec.choices)}")
     if spec.low is not None and value < spec.low:

@@ -148,6 +148,8 @@ def _check_outputs(in_bag: Path, out_bag: Path, config: SegmentBagConfig) -> Non
     for path in (out_bag, config.video, config.frames_dir):
         if path is not None:
             refuse_existing(path, BagError)
+            if path.resolve().is_relative_to(in_bag.resolve()):
+                raise BagError(f"{path} lies inside the input bag {in_bag}, which is only read")
 
 
 class _BagSegmenter:

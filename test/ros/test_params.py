@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,13 @@ def test_issue_parameter_names_exist() -> None:
         ("sgbm_mode", "fast", "mode"),
         ("overlay_alpha", "half", "expects double"),
         ("nonsense", 1, "unknown"),
+        # every float parameter refuses NaN and infinities (range checks alone pass NaN)
+        *(
+            (spec.name, bad, "not a finite number")
+            for spec in SPECS
+            if isinstance(spec.default, float)
+            for bad in (math.nan, math.inf, -math.inf)
+        ),
     ],
 )
 def test_invalid_values_are_rejected(name: str, value: object, match: str) -> None:

@@ -97,6 +97,16 @@ def test_missing_weights_are_named(tmp_path: Path, capsys: pytest.CaptureFixture
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("param", ["disparity_source:=topic", "compressed:=true", "weights:=x"])
+def test_parameters_the_demo_chooses_itself_are_refused(
+    param: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # before: disparity_source:=topic started a node waiting for a right image never sent
+    assert cli.main(["demo", "--out", str(tmp_path / "demo"), "--param", param]) == 2
+    assert f"--param {param.split(':=')[0]}: the demo sets it from" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_output_directory_refused_or_replaced_whole(tmp_path: Path, weights: Path) -> None:
     out = tmp_path / "demo"
     out.mkdir()
@@ -161,13 +171,15 @@ def test_private_domain_is_set_for_rclpy_and_restored(monkeypatch: pytest.Monkey
         pass
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_during_the_replay_stops_the_node_and_cleans_up(
-    weights: Path, tmp_path: Path, interrupt_when_logged
+    weights: Path, tmp_path: Path, interrupt_when_logged, signum: int
 ) -> None:
-    """A real SIGINT while the drive is replayed (slowly): exit 130 "interrupted", the node
-    subprocess is stopped, and no output or partial directory is left. The demo starts with
-    SIGINT ignored (a shell's background job): Python raises no KeyboardInterrupt, only
-    rclpy's handler shuts the context down, and the demo must notice."""
+    """A real SIGINT (or SIGTERM, what ``timeout``, CI and systemd send) while the drive is
+    replayed (slowly): exit 130 "interrupted", the node subprocess is stopped, and no output
+    or partial directory is left. The demo starts with SIGINT ignored (a shell's background
+    job): Python raises no KeyboardInterrupt, only rclpy's handler shuts the context down,
+    and the demo must notice."""
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root), "PYTHONUNBUFFERED": "1"}
     out, log = tmp_path / "demo", tmp_path / "demo.log"
@@ -183,7 +195,7 @@ def test_ctrl_c_during_the_replay_stops_the_node_and_cleans_up(
             cwd=root,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         )
-    code, text = interrupt_when_logged(proc, log, "node ready; replaying", 120, 40)
+    code, text = interrupt_when_logged(proc, log, "node ready; replaying", 120, 40, signum)
     assert code == 130, text
     assert "ladderseg demo: interrupted" in text
     assert "Traceback" not in text

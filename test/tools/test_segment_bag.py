@@ -337,6 +337,19 @@ def test_cli_prints_miou(
     with pytest.raises(SystemExit):  # argparse rejects an unknown node parameter
         cli.main([*argv[:2], str(tmp_path / "out2"), *argv[3:5], "--param", "nope:=1"])
     assert "'nope' is not a node parameter" in capsys.readouterr().err
+    # a node parameter segment-bag has its own option for is refused, not silently overridden
+    own = [*argv[:2], str(tmp_path / "out3"), *argv[3:5], "--param", "backend:=torch"]
+    assert cli.main(own) == 2
+    assert "--param backend: segment-bag sets it with --backend" in capsys.readouterr().err
+    assert not (tmp_path / "out3").exists()
+    inside = [*argv[:2], str(drive / "out"), *argv[3:]]
+    assert cli.main(inside) == 2
+    assert "lies inside the input bag" in capsys.readouterr().err
+    assert not (drive / "out").exists()
+    nan = [*argv[:2], str(tmp_path / "out4"), *argv[3:5], "--param", "overlay_alpha:=nan"]
+    with pytest.raises(SystemExit):
+        cli.main(nan)
+    assert "is not a finite number" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("storage", bags.STORAGES)

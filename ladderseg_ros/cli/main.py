@@ -43,6 +43,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Python packages of a ROS 2 install the commands that talk to ROS (replay, demo) import.
+ROS_PACKAGES = frozenset(
+    {
+        "rclpy",
+        "rosidl_runtime_py",
+        "builtin_interfaces",
+        "std_msgs",
+        "sensor_msgs",
+        "stereo_msgs",
+        "diagnostic_msgs",
+        "lifecycle_msgs",
+        "rcl_interfaces",
+    }
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs one ``ladderseg`` subcommand.
 
@@ -50,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         argv: the arguments after ``ladderseg`` (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit code: the command's (0 on success), 2 after a ``LadderSegError`` (printed
-        as one line naming the command), 130 after Ctrl-C.
+        The exit code: the command's (0 on success), 2 after a ``LadderSegError`` or a
+        missing ROS 2 package (printed as one line naming the command), 130 after Ctrl-C.
     """
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -66,6 +82,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"ladderseg {args.command}: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in ROS_PACKAGES:
+            raise
+        print(
+            f"ladderseg {args.command}: error: needs ROS 2 ({exc.name} is not installed): "
+            "source /opt/ros/<distro>/setup.bash, or run `make setup` for the ROS wheels",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The demo's ROS side: replay a bag into a running node and collect what it publishes.
 
 Lives under ``ros/`` because it is the only part of the demo that needs rclpy; the demo
-(``tools/demo.py``) starts the node as a subprocess and hands it here.
+(``tools/demo``) starts the node as a subprocess and hands it here.
 
 Ctrl-C: while replaying, SIGINT raises ``KeyboardInterrupt`` in the main thread, even when
 the demo was started with SIGINT ignored (a shell's background job) and whichever handler

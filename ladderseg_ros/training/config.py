@@ -225,6 +225,11 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
     values = copy.deepcopy(values)
     for item in overrides:
         key, sep, raw = item.partition("=")
+        if key.endswith(":"):
+            raise ConfigError(
+                f"override {item!r}: training overrides are written section.key=value, e.g. "
+                f"{key[:-1]}={raw} (NAME:=VALUE is for node parameters)"
+            )
         parts = key.strip().split(".")
         if not sep or len(parts) != 2 or not all(parts):
             raise ConfigError(f"override {item!r}: expected section.key=value")

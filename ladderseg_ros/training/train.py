@@ -56,6 +56,7 @@ from ladderseg_ros.training.plots import plot_confusion, plot_curves
 from ladderseg_ros.weights import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    WeightsError,
     WeightsMetadata,
     init_from_weights,
     load_torchvision_densenet,
@@ -115,10 +116,27 @@ def build_network(config: TrainConfig, num_classes: int) -> nn.Module:
     if config.model.imagenet_weights:
         load_torchvision_densenet(model, config.model.imagenet_weights)
     if config.model.init_weights:
-        init_from_weights(model, config.model.init_weights)
+        try:
+            init_from_weights(model, resolve_init_weights(config.model.init_weights))
+        except WeightsError as exc:
+            raise TrainError(f"model.init_weights: {exc}") from exc
     if config.model.checkpointing:
         correct_bn_momentum_for_checkpointing(model)
     return model
+
+
+def resolve_init_weights(path: str) -> Path:
+    """``model.init_weights`` as a file.
+
+    As given (absolute, or relative to the working directory), else relative to the folder
+    holding the ``ladderseg_ros`` package, so that a config naming ``ladderseg_ros/assets/...``
+    works from any directory and from an install.
+    """
+    given = Path(path).expanduser()
+    if given.is_absolute() or given.exists():
+        return given
+    packaged = Path(__file__).resolve().parents[2] / given
+    return packaged if packaged.exists() else given
 
 
 def correct_bn_momentum_for_checkpointing(model: nn.Module) -> int:
@@ -648,7 +666,7 @@ def _init_provenance(path: str | None) -> dict[str, str]:
     """The starting weights of a fine-tuning run: file name and SHA-256."""
     if not path:
         return {}
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    digest = hashlib.sha256(resolve_init_weights(path).read_bytes()).hexdigest()
     return {"init_weights": Path(path).name, "init_weights_sha256": digest}
 
 

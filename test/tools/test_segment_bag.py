@@ -421,7 +421,9 @@ BLOCKED = {blocked!r}
 class NoRos(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in BLOCKED:
-            raise ImportError(f"No module named {{name!r}} (blocked: no ROS here)")
+            raise ModuleNotFoundError(
+                f"No module named {{name!r}} (blocked: no ROS here)", name=name
+            )
         return None
 
 
@@ -480,3 +482,26 @@ def test_runs_where_ros_is_not_installed(weights: Path, drive: Path, tmp_path: P
         np.testing.assert_array_equal(
             bags.image_array(ours_disp[stamp].image), bags.image_array(msg.image)
         )
+
+
+@pytest.mark.parametrize("command", [["replay"], ["demo", "--out"]])
+def test_ros_commands_say_in_one_line_that_ros_is_missing(
+    drive: Path, tmp_path: Path, command: list[str]
+) -> None:
+    import subprocess
+    import sys
+
+    script = NO_ROS.format(blocked=set(ROS_PACKAGES)).replace(
+        "leaked = sorted", "leaked = []  # the command tried to import ROS, by design\n#"
+    )
+    args = [command[0], "--bag", str(drive), *command[1:], str(tmp_path / "o")]
+    if command[0] == "replay":
+        args = ["replay", str(drive)]
+    run = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"ladderseg {command[0]}: error: needs ROS 2 ("), run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "o").exists()

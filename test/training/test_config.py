@@ -28,6 +28,7 @@ def test_overrides_are_typed(tmp_path: Path) -> None:
         ("run:\n  epoch: 3\n", [], "epoch"),
         ("run: [1\n", [], "YAML"),
         ("", ["lr=1"], "section.key"),
+        ("", ["run.epochs:=1"], r"written section.key=value, e.g. run.epochs=1 \(NAME:=VALUE"),
     ],
 )
 def test_bad_configs_name_the_key(tmp_path: Path, text: str, overrides: list, match: str) -> None:

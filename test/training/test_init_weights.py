@@ -96,3 +96,18 @@ def test_training_run_starts_from_the_file_and_records_it(tmp_path: Path, ss_fil
     assert (
         meta.provenance["init_weights_sha256"] == hashlib.sha256(ss_file.read_bytes()).hexdigest()
     )
+
+
+def test_init_weights_named_from_anywhere_and_errors_name_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ladderseg_ros.training.train import TrainError, build_network, resolve_init_weights
+
+    monkeypatch.chdir(tmp_path)  # not the repository: the config's relative path still works
+    shipped = resolve_init_weights("ladderseg_ros/assets/ldn_demo.safetensors")
+    assert shipped.is_file()
+    assert shipped.is_absolute()
+    values = tiny_config_values(tmp_path, tmp_path / "run", variant="ldn_tiny")
+    values["model"]["init_weights"] = "nowhere/none.safetensors"
+    with pytest.raises(TrainError, match=r"^model.init_weights: nowhere/none.safetensors"):
+        build_network(config_from_dict(values), 19)

@@ -37,13 +37,21 @@ class EvalInputError(LadderSegError):
 
 
 def frame_key(path: Path, root: Path) -> str:
-    """The frame name of a label file: its path under ``root`` without dataset suffixes."""
-    rel = path.relative_to(root).with_suffix("")
-    name = rel.name
-    for suffix in _SUFFIXES:
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
+    """The frame name of a label file: its path under ``root`` without dataset suffixes.
+
+    Suffixes are stripped as long as one ends the name: ``predict`` on a folder of
+    Cityscapes images writes ``X_leftImg8bit_labelTrainIds.png``, which pairs with the
+    ground truth's ``X_gtFine_labelIds.png`` as ``X``.
+    """
+    name = path.relative_to(root).with_suffix("").name
+    stripped = True
+    while stripped:
+        stripped = False
+        for suffix in _SUFFIXES:
+            if name.endswith(suffix) and len(name) > len(suffix):
+                name = name[: -len(suffix)]
+                stripped = True
+                break
     return name
 
 

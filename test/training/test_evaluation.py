@@ -162,3 +162,21 @@ def test_eval_cli_bad_inputs_name_the_file(tmp_path: Path, capsys) -> None:
         evaluate_folders(pred_dir, gt_dir, CITYSCAPES)
     with pytest.raises(EvalInputError, match="not a directory"):
         evaluate_folders(tmp_path / "nope", gt_dir, VOC)
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("aachen_000000_000019_leftImg8bit_labelTrainIds.png", "aachen_000000_000019"),
+        ("aachen_000000_000019_gtFine_labelIds.png", "aachen_000000_000019"),
+        ("aachen_000000_000019_labelTrainIds.png", "aachen_000000_000019"),
+        ("0000000005_pred.png", "0000000005"),
+        ("_labelIds.png", "_labelIds"),  # a bare suffix is a name, not an empty key
+    ],
+)
+def test_predictions_of_a_folder_of_cityscapes_images_pair_with_the_ground_truth(
+    tmp_path: Path, name: str, key: str
+) -> None:
+    from ladderseg_ros.training.evaluate import frame_key
+
+    assert frame_key(tmp_path / "val" / name, tmp_path) == key

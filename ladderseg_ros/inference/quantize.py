@@ -16,6 +16,7 @@ for measuring accuracy (``bench/int8_accuracy.py``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,24 @@ from ladderseg_ros.fileio import atomic_output
 from ladderseg_ros.weights import WeightsMetadata
 
 _LOG = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """The root logger at WARNING or above for the block.
+
+    ONNX Runtime's quantizer logs an INFO line per bias tensor through the root logger
+    (``export --int8`` printed about 20 of them), which says nothing to a user.
+    """
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
 PRECISION_KEY = "ladderseg_precision"
 DEFAULT_CALIBRATION_FRAMES = 16
 
@@ -127,18 +146,19 @@ def quantize_int8(
         try:
             prepared = Path(work) / "prepared.onnx"
             quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
-            quantize_static(
-                str(prepared),
-                str(tmp),
-                _Reader(),
-                quant_format=QuantFormat.QDQ,
-                op_types_to_quantize=["Conv"],
-                per_channel=True,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                calibrate_method=CalibrationMethod.MinMax,
-                extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
-            )
+            with _quiet_root_logger():  # it logs a line per bias tensor to the root logger
+                quantize_static(
+                    str(prepared),
+                    str(tmp),
+                    _Reader(),
+                    quant_format=QuantFormat.QDQ,
+                    op_types_to_quantize=["Conv"],
+                    per_channel=True,
+                    activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
+                    calibrate_method=CalibrationMethod.MinMax,
+                    extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+                )
         except Exception as exc:
             raise QuantizeError(f"{fp32_path}: int8 quantization failed ({exc})") from exc
         proto = onnx.load(str(tmp))

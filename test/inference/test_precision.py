@@ -82,8 +82,14 @@ def test_bad_precision_choices_are_clear_errors(tiny_ss, tmp_path) -> None:
         quantize_int8(path, tmp_path / "q.onnx", load_weights(tiny_ss)[1], SIZE, frames=0)
 
 
-def test_export_cli_int8_writes_a_model_the_segmenter_runs_as_int8(tiny_ss, tmp_path) -> None:
+def test_export_cli_int8_writes_a_model_the_segmenter_runs_as_int8(
+    tiny_ss, tmp_path, caplog
+) -> None:
+    import logging
+
     from ladderseg_ros.cli import export as export_cli
+
+    caplog.set_level(logging.INFO)
 
     out = tmp_path / "tiny_int8.onnx"
     args = argparse.Namespace(
@@ -97,6 +103,9 @@ def test_export_cli_int8_writes_a_model_the_segmenter_runs_as_int8(tiny_ss, tmp_
     )
     assert export_cli.run(args) == 0
     assert onnx_precision(out) == "int8"
+    # the quantizer's per-bias INFO lines (root logger) do not reach the user
+    assert not [r for r in caplog.records if r.name == "root" and r.levelno < logging.WARNING]
+    assert logging.getLogger().level == logging.INFO  # and the root level is restored
     segmenter = Segmenter.from_weights(out, "auto", "cpu", precision="int8")
     rgb, disparity = _frame(96, 48)  # another size than calibration: shapes stay dynamic
     assert segmenter(rgb, disparity, 0.5).labels.shape == (48, 96)

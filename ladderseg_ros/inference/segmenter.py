@@ -289,9 +289,8 @@ class Segmenter:
             )
             if disp is not None:
                 disp = resize_disparity(disp, size)
-        image = ((rgb.astype(np.float32) - self._mean) * self._scale).transpose(2, 0, 1)[None]
         labels, confidence, logits = self.backend.run(
-            np.ascontiguousarray(image),
+            self._normalized(rgb),
             None if disp is None else disp[None, None],
             None if base is None else np.asarray([base], np.float32),
             return_logits,
@@ -302,6 +301,20 @@ class Segmenter:
             if logits is not None:
                 logits = _resize_channels(logits, (width, height))
         return SegmentationResult(labels, confidence.astype(np.float32, copy=False), logits)
+
+    def _normalized(self, rgb: np.ndarray) -> np.ndarray:
+        """(1, 3, H, W) float32 ``(rgb - mean) * scale`` of (H, W, 3) uint8, plane by plane.
+
+        Written straight into the planar array: converting, subtracting and transposing
+        whole images took 13 ms at 1024x448 on a 2-core CPU, this 1-2 ms.
+        """
+        height, width = rgb.shape[:2]
+        image = np.empty((1, 3, height, width), np.float32)
+        for c in range(3):
+            plane = image[0, c]
+            np.subtract(rgb[:, :, c], self._mean[c], out=plane, dtype=np.float32)
+            plane *= self._scale[c]
+        return image
 
     def _check_stereo(
         self, disparity: np.ndarray | None, baseline: float | None, shape: tuple[int, int]

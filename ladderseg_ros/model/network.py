@@ -121,7 +121,7 @@ class LadderSeg(nn.Module):
         pad_h = (stride - h % stride) % stride
         pad_w = (stride - w % stride) % stride
         x = F.pad(image, (0, pad_w, 0, pad_h))
-        features = self.backbone(x)
+        features = self.backbone(x, ceil_mode=False)  # x is padded: every pooled map is even
         extra = None
         if ss is not None and disparity is not None and baseline is not None:
             tap = ss.config.tap

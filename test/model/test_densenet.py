@@ -123,3 +123,34 @@ def test_split_block_sets_output_stride() -> None:
     assert model.output_stride == 32
     feats = model.backbone(torch.zeros(1, 3, 64, 96))
     assert [f.shape[-1] for f in feats] == [24, 12, 6, 3]
+
+
+def test_ceil_mode_changes_nothing_on_the_padded_main_path() -> None:
+    """LadderSeg pools without ceil mode (ONNX Runtime's NCHWc needs it); same numbers."""
+    model = build_model("ldn_tiny").eval()
+    x = torch.randn(1, 3, 128, 192)  # a multiple of the output stride, as forward pads to
+    with torch.no_grad():
+        ceil = model.backbone(x, ceil_mode=True)
+        floor = model.backbone(x, ceil_mode=False)
+    assert [f.shape for f in ceil] == [f.shape for f in floor]
+    assert all(torch.equal(a, b) for a, b in zip(ceil, floor, strict=True))
+    # odd maps (the scale-selection pyramid's levels) keep ceil mode by default
+    odd = model.backbone(torch.zeros(1, 3, 100, 140))
+    assert [tuple(f.shape[-2:]) for f in odd] == [(25, 35), (13, 18), (7, 9), (4, 5), (2, 3)]
+
+
+def test_exported_main_path_has_no_ceil_mode_pools(tmp_path) -> None:
+    import onnx
+
+    from ladderseg_ros.inference.export import export_onnx
+    from ladderseg_ros.weights import WeightsMetadata
+
+    model = build_model("ldn_tiny").eval()
+    path = export_onnx(
+        model, WeightsMetadata.for_label_set(model.config, "cityscapes"), tmp_path / "t.onnx"
+    )
+    pools = [n for n in onnx.load(str(path)).graph.node if n.op_type == "AveragePool"]
+    assert pools
+    for node in pools:
+        attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        assert attributes.get("ceil_mode", 0) == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import inspect
 import logging
 import warnings
@@ -33,6 +35,26 @@ class _LogitsOnly(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         return self.model(*inputs)["out"]
+
+
+@functools.cache
+def graph_revision() -> str:
+    """16 hex digits naming the code that shapes an exported graph (cache keys use it).
+
+    The SHA-256 of the sources of ``ladderseg_ros.model``, this module and
+    ``inference.quantize``: a cached export made by other code (an older release, a local
+    change) is not reused, so an upgrade that changes the graph -- its speed or, worse, its
+    numbers -- takes effect on the first run instead of never.
+    """
+    from ladderseg_ros import model as model_package
+    from ladderseg_ros.inference import quantize
+
+    files = sorted(Path(model_package.__file__).parent.glob("*.py"))
+    files += [Path(__file__), Path(quantize.__file__)]
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _torchscript_exporter() -> dict[str, bool]:

@@ -133,7 +133,7 @@ class Segmenter:
             SegmenterError: unknown backend or precision, or bad input size.
             WeightsError, ExportError, BackendError: unusable weights or device.
         """
-        from ladderseg_ros.inference.export import export_onnx, read_onnx_metadata
+        from ladderseg_ros.inference.export import export_onnx, graph_revision, read_onnx_metadata
         from ladderseg_ros.inference.quantize import onnx_precision, quantize_int8
         from ladderseg_ros.weights import load_weights
 
@@ -166,7 +166,7 @@ class Segmenter:
         if half:
             _LOG.warning("half precision is a torch-backend option; onnxruntime runs float32")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        onnx_path = default_cache_dir() / "onnx" / f"{path.stem}-{digest}.onnx"
+        onnx_path = default_cache_dir() / "onnx" / f"{path.stem}-{digest}-{graph_revision()}.onnx"
         if not onnx_path.is_file():
             export_onnx(model, metadata, onnx_path)
         if precision == "int8":

@@ -102,7 +102,8 @@ class _DenseLayer(nn.Module):
         self.checkpointing = checkpointing
 
     def _bottleneck(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return self.conv1(self.relu1(self.norm1(torch.cat(inputs, 1))))
+        x = inputs[0] if len(inputs) == 1 else torch.cat(inputs, 1)
+        return self.conv1(self.relu1(self.norm1(x)))
 
     def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
         if self.checkpointing and self.training and any(t.requires_grad for t in inputs):
@@ -133,7 +134,25 @@ class _DenseBlock(nn.ModuleDict):
         """Returns the block's output, preceded by the features before the pool when split.
 
         ``ceil_mode`` is the split pool's (``DenseNet.forward``).
+
+        Training passes each layer the list of earlier outputs, concatenated inside the
+        layer (recomputed under checkpointing instead of stored). Inference keeps one
+        running concatenation, extended by each new output: the same numbers, and in an
+        int8 (QDQ) ONNX graph each layer's output is dequantized once instead of once per
+        later layer of the block.
         """
+        if self.training:
+            return self._forward_list(x, split, ceil_mode)
+        outputs: list[torch.Tensor] = []
+        for i, layer in enumerate(self.values()):
+            if split and i == split:
+                outputs.append(x)
+                x = F.avg_pool2d(x, 2, ceil_mode=ceil_mode)
+            x = torch.cat([x, layer([x])], 1)
+        outputs.append(x)
+        return outputs
+
+    def _forward_list(self, x: torch.Tensor, split: int, ceil_mode: bool) -> list[torch.Tensor]:
         outputs: list[torch.Tensor] = []
         features = [x]
         for i, layer in enumerate(self.values()):

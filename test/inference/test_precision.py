@@ -201,3 +201,19 @@ def test_importing_the_package_before_torch_makes_openmp_sleep(repo_root) -> Non
     late = "import torch, ladderseg_ros\nprint(ladderseg_ros.OPENMP_PASSIVE)\n"
     out = subprocess.run([sys.executable, "-c", late], capture_output=True, text=True, env=env)
     assert out.stdout.split() == ["False"], out.stderr
+
+
+def test_a_cached_export_of_other_code_is_not_reused(tiny_ss, tmp_path, monkeypatch) -> None:
+    from ladderseg_ros.inference import export
+
+    Segmenter.from_weights(tiny_ss, "onnxruntime", "cpu", input_size=SIZE)
+    folder = tmp_path / "cache" / "onnx"
+    first = sorted(folder.glob("*.onnx"))
+    assert len(first) == 1
+    assert first[0].stem.endswith(export.graph_revision())
+    Segmenter.from_weights(tiny_ss, "onnxruntime", "cpu", input_size=SIZE)  # reused
+    assert sorted(folder.glob("*.onnx")) == first
+    monkeypatch.setattr(export, "graph_revision", lambda: "0" * 16)  # other model code
+    Segmenter.from_weights(tiny_ss, "onnxruntime", "cpu", input_size=SIZE)
+    second = sorted(set(folder.glob("*.onnx")) - set(first))
+    assert [p.stem.rsplit("-", 1)[1] for p in second] == ["0" * 16]

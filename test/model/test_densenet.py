@@ -154,3 +154,25 @@ def test_exported_main_path_has_no_ceil_mode_pools(tmp_path) -> None:
     for node in pools:
         attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         assert attributes.get("ceil_mode", 0) == 0
+
+
+def test_inference_running_concatenation_equals_the_training_list_form() -> None:
+    """Eval keeps one running concatenation (one DQ per output in int8); same numbers."""
+    from ladderseg_ros.model.densenet import _DenseBlock
+
+    model = build_model("ldn_tiny").eval()
+    generator = torch.Generator().manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=generator) - 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=generator) + 0.5)
+    blocks = [m for m in model.modules() if isinstance(m, _DenseBlock)]
+    x = torch.randn(1, 3, 128, 192, generator=generator)
+    with torch.no_grad():
+        running = model(x)["out"]
+        for block in blocks:  # the list form, as training runs it (BN still in eval)
+            block.forward = lambda x, split=0, ceil_mode=True, b=block: b._forward_list(
+                x, split, ceil_mode
+            )
+        listed = model(x)["out"]
+    assert torch.equal(running, listed)

@@ -12,10 +12,15 @@ pins (torch.set_num_threads, cv2.setNumThreads and the node's ``threads`` parame
 - processing + points: the same plus the semantic point cloud (``~/points``, organized,
   decimation 1) and its PointCloud2 message, interleaved frame by frame with the row above
   so that both see the same machine load; its ratio to ``processing`` is the cloud's cost;
-- node open loop: the node in-process over loopback DDS, fed pairs at a fixed rate
-  (``--rate``, default twice its closed-loop rate so the node is saturated; its newest-pair
-  policy drops what it cannot take); throughput = outputs received per second;
-- node closed loop: one pair in flight at a time; latency = header stamp to receipt.
+- node closed loop: the node as its own process (``python -m ladderseg_ros.ros.node``, as
+  deployed: its executor, its worker, its DDS participant), fed over loopback DDS by this
+  process, one pair in flight at a time; latency = header stamp to receipt;
+- node open loop: the same node fed pairs at a fixed rate (``--rate``, default twice its
+  closed-loop rate so the node is saturated; its newest-pair policy drops what it cannot
+  take); throughput = outputs received per second. ``--rounds`` rounds alternate a block of
+  the bare pipeline with a block of the node, so both see the same machine load; the node's
+  ratio is to those interleaved bare blocks. The feeder's publishing and the node's
+  receiving of pairs it then drops share the CPU, as a camera driver's would.
 
 The machine's load average is printed with the table: figures taken while other jobs run
 are not final.
@@ -26,7 +31,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -37,6 +44,7 @@ from typing import TypedDict
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
 OUTPUT_CHOICES = {"labels": ("labels",), "all": ("labels", "color", "overlay", "confidence")}
 
 
@@ -46,19 +54,19 @@ class NodeFigures(TypedDict):
     Attributes:
         latency: closed loop, seconds from each pair's header stamp to its labels' receipt.
         closed_fps: closed loop, pairs per second (one in flight).
-        open_fps: open loop, outputs received per second.
-        open_in: open loop, pairs published.
-        open_out: open loop, outputs received.
-        open_s: open loop, seconds spent publishing.
+        open_fps: open loop, outputs received per second, one per round.
+        bare_fps: the bare pipeline's frames per second in the block before each round.
+        open_in: open loop, pairs published (all rounds).
+        open_out: open loop, outputs received (all rounds).
         rate: open loop, input rate in Hz.
     """
 
     latency: list[float]
     closed_fps: float
-    open_fps: float
+    open_fps: list[float]
+    bare_fps: list[float]
     open_in: int
     open_out: int
-    open_s: float
     rate: float
 
 
@@ -97,12 +105,20 @@ def main(argv: list[str] | None = None) -> int:
         "--rate", type=float, default=0.0, help="open-loop input rate (Hz); 0 = 2x closed loop"
     )
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls per stage")
-    parser.add_argument("--open-seconds", type=float, default=5.0, help="open-loop duration")
+    parser.add_argument(
+        "--open-seconds", type=float, default=5.0, help="open-loop duration per round"
+    )
+    parser.add_argument(
+        "--input-qos",
+        default="sensor_data",
+        choices=("sensor_data", "reliable"),
+        help="the node's input_qos (default: the node's own, sensor_data: best effort)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="bare/node open-loop rounds")
     parser.add_argument(
         "--outputs", choices=sorted(OUTPUT_CHOICES), default="labels", help="outputs subscribed"
     )
     args = parser.parse_args(argv)
-    os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
 
     import cv2
     import torch
@@ -167,7 +183,18 @@ def main(argv: list[str] | None = None) -> int:
         points_to_msg(out.points)
         cloud.append(time.perf_counter() - t0)
     base = 1.0 / statistics.mean(bare)
-    node = run_node(weights, data, args, names, sgbm.num_disparities)
+
+    def bare_block() -> float:
+        start = time.perf_counter()
+        for left, right in data:
+            bare_once(left, right)
+        return len(data) / (time.perf_counter() - start)
+
+    from ladderseg_ros.tools.demo.environment import private_ros_domain
+
+    # the demo's loopback domain and Fast DDS transport profile (best-effort images whole)
+    with private_ros_domain():
+        node = run_node(weights, data, args, names, sgbm.num_disparities, bare_block)
 
     load = os.getloadavg()[0]
     cpus = os.cpu_count() or 1
@@ -190,13 +217,64 @@ def main(argv: list[str] | None = None) -> int:
         f"processing (mean), {statistics.median(cloud) / statistics.median(processing) - 1:+.1%}"
         " (median)"
     )
-    print(row(f"node open loop ({node['rate']:.1f} Hz in)", node["open_fps"], [], base))
     print(row("node closed loop (latency)", node["closed_fps"], node["latency"], base))
+    interleaved = statistics.mean(node["bare_fps"])
+    print(row("bare, blocks between node rounds", interleaved, [], None))
     print(
-        f"node open loop: {node['open_out']} of {node['open_in']} pairs out "
-        f"(the rest dropped by the newest-pair policy)"
+        row(
+            f"node open loop ({node['rate']:.1f} Hz in)",
+            statistics.mean(node["open_fps"]),
+            [],
+            interleaved,
+        )
+    )
+    rounds = ", ".join(
+        f"{n / b:.1%}" for n, b in zip(node["open_fps"], node["bare_fps"], strict=True)
+    )
+    print(
+        f"node open loop: {node['open_out']} of {node['open_in']} pairs out (the rest dropped "
+        f"by the newest-pair policy); node/bare by round: {rounds}"
     )
     return 0
+
+
+def receipt_rate(times: list[float]) -> float:
+    """Outputs per second between the first and the last of sorted receipt ``times``."""
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+
+
+def start_node(
+    weights: Path, args: argparse.Namespace, num_disparities: int
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """The node as its own process with the bench's settings, and its log file."""
+    log = weights.with_name("node.log")
+    params = {
+        "weights": str(weights),
+        "device": args.device,
+        "backend": args.backend,
+        "precision": args.precision,
+        "threads": args.threads,
+        "input_qos": args.input_qos,
+        "sgbm_num_disparities": num_disparities,
+    }
+    command = [sys.executable, "-m", "ladderseg_ros.ros.node", "--ros-args"]
+    for name, value in params.items():
+        command += ["-p", f"{name}:={value}"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    with log.open("wb") as out:
+        node = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    return node, log
+
+
+def stop_node(node: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C, as a user would; killed if it has not exited within 30 s."""
+    node.send_signal(signal.SIGINT)
+    try:
+        node.wait(30)
+    except subprocess.TimeoutExpired:
+        node.kill()
+        node.wait()
 
 
 def run_node(
@@ -205,34 +283,32 @@ def run_node(
     args: argparse.Namespace,
     outputs: tuple[str, ...],
     num_disparities: int,
+    bare_block: Callable[[], float],
 ) -> NodeFigures:
-    """Runs the node in-process on loopback DDS, closed loop then open loop.
+    """Runs the node as its own process (as deployed) on loopback DDS and feeds it.
+
+    Closed loop first, then ``--rounds`` rounds of [bare block, open-loop block], so that
+    the bare pipeline and the node see the same machine load.
 
     Raises:
-        SystemExit: the node's inputs or outputs never matched, or it produced no output.
+        SystemExit: the node exited, its inputs or outputs never matched, or it produced no
+            output.
     """
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
-    from rclpy.parameter import Parameter
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
 
     from ladderseg_ros.ros import conversions
-    from ladderseg_ros.ros.node import LadderSegNode
+
+    node, log = start_node(weights, args, num_disparities)
+
+    def fail(what: str) -> SystemExit:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        return SystemExit(f"{what}; the node's log ({log}):\n{tail}")
 
     rclpy.init()
     qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-    node = LadderSegNode(
-        parameter_overrides=[
-            Parameter("weights", value=str(weights)),
-            Parameter("device", value=args.device),
-            Parameter("backend", value=args.backend),
-            Parameter("precision", value=args.precision),
-            Parameter("threads", value=args.threads),
-            Parameter("input_qos", value="reliable"),
-            Parameter("sgbm_num_disparities", value=num_disparities),
-        ]
-    )
     client = rclpy.create_node("bench_client")
     pubs = [client.create_publisher(Image, f"{s}/image_rect", qos) for s in ("left", "right")]
     infos = [
@@ -252,81 +328,84 @@ def run_node(
         )
         for n in outputs
     ]
-    executor = MultiThreadedExecutor(num_threads=2)
-    executor.add_node(node)
+    executor = SingleThreadedExecutor()
     executor.add_node(client)
     spin = threading.Thread(target=executor.spin, daemon=True)
     spin.start()
 
-    def wait(condition: Callable[[], object], what: str, timeout: float = 20.0) -> None:
+    def wait(condition: Callable[[], object], what: str, timeout: float = 120.0) -> None:
         end = time.monotonic() + timeout
         while not condition():
+            if node.poll() is not None:
+                raise fail(f"the node exited with code {node.returncode}")
             if time.monotonic() > end:
-                raise SystemExit(f"timed out waiting for {what}")
+                raise fail(f"timed out waiting for {what}")
             time.sleep(0.01)
 
-    # every subscription matched both ways, and the calibration held by the node
-    wait(lambda: all(p.get_subscription_count() for p in [*pubs, *infos]), "node inputs")
-    wait(lambda: all(node._pubs[n].get_subscription_count() for n in outputs), "outputs")
-    height, width = data[0][0].shape[:2]
-    for i, tx in enumerate((0.0, -50.0)):
-        info = CameraInfo(width=width, height=height)
-        info.p = [100.0, 0, width / 2, tx, 0, 100.0, height / 2, 0, 0, 0, 1, 0]
-        infos[i].publish(info)
-    wait(lambda: len(node._infos) == 2, "camera infos")
-    encoded = [tuple(conversions.array_to_image(img, "rgb8") for img in pair) for pair in data]
+    try:
+        # every subscription matched both ways (the node loads its weights first)
+        wait(lambda: all(p.get_subscription_count() for p in [*pubs, *infos]), "node inputs")
+        wait(lambda: all(s.get_publisher_count() for s in subs), "node outputs")
+        height, width = data[0][0].shape[:2]
+        for i, tx in enumerate((0.0, -50.0)):
+            info = CameraInfo(width=width, height=height)
+            info.p = [100.0, 0, width / 2, tx, 0, 100.0, height / 2, 0, 0, 0, 1, 0]
+            infos[i].publish(info)
+        encoded = [tuple(conversions.array_to_image(img, "rgb8") for img in pair) for pair in data]
 
-    def send(pair: tuple[Image, Image]) -> int:
-        now = client.get_clock().now()
-        for pub, msg in zip(pubs, pair, strict=True):
-            msg.header.stamp = now.to_msg()
-            pub.publish(msg)
-        return now.nanoseconds
+        def send(pair: tuple[Image, Image]) -> int:
+            now = client.get_clock().now()
+            for pub, msg in zip(pubs, pair, strict=True):
+                msg.header.stamp = now.to_msg()
+                pub.publish(msg)
+            return now.nanoseconds
 
-    # closed loop: one pair in flight (the first ones are warm-up)
-    warmup = [encoded[i % len(encoded)] for i in range(args.warmup)]
-    latency, cycle = [], []
-    for pair in [*warmup, *encoded]:
-        t0 = time.perf_counter()
-        key = send(pair)
-        with lock:
-            if not lock.wait_for(lambda k=key: k in received, timeout=30):
-                continue
-            latency.append(received[key] - key * 1e-9)
-        cycle.append(time.perf_counter() - t0)
-    latency, cycle = latency[len(warmup) :], cycle[len(warmup) :]
-    time.sleep(0.5)
-    # open loop: a fixed input rate, outputs counted as they come
-    with lock:
-        received.clear()
-    rate = args.rate or 2.0 / statistics.median(cycle)  # saturate the node
-    period = 1.0 / rate
-    sent = max(2, round(args.open_seconds * rate))
-    start = time.perf_counter()
-    for i in range(sent):
-        delay = start + i * period - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        send(encoded[i % len(encoded)])
-    end = time.perf_counter()
-    time.sleep(max(3 * statistics.median(cycle) if cycle else 1.0, 0.5))  # the last in flight
-    with lock:
-        times = sorted(received.values())
-    open_fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
-    executor.shutdown()
-    del subs
-    node.destroy_node()
-    client.destroy_node()
-    rclpy.shutdown()
-    if len(latency) < 2:
-        raise SystemExit("the node produced no output; see its log above")
+        # closed loop: one pair in flight; the first ones (calibration, warm-up) untimed
+        latency, cycle = [], []
+        for i, pair in enumerate([*encoded[: args.warmup], *encoded]):
+            t0 = time.perf_counter()
+            key = send(pair)
+            with lock:
+                # the first pair may come before the node holds both CameraInfos: resent
+                if not lock.wait_for(lambda k=key: k in received, timeout=5 if i == 0 else 30):
+                    continue
+                latency.append(received[key] - key * 1e-9)
+            cycle.append(time.perf_counter() - t0)
+        warm = max(0, len(latency) - len(encoded))
+        latency, cycle = latency[warm:], cycle[warm:]
+        if len(latency) < 2:
+            raise fail("the node produced no output")
+        # open loop, interleaved with bare blocks: a fixed input rate, outputs counted
+        rate = args.rate or 2.0 / statistics.median(cycle)  # saturate the node
+        period = 1.0 / rate
+        bare_fps, open_fps, sent_total, out_total = [], [], 0, 0
+        for _ in range(args.rounds):
+            bare_fps.append(bare_block())
+            with lock:
+                received.clear()
+            sent = max(2, round(args.open_seconds * rate))
+            start = time.perf_counter()
+            for i in range(sent):
+                time.sleep(max(0.0, start + i * period - time.perf_counter()))
+                send(encoded[i % len(encoded)])
+            time.sleep(max(3 * statistics.median(cycle), 0.5))  # the last in flight
+            with lock:
+                times = sorted(received.values())
+            open_fps.append(receipt_rate(times))
+            sent_total += sent
+            out_total += len(times)
+    finally:
+        executor.shutdown()
+        client.destroy_node()
+        rclpy.shutdown()
+        stop_node(node)
     return {
         "latency": latency,
         "closed_fps": 1.0 / statistics.mean(cycle),
         "open_fps": open_fps,
-        "open_in": sent,
-        "open_out": len(times),
-        "open_s": end - start,
+        "bare_fps": bare_fps,
+        "open_in": sent_total,
+        "open_out": out_total,
         "rate": rate,
     }
 

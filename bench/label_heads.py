@@ -6,8 +6,10 @@ over C) and confidence (largest softmax probability) to the exported graph
 run, interleaved round by round:
 
 - ``softmax``: ArgMax + Softmax(axis=1) + ReduceMax, the first in-graph form;
-- ``in-graph``: ArgMax + ReduceMax/Sub/Exp/ReduceSum/Reciprocal, ``1 / sum exp(l - max l)``,
-  the form the backend uses now (the same value);
+- ``reductions``: ArgMax + ReduceMax/Sub/Exp/ReduceSum/Reciprocal, ``1 / sum exp(l - max
+  l)`` (the same value), the second form;
+- ``in-graph``: the form the backend uses now: TopK (k=1) for the largest logit and its
+  channel in one pass, then Sub/Exp/ReduceSum/Reciprocal;
 - ``numpy``: logits copied out of the session and reduced in numpy.
 
     .venv/bin/python bench/label_heads.py --size 640x192 --classes 19 --rounds 20
@@ -54,6 +56,30 @@ def _softmax_heads(model: object) -> object:
     return model
 
 
+def _reduction_heads(model: object) -> object:
+    from onnx import TensorProto, helper
+
+    model.graph.initializer.append(helper.make_tensor("_axis1", TensorProto.INT64, [1], [1]))
+    model.graph.node.extend(
+        [
+            helper.make_node("ArgMax", ["logits"], ["_argmax"], axis=1, keepdims=0),
+            helper.make_node("Cast", ["_argmax"], ["labels"], to=TensorProto.UINT8),
+            helper.make_node("ReduceMax", ["logits"], ["_max"], axes=[1], keepdims=1),
+            helper.make_node("Sub", ["logits", "_max"], ["_shifted"]),
+            helper.make_node("Exp", ["_shifted"], ["_exp"]),
+            helper.make_node("ReduceSum", ["_exp", "_axis1"], ["_sum"], keepdims=0),
+            helper.make_node("Reciprocal", ["_sum"], ["confidence"]),
+        ]
+    )
+    model.graph.output.extend(
+        [
+            helper.make_tensor_value_info("labels", TensorProto.UINT8, None),
+            helper.make_tensor_value_info("confidence", TensorProto.FLOAT, None),
+        ]
+    )
+    return model
+
+
 def main(argv: list[str] | None = None) -> int:
     """Prints ms per frame (median, min) of each form and its ratio to the in-graph form."""
     import onnxruntime as ort
@@ -68,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     options = ort_session_options(args.threads)
     sessions = {
         "softmax": _softmax_heads(_identity_model(args.classes, 17)),
+        "reductions": _reduction_heads(_identity_model(args.classes, 17)),
         "in-graph": with_label_outputs(_identity_model(args.classes, 17)),
     }
     sessions = {
@@ -106,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, values in times.items():
         median = statistics.median(values)
         print(
-            f"{name:>9}: {median:7.1f} ms median, {min(values):7.1f} min, "
+            f"{name:>10}: {median:7.1f} ms median, {min(values):7.1f} min, "
             f"{median / reference:5.2f}x in-graph"
         )
     return 0

@@ -300,22 +300,20 @@ def with_label_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
     The confidence is computed as ``1 / sum_c exp(l_c - max_c l)``, which equals the largest
     softmax probability: ONNX Runtime's Softmax over the channel axis of an NCHW tensor took
     4.2x as long as these reductions (``python bench/label_heads.py``: 188 vs 45 ms at
-    19x192x640 on the shared 2-core CPU), more than the demo network itself.
+    19x192x640 on the shared 2-core CPU), more than the demo network itself. One TopK (k=1)
+    gives the largest logit and its channel in one pass over the logits where ArgMax and
+    ReduceMax took two (ties go to the lower channel in both, as the spec says).
     """
     from onnx import TensorProto, helper
 
-    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     graph = model.graph
     axes = helper.make_tensor("_axis1", TensorProto.INT64, [1], [1])
-    graph.initializer.append(axes)
-    if opset >= 18:  # ReduceMax takes its axes as an input from opset 18
-        peak = helper.make_node("ReduceMax", ["logits", "_axis1"], ["_max"], keepdims=1)
-    else:
-        peak = helper.make_node("ReduceMax", ["logits"], ["_max"], axes=[1], keepdims=1)
+    k = helper.make_tensor("_k1", TensorProto.INT64, [1], [1])
+    graph.initializer.extend([axes, k])
     nodes = [
-        helper.make_node("ArgMax", ["logits"], ["_argmax"], axis=1, keepdims=0),
+        helper.make_node("TopK", ["logits", "_k1"], ["_max", "_top"], axis=1),  # (N, 1, H, W)
+        helper.make_node("Squeeze", ["_top", "_axis1"], ["_argmax"]),  # axes input: opset 13+
         helper.make_node("Cast", ["_argmax"], ["labels"], to=TensorProto.UINT8),
-        peak,
         helper.make_node("Sub", ["logits", "_max"], ["_shifted"]),
         helper.make_node("Exp", ["_shifted"], ["_exp"]),
         # ReduceSum takes its axes as an input from opset 13 (export needs 17 or newer)

@@ -183,3 +183,34 @@ def test_custom_class_sets_get_the_bit_palette() -> None:
     assert label_set.names == names
     assert label_set.colors.tolist() == [[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0]]
     assert np.array_equal(bit_palette(21), VOC.colors)
+
+
+def test_label_outputs_are_numpys_argmax_and_largest_softmax_probability() -> None:
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from ladderseg_ros.inference.backends import ort_session_options, with_label_outputs
+
+    spec = ["batch", 5, "height", "width"]
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["raw"], ["logits"])],
+        "heads",
+        [helper.make_tensor_value_info("raw", TensorProto.FLOAT, spec)],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, spec)],
+    )
+    model = with_label_outputs(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    )
+    session = ort.InferenceSession(
+        model.SerializeToString(), ort_session_options(1), providers=["CPUExecutionProvider"]
+    )
+    logits = np.random.default_rng(0).normal(0, 4, (2, 5, 7, 9)).astype(np.float32)
+    logits[:, 3, :3] = logits[:, 1, :3] = logits.max(1)[:, :3] + 30  # ties: channel 1 wins
+    labels, confidence = session.run(["labels", "confidence"], {"raw": logits})
+    assert labels.dtype == np.uint8
+    np.testing.assert_array_equal(labels, logits.argmax(1))
+    assert (labels[:, :3] == 1).all()
+    probabilities = np.exp(logits - logits.max(1, keepdims=True))
+    probabilities /= probabilities.sum(1, keepdims=True)
+    np.testing.assert_allclose(confidence, probabilities.max(1), rtol=1e-6)
+    np.testing.assert_allclose(confidence[:, :3], 0.5, rtol=1e-6)  # two equal largest

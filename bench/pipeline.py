@@ -29,8 +29,11 @@ are not final.
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import dataclasses
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -80,6 +83,14 @@ def frames(n: int, width: int, height: int, shift: int = 8) -> list[tuple[np.nda
     return out
 
 
+def _positive(text: str) -> int:
+    """An integer >= 1 (an argparse type)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
 def row(name: str, fps: float, seconds: list[float], base: float | None) -> str:
     """One table line: frames/s, median and worst ms of ``seconds``, and fps / ``base``."""
     ratio = f"{fps / base:7.1%}" if base else "      -"
@@ -94,9 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="ldn_tiny_ss")
     parser.add_argument("--width", type=int, default=512)
     parser.add_argument("--height", type=int, default=256)
-    parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--frames", type=_positive, default=30)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--threads", type=int, default=0, help="every row's threads; 0 = every core (default)"
+    )
     parser.add_argument(
         "--backend", default="auto", help="auto (the node's default), torch, onnxruntime"
     )
@@ -114,11 +127,15 @@ def main(argv: list[str] | None = None) -> int:
         choices=("sensor_data", "reliable"),
         help="the node's input_qos (default: the node's own, sensor_data: best effort)",
     )
-    parser.add_argument("--rounds", type=int, default=3, help="bare/node open-loop rounds")
+    parser.add_argument("--rounds", type=_positive, default=3, help="bare/node open-loop rounds")
     parser.add_argument(
         "--outputs", choices=sorted(OUTPUT_CHOICES), default="labels", help="outputs subscribed"
     )
     args = parser.parse_args(argv)
+    if args.threads <= 0:  # as for the node: every core this process may use
+        from ladderseg_ros.inference.backends import cpu_threads_default
+
+        args.threads = cpu_threads_default()
 
     import cv2
     import torch
@@ -134,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     from ladderseg_ros.weights import WeightsMetadata, save_weights
 
     tmp = Path(tempfile.mkdtemp(prefix="ladderseg_bench_"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     model = build_model(args.model, num_classes=19)
     weights = save_weights(
         tmp / "w.safetensors", model, WeightsMetadata.for_label_set(model.config, "cityscapes")
@@ -295,21 +313,39 @@ def run_node(
             output.
     """
     import rclpy
+
+    with contextlib.ExitStack() as cleanup:  # unwound last-in first-out, on any exit
+        rclpy.init()
+        cleanup.callback(rclpy.try_shutdown)  # a signal may have shut the context down
+        node, log = start_node(weights, args, num_disparities)
+        cleanup.callback(stop_node, node)  # first of all: the node never outlives the bench
+        return _drive_node(node, log, data, args, outputs, bare_block, cleanup)
+
+
+def _drive_node(
+    node: subprocess.Popen[bytes],
+    log: Path,
+    data: list[tuple[np.ndarray, np.ndarray]],
+    args: argparse.Namespace,
+    outputs: tuple[str, ...],
+    bare_block: Callable[[], float],
+    cleanup: contextlib.ExitStack,
+) -> NodeFigures:
+    """Feeds the running ``node`` closed loop, then in interleaved open-loop rounds."""
+    import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
 
     from ladderseg_ros.ros import conversions
 
-    node, log = start_node(weights, args, num_disparities)
-
     def fail(what: str) -> SystemExit:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
         return SystemExit(f"{what}; the node's log ({log}):\n{tail}")
 
-    rclpy.init()
     qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
     client = rclpy.create_node("bench_client")
+    cleanup.callback(client.destroy_node)
     pubs = [client.create_publisher(Image, f"{s}/image_rect", qos) for s in ("left", "right")]
     infos = [
         client.create_publisher(CameraInfo, f"{s}/camera_info", qos) for s in ("left", "right")
@@ -330,6 +366,7 @@ def run_node(
     ]
     executor = SingleThreadedExecutor()
     executor.add_node(client)
+    cleanup.callback(executor.shutdown)
     spin = threading.Thread(target=executor.spin, daemon=True)
     spin.start()
 
@@ -342,63 +379,59 @@ def run_node(
                 raise fail(f"timed out waiting for {what}")
             time.sleep(0.01)
 
-    try:
-        # every subscription matched both ways (the node loads its weights first)
-        wait(lambda: all(p.get_subscription_count() for p in [*pubs, *infos]), "node inputs")
-        wait(lambda: all(s.get_publisher_count() for s in subs), "node outputs")
-        height, width = data[0][0].shape[:2]
-        for i, tx in enumerate((0.0, -50.0)):
-            info = CameraInfo(width=width, height=height)
-            info.p = [100.0, 0, width / 2, tx, 0, 100.0, height / 2, 0, 0, 0, 1, 0]
-            infos[i].publish(info)
-        encoded = [tuple(conversions.array_to_image(img, "rgb8") for img in pair) for pair in data]
+    # every subscription matched both ways (the node loads its weights first)
+    wait(lambda: all(p.get_subscription_count() for p in [*pubs, *infos]), "node inputs")
+    wait(lambda: all(s.get_publisher_count() for s in subs), "node outputs")
+    height, width = data[0][0].shape[:2]
+    calibration = []
+    for tx in (0.0, -50.0):
+        info = CameraInfo(width=width, height=height)
+        info.p = [100.0, 0, width / 2, tx, 0, 100.0, height / 2, 0, 0, 0, 1, 0]
+        calibration.append(info)
+    encoded = [tuple(conversions.array_to_image(img, "rgb8") for img in pair) for pair in data]
 
-        def send(pair: tuple[Image, Image]) -> int:
-            now = client.get_clock().now()
-            for pub, msg in zip(pubs, pair, strict=True):
-                msg.header.stamp = now.to_msg()
-                pub.publish(msg)
-            return now.nanoseconds
+    def send(pair: tuple[Image, Image]) -> int:
+        """A pair and its CameraInfos, one stamp, as a camera driver publishes them."""
+        now = client.get_clock().now()
+        for pub, msg in zip([*infos, *pubs], [*calibration, *pair], strict=True):
+            msg.header.stamp = now.to_msg()
+            pub.publish(msg)
+        return now.nanoseconds
 
-        # closed loop: one pair in flight; the first ones (calibration, warm-up) untimed
-        latency, cycle = [], []
-        for i, pair in enumerate([*encoded[: args.warmup], *encoded]):
-            t0 = time.perf_counter()
-            key = send(pair)
-            with lock:
-                # the first pair may come before the node holds both CameraInfos: resent
-                if not lock.wait_for(lambda k=key: k in received, timeout=5 if i == 0 else 30):
-                    continue
-                latency.append(received[key] - key * 1e-9)
-            cycle.append(time.perf_counter() - t0)
-        warm = max(0, len(latency) - len(encoded))
-        latency, cycle = latency[warm:], cycle[warm:]
-        if len(latency) < 2:
-            raise fail("the node produced no output")
-        # open loop, interleaved with bare blocks: a fixed input rate, outputs counted
-        rate = args.rate or 2.0 / statistics.median(cycle)  # saturate the node
-        period = 1.0 / rate
-        bare_fps, open_fps, sent_total, out_total = [], [], 0, 0
-        for _ in range(args.rounds):
-            bare_fps.append(bare_block())
-            with lock:
-                received.clear()
-            sent = max(2, round(args.open_seconds * rate))
-            start = time.perf_counter()
-            for i in range(sent):
-                time.sleep(max(0.0, start + i * period - time.perf_counter()))
-                send(encoded[i % len(encoded)])
-            time.sleep(max(3 * statistics.median(cycle), 0.5))  # the last in flight
-            with lock:
-                times = sorted(received.values())
-            open_fps.append(receipt_rate(times))
-            sent_total += sent
-            out_total += len(times)
-    finally:
-        executor.shutdown()
-        client.destroy_node()
-        rclpy.shutdown()
-        stop_node(node)
+    # closed loop: one pair in flight; the first ones (calibration, warm-up) untimed
+    latency, cycle = [], []
+    for i, pair in enumerate([*encoded[: args.warmup], *encoded]):
+        t0 = time.perf_counter()
+        key = send(pair)
+        with lock:
+            # the first pair may come before the node holds both CameraInfos: resent
+            if not lock.wait_for(lambda k=key: k in received, timeout=5 if i == 0 else 30):
+                continue
+            latency.append(received[key] - key * 1e-9)
+        cycle.append(time.perf_counter() - t0)
+    warm = max(0, len(latency) - len(encoded))
+    latency, cycle = latency[warm:], cycle[warm:]
+    if not latency:
+        raise fail("the node produced no output")
+    # open loop, interleaved with bare blocks: a fixed input rate, outputs counted
+    rate = args.rate or 2.0 / statistics.median(cycle)  # saturate the node
+    period = 1.0 / rate
+    bare_fps, open_fps, sent_total, out_total = [], [], 0, 0
+    for _ in range(args.rounds):
+        bare_fps.append(bare_block())
+        with lock:
+            received.clear()
+        sent = max(2, round(args.open_seconds * rate))
+        start = time.perf_counter()
+        for i in range(sent):
+            time.sleep(max(0.0, start + i * period - time.perf_counter()))
+            send(encoded[i % len(encoded)])
+        time.sleep(max(3 * statistics.median(cycle), 0.5))  # the last in flight
+        with lock:
+            times = sorted(received.values())
+        open_fps.append(receipt_rate(times))
+        sent_total += sent
+        out_total += len(times)
     return {
         "latency": latency,
         "closed_fps": 1.0 / statistics.mean(cycle),
@@ -411,4 +444,15 @@ def run_node(
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ladderseg_ros.errors import LadderSegError
+
+    try:
+        sys.exit(main())
+    except LadderSegError as exc:  # a bad --backend, --precision or --device
+        sys.exit(f"pipeline.py: error: {exc}")
+    except Exception:
+        import rclpy
+
+        if rclpy.ok():
+            raise
+        sys.exit("pipeline.py: interrupted (ROS was shut down by a signal); the node was stopped")

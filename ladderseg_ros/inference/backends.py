@@ -235,8 +235,11 @@ def cpu_fallback_warning(device: str, available: list[str], used: list[str]) -> 
 
 
 def default_cache_dir() -> Path:
-    """``$LADDERSEG_CACHE`` or ``~/.cache/ladderseg``: exported ONNX files, TensorRT engines."""
-    return Path(os.environ.get("LADDERSEG_CACHE", Path.home() / ".cache" / "ladderseg"))
+    """``$LADDERSEG_CACHE`` or ``~/.cache/ladderseg``: exported ONNX files, TensorRT engines.
+
+    An empty ``LADDERSEG_CACHE`` counts as unset (not the current directory).
+    """
+    return Path(os.environ.get("LADDERSEG_CACHE") or Path.home() / ".cache" / "ladderseg")
 
 
 PRECISIONS = ("fp32", "int8")

@@ -501,6 +501,11 @@ def spin_node(factory: Callable[[], Node], program: str, argv: list[str] | None 
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if node is not None or rclpy.ok():
+            raise
+        # Ctrl-C or SIGTERM while the node was starting (loading weights): rclpy's signal
+        # handler shut ROS down under it, and its next call failed; a stop, not a fault.
     finally:
         if node is not None:
             node.destroy_node()

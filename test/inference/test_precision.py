@@ -217,3 +217,12 @@ def test_a_cached_export_of_other_code_is_not_reused(tiny_ss, tmp_path, monkeypa
     Segmenter.from_weights(tiny_ss, "onnxruntime", "cpu", input_size=SIZE)
     second = sorted(set(folder.glob("*.onnx")) - set(first))
     assert [p.stem.rsplit("-", 1)[1] for p in second] == ["0" * 16]
+
+
+def test_an_empty_cache_variable_means_the_default_folder(monkeypatch) -> None:
+    from pathlib import Path
+
+    from ladderseg_ros.inference.backends import default_cache_dir
+
+    monkeypatch.setenv("LADDERSEG_CACHE", "")
+    assert default_cache_dir() == Path.home() / ".cache" / "ladderseg"

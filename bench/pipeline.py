@@ -132,9 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         "--outputs", choices=sorted(OUTPUT_CHOICES), default="labels", help="outputs subscribed"
     )
     args = parser.parse_args(argv)
-    if args.threads <= 0:  # as for the node: every core this process may use
-        from ladderseg_ros.inference.backends import cpu_threads_default
+    # before torch: the package sets torch's OpenMP workers to sleep, as in the node process
+    from ladderseg_ros.inference.backends import cpu_threads_default
 
+    if args.threads <= 0:  # as for the node: every core this process may use
         args.threads = cpu_threads_default()
 
     import cv2

@@ -405,7 +405,7 @@ def _drive_node(
         t0 = time.perf_counter()
         key = send(pair)
         with lock:
-            # the first pair may come before the node holds both CameraInfos: resent
+            # the first pair may beat its CameraInfos to the node: then it is only warm-up
             if not lock.wait_for(lambda k=key: k in received, timeout=5 if i == 0 else 30):
                 continue
             latency.append(received[key] - key * 1e-9)

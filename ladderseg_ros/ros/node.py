@@ -481,7 +481,8 @@ def spin_node(factory: Callable[[], Node], program: str, argv: list[str] | None 
     rclpy's multi-threaded executor spent more CPU per message than the callbacks themselves
     (at 40 pairs/s of 640x192 images: 25% of a core against 17.6% single-threaded, as little
     as a bare rclpy subscriber), CPU the worker's network shares. The node's throughput
-    beside its bare pipeline rose from 78-85% to 89-92% (``bench/pipeline.py``).
+    beside its bare pipeline rose from 78-85% to 89-92% at 20 pairs/s (one-off before/after
+    runs; ``bench/pipeline.py`` measures the node as it is now).
     """
     from rclpy.exceptions import ParameterException
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor

@@ -293,36 +293,102 @@ def ort_session_options(threads: int | None) -> ort.SessionOptions:
     return options
 
 
-def with_label_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
+def _num_classes(model: onnx.ModelProto) -> int:
+    """C of the ``logits`` output: its static dimension 1, else the ladderseg metadata's.
+
+    Raises:
+        BackendError: neither says.
+    """
+    import json
+
+    from ladderseg_ros.inference.export import METADATA_KEY
+
+    for output in model.graph.output:
+        if output.name == "logits":
+            dims = output.type.tensor_type.shape.dim
+            if len(dims) == 4 and dims[1].dim_value > 0:
+                return int(dims[1].dim_value)
+    for prop in model.metadata_props:
+        if prop.key == METADATA_KEY:
+            try:
+                return len(json.loads(prop.value)["class_names"])
+            except (ValueError, KeyError, TypeError):
+                break
+    raise BackendError("cannot tell the number of classes: logits has no static channel count")
+
+
+def with_label_outputs(model: onnx.ModelProto, keep_logits: bool = True) -> onnx.ModelProto:
     """``model`` (output ``logits`` (N, C, H, W)) with label outputs added, changed in place.
 
-    The outputs ``labels`` (N, H, W) uint8 (argmax over C) and ``confidence`` (N, H, W)
-    float32 (the largest softmax probability) let the session return what the Segmenter
-    needs without copying the logits out and reducing them in numpy.
+    The outputs ``labels`` (N, H, W) uint8 (argmax over C; ties go to the lower channel, as
+    numpy's) and ``confidence`` (N, H, W) float32 (the largest softmax probability, computed
+    as ``1 / sum_c exp(l_c - max_c l)``) let the session return what the Segmenter needs
+    without copying the logits out and reducing them in numpy. ``keep_logits=False`` drops
+    the ``logits`` output: ONNX Runtime runs every node of a graph whatever outputs a call
+    asks for, so a graph that keeps it pays for producing it.
 
-    The confidence is computed as ``1 / sum_c exp(l_c - max_c l)``, which equals the largest
-    softmax probability: ONNX Runtime's Softmax over the channel axis of an NCHW tensor took
-    4.2x as long as these reductions (``python bench/label_heads.py``: 188 vs 45 ms at
-    19x192x640 on the shared 2-core CPU), more than the demo network itself. One TopK (k=1)
-    gives the largest logit and its channel in one pass over the logits where ArgMax and
-    ReduceMax took two (ties go to the lower channel in both, as the spec says).
+    Both are computed plane by plane, from the logits before the export's crop of the padded
+    input (the Slice nodes that end at ``logits``), and the labels and confidence are cropped
+    instead: ONNX Runtime reduces over the channel axis of an NCHW tensor with strided loops
+    (TopK, ArgMax, ReduceMax, ReduceSum: 20-35 ms each for 19x448x1024 on the shared 2-core
+    CPU) where elementwise ops over C contiguous planes (Split, variadic Max and Sum, Equal,
+    Where) take 4-9 ms per kind, and cropping one label and one confidence plane instead of C
+    logit planes saves C - 2 plane copies. ``python bench/label_heads.py`` times the forms
+    side by side.
+
+    Raises:
+        BackendError: the number of classes is unknown (see ``_num_classes``).
     """
-    from onnx import TensorProto, helper
+    from onnx import TensorProto, helper, numpy_helper
 
     graph = model.graph
-    axes = helper.make_tensor("_axis1", TensorProto.INT64, [1], [1])
-    k = helper.make_tensor("_k1", TensorProto.INT64, [1], [1])
-    graph.initializer.extend([axes, k])
+    classes = _num_classes(model)
+    producers = {out: node for node in graph.node for out in node.output}
+    crop = []  # the export's crop of the padded logits, outermost first
+    node = producers.get("logits")
+    while node is not None and node.op_type == "Slice":
+        crop.append(node)
+        node = producers.get(node.input[0])
+    padded = crop[-1].input[0] if crop else "logits"
+    planes = [f"_logit{c}" for c in range(classes)]
+    graph.initializer.append(helper.make_tensor("_axis1", TensorProto.INT64, [1], [1]))
+    graph.initializer.extend(
+        numpy_helper.from_array(np.array(c, np.uint8), f"_class{c}") for c in range(classes)
+    )
     nodes = [
-        helper.make_node("TopK", ["logits", "_k1"], ["_max", "_top"], axis=1),  # (N, 1, H, W)
-        helper.make_node("Squeeze", ["_top", "_axis1"], ["_argmax"]),  # axes input: opset 13+
-        helper.make_node("Cast", ["_argmax"], ["labels"], to=TensorProto.UINT8),
-        helper.make_node("Sub", ["logits", "_max"], ["_shifted"]),
-        helper.make_node("Exp", ["_shifted"], ["_exp"]),
-        # ReduceSum takes its axes as an input from opset 13 (export needs 17 or newer)
-        helper.make_node("ReduceSum", ["_exp", "_axis1"], ["_sum"], keepdims=0),
-        helper.make_node("Reciprocal", ["_sum"], ["confidence"]),
+        helper.make_node("Split", [padded], planes, axis=1),  # (N, 1, H', W') each
+        helper.make_node("Max", planes, ["_max"]),
     ]
+    for c, plane in enumerate(planes):
+        nodes.append(helper.make_node("Sub", [plane, "_max"], [f"_shifted{c}"]))
+        nodes.append(helper.make_node("Exp", [f"_shifted{c}"], [f"_exp{c}"]))
+    nodes.append(helper.make_node("Sum", [f"_exp{c}" for c in range(classes)], ["_sum"]))
+    nodes.append(helper.make_node("Reciprocal", ["_sum"], ["_confidence"]))
+    # The lowest channel equal to the maximum: scanned from the highest down, each lower
+    # channel that equals it replaces the label so far.
+    label = f"_class{classes - 1}"
+    for c in range(classes - 2, -1, -1):
+        nodes.append(helper.make_node("Equal", [planes[c], "_max"], [f"_is_max{c}"]))
+        nodes.append(
+            helper.make_node("Where", [f"_is_max{c}", f"_class{c}", label], [f"_label{c}"])
+        )
+        label = f"_label{c}"
+    if classes == 1:  # a scalar constant so far: give it the planes' shape
+        nodes.append(helper.make_node("Equal", [planes[0], "_max"], ["_is_max0"]))
+        nodes.append(helper.make_node("Where", ["_is_max0", "_class0", "_class0"], ["_label0"]))
+        label = "_label0"
+    for name, source in (("labels", label), ("confidence", "_confidence")):
+        for i, slice_node in enumerate(reversed(crop)):  # the same crop, innermost first
+            nodes.append(
+                helper.make_node("Slice", [source, *slice_node.input[1:]], [f"_{name}_crop{i}"])
+            )
+            source = f"_{name}_crop{i}"
+        nodes.append(helper.make_node("Squeeze", [source, "_axis1"], [name]))
+    if not keep_logits:
+        for slice_node in crop:
+            graph.node.remove(slice_node)
+        logits = next(output for output in graph.output if output.name == "logits")
+        graph.output.remove(logits)
     graph.node.extend(nodes)
     shape = ["batch", "height", "width"]
     graph.output.extend(
@@ -340,7 +406,9 @@ class OnnxRuntimeBackend:
     On the CPU a session is built once per input shape with that shape fixed (shape
     arithmetic folded, buffers planned once), all graph optimizations on, and labels and
     confidence computed inside the graph; the ``_SESSIONS_KEPT`` most recent shapes keep
-    their session. GPU providers run one session with dynamic height and width.
+    their session. GPU providers run one session with dynamic height and width. Calls that
+    want logits get sessions of their own (a graph with the logits output always computes
+    them: ``with_label_outputs``).
 
     Raises:
         BackendError: an unknown or malformed device, or a file ONNX Runtime cannot load.
@@ -369,8 +437,8 @@ class OnnxRuntimeBackend:
         self._path = Path(onnx_path)
         try:
             proto = onnx.load(str(onnx_path))
-            self._model = with_label_outputs(proto).SerializeToString()
-            session = self._new_session(None)
+            self._models = {False: with_label_outputs(proto, keep_logits=False).SerializeToString()}
+            session = self._new_session(None, False)
         except Exception as exc:
             raise BackendError(f"{onnx_path}: ONNX Runtime cannot load it ({exc})") from exc
         used = session.get_providers()
@@ -378,36 +446,46 @@ class OnnxRuntimeBackend:
         if warning is not None:
             _LOG.warning("%s", warning)
         self._static = used[0] == "CPUExecutionProvider"
-        self._sessions: dict[tuple[int, ...] | None, ort.InferenceSession] = {None: session}
+        self._sessions: dict[tuple[tuple[int, ...] | None, bool], ort.InferenceSession] = {
+            (None, False): session
+        }
         self.input_names = [i.name for i in session.get_inputs()]
         self.name = f"onnxruntime:{used[0]}"
 
-    def _new_session(self, shape: tuple[int, ...] | None) -> ort.InferenceSession:
+    def _new_session(self, shape: tuple[int, ...] | None, logits: bool) -> ort.InferenceSession:
+        import onnx
         import onnxruntime as ort
 
+        if logits not in self._models:
+            proto = with_label_outputs(onnx.load(str(self._path)), keep_logits=True)
+            self._models[logits] = proto.SerializeToString()
         options = ort_session_options(self._threads)
         if shape is not None:
             sizes = (shape[0], *shape[2:])
             for name, size in zip(("batch", "height", "width"), sizes, strict=True):
                 options.add_free_dimension_override_by_name(name, size)
-        return ort.InferenceSession(self._model, options, providers=self._providers)
+        return ort.InferenceSession(self._models[logits], options, providers=self._providers)
 
-    def session_for(self, shape: tuple[int, ...]) -> ort.InferenceSession:
+    def session_for(self, shape: tuple[int, ...], logits: bool = False) -> ort.InferenceSession:
         """The session for an input of ``shape`` (N, 3, H, W), built on first use.
+
+        Args:
+            shape: the input's shape.
+            logits: a session whose graph also outputs ``logits``.
 
         Raises:
             BackendError: ONNX Runtime cannot build a session for ``shape``.
         """
-        if not self._static:
-            return self._sessions[None]
-        key = tuple(shape)
+        key = (tuple(shape) if self._static else None, logits)
         session = self._sessions.pop(key, None)
         if session is None:
             try:
-                session = self._new_session(key)
+                session = self._new_session(key[0], logits)
             except Exception as exc:
-                raise BackendError(f"{self._path}: no session for input {key} ({exc})") from exc
-            static = [k for k in self._sessions if k is not None]
+                raise BackendError(
+                    f"{self._path}: no session for input {tuple(shape)} ({exc})"
+                ) from exc
+            static = [k for k in self._sessions if k[0] is not None]
             if len(static) >= _SESSIONS_KEPT:
                 del self._sessions[static[0]]
         self._sessions[key] = session  # most recent last
@@ -430,6 +508,6 @@ class OnnxRuntimeBackend:
             feed["disparity"] = disparity
             feed["baseline"] = baseline
         names = ["labels", "confidence"] + (["logits"] if want_logits else [])
-        outputs = self.session_for(image.shape).run(names, feed)
+        outputs = self.session_for(image.shape, want_logits).run(names, feed)
         logits = outputs[2][0] if want_logits else None
         return outputs[0][0], outputs[1][0], logits

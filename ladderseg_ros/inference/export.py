@@ -128,6 +128,9 @@ def export_onnx(
                 **_torchscript_exporter(),
             )
         proto = onnx.load(str(tmp))
+        channels = proto.graph.output[0].type.tensor_type.shape.dim[1]
+        channels.Clear()  # the tracer names it; C is fixed
+        channels.dim_value = model.config.num_classes
         entry = proto.metadata_props.add()
         entry.key = METADATA_KEY
         entry.value = metadata.to_json()

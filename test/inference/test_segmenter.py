@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -118,6 +119,13 @@ def test_exported_file_carries_metadata(weights, tmp_path) -> None:
     model, metadata = load_weights(weights["ldn_tiny_ss"])
     path = export_onnx(model, metadata, tmp_path / "tiny.onnx")
     assert read_onnx_metadata(path) == metadata
+    (logits,) = onnx.load(str(path)).graph.output
+    assert [d.dim_value or d.dim_param for d in logits.type.tensor_type.shape.dim] == [
+        "batch",
+        19,
+        "height",
+        "width",
+    ]
     segmenter = Segmenter.from_weights(path, backend="onnxruntime", device="cpu")
     assert segmenter.uses_disparity
     rgb, disparity = _frame()
@@ -185,32 +193,117 @@ def test_custom_class_sets_get_the_bit_palette() -> None:
     assert np.array_equal(bit_palette(21), VOC.colors)
 
 
-def test_label_outputs_are_numpys_argmax_and_largest_softmax_probability() -> None:
-    import onnxruntime as ort
+def _cropped_logits_model(classes: int, static_channels: bool):
+    """raw (N, C, H', W') -> Slice rows -> Slice columns -> logits, as the export crops."""
+    import json
+
     from onnx import TensorProto, helper
+
+    channels = classes if static_channels else "classes"
+    graph = helper.make_graph(
+        [
+            helper.make_node("Identity", ["raw"], ["padded"]),
+            helper.make_node("Shape", ["height"], ["_h"]),  # the crop's ends, as the export's
+            helper.make_node("Shape", ["width"], ["_w"]),
+            helper.make_node("Slice", ["padded", "_zero", "_h", "_two"], ["rows"]),
+            helper.make_node("Slice", ["rows", "_zero", "_w", "_three"], ["logits"]),
+        ],
+        "heads",
+        [
+            helper.make_tensor_value_info("raw", TensorProto.FLOAT, ["batch", channels, "H", "W"]),
+            helper.make_tensor_value_info("height", TensorProto.FLOAT, ["height"]),
+            helper.make_tensor_value_info("width", TensorProto.FLOAT, ["width"]),
+        ],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", channels, "h", "w"])],
+        [
+            helper.make_tensor("_zero", TensorProto.INT64, [1], [0]),
+            helper.make_tensor("_two", TensorProto.INT64, [1], [2]),
+            helper.make_tensor("_three", TensorProto.INT64, [1], [3]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    entry = model.metadata_props.add()
+    entry.key = "ladderseg"
+    entry.value = json.dumps({"class_names": [f"c{i}" for i in range(classes)]})
+    return model
+
+
+@pytest.mark.parametrize("keep_logits", [True, False])
+@pytest.mark.parametrize("static_channels", [True, False])
+def test_label_outputs_are_numpys_argmax_and_largest_softmax_probability_of_the_crop(
+    keep_logits: bool, static_channels: bool
+) -> None:
+    import onnxruntime as ort
 
     from ladderseg_ros.inference.backends import ort_session_options, with_label_outputs
 
-    spec = ["batch", 5, "height", "width"]
-    graph = helper.make_graph(
-        [helper.make_node("Identity", ["raw"], ["logits"])],
-        "heads",
-        [helper.make_tensor_value_info("raw", TensorProto.FLOAT, spec)],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, spec)],
-    )
-    model = with_label_outputs(
-        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    )
+    model = with_label_outputs(_cropped_logits_model(5, static_channels), keep_logits)
+    outputs = [o.name for o in model.graph.output]
+    assert outputs == (["logits"] if keep_logits else []) + ["labels", "confidence"]
     session = ort.InferenceSession(
         model.SerializeToString(), ort_session_options(1), providers=["CPUExecutionProvider"]
     )
-    logits = np.random.default_rng(0).normal(0, 4, (2, 5, 7, 9)).astype(np.float32)
-    logits[:, 3, :3] = logits[:, 1, :3] = logits.max(1)[:, :3] + 30  # ties: channel 1 wins
-    labels, confidence = session.run(["labels", "confidence"], {"raw": logits})
+    padded = np.random.default_rng(0).normal(0, 4, (2, 5, 8, 12)).astype(np.float32)
+    padded[:, 3, :3] = padded[:, 1, :3] = padded.max(1)[:, :3] + 30  # ties: channel 1 wins
+    padded[:, 4, 7:] = 1e3  # the padding's largest logits must not reach the crop
+    padded[:, 4, :, 9:] = 1e3
+    crop = padded[:, :, :7, :9]
+    feed = {"raw": padded, "height": np.zeros(7, np.float32), "width": np.zeros(9, np.float32)}
+    labels, confidence = session.run(["labels", "confidence"], feed)
     assert labels.dtype == np.uint8
-    np.testing.assert_array_equal(labels, logits.argmax(1))
+    assert labels.shape == confidence.shape == (2, 7, 9)
+    np.testing.assert_array_equal(labels, crop.argmax(1))
     assert (labels[:, :3] == 1).all()
-    probabilities = np.exp(logits - logits.max(1, keepdims=True))
+    probabilities = np.exp(crop - crop.max(1, keepdims=True))
     probabilities /= probabilities.sum(1, keepdims=True)
     np.testing.assert_allclose(confidence, probabilities.max(1), rtol=1e-6)
     np.testing.assert_allclose(confidence[:, :3], 0.5, rtol=1e-6)  # two equal largest
+    slices = [n.input[0] for n in model.graph.node if n.op_type == "Slice"]
+    if keep_logits:
+        np.testing.assert_array_equal(session.run(["logits"], feed)[0], crop)
+        assert len(slices) == 6
+    else:  # nothing copies the C logit planes out of the padded tensor
+        assert len(slices) == 4
+        assert "padded" not in slices
+        assert "rows" not in slices
+
+
+def test_label_outputs_of_one_class_are_all_zero() -> None:
+    import onnxruntime as ort
+
+    from ladderseg_ros.inference.backends import ort_session_options, with_label_outputs
+
+    model = with_label_outputs(_cropped_logits_model(1, static_channels=True), False)
+    session = ort.InferenceSession(
+        model.SerializeToString(), ort_session_options(1), providers=["CPUExecutionProvider"]
+    )
+    feed = {
+        "raw": np.random.default_rng(0).normal(0, 4, (1, 1, 4, 6)).astype(np.float32),
+        "height": np.zeros(3, np.float32),
+        "width": np.zeros(5, np.float32),
+    }
+    labels, confidence = session.run(["labels", "confidence"], feed)
+    np.testing.assert_array_equal(labels, np.zeros((1, 3, 5), np.uint8))
+    np.testing.assert_array_equal(confidence, np.ones((1, 3, 5), np.float32))
+
+
+def test_label_outputs_need_the_class_count() -> None:
+    from ladderseg_ros.inference.backends import with_label_outputs
+
+    model = _cropped_logits_model(5, static_channels=False)
+    del model.metadata_props[:]
+    with pytest.raises(BackendError, match="number of classes"):
+        with_label_outputs(model)
+
+
+def test_onnxruntime_logits_match_its_labels_and_confidence(weights) -> None:
+    segmenter = Segmenter.from_weights(weights["ldn_tiny_ss"], backend="onnxruntime", device="cpu")
+    rgb, disparity = _frame()  # 75x150: padded to 128x192 inside the network, then cropped
+    plain = segmenter(rgb, disparity, 0.54)
+    result = segmenter(rgb, disparity, 0.54, return_logits=True)
+    assert result.logits.shape == (19, 75, 150)
+    np.testing.assert_array_equal(result.labels, plain.labels)
+    np.testing.assert_array_equal(result.confidence, plain.confidence)
+    np.testing.assert_array_equal(result.labels, result.logits.argmax(0))
+    probabilities = np.exp(result.logits - result.logits.max(0))
+    np.testing.assert_allclose(result.confidence, 1 / probabilities.sum(0), rtol=1e-5)

@@ -166,7 +166,12 @@ class _DenseBlock(nn.ModuleDict):
 
 
 class _Transition(nn.Module):
-    """BN-ReLU-1x1 halving the channels, then 2x2 average pool (``ceil_mode`` as given)."""
+    """BN-ReLU-1x1 halving the channels, then 2x2 average pool (``ceil_mode`` as given).
+
+    Computed with the pool before the 1x1 convolution: both are linear, so the result is the
+    same (up to float rounding) for a quarter of the convolution's multiply-adds (in
+    ``ldn121`` at 1024x448, 5.6 -> 1.4 of its GFLOPs).
+    """
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
@@ -176,7 +181,7 @@ class _Transition(nn.Module):
 
     def forward(self, x: torch.Tensor, ceil_mode: bool = True) -> torch.Tensor:
         """(N, in, H, W) -> (N, out, H/2, W/2), rounded up with ``ceil_mode``, else down."""
-        return F.avg_pool2d(self.conv(self.relu(self.norm(x))), 2, ceil_mode=ceil_mode)
+        return self.conv(F.avg_pool2d(self.relu(self.norm(x)), 2, ceil_mode=ceil_mode))
 
 
 class DenseNet(nn.Module):

@@ -176,3 +176,28 @@ def test_inference_running_concatenation_equals_the_training_list_form() -> None
             )
         listed = model(x)["out"]
     assert torch.equal(running, listed)
+
+
+@pytest.mark.parametrize(("size", "ceil_mode"), [((16, 24), False), ((15, 21), True)])
+def test_transition_pools_before_its_convolution_for_the_same_numbers(size, ceil_mode) -> None:
+    import torch.nn.functional as F
+    from torch.utils.flop_counter import FlopCounterMode
+
+    transition = build_model("ldn_tiny").backbone.features.transition1.eval()
+    torch.manual_seed(0)
+    transition.norm.running_mean.uniform_(-0.5, 0.5)
+    transition.norm.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(2, transition.norm.num_features, *size)
+    with torch.no_grad():
+        authors = F.avg_pool2d(
+            transition.conv(transition.relu(transition.norm(x))), 2, ceil_mode=ceil_mode
+        )  # their order: convolution, then pool
+        ours = transition(x, ceil_mode)
+    assert ours.shape == authors.shape
+    torch.testing.assert_close(ours, authors, rtol=1e-5, atol=1e-6)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        transition(x, ceil_mode)
+    conv = transition.conv
+    pooled = ours.shape[0] * ours.shape[2] * ours.shape[3]  # the 1x1 runs on pooled pixels
+    assert counter.get_total_flops() == 2 * conv.in_channels * conv.out_channels * pooled

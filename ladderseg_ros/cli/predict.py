@@ -87,12 +87,20 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ladderseg_ros.inference import Segmenter
+    from ladderseg_ros.inference.segmenter import weights_metadata
 
     out: Path = args.out
     if out.resolve() == args.input.resolve() or args.input.resolve() in out.resolve().parents:
         raise PredictError(f"{out} lies inside the input {args.input}; choose another folder")
     kind, jobs = find_jobs(args.input, args.split)
     size = parse_size(args.input_size) if args.input_size else None
+    model = weights_metadata(args.weights).model  # checked before any export or calibration
+    if model.uses_disparity and kind == "images" and not any(j.right for j in jobs):
+        raise PredictError(
+            f"{args.weights} ({model.name}) selects scales by disparity, "
+            f"and {args.input} holds single images: use weights that need no disparity "
+            f"({plain_weights_hint()}), or give a Cityscapes/KITTI root with right images"
+        )
     segmenter = Segmenter.from_weights(
         args.weights,
         args.backend,
@@ -102,12 +110,6 @@ def run(args: argparse.Namespace) -> int:
         size,
         precision=args.precision,
     )
-    if segmenter.uses_disparity and kind == "images" and not any(j.right for j in jobs):
-        raise PredictError(
-            f"{args.weights} ({segmenter.metadata.model.name}) selects scales by disparity, "
-            f"and {args.input} holds single images: use weights that need no disparity "
-            f"({plain_weights_hint()}), or give a Cityscapes/KITTI root with right images"
-        )
     held = prepare_out(out, _settings(args))
     progress = tqdm(jobs, desc=f"predict ({kind}, {segmenter.backend_name})", unit="img")
     done = predict_jobs(segmenter, progress, out, args.baseline, args.focal)

@@ -74,6 +74,22 @@ def label_set_for(metadata: WeightsMetadata) -> LabelSet:
     return LabelSet(name=metadata.label_set, names=tuple(metadata.class_names), colors=colors)
 
 
+def weights_metadata(path: str | Path) -> WeightsMetadata:
+    """What a weights file (``.safetensors`` or an exported ``.onnx``) says, without loading it.
+
+    Entry points check it against their input (does the model need disparity, does the input
+    have it) before ``Segmenter.from_weights`` spends an export or an int8 calibration.
+
+    Raises:
+        WeightsError, ExportError: a missing or unreadable file, or no valid metadata.
+    """
+    from ladderseg_ros.inference.export import read_onnx_metadata
+    from ladderseg_ros.weights import read_metadata
+
+    path = Path(path)
+    return read_onnx_metadata(path) if path.suffix == ".onnx" else read_metadata(path)
+
+
 class Segmenter:
     """Semantic segmentation of single frames with a LadderSeg network.
 

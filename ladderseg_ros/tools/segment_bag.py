@@ -168,10 +168,14 @@ class _BagSegmenter:
         from ladderseg_ros.frames.sync import StampSynchronizer
         from ladderseg_ros.groups import load_groups
         from ladderseg_ros.inference import Segmenter
+        from ladderseg_ros.inference.segmenter import weights_metadata
         from ladderseg_ros.io.pipeline import MessagePipeline
         from ladderseg_ros.training.evaluation import ConfusionMatrix
 
         p = self.params = config.params
+        # The bag is checked against the model before any export or int8 calibration.
+        uses_disparity = weights_metadata(p.weights).model.uses_disparity
+        self.mode = choose_mode(uses_disparity, config.disparity, topics)
         segmenter = Segmenter.from_weights(
             p.weights,
             p.backend,
@@ -182,7 +186,6 @@ class _BagSegmenter:
             precision=p.precision,
         )
         self.label_set = segmenter.label_set
-        self.mode = choose_mode(segmenter.uses_disparity, config.disparity, topics)
         groups = load_groups(p.groups_file, self.label_set) if p.groups_file else None
         processor = FrameProcessor(
             segmenter, self.label_set, p.sgbm_config(), groups, p.points_config(), p.overlay_alpha

@@ -122,6 +122,18 @@ def test_predict_on_plain_images(tmp_path, capsys, monkeypatch) -> None:
     err = capsys.readouterr().err
     assert "ldn_tiny_ss) selects scales by disparity" in err
     assert "need no disparity" in err
+    # refused before the export and the int8 calibration it would have cost
+    from ladderseg_ros.inference import quantize
+
+    calibrations: list[object] = []
+    monkeypatch.setattr(quantize, "quantize_int8", lambda *a, **k: calibrations.append(a))
+    monkeypatch.setenv("LADDERSEG_CACHE", str(tmp_path / "cache_int8"))
+    args = ["predict", ss, str(images), str(tmp_path / "out3"), "--backend", "onnxruntime"]
+    assert main([*args, "--precision", "int8"]) == 2
+    assert "selects scales by disparity" in capsys.readouterr().err
+    assert calibrations == []
+    assert not (tmp_path / "cache_int8").exists()
+    assert not (tmp_path / "out3").exists()
 
 
 def test_node_pipeline_reads_the_focal_length_from_camera_info() -> None:

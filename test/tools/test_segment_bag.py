@@ -325,6 +325,25 @@ def test_refusals_leave_no_output(weights: Path, drive: Path, tmp_path: Path) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mono", "taken"]
 
 
+def test_a_bag_the_model_cannot_use_is_refused_before_any_calibration(
+    weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ladderseg_ros.inference import quantize
+
+    monkeypatch.setenv("LADDERSEG_CACHE", str(tmp_path / "cache"))
+    calibrations: list[object] = []
+    monkeypatch.setattr(quantize, "quantize_int8", lambda *a, **k: calibrations.append(a))
+    mono = tmp_path / "mono"
+    p_left, _ = bags.stereo_projections(50.0, 50.0, 48.0, 24.0, 0.5)
+    bags.write_stereo_bag(mono, [bags.StereoBagFrame(1, np.zeros((48, 96, 3), np.uint8), p_left)])
+    params = config(weights).params.replaced(backend="onnxruntime", precision="int8")
+    with pytest.raises(BagError, match="needs topics"):
+        segment_bag(mono, tmp_path / "out", SegmentBagConfig(params=params, progress=False))
+    assert calibrations == []
+    assert not (tmp_path / "cache").exists()  # no export either
+    assert not (tmp_path / "out").exists()
+
+
 def test_cli_prints_miou(
     weights: Path, drive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

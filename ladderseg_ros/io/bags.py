@@ -520,7 +520,7 @@ class BagReader:
 
     @property
     def duration(self) -> int:
-        """Span of the receive stamps (ns)."""
+        """Span of the receive stamps (ns) plus one: rosbags counts last - first + 1."""
         return int(self.reader.duration)
 
     def messages(self, topics: Iterable[str] | None = None) -> Iterator[BagMessage]:

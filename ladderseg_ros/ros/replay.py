@@ -95,6 +95,12 @@ class BagReplayer:
         with BagReader(self.bag) as reader:
             topics = reader.topics
             self._start = reader.start_time
+            span = max(reader.duration - 1, 0)  # rosbags counts the last nanosecond too
+        if round(self.config.start_offset * 1e9) > span:
+            raise ReplayError(
+                f"{self.bag}: start offset {self.config.start_offset} s is past its end "
+                f"(its messages span {span / 1e9:.3f} s)"
+            )
         if self.config.topics is not None:
             missing = set(self.config.topics) - set(topics)
             if missing:
@@ -152,12 +158,12 @@ class BagReplayer:
         while not self._stop.is_set() and not self.context_gone:
             sent = self._one_pass(first, stats, on_message)
             stats.loops += 1
-            if not self.config.loop or self.context_gone:
-                break
-            if sent == 0:
-                raise ReplayError(
+            if sent == 0 and not self._stop.is_set() and not self.context_gone:
+                raise ReplayError(  # the selected topics end before the offset
                     f"{self.bag}: no message after the start offset {self.config.start_offset} s"
                 )
+            if not self.config.loop or self.context_gone:
+                break
         stats.interrupted = self.context_gone
         return stats
 

@@ -145,6 +145,19 @@ def test_start_offset_and_topic_selection(bag: Path, ros: tuple[Context, Node, L
     assert listener.infos == []
 
 
+@pytest.mark.parametrize("loop", [False, True])
+def test_a_start_offset_past_the_end_is_refused(
+    bag: Path, ros: tuple[Context, Node, Listener], loop: bool
+) -> None:
+    with bags.BagReader(bag) as reader:
+        span = (reader.duration - 1) / 1e9  # rosbags' duration runs 1 ns past the last stamp
+    node = ros[1]
+    with pytest.raises(ReplayError, match=rf"past its end \(its messages span {span:.3f} s\)"):
+        BagReplayer(node, bag, ReplayConfig(start_offset=span + 0.01, loop=loop))
+    last = BagReplayer(node, bag, ReplayConfig(start_offset=span, topics=(bags.TOPIC_LEFT_IMAGE,)))
+    assert last.run().published == 1  # the last message is at the end of the span
+
+
 def test_loop_until_stopped(bag: Path, ros: tuple[Context, Node, Listener]) -> None:
     node = ros[1]
     config = ReplayConfig(rate=10.0, loop=True, topics=(bags.TOPIC_LEFT_IMAGE,))

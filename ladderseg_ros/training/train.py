@@ -693,8 +693,25 @@ def _git_commit() -> str:
 
 
 def train(config: TrainConfig, resume: Path | None = None) -> Trainer:
-    """Run (or continue) a training to the end and export; returns the trainer."""
+    """Run (or continue) a training to the end and export; returns the trainer.
+
+    Resuming a run that already finished (every step done, its weights and, when asked
+    for, its ONNX file written) changes nothing: its outputs keep the provenance of the
+    run that made them.
+    """
     trainer = Trainer(config, resume)
+    weights = trainer.out_dir / "model.safetensors"
+    outputs = [weights] + ([weights.with_suffix(".onnx")] if config.run.export_onnx else [])
+    finished = resume is not None and trainer.step >= trainer.total_steps
+    if finished and all(path.is_file() for path in outputs):
+        log.warning(
+            "%s finished at step %d/%d: its outputs are kept as they are",
+            trainer.out_dir,
+            trainer.step,
+            trainer.total_steps,
+        )
+        shutdown_distributed()
+        return trainer
     try:
         trainer.fit()
         trainer.finish(config.run.export_onnx)

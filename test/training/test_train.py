@@ -126,6 +126,21 @@ def test_stop_at_an_epochs_last_step_still_validates_it(data_root: Path, tmp_pat
     ).read_text()
 
 
+def test_resuming_a_finished_run_keeps_its_outputs(
+    data_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = _config(data_root, tmp_path / "done", epochs=1)
+    train(cfg)
+    outputs = sorted(p for p in (tmp_path / "done").iterdir() if p.is_file())
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in outputs}
+    with caplog.at_level("WARNING"):
+        resumed = train(cfg, resume=tmp_path / "done" / CHECKPOINT_NAME)
+    assert resumed.step == resumed.total_steps
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in outputs}
+    assert after == before
+    assert "its outputs are kept as they are" in caplog.text
+
+
 def test_resume_refuses_a_different_config(data_root: Path, tmp_path: Path) -> None:
     from ladderseg_ros.training.checkpoint import CheckpointError
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from ladderseg_ros.cli.args import parse_size
 from ladderseg_ros.data.layouts import write_png
 from ladderseg_ros.errors import LadderSegError
-from ladderseg_ros.fileio import atomic_output_dir
+from ladderseg_ros.fileio import atomic_output_dir, refuse_existing
 
 
 class SynthError(LadderSegError, ValueError):
@@ -97,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
         raise SynthError(f"--frames must be >= 1, got {args.frames}")
     if args.preview_seeds < 1:
         raise SynthError(f"--preview-seeds must be >= 1, got {args.preview_seeds}")
+    if args.preview is not None and args.out is not None:
+        raise SynthError("--preview writes a contact sheet instead of a dataset: drop --out")
+    if args.preview is not None:
+        refuse_existing(args.preview, SynthError)
     seed = _seed(args)
     if args.preview is not None:
         from ladderseg_ros.tools.visualize import synthetic_preview

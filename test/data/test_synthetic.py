@@ -214,6 +214,13 @@ def test_synth_preview_contact_sheet(tmp_path: Path) -> None:
     assert _synth(["--preview", str(path), "--preview-seeds", "2", "--size", "124x38"]) == 0
     sheet = read_png(path)
     assert sheet.shape == (2 * round(480 * 38 / 124), 4 * 480, 3)
+    written = path.read_bytes()
+    with pytest.raises(LadderSegError, match="sheet.png exists already, not overwriting"):
+        _synth(["--preview", str(path), "--preview-seeds", "1", "--size", "124x38"])
+    assert path.read_bytes() == written
+    with pytest.raises(LadderSegError, match="drop --out"):
+        _synth(["--preview", str(tmp_path / "b.png"), "--out", str(tmp_path / "cs")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sheet.png"]
 
 
 def test_synth_writes_either_rig_in_either_layout(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ ARGUMENTS = (
     ("disparity", "/stereo/disparity", "DisparityImage topic (disparity_source: topic)."),
     ("weights", "", "Path to the .safetensors weights."),
     ("backend", "auto", "auto (torch on a CUDA GPU, else onnxruntime), torch or onnxruntime."),
-    ("device", "auto", "auto, cuda or cpu."),
+    ("device", "auto", "auto, cpu, cuda or cuda:N (a GPU index)."),
     (
         "params_file",
         PathJoinSubstitution([FindPackageShare("ladderseg_ros"), "config", "ladderseg.yaml"]),

@@ -141,8 +141,18 @@ def add_node_param_argument(parser: argparse.ArgumentParser, option: str, help: 
     )
 
 
+def device_argument(value: str) -> str:
+    """The argparse type of ``--device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    from ladderseg_ros.inference.backends import BackendError, check_device
+
+    try:
+        return check_device(value)
+    except BackendError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
-    """Adds ``--backend`` (auto|torch|onnxruntime) and ``--precision`` (fp32|int8).
+    """Adds ``--backend`` (auto|torch|onnxruntime), ``--device`` and ``--precision``.
 
     The Segmenter's choices, for every command that runs the network.
     """
@@ -151,6 +161,12 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("auto", "torch", "onnxruntime"),
         default="auto",
         help="inference backend (auto: torch on a CUDA GPU, else onnxruntime)",
+    )
+    parser.add_argument(
+        "--device",
+        type=device_argument,
+        default="auto",
+        help="auto, cpu, cuda or cuda:N (a GPU index; default auto)",
     )
     parser.add_argument(
         "--precision",

@@ -63,7 +63,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("input", type=Path, help="image folder, Cityscapes root or KITTI root")
     parser.add_argument("out", type=Path, help="output folder")
     add_backend_arguments(parser)
-    parser.add_argument("--device", default="auto", help="auto, cuda or cpu (default auto)")
     parser.add_argument("--half", action="store_true", help="fp16 (torch on CUDA)")
     parser.add_argument("--threads", type=int, help="CPU threads (default: every core)")
     parser.add_argument(

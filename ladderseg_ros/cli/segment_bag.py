@@ -44,7 +44,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("out_bag", type=Path, metavar="OUT", help="new output rosbag2 directory")
     parser.add_argument("--weights", type=Path, required=True, help="network .safetensors file")
     add_backend_arguments(parser)
-    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
     parser.add_argument(
         "--disparity",
         choices=DISPARITY_CHOICES,

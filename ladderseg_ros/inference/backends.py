@@ -114,11 +114,8 @@ class TorchBackend:
     ) -> None:
         import torch
 
-        if device == "auto":
+        if check_device(device) == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-            raise BackendError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N")
-        cuda_device_id(device)  # rejects a malformed cuda:N clearly
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise BackendError(f"device {device!r} requested but CUDA is not available")
         self.device = torch.device(device)
@@ -172,6 +169,23 @@ def select_providers(device: str, available: list[str]) -> list[str]:
     wanted = ["TensorrtExecutionProvider", "CUDAExecutionProvider"]
     chosen = [p for p in wanted if p in available]
     return [*chosen, "CPUExecutionProvider"]
+
+
+DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
+
+
+def check_device(device: str) -> str:
+    """``device`` when it is ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (N a GPU index).
+
+    Raises:
+        BackendError: anything else, named, with the accepted forms.
+    """
+    if device in ("auto", "cpu", "cuda"):
+        return device
+    if not device.startswith("cuda:"):
+        raise BackendError(f"unknown device {device!r}: use {DEVICE_CHOICES}")
+    cuda_device_id(device)
+    return device
 
 
 def cuda_device_id(device: str) -> int:
@@ -424,9 +438,7 @@ class OnnxRuntimeBackend:
         import onnx
         import onnxruntime as ort
 
-        if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-            raise BackendError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N")
-        device_id = cuda_device_id(device)
+        device_id = cuda_device_id(check_device(device))
         available = ort.get_available_providers()
         providers = select_providers("cpu" if device == "cpu" else "cuda", available)
         self._threads = threads

@@ -92,7 +92,7 @@ SPECS: tuple[ParamSpec, ...] = (
         "frames (onnxruntime backend).",
         choices=("fp32", "int8"),
     ),
-    ParamSpec("device", "auto", "Inference device.", choices=("auto", "cuda", "cpu")),
+    ParamSpec("device", "auto", "Inference device: auto, cpu, cuda or cuda:N (a GPU index)."),
     ParamSpec("half", False, "Half precision inference (CUDA only)."),
     ParamSpec("threads", 0, "CPU threads of inference and SGBM; 0 = every core.", 0, 256, 1),
     ParamSpec(
@@ -374,10 +374,7 @@ def validate(name: str, value: object, current: NodeParams | None = None) -> Non
         raise ParamError(f"parameter {name!r}={value!r} is below {spec.low}")
     if spec.high is not None and value > spec.high:
         raise ParamError(f"parameter {name!r}={value!r} is above {spec.high}")
-    if name == "sgbm_num_disparities" and value % 16:
-        raise ParamError(f"parameter {name!r}={value} is not a multiple of 16")
-    if name == "sgbm_block_size" and value % 2 == 0:
-        raise ParamError(f"parameter {name!r}={value} is not odd")
+    _check_form(name, value)
     if current is not None:
         if not spec.dynamic and getattr(current, name) != value:
             raise ParamError(f"parameter {name!r} cannot change while the node runs")
@@ -386,6 +383,21 @@ def validate(name: str, value: object, current: NodeParams | None = None) -> Non
                 current.replaced(**{name: value}).sgbm_config()
             except LadderSegError as exc:
                 raise ParamError(f"parameter {name!r}={value!r}: {exc}") from exc
+
+
+def _check_form(name: str, value: ParamValue) -> None:
+    """The checks of single parameters beyond type, range and choices."""
+    if name == "device":
+        from ladderseg_ros.inference.backends import BackendError, check_device
+
+        try:
+            check_device(str(value))
+        except BackendError as exc:
+            raise ParamError(f"parameter 'device': {exc}") from exc
+    if name == "sgbm_num_disparities" and int(value) % 16:
+        raise ParamError(f"parameter {name!r}={value} is not a multiple of 16")
+    if name == "sgbm_block_size" and int(value) % 2 == 0:
+        raise ParamError(f"parameter {name!r}={value} is not odd")
 
 
 def declare(node: ParameterNode) -> NodeParams:

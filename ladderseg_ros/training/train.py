@@ -100,7 +100,10 @@ def select_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise TrainError("run.device=cuda but no CUDA device is available")
     if name not in ("cpu", "cuda"):
-        raise TrainError(f"run.device {name!r}: expected auto, cuda or cpu")
+        raise TrainError(
+            f"run.device {name!r}: expected auto, cuda or cpu (pick a GPU with "
+            "CUDA_VISIBLE_DEVICES; several: torchrun)"
+        )
     return torch.device(name)
 
 

@@ -111,3 +111,18 @@ def test_predict_resumes_an_interrupted_run(weights, tmp_path, capsys) -> None:
     write_png(foreign / "mine.png", np.zeros((2, 2, 3), np.uint8))
     assert main(["predict", str(weights["ldn_tiny"]), str(images), str(foreign)]) == 2
     assert "no predict run wrote it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["predict", "segment-bag"])
+def test_device_takes_a_gpu_index_and_names_a_bad_one(command: str, capsys) -> None:
+    from ladderseg_ros.cli.main import build_parser
+
+    parser = build_parser()
+    positional = ["w.safetensors", "in", "out"] if command == "predict" else ["in", "out"]
+    weights = [] if command == "predict" else ["--weights", "w.safetensors"]
+    args = parser.parse_args([command, *positional, *weights, "--device", "cuda:1"])
+    assert args.device == "cuda:1"
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args([command, *positional, *weights, "--device", "cuda:one"])
+    assert exit_info.value.code == 2
+    assert "GPU index must be a number, as in cuda:1" in capsys.readouterr().err

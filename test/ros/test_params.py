@@ -40,6 +40,8 @@ def test_issue_parameter_names_exist() -> None:
         ("sgbm_num_disparities", 100, "multiple of 16"),
         ("sgbm_block_size", 4, "not odd"),
         ("sgbm_mode", "fast", "mode"),
+        ("device", "gpu", "unknown device 'gpu': use auto, cpu, cuda or cuda:N"),
+        ("device", "cuda:one", "GPU index must be a number"),
         ("overlay_alpha", "half", "expects double"),
         ("nonsense", 1, "unknown"),
         # every float parameter refuses NaN and infinities (range checks alone pass NaN)
@@ -54,6 +56,11 @@ def test_issue_parameter_names_exist() -> None:
 def test_invalid_values_are_rejected(name: str, value: object, match: str) -> None:
     with pytest.raises(ParamError, match=match):
         validate(name, value, NodeParams.defaults())
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:3"])
+def test_every_device_the_segmenter_takes_is_a_valid_parameter(device: str) -> None:
+    validate("device", device)
 
 
 def test_only_dynamic_parameters_change_at_run_time() -> None:

@@ -9,6 +9,7 @@ NAME:=VALUE``).
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from ladderseg_ros.errors import LadderSegError
@@ -139,6 +140,11 @@ def add_node_param_argument(parser: argparse.ArgumentParser, option: str, help: 
         metavar=PARAM_SYNTAX,
         help=help,
     )
+
+
+def plain_help(doc: str | None) -> str:
+    """A module docstring as ``--help`` prints it: reST's double backquotes dropped."""
+    return re.sub(r"``(.+?)``", r"\1", doc or "")
 
 
 def device_argument(value: str) -> str:

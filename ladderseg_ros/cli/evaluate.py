@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from ladderseg_ros.classes import LABEL_SETS, get_label_set
+from ladderseg_ros.cli.args import plain_help
 from ladderseg_ros.training.evaluate import evaluate_folders
 
 
@@ -19,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval",
         help="score predicted label PNGs against ground truth (per-class IoU, mIoU)",
-        description=__doc__,
+        description=plain_help(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--predictions", required=True, help="folder of predicted label PNGs")

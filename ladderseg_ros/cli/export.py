@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ladderseg_ros.cli.args import positive_int
+from ladderseg_ros.cli.args import plain_help, positive_int
 from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.fileio import refuse_existing
 
@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export",
         help="export weights to ONNX (dynamic height/width, metadata embedded)",
-        description=__doc__,
+        description=plain_help(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("weights", type=Path, help="input .safetensors weights")

@@ -11,13 +11,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ladderseg_ros.cli.args import plain_help
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds ``import-ldn`` to the ``ladderseg`` subcommands."""
     parser = subparsers.add_parser(
         "import-ldn",
         help="convert the authors' released LDN .pt weights to a .safetensors weights file",
-        description=__doc__,
+        description=plain_help(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("checkpoint", type=Path, help="the authors' .pt state dict")

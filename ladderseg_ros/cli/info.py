@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ladderseg_ros.cli.args import parse_size
+from ladderseg_ros.cli.args import parse_size, plain_help
 from ladderseg_ros.errors import LadderSegError
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "info",
         help="parameters, GFLOPs and output stride of a model variant or weights file",
-        description=__doc__,
+        description=plain_help(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model", nargs="+", help="variant name(s) or .safetensors file(s)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ladderseg_ros.cli.args import plain_help
 from ladderseg_ros.tools.cloud_plot import plot_cloud, read_cloud
 
 
@@ -17,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "plot-cloud",
         help="draw a /ladderseg/points cloud of a bag (segment-bag --points) into a PNG",
-        description=__doc__.splitlines()[0],
+        description=plain_help(__doc__.splitlines()[0]),
     )
     parser.add_argument("bag", type=Path, help="bag written by segment-bag --points")
     parser.add_argument("out", type=Path, help="new PNG file")

@@ -23,7 +23,7 @@ import argparse
 import hashlib
 from pathlib import Path
 
-from ladderseg_ros.cli.args import add_backend_arguments, parse_size
+from ladderseg_ros.cli.args import add_backend_arguments, parse_size, plain_help
 from ladderseg_ros.tools.predict import (
     PredictError,
     find_jobs,
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "predict",
         help="segment a folder of images or a Cityscapes / KITTI root to label PNGs",
-        description=__doc__,
+        description=plain_help(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("weights", type=Path, help=".safetensors (or .onnx for onnxruntime)")

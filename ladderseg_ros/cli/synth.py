@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ladderseg_ros.cli.args import parse_size
+from ladderseg_ros.cli.args import parse_size, plain_help
 from ladderseg_ros.data.layouts import write_png
 from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.fileio import atomic_output_dir, refuse_existing
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "synth",
         help="render the synthetic stereo world to disk (Cityscapes / KITTI raw layout)",
-        description=__doc__,
+        description=plain_help(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(

@@ -159,9 +159,11 @@ class LadderSegNode(Node):
             target=self._work, name="ladderseg-worker", daemon=True
         )
         self._worker.start()
+        # the names as subscribed: after the namespace and any remapping (--ros-args -r)
+        subscribed = [getattr(sub, "topic_name", "?") for sub in self._subs]
         self.get_logger().info(
             f"ladderseg: {self.segmenter.backend_name}, classes {self.label_set.name} "
-            f"({self.label_set.num_classes}), mode {self.mode}, inputs {self.input_topics}"
+            f"({self.label_set.num_classes}), mode {self.mode}, inputs {subscribed}"
         )
 
     def _stop_processing(self) -> None:

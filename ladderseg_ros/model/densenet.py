@@ -20,6 +20,22 @@ from torch.utils.checkpoint import checkpoint
 
 from ladderseg_ros.model.errors import ModelError, check_int
 
+
+def halve(x: torch.Tensor, ceil_mode: bool) -> torch.Tensor:
+    """2x2/2 average pool of (N, C, H, W) ``x``; ``ceil_mode`` as PyTorch's ``avg_pool2d``.
+
+    With ``ceil_mode`` an odd last row or column is its own window (averaged alone). It is
+    computed as the edge-replicated map pooled without ceil mode, the same numbers (up to
+    float rounding): ONNX Runtime keeps that pool in its blocked (NCHWc) layout, and with it
+    the batch norms, ReLUs and concatenations around it, where it converted them back and
+    forth around a ceil-mode pool (the scale-selection pyramid's odd-sized levels).
+    """
+    if ceil_mode:
+        h, w = x.shape[-2:]
+        x = F.pad(x, (0, w % 2, 0, h % 2), mode="replicate")
+    return F.avg_pool2d(x, 2)
+
+
 STEM_POOLS = ("max2", "max3")
 """Stem pools: 2x2/2 (the authors' LDN) and torchvision's 3x3/2 with padding 1."""
 
@@ -147,7 +163,7 @@ class _DenseBlock(nn.ModuleDict):
         for i, layer in enumerate(self.values()):
             if split and i == split:
                 outputs.append(x)
-                x = F.avg_pool2d(x, 2, ceil_mode=ceil_mode)
+                x = halve(x, ceil_mode)
             x = torch.cat([x, layer([x])], 1)
         outputs.append(x)
         return outputs
@@ -159,7 +175,7 @@ class _DenseBlock(nn.ModuleDict):
             if split and i == split:
                 before = torch.cat(features, 1)
                 outputs.append(before)
-                features = [F.avg_pool2d(before, 2, ceil_mode=ceil_mode)]
+                features = [halve(before, ceil_mode)]
             features.append(layer(features))
         outputs.append(torch.cat(features, 1))
         return outputs
@@ -181,7 +197,7 @@ class _Transition(nn.Module):
 
     def forward(self, x: torch.Tensor, ceil_mode: bool = True) -> torch.Tensor:
         """(N, in, H, W) -> (N, out, H/2, W/2), rounded up with ``ceil_mode``, else down."""
-        return self.conv(F.avg_pool2d(self.relu(self.norm(x)), 2, ceil_mode=ceil_mode))
+        return self.conv(halve(self.relu(self.norm(x)), ceil_mode))
 
 
 class DenseNet(nn.Module):
@@ -234,13 +250,13 @@ class DenseNet(nn.Module):
             x: normalized images (N, 3, H, W).
             num_outputs: how many strides to compute (None: all; with ``final_norm`` the last
                 gets ``norm5`` and ReLU).
-            ceil_mode: the average pools' (PyTorch's ``ceil_mode``): True keeps a map's odd
-                last row and column as a window of its own. It changes nothing on maps of
-                even size, such as ``LadderSeg``'s padded input, which passes False: ONNX
-                Runtime keeps a down-path without ceil-mode pools in its blocked (NCHWc)
-                layout from end to end; with them it converted every batch norm, ReLU and
-                concatenation back and forth, and ``ldn121``'s kernels at 1024x448 took
-                825 ms instead of 741 (ONNX Runtime's profiler, 2 threads, same run).
+            ceil_mode: the average pools' (PyTorch's ``ceil_mode``, see ``halve``): True
+                keeps a map's odd last row and column as a window of its own. It changes
+                nothing on maps of even size, such as ``LadderSeg``'s padded input, which
+                passes False and so needs no edge padding. ONNX Runtime keeps a ceil-mode
+                AveragePool out of its blocked (NCHWc) layout, and every batch norm, ReLU and
+                concatenation near it: ``ldn121``'s kernels at 1024x448 took 825 ms instead
+                of 741 with them (ONNX Runtime's profiler, 2 threads, same run).
 
         Returns:
             Feature maps, finest first: (N, ``out_channels[i]``, about H/s, W/s) at stride

@@ -139,13 +139,28 @@ def test_ceil_mode_changes_nothing_on_the_padded_main_path() -> None:
     assert [tuple(f.shape[-2:]) for f in odd] == [(25, 35), (13, 18), (7, 9), (4, 5), (2, 3)]
 
 
-def test_exported_main_path_has_no_ceil_mode_pools(tmp_path) -> None:
+@pytest.mark.parametrize("size", [(15, 21), (16, 21), (15, 20), (16, 20), (1, 1), (3, 2)])
+def test_halve_is_pytorchs_ceil_mode_average_pool(size: tuple[int, int]) -> None:
+    import torch.nn.functional as F
+
+    from ladderseg_ros.model.densenet import halve
+
+    x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(0))
+    expected = F.avg_pool2d(x, 2, ceil_mode=True)
+    torch.testing.assert_close(halve(x, True), expected, rtol=1e-6, atol=1e-6)
+    if min(size) >= 2:  # a 1-pixel map has no window without ceil mode
+        assert torch.equal(halve(x, False), F.avg_pool2d(x, 2))
+
+
+@pytest.mark.parametrize("variant", ["ldn_tiny", "ldn_tiny_ss"])
+def test_exported_graph_has_no_ceil_mode_pools(tmp_path, variant: str) -> None:
+    """Neither the padded main path nor the scale-selection pyramid's odd-sized levels."""
     import onnx
 
     from ladderseg_ros.inference.export import export_onnx
     from ladderseg_ros.weights import WeightsMetadata
 
-    model = build_model("ldn_tiny").eval()
+    model = build_model(variant).eval()
     path = export_onnx(
         model, WeightsMetadata.for_label_set(model.config, "cityscapes"), tmp_path / "t.onnx"
     )

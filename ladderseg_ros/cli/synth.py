@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ladderseg_ros.cli.args import parse_size, plain_help
+from ladderseg_ros.cli.args import parse_size, plain_help, positive_float
 from ladderseg_ros.data.layouts import write_png
 from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.fileio import atomic_output_dir, refuse_existing
@@ -45,12 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="file layout: cityscapes (labelled, one street per frame) or kitti "
         "raw (one drive, images and calibration); default: the preset's",
     )
-    parser.add_argument("--frames", type=int, default=10, help="frames to write (default 10)")
+    parser.add_argument("--frames", type=int, help="frames to write (default 10)")
     parser.add_argument("--out", type=Path, help="output directory (must be empty or absent)")
     parser.add_argument("--split", choices=("train", "val", "test"), default="train")
     parser.add_argument("--seed", type=int, help="first seed (default: the split's first)")
     parser.add_argument("--size", type=parse_size, help="image size WxH (default: the preset's)")
-    parser.add_argument("--fps", type=float, default=10.0, help="KITTI drive frame rate")
+    parser.add_argument("--fps", type=positive_float, help="KITTI drive frame rate (default 10)")
     parser.add_argument("--preview", type=Path, help="write a contact sheet PNG instead")
     parser.add_argument("--preview-seeds", type=int, default=4, help="rows of the contact sheet")
     parser.set_defaults(func=run)
@@ -93,14 +93,22 @@ def run(args: argparse.Namespace) -> int:
     rig = RIGS[args.preset]
     if args.size is not None:
         rig = rig.resized(*args.size)
+    if args.preview is not None:  # a contact sheet: the dataset's options would be ignored
+        named = ("out", "layout", "frames", "fps")
+        given = [f"--{n}" for n in named if getattr(args, n) is not None]
+        if given:
+            raise SynthError(
+                f"--preview writes a contact sheet instead of a dataset: drop {', '.join(given)}"
+            )
+        if args.preview.suffix.lower() != ".png":
+            raise SynthError(f"--preview {args.preview}: the contact sheet is a .png file")
+        refuse_existing(args.preview, SynthError)
+    args.frames = 10 if args.frames is None else args.frames
+    args.fps = 10.0 if args.fps is None else args.fps
     if args.frames < 1:
         raise SynthError(f"--frames must be >= 1, got {args.frames}")
     if args.preview_seeds < 1:
         raise SynthError(f"--preview-seeds must be >= 1, got {args.preview_seeds}")
-    if args.preview is not None and args.out is not None:
-        raise SynthError("--preview writes a contact sheet instead of a dataset: drop --out")
-    if args.preview is not None:
-        refuse_existing(args.preview, SynthError)
     seed = _seed(args)
     if args.preview is not None:
         from ladderseg_ros.tools.visualize import synthetic_preview

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -116,6 +117,9 @@ class TorchBackend:
 
         if check_device(device) == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if device.startswith("cuda:") and gpus and cuda_device_id(device) >= gpus:
+            raise BackendError(f"device {device!r}: this machine has {gpus} GPU(s), from cuda:0")
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise BackendError(f"device {device!r} requested but CUDA is not available")
         self.device = torch.device(device)
@@ -197,8 +201,11 @@ def cuda_device_id(device: str) -> int:
     if not device.startswith("cuda:"):
         return 0
     index = device.removeprefix("cuda:")
-    if not index.isdigit():
-        raise BackendError(f"device {device!r}: the GPU index must be a number, as in cuda:1")
+    # as torch.device parses it: ASCII digits, no leading zero
+    if re.fullmatch(r"0|[1-9][0-9]{0,3}", index) is None:
+        raise BackendError(
+            f"device {device!r}: after cuda: comes a GPU index 0, 1, 2, ... as in cuda:1"
+        )
     return int(index)
 
 
@@ -366,11 +373,15 @@ def with_label_outputs(model: onnx.ModelProto, keep_logits: bool = True) -> onnx
     padded = crop[-1].input[0] if crop else "logits"
     planes = [f"_logit{c}" for c in range(classes)]
     graph.initializer.append(helper.make_tensor("_axis1", TensorProto.INT64, [1], [1]))
+    # the sizes as an input: valid from opset 13, required (or num_outputs) from 18
+    graph.initializer.append(
+        helper.make_tensor("_planes", TensorProto.INT64, [classes], [1] * classes)
+    )
     graph.initializer.extend(
         numpy_helper.from_array(np.array(c, np.uint8), f"_class{c}") for c in range(classes)
     )
     nodes = [
-        helper.make_node("Split", [padded], planes, axis=1),  # (N, 1, H', W') each
+        helper.make_node("Split", [padded, "_planes"], planes, axis=1),  # (N, 1, H', W') each
         helper.make_node("Max", planes, ["_max"]),
     ]
     for c, plane in enumerate(planes):
@@ -448,8 +459,15 @@ class OnnxRuntimeBackend:
         self._providers = provider_options(providers, device_id, engine_dir)
         self._path = Path(onnx_path)
         try:
+            # Both graphs from one read of the file: a session asked for logits later must
+            # run the same model even if the file has been replaced or removed meanwhile.
             proto = onnx.load(str(onnx_path))
-            self._models = {False: with_label_outputs(proto, keep_logits=False).SerializeToString()}
+            both = onnx.ModelProto()
+            both.CopyFrom(proto)
+            self._models = {
+                False: with_label_outputs(proto, keep_logits=False).SerializeToString(),
+                True: with_label_outputs(both, keep_logits=True).SerializeToString(),
+            }
             session = self._new_session(None, False)
         except Exception as exc:
             raise BackendError(f"{onnx_path}: ONNX Runtime cannot load it ({exc})") from exc
@@ -465,12 +483,8 @@ class OnnxRuntimeBackend:
         self.name = f"onnxruntime:{used[0]}"
 
     def _new_session(self, shape: tuple[int, ...] | None, logits: bool) -> ort.InferenceSession:
-        import onnx
         import onnxruntime as ort
 
-        if logits not in self._models:
-            proto = with_label_outputs(onnx.load(str(self._path)), keep_logits=True)
-            self._models[logits] = proto.SerializeToString()
         options = ort_session_options(self._threads)
         if shape is not None:
             sizes = (shape[0], *shape[2:])

@@ -87,7 +87,7 @@ def weights_metadata(path: str | Path) -> WeightsMetadata:
     from ladderseg_ros.weights import read_metadata
 
     path = Path(path)
-    return read_onnx_metadata(path) if path.suffix == ".onnx" else read_metadata(path)
+    return read_onnx_metadata(path) if path.suffix.lower() == ".onnx" else read_metadata(path)
 
 
 class Segmenter:
@@ -158,7 +158,9 @@ class Segmenter:
         if precision not in PRECISIONS:
             raise SegmenterError(f"unknown precision {precision!r}: use {' or '.join(PRECISIONS)}")
         if backend == "auto":
-            backend = "onnxruntime" if Path(path).suffix == ".onnx" else default_backend(device)
+            backend = (
+                "onnxruntime" if Path(path).suffix.lower() == ".onnx" else default_backend(device)
+            )
             if backend == "onnxruntime" and device == "auto":
                 device = ort_auto_device()  # no fallback warning where no GPU was asked for
         if precision == "int8" and backend != "onnxruntime":
@@ -166,7 +168,7 @@ class Segmenter:
         if input_size is not None and (len(input_size) != 2 or min(input_size) < 16):
             raise SegmenterError(f"input_size must be (width, height) >= 16, got {input_size}")
         path = Path(path)
-        if path.suffix == ".onnx":
+        if path.suffix.lower() == ".onnx":
             if backend != "onnxruntime":
                 raise SegmenterError(f"{path}: an ONNX file needs backend='onnxruntime'")
             metadata = read_onnx_metadata(path)

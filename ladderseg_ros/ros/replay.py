@@ -14,6 +14,7 @@ reports ``interrupted`` and ``replay_bag`` raises ``KeyboardInterrupt`` (the CLI
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -53,14 +54,17 @@ class ReplayConfig:
     settle: float = 0.3
 
     def __post_init__(self) -> None:
-        if not self.rate > 0:
-            raise ReplayError(f"rate must be > 0, got {self.rate}")
-        if not self.start_offset >= 0:
-            raise ReplayError(f"start offset must be >= 0 s, got {self.start_offset}")
+        if not (self.rate > 0 and math.isfinite(self.rate)):
+            raise ReplayError(f"rate must be a finite number > 0, got {self.rate}")
+        if not (self.start_offset >= 0 and math.isfinite(self.start_offset)):
+            raise ReplayError(
+                f"start offset must be a finite number >= 0 s, got {self.start_offset}"
+            )
         if self.qos_depth < 1:
             raise ReplayError(f"QoS depth must be >= 1, got {self.qos_depth}")
-        if self.wait_for_subscribers < 0 or self.settle < 0:
-            raise ReplayError("wait_for_subscribers and settle must be >= 0 s")
+        waits = (self.wait_for_subscribers, self.settle)
+        if not all(w >= 0 and math.isfinite(w) for w in waits):
+            raise ReplayError("wait_for_subscribers and settle must be finite numbers >= 0 s")
 
 
 @dataclass

@@ -60,6 +60,7 @@ from ladderseg_ros.weights import (
     WeightsMetadata,
     init_from_weights,
     load_torchvision_densenet,
+    read_metadata,
     save_weights,
 )
 
@@ -295,9 +296,17 @@ class Trainer:
                 TrainError,
                 ": pass --resume to continue that run or set run.output_dir to a new directory",
             )
-        self.writer = self._tensorboard()
+        self._writer: SummaryWriter | None = None
+        self._writer_opened = False
 
     # ------------------------------------------------------------------ set-up
+    @property
+    def writer(self) -> SummaryWriter | None:
+        """TensorBoard's writer, opened on first use (a resumed finished run opens none)."""
+        if not self._writer_opened:
+            self._writer_opened = True
+            self._writer = self._tensorboard()
+        return self._writer
 
     def _datasets(self) -> tuple[AugmentedDataset, AugmentedDataset]:
         c = self.config
@@ -586,14 +595,19 @@ class Trainer:
         weights = self.out_dir / "model.safetensors"
         metadata = self._export(weights, metrics)
         if export_onnx:
-            from ladderseg_ros.inference.export import export_onnx as to_onnx
-
-            size = metadata.input_size or (256, 128)
-            to_onnx(self.model, metadata, weights.with_suffix(".onnx"), example_size=size)
-            log.info("ONNX written: %s", weights.with_suffix(".onnx"))
-        if self.writer is not None:
-            self.writer.close()
+            self.export_onnx(metadata)
+        if self._writer is not None:
+            self._writer.close()
         return weights
+
+    def export_onnx(self, metadata: WeightsMetadata) -> Path:
+        """Writes ``model.onnx`` beside ``model.safetensors`` (``metadata`` embedded)."""
+        from ladderseg_ros.inference.export import export_onnx as to_onnx
+
+        path = self.out_dir / "model.onnx"
+        to_onnx(self.model, metadata, path, example_size=metadata.input_size or (256, 128))
+        log.info("ONNX written: %s", path)
+        return path
 
     def _export(self, path: Path, metrics: dict[str, float]) -> WeightsMetadata:
 
@@ -698,22 +712,26 @@ def _git_commit() -> str:
 def train(config: TrainConfig, resume: Path | None = None) -> Trainer:
     """Run (or continue) a training to the end and export; returns the trainer.
 
-    Resuming a run that already finished (every step done, its weights and, when asked
-    for, its ONNX file written) changes nothing: its outputs keep the provenance of the
-    run that made them.
+    Resuming a run that already finished (every step done, its weights written) changes
+    nothing: its outputs keep the provenance of the run that made them; only an ONNX file
+    asked for now (``run.export_onnx``) and not written then is added.
     """
     trainer = Trainer(config, resume)
     weights = trainer.out_dir / "model.safetensors"
-    outputs = [weights] + ([weights.with_suffix(".onnx")] if config.run.export_onnx else [])
     finished = resume is not None and trainer.step >= trainer.total_steps
-    if finished and all(path.is_file() for path in outputs):
-        log.warning(
-            "%s finished at step %d/%d: its outputs are kept as they are",
-            trainer.out_dir,
-            trainer.step,
-            trainer.total_steps,
-        )
-        shutdown_distributed()
+    if finished and weights.is_file():
+        try:
+            onnx_missing = not weights.with_suffix(".onnx").is_file()
+            if trainer.dist.is_main and config.run.export_onnx and onnx_missing:
+                trainer.export_onnx(read_metadata(weights))  # newly asked for: only that
+            log.warning(
+                "%s finished at step %d/%d: its outputs are kept as they are",
+                trainer.out_dir,
+                trainer.step,
+                trainer.total_steps,
+            )
+        finally:
+            shutdown_distributed()
         return trainer
     try:
         trainer.fit()

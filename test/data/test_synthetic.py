@@ -188,8 +188,9 @@ def test_synth_accepts_the_last_seeds_of_a_split(tmp_path: Path) -> None:
     assert _synth([*argv, "--out", str(out)]) == 0
     assert len(cityscapes_samples(out, "test")) == 1
     assert _synth([*argv, "--preset", "kitti", "--frames", "3", "--out", str(tmp_path / "k")]) == 0
+    preview = ["--split", "test", "--seed", str(last), "--size", "64x32"]
     with pytest.raises(LadderSegError, match=r"\+1\) lies outside the test seeds"):
-        _synth([*argv, "--preview", str(tmp_path / "p.png"), "--preview-seeds", "2"])
+        _synth([*preview, "--preview", str(tmp_path / "p.png"), "--preview-seeds", "2"])
     with pytest.raises(LadderSegError, match=r"\+1\) lies outside the test seeds"):
         _synth(
             ["--split", "test", "--seed", str(last), "--frames", "2", "--out", str(tmp_path / "x")]
@@ -220,6 +221,12 @@ def test_synth_preview_contact_sheet(tmp_path: Path) -> None:
     assert path.read_bytes() == written
     with pytest.raises(LadderSegError, match="drop --out"):
         _synth(["--preview", str(tmp_path / "b.png"), "--out", str(tmp_path / "cs")])
+    # the dataset's options would be ignored: named, not dropped silently
+    argv = ["--preview", str(tmp_path / "b.png"), "--layout", "kitti", "--frames", "3"]
+    with pytest.raises(LadderSegError, match="drop --layout, --frames, --fps"):
+        _synth([*argv, "--fps", "5"])
+    with pytest.raises(LadderSegError, match="the contact sheet is a .png file"):
+        _synth(["--preview", str(tmp_path / "b.jpg")])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sheet.png"]
 
 

@@ -125,4 +125,4 @@ def test_device_takes_a_gpu_index_and_names_a_bad_one(command: str, capsys) -> N
     with pytest.raises(SystemExit) as exit_info:
         parser.parse_args([command, *positional, *weights, "--device", "cuda:one"])
     assert exit_info.value.code == 2
-    assert "GPU index must be a number, as in cuda:1" in capsys.readouterr().err
+    assert "after cuda: comes a GPU index 0, 1, 2, ... as in cuda:1" in capsys.readouterr().err

@@ -177,11 +177,24 @@ def test_cuda_index_reaches_the_gpu_providers(tmp_path) -> None:
     assert cuda == ("CUDAExecutionProvider", {"device_id": 1})
     assert cpu == "CPUExecutionProvider"
     assert cuda_device_id("cuda") == cuda_device_id("auto") == 0
-    for bad in ("cuda:x", "cuda:-1", "cuda:"):
-        with pytest.raises(BackendError, match="GPU index"):
+    assert cuda_device_id("cuda:10") == 10
+    # what torch.device would refuse later (with a traceback) is refused here, in one line
+    for bad in ("cuda:x", "cuda:-1", "cuda:", "cuda:01", "cuda:\u0661", "cuda:\u00b2", "cuda:1 "):
+        with pytest.raises(BackendError, match="GPU index 0, 1, 2"):
             cuda_device_id(bad)
     with pytest.raises(BackendError, match="GPU index"):
         OnnxRuntimeBackend(tmp_path / "never-read.onnx", device="cuda:one")
+
+
+def test_torch_backend_names_a_gpu_index_the_machine_lacks(weights, monkeypatch) -> None:
+    from ladderseg_ros.inference.backends import TorchBackend
+    from ladderseg_ros.weights import load_weights
+
+    model, _ = load_weights(weights["ldn_tiny"])
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(BackendError, match=r"'cuda:3': this machine has 1 GPU\(s\), from cuda:0"):
+        TorchBackend(model, device="cuda:3")
 
 
 def test_custom_class_sets_get_the_bit_palette() -> None:
@@ -307,3 +320,43 @@ def test_onnxruntime_logits_match_its_labels_and_confidence(weights) -> None:
     np.testing.assert_array_equal(result.labels, result.logits.argmax(0))
     probabilities = np.exp(result.logits - result.logits.max(0))
     np.testing.assert_allclose(result.confidence, 1 / probabilities.sum(0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("opset", [17, 18, 20])
+def test_exports_of_every_supported_opset_run_with_labels_in_the_graph(
+    weights, tmp_path, opset: int
+) -> None:
+    """Split takes its sizes as an input (opset 13+; from 18 it needs them or num_outputs)."""
+    from ladderseg_ros.weights import load_weights
+
+    model, metadata = load_weights(weights["ldn_tiny"])
+    path = export_onnx(model, metadata, tmp_path / f"tiny{opset}.onnx", opset=opset)
+    onnx_seg = Segmenter.from_weights(path, backend="onnxruntime", device="cpu")
+    torch_seg = Segmenter.from_weights(weights["ldn_tiny"], backend="torch", device="cpu")
+    rgb, _ = _frame()
+    assert np.mean(onnx_seg(rgb).labels == torch_seg(rgb).labels) >= 0.999
+
+
+def test_onnxruntime_logits_come_from_the_file_as_it_was_loaded(weights, tmp_path) -> None:
+    from ladderseg_ros.weights import load_weights
+
+    model, metadata = load_weights(weights["ldn_tiny"])
+    path = export_onnx(model, metadata, tmp_path / "tiny.onnx")
+    segmenter = Segmenter.from_weights(path, backend="onnxruntime", device="cpu")
+    path.unlink()  # replaced or removed while the node runs
+    rgb, _ = _frame()
+    plain = segmenter(rgb)
+    result = segmenter(rgb, return_logits=True)
+    np.testing.assert_array_equal(result.labels, plain.labels)
+    np.testing.assert_array_equal(result.labels, result.logits.argmax(0))
+
+
+def test_an_onnx_file_is_known_by_its_suffix_in_any_case(weights, tmp_path) -> None:
+    from ladderseg_ros.inference.segmenter import weights_metadata
+    from ladderseg_ros.weights import load_weights
+
+    model, metadata = load_weights(weights["ldn_tiny"])
+    path = export_onnx(model, metadata, tmp_path / "TINY.ONNX")
+    assert weights_metadata(path) == metadata
+    segmenter = Segmenter.from_weights(path, backend="auto", device="cpu")
+    assert segmenter.backend_name.startswith("onnxruntime")

@@ -41,7 +41,8 @@ def test_issue_parameter_names_exist() -> None:
         ("sgbm_block_size", 4, "not odd"),
         ("sgbm_mode", "fast", "mode"),
         ("device", "gpu", "unknown device 'gpu': use auto, cpu, cuda or cuda:N"),
-        ("device", "cuda:one", "GPU index must be a number"),
+        ("device", "cuda:one", "GPU index 0, 1, 2"),
+        ("device", "cuda:\u00b2", "GPU index 0, 1, 2"),
         ("overlay_alpha", "half", "expects double"),
         ("nonsense", 1, "unknown"),
         # every float parameter refuses NaN and infinities (range checks alone pass NaN)

@@ -5,6 +5,7 @@ A real rclpy subscriber listens on loopback in this process's private domain (co
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -183,6 +184,16 @@ def test_replay_bag_owns_rclpy_and_rejects_bad_input(bag: Path, tmp_path: Path) 
     assert not context.ok()  # it shut down what it initialised
     with pytest.raises(ReplayError, match="rate"):
         ReplayConfig(rate=0.0)
+    bad = {
+        "rate": (math.inf, math.nan),
+        "start_offset": (-1.0, math.inf, math.nan),
+        "wait_for_subscribers": (-1.0, math.inf, math.nan),
+        "settle": (math.inf,),
+    }
+    for field, values in bad.items():
+        for value in values:
+            with pytest.raises(ReplayError, match="finite number"):
+                ReplayConfig(**{field: value})
     broken = tmp_path / "broken"
     _copy_truncated(bag, broken)
     with pytest.raises(BagError, match=str(broken)):

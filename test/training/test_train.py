@@ -131,14 +131,19 @@ def test_resuming_a_finished_run_keeps_its_outputs(
 ) -> None:
     cfg = _config(data_root, tmp_path / "done", epochs=1)
     train(cfg)
-    outputs = sorted(p for p in (tmp_path / "done").iterdir() if p.is_file())
-    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in outputs}
+    outputs = sorted(p for p in (tmp_path / "done").rglob("*") if p.is_file())
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in outputs}
     with caplog.at_level("WARNING"):
         resumed = train(cfg, resume=tmp_path / "done" / CHECKPOINT_NAME)
     assert resumed.step == resumed.total_steps
-    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in outputs}
-    assert after == before
+    assert sorted(p for p in (tmp_path / "done").rglob("*") if p.is_file()) == outputs
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in outputs} == before
     assert "its outputs are kept as they are" in caplog.text
+    # asked for an ONNX file it did not write: that file alone is added
+    with_onnx = _config(data_root, tmp_path / "done", epochs=1, export_onnx=True)
+    train(with_onnx, resume=tmp_path / "done" / CHECKPOINT_NAME)
+    assert (tmp_path / "done" / "model.onnx").is_file()
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in outputs} == before
 
 
 def test_resume_refuses_a_different_config(data_root: Path, tmp_path: Path) -> None:

@@ -221,7 +221,7 @@ def measure(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Measures, prints the tables and saves them to ``--json``; returns 0."""
+    """Measures and prints the tables (saved to ``--json`` when given); returns 0."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=["ldn121", "ldn121_ss"])
     parser.add_argument("--sizes", nargs="+", type=parse_size, default=[(1024, 448), (2048, 1024)])
@@ -231,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="rounds per row (spread)")
     parser.add_argument("--frames", type=int, default=3, help="timed frames per round")
     parser.add_argument("--load", choices=("both", "quiet", "loaded"), default="both")
-    parser.add_argument("--json", type=Path, default=Path("bench/results/inference.json"))
+    parser.add_argument(
+        "--json", type=Path, help="also save the rows here (replaced if it exists; default: none)"
+    )
     args = parser.parse_args(argv)
 
     threads = args.threads or cpu_threads_default()
@@ -289,8 +291,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{q['variant']:>12} {q['backend']:>32} {q['precision']:>5} {q['size']:>10} "
                 f"{q['ms']:8.1f} -> {ld['ms']:8.1f} ms  {100 * share:5.1f}%"
             )
-    write_bytes_atomic(args.json, json.dumps(report, indent=2).encode(), overwrite=True)
-    print(f"saved {args.json}")
+    if args.json is not None:
+        write_bytes_atomic(args.json, json.dumps(report, indent=2).encode(), overwrite=True)
+        print(f"saved {args.json}")
     return 0
 
 

@@ -36,6 +36,19 @@ def _bands(near: float, far: float) -> dict[str, tuple[float, float]]:
     }
 
 
+def _run_names(paths: list[Path]) -> list[str]:
+    """A distinct label per weights file.
+
+    Its folder (``runs/NAME/model.safetensors``), else its file name (two files of one
+    folder, such as the shipped ones), else its path.
+    """
+    for label in (lambda p: p.parent.name, lambda p: p.stem, str):
+        names = [label(p) for p in paths]
+        if len(set(names)) == len(names):
+            return names
+    raise SystemExit("the same weights file is given twice")
+
+
 def main() -> None:
     """Scores every weights file on held-out frames and prints the mIoU tables by distance."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -55,11 +68,11 @@ def main() -> None:
     bands = _bands(args.near, args.far)
 
     runs: dict[str, tuple[Segmenter, str]] = {}
-    for path in args.weights:
+    for path, name in zip(args.weights, _run_names(args.weights), strict=True):
         seg = Segmenter.from_weights(path, backend="torch", device="cpu")
-        runs[f"{path.parent.name}"] = (seg, "sgbm")
+        runs[name] = (seg, "sgbm")
         if seg.uses_disparity:
-            runs[f"{path.parent.name} (exact disparity)"] = (seg, "exact")
+            runs[f"{name} (exact disparity)"] = (seg, "exact")
     matrices = {
         (run, band): ConfusionMatrix(CITYSCAPES.num_classes) for run in runs for band in bands
     }

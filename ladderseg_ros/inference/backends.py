@@ -351,11 +351,11 @@ def with_label_outputs(model: onnx.ModelProto, keep_logits: bool = True) -> onnx
     Both are computed plane by plane, from the logits before the export's crop of the padded
     input (the Slice nodes that end at ``logits``), and the labels and confidence are cropped
     instead: ONNX Runtime reduces over the channel axis of an NCHW tensor with strided loops
-    (TopK, ArgMax, ReduceMax, ReduceSum: 20-35 ms each for 19x448x1024 on the shared 2-core
-    CPU) where elementwise ops over C contiguous planes (Split, variadic Max and Sum, Equal,
-    Where) take 4-9 ms per kind, and cropping one label and one confidence plane instead of C
-    logit planes saves C - 2 plane copies. ``python bench/label_heads.py`` times the forms
-    side by side.
+    (TopK, ReduceMax, ReduceSum: 17-35 ms each for 19x448x1024 on the shared 2-core CPU, in
+    its profiler) where elementwise ops over C contiguous planes (Split, variadic Max and
+    Sum, Sub, Exp, Equal, Where) took 4-9 ms per kind, and cropping one label and one
+    confidence plane instead of C logit planes saves C - 2 plane copies. ``python
+    bench/label_heads.py`` times the forms side by side.
 
     Raises:
         BackendError: the number of classes is unknown (see ``_num_classes``).

@@ -51,7 +51,14 @@ from ladderseg_ros.ros.conversions import RCLPY
 from ladderseg_ros.ros.diagnostics import PipelineStats, diagnostic_status
 from ladderseg_ros.ros.mailbox import NewestSlot
 from ladderseg_ros.ros.pairing import PairingMonitor
-from ladderseg_ros.ros.params import NodeParams, ParamError, declare, output_qos, validate
+from ladderseg_ros.ros.params import (
+    NodeParams,
+    ParamError,
+    declare,
+    help_text,
+    output_qos,
+    validate,
+)
 from ladderseg_ros.ros.sync import subscribe_synchronized
 
 LEFT_IMAGE = "left/image_rect"
@@ -489,7 +496,12 @@ def spin_node(factory: Callable[[], Node], program: str, argv: list[str] | None 
     from rclpy.exceptions import ParameterException
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
-    rclpy.init(args=argv if argv is not None else sys.argv)
+    args = argv if argv is not None else sys.argv
+    ours = args[1 : args.index("--ros-args")] if "--ros-args" in args else args[1:]
+    if "-h" in ours or "--help" in ours:
+        print(help_text(program))
+        return 0
+    rclpy.init(args=args)
     node = None
     try:
         node = factory()

@@ -457,6 +457,23 @@ def read(node: ParameterNode) -> NodeParams:
     return params
 
 
+def help_text(program: str) -> str:
+    """``program --help``: how to pass parameters, and each one with its default."""
+    lines = [
+        f"usage: {program} --ros-args -p weights:=W.safetensors [-p NAME:=VALUE ...]"
+        " [-r FROM:=TO ...] [--params-file FILE.yaml]",
+        "",
+        "ladderseg_ros semantic segmentation node. Parameters (README.md has the full table):",
+    ]
+    for spec in SPECS:
+        default = repr(spec.default) if isinstance(spec.default, str) else str(spec.default)
+        extra = f" One of: {', '.join(spec.choices)}." if spec.choices else ""
+        lines.append(
+            f"  {spec.name} ({spec.type_name}, default {default}): {spec.description}{extra}"
+        )
+    return "\n".join(lines)
+
+
 def markdown_table() -> str:
     """The README table of parameters."""
     lines = ["| Parameter | Type | Default | Run-time | Meaning |", "|---|---|---|---|---|"]

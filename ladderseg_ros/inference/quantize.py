@@ -5,13 +5,19 @@ kernels), int8 weights with one scale per output channel, uint8 activations with
 scales from the min/max seen on calibration frames (ONNX Runtime's
 ``onnxruntime.quantization.quantize_static``; the U8S8 pairing its x86 kernels run fastest,
 with AVX-512 VNNI where the CPU has it). The model is first pre-processed (shape inference,
-batch norms that follow a convolution folded into it); only convolutions are quantized: the
-pre-activation batch norms, ReLUs, concatenations and resizes of a ladder DenseNet stay
-float, which measured faster than quantizing every op (fewer quantize/dequantize passes over
-the wide concatenated feature maps) and keeps more accuracy. Calibration frames come from
-the package's synthetic stereo world (validation seeds), preprocessed exactly as the
-Segmenter does, with SGBM disparity as the node computes it; the test seeds stay held out
-for measuring accuracy (``bench/int8_accuracy.py``).
+batch norms that follow a convolution folded into it), then rewritten so that a ladder
+DenseNet runs in integers from one convolution to the next (``integer_friendly``): each
+remaining (pre-activation) batch norm becomes the depthwise 1x1 convolution it equals, and
+each 2x2 stride-2 average pool the depthwise 2x2 convolution with weights 1/4.
+Convolutions, ReLUs, concatenations, additions and max pools are then quantized: ONNX
+Runtime fuses them into integer kernels (each ReLU into the zero point of the convolution
+before it) in channels-last layout, so the float batch norms, the (de)quantization passes
+over the wide concatenated feature maps and the layout transposes around every convolution
+are gone (README's speed table, from ``bench/inference.py``, has the figures). Resizes and
+the network's last resize and heads stay float. Calibration frames come from the
+package's synthetic stereo world (validation seeds), preprocessed exactly as the Segmenter
+does, with SGBM disparity as the node computes it; the test seeds stay held out for
+measuring accuracy (``bench/int8_accuracy.py``).
 """
 
 from __future__ import annotations
@@ -20,12 +26,16 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.fileio import atomic_output
 from ladderseg_ros.weights import WeightsMetadata
+
+if TYPE_CHECKING:
+    import onnx
 
 _LOG = logging.getLogger(__name__)
 
@@ -82,6 +92,113 @@ def calibration_feeds(
             feed["disparity"] = disparity[None, None].astype(np.float32)
             feed["baseline"] = np.asarray([rig.baseline], np.float32)
         yield feed
+
+
+def integer_friendly(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` with its batch norms and 2x2 average pools as the convolutions they equal.
+
+    A batch norm in inference mode on an (N, C, H, W) tensor is ``a * x + b`` per channel
+    (``a = scale / sqrt(var + eps)``, ``b = bias - mean * a``): a depthwise 1x1 convolution with
+    weight ``a`` and bias ``b``. A 2x2 average pool with stride 2 and no padding is a depthwise
+    2x2 convolution with stride 2 and weights 1/4. Both rewrites are exact in float; they let
+    the quantizer put these ops in the integer domain, where ONNX Runtime has channels-last
+    kernels for convolutions and no batch norm or fast average pool.
+
+    Args:
+        model: a pre-processed float model (``quant_pre_process``: the batch norms that
+            follow a convolution are already folded into it). Changed in place.
+
+    Returns:
+        ``model``. Batch norms whose input is not 4-D, or whose parameters are not constant,
+        and other pools are left as they are.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    inferred = onnx.shape_inference.infer_shapes(model)
+    ranks = {
+        v.name: len(v.type.tensor_type.shape.dim)
+        for v in [*inferred.graph.value_info, *inferred.graph.input]
+        if v.type.tensor_type.HasField("shape")
+    }
+    constants = {t.name: t for t in graph.initializer}
+    nodes = []
+    for node in graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        name = node.name or node.output[0]
+        four_d = ranks.get(node.input[0]) == 4
+        if (
+            node.op_type == "BatchNormalization"
+            and four_d
+            and len(node.output) == 1
+            and all(i in constants for i in node.input[1:5])
+        ):
+            gamma, beta, mean, var = (
+                numpy_helper.to_array(constants[i]).astype(np.float64) for i in node.input[1:5]
+            )
+            a = gamma / np.sqrt(var + attrs.get("epsilon", 1e-5))
+            b = beta - mean * a
+            channels = a.shape[0]
+            weight, bias = f"{name}/depthwise_weight", f"{name}/depthwise_bias"
+            graph.initializer.extend(
+                [
+                    numpy_helper.from_array(
+                        a.reshape(channels, 1, 1, 1).astype(np.float32), weight
+                    ),
+                    numpy_helper.from_array(b.astype(np.float32), bias),
+                ]
+            )
+            nodes.append(
+                helper.make_node(
+                    "Conv",
+                    [node.input[0], weight, bias],
+                    list(node.output),
+                    name=f"{name}/depthwise",
+                    group=channels,
+                    kernel_shape=[1, 1],
+                )
+            )
+        elif (
+            node.op_type == "AveragePool"
+            and four_d
+            and attrs.get("kernel_shape") == [2, 2]
+            and attrs.get("strides") == [2, 2]
+            and not any(attrs.get("pads", []))
+            and attrs.get("auto_pad", b"NOTSET") in (b"NOTSET", b"VALID", "NOTSET", "VALID")
+            and not attrs.get("ceil_mode", 0)
+            and _channels(inferred, node.input[0]) is not None
+        ):
+            channels = _channels(inferred, node.input[0])
+            weight = f"{name}/depthwise_weight"
+            graph.initializer.append(
+                numpy_helper.from_array(np.full((channels, 1, 2, 2), 0.25, np.float32), weight)
+            )
+            nodes.append(
+                helper.make_node(
+                    "Conv",
+                    [node.input[0], weight],
+                    list(node.output),
+                    name=f"{name}/depthwise",
+                    group=channels,
+                    kernel_shape=[2, 2],
+                    strides=[2, 2],
+                )
+            )
+        else:
+            nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return model
+
+
+def _channels(model: onnx.ModelProto, name: str) -> int | None:
+    """The static channel count (dimension 1) of tensor ``name`` in an inferred model."""
+    for v in model.graph.value_info:
+        if v.name == name:
+            dims = v.type.tensor_type.shape.dim
+            return dims[1].dim_value if len(dims) > 1 and dims[1].dim_value > 0 else None
+    return None
 
 
 def onnx_precision(path: str | Path) -> str:
@@ -146,13 +263,14 @@ def quantize_int8(
         try:
             prepared = Path(work) / "prepared.onnx"
             quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+            onnx.save(integer_friendly(onnx.load(str(prepared))), str(prepared))
             with _quiet_root_logger():  # it logs a line per bias tensor to the root logger
                 quantize_static(
                     str(prepared),
                     str(tmp),
                     _Reader(),
                     quant_format=QuantFormat.QDQ,
-                    op_types_to_quantize=["Conv"],
+                    op_types_to_quantize=["Conv", "Relu", "Concat", "Add", "MaxPool"],
                     per_channel=True,
                     activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8,

@@ -70,6 +70,64 @@ def test_int8_segmenter_runs_quantized_convolutions_and_follows_fp32(tiny_ss, tm
     assert cached[0].stat().st_mtime_ns == mtime
 
 
+def test_integer_friendly_rewrite_is_exact_in_float(tiny_ss, tmp_path) -> None:
+    import onnxruntime as ort
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from ladderseg_ros.inference.quantize import integer_friendly
+
+    exported = export_onnx(*load_weights(tiny_ss), tmp_path / "tiny.onnx")
+    prepared = tmp_path / "prepared.onnx"
+    quant_pre_process(str(exported), str(prepared), skip_symbolic_shape=True)
+    before = onnx.load(str(prepared))
+    ops_before = [n.op_type for n in before.graph.node]
+    after = integer_friendly(onnx.load(str(prepared)))
+    ops_after = [n.op_type for n in after.graph.node]
+    # every pre-activation batch norm and 2x2 pool became a (depthwise) convolution
+    assert "BatchNormalization" in ops_before
+    assert "BatchNormalization" not in ops_after
+    rewritten = ops_before.count("BatchNormalization") + ops_before.count("AveragePool")
+    rewritten -= ops_after.count("AveragePool")  # other pools (the scale pyramid's) stay
+    assert ops_after.count("Conv") == ops_before.count("Conv") + rewritten
+    rgb, disparity = _frame(*SIZE)
+    feed = {
+        "image": ((rgb - 120.0) / 60.0).astype(np.float32).transpose(2, 0, 1)[None],
+        "disparity": disparity[None, None],
+        "baseline": np.asarray([0.5], np.float32),
+    }
+    a, b = (
+        ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+            None, feed
+        )[0]
+        for m in (before, after)
+    )
+    np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4 * float(np.abs(a).max()))
+
+
+def test_int8_graph_runs_integer_from_convolution_to_convolution(tiny_ss, tmp_path) -> None:
+    """No float batch norm, ReLU or average pool between the integer convolutions."""
+    import onnxruntime as ort
+
+    fp32 = export_onnx(*load_weights(tiny_ss), tmp_path / "tiny.onnx")
+    int8 = quantize_int8(fp32, tmp_path / "int8.onnx", load_weights(tiny_ss)[1], SIZE, frames=1)
+    options = ort_session_options(1)
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    for name, size in zip(("batch", "height", "width"), (1, SIZE[1], SIZE[0]), strict=True):
+        options.add_free_dimension_override_by_name(name, size)
+    ort.InferenceSession(str(int8), options, providers=["CPUExecutionProvider"])
+    graph = onnx.load(str(tmp_path / "optimized.onnx")).graph
+    ops = [n.op_type for n in graph.node]
+    float_ops = {"BatchNormalization", "Relu", "QLinearAveragePool", "Conv", "FusedConv"}
+    assert not float_ops & set(ops)
+    producer = {output: n.op_type for n in graph.node for output in n.output}
+    inputs = [producer.get(n.input[0]) for n in graph.node if n.op_type == "QLinearConv"]
+    assert len(inputs) >= 90
+    integer = {"QLinearConv", "QLinearConcat", "QLinearAdd", "NhwcMaxPool"}
+    # all but the convolutions where the float scale-selection pyramid joins take integers
+    # straight from an integer op: no Transpose, no (de)quantization pass in between
+    assert sum(i in integer for i in inputs) >= 0.85 * len(inputs)
+
+
 def test_bad_precision_choices_are_clear_errors(tiny_ss, tmp_path) -> None:
     with pytest.raises(SegmenterError, match="unknown precision 'int4'"):
         Segmenter.from_weights(tiny_ss, "onnxruntime", "cpu", precision="int4")

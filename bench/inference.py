@@ -3,7 +3,8 @@
 For each variant, size, backend and precision: ms per frame through the Segmenter (pre- and
 postprocessing included; median over rounds and the spread min..max of the round medians),
 achieved GFLOP/s (the fp32 network's FLOPs, also for int8), and efficiency against the fp32
-matmul GFLOP/s of ONNX Runtime and of torch measured in the same run and the same condition.
+matmul GFLOP/s of ONNX Runtime and of torch measured in the same run and the same condition
+(int8 rows also against ONNX Runtime's uint8 x int8 matmul, their ceiling).
 Each condition is measured twice: quiet, then with a competing process that keeps every core
 busy (a torch matmul loop with as many threads as cores, what another job on a car's computer
 does); the last column is loaded throughput as a share of quiet throughput.
@@ -62,6 +63,7 @@ class _Row(TypedDict):
     achieved_gflops_per_s: float
     efficiency_vs_ort_matmul: float
     efficiency_vs_torch_matmul: float
+    efficiency_vs_ort_int8_matmul: float | None
 
 
 class Row(_Row, total=False):
@@ -116,6 +118,37 @@ def ort_matmul_gflops(threads: int | None, n: int = 1024, runs: int = 10) -> flo
     )
     rng = np.random.default_rng(0)
     feed = {x: rng.standard_normal(spec, dtype=np.float32) for x in "ab"}
+    return 2 * n**3 / _median_seconds(lambda: session.run(None, feed), runs) / 1e9
+
+
+def ort_int8_matmul_gops(threads: int | None, n: int = 1024, runs: int = 10) -> float:
+    """GOP/s of ONNX Runtime's integer GEMM (n x n x n), session options as the backend's.
+
+    uint8 activations times int8 weights: the pairing of its int8 convolutions, so the
+    ceiling an int8 row can be measured against.
+    """
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    spec = [n, n]
+    rng = np.random.default_rng(0)
+    weights = rng.integers(-127, 128, spec, dtype=np.int8)
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["a", "b", "a_zero", "b_zero"], ["c"])],
+        "matmul_integer",
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, spec)],
+        [helper.make_tensor_value_info("c", TensorProto.INT32, spec)],
+        [
+            numpy_helper.from_array(weights, "b"),
+            numpy_helper.from_array(np.array(128, np.uint8), "a_zero"),
+            numpy_helper.from_array(np.array(0, np.int8), "b_zero"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session = ort.InferenceSession(
+        model.SerializeToString(), ort_session_options(threads), providers=["CPUExecutionProvider"]
+    )
+    feed = {"a": rng.integers(0, 256, spec, dtype=np.uint8)}
     return 2 * n**3 / _median_seconds(lambda: session.run(None, feed), runs) / 1e9
 
 
@@ -180,14 +213,16 @@ def measure(
     peaks = {
         "onnxruntime": ort_matmul_gflops(threads),
         "torch": torch_matmul_gflops(),
+        "onnxruntime_int8": ort_int8_matmul_gops(threads),
     }
     print(
         f"\n[{load}] fp32 matmul 1024^3: ONNX Runtime {peaks['onnxruntime']:.1f} GFLOP/s, "
-        f"torch {peaks['torch']:.1f} GFLOP/s"
+        f"torch {peaks['torch']:.1f} GFLOP/s; int8 (uint8 x int8) ONNX Runtime "
+        f"{peaks['onnxruntime_int8']:.1f} GOP/s"
     )
     print(
         f"{'variant':>12} {'backend':>32} {'prec':>5} {'size':>10} {'ms':>8} {'spread':>15} "
-        f"{'GFLOP/s':>8} {'eff ORT':>7} {'eff torch':>9}"
+        f"{'GFLOP/s':>8} {'eff ORT':>7} {'eff torch':>9} {'eff int8':>8}"
     )
     rows: list[Row] = []
     for (variant, _backend, precision), seg in segmenters.items():
@@ -208,6 +243,9 @@ def measure(
                 "achieved_gflops_per_s": round(achieved, 1),
                 "efficiency_vs_ort_matmul": round(achieved / peaks["onnxruntime"], 3),
                 "efficiency_vs_torch_matmul": round(achieved / peaks["torch"], 3),
+                "efficiency_vs_ort_int8_matmul": (
+                    round(achieved / peaks["onnxruntime_int8"], 3) if precision == "int8" else None
+                ),
             }
             rows.append(row)
             spread = f"{min(times):.1f}..{max(times):.1f}"
@@ -215,7 +253,12 @@ def measure(
                 f"{variant:>12} {seg.backend_name:>32} {precision:>5} {row['size']:>10} "
                 f"{ms:8.1f} {spread:>15} {achieved:8.1f} "
                 f"{100 * row['efficiency_vs_ort_matmul']:6.1f}% "
-                f"{100 * row['efficiency_vs_torch_matmul']:8.1f}%"
+                f"{100 * row['efficiency_vs_torch_matmul']:8.1f}% "
+                + (
+                    f"{100 * row['efficiency_vs_ort_int8_matmul']:7.1f}%"
+                    if row["efficiency_vs_ort_int8_matmul"] is not None
+                    else f"{'-':>8}"
+                )
             )
     return {"matmul_gflops_per_s": peaks, "rows": rows}
 

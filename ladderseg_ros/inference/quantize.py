@@ -13,8 +13,8 @@ Convolutions, ReLUs, concatenations, additions and max pools are then quantized:
 Runtime fuses them into integer kernels (each ReLU into the zero point of the convolution
 before it) in channels-last layout, so the float batch norms, the (de)quantization passes
 over the wide concatenated feature maps and the layout transposes around every convolution
-are gone (README's speed table, from ``bench/inference.py``, has the figures). Resizes and
-the network's last resize and heads stay float. Calibration frames come from the
+are gone (README's speed table, from ``bench/inference.py``, has the figures). Resizes and the
+label heads stay float. Calibration frames come from the
 package's synthetic stereo world (validation seeds), preprocessed exactly as the Segmenter
 does, with SGBM disparity as the node computes it; the test seeds stay held out for
 measuring accuracy (``bench/int8_accuracy.py``).

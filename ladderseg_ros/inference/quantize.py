@@ -13,11 +13,11 @@ Convolutions, ReLUs, concatenations, additions and max pools are then quantized:
 Runtime fuses them into integer kernels (each ReLU into the zero point of the convolution
 before it) in channels-last layout, so the float batch norms, the (de)quantization passes
 over the wide concatenated feature maps and the layout transposes around every convolution
-are gone (README's speed table, from ``bench/inference.py``, has the figures). Resizes and the
-label heads stay float. Calibration frames come from the
-package's synthetic stereo world (validation seeds), preprocessed exactly as the Segmenter
-does, with SGBM disparity as the node computes it; the test seeds stay held out for
-measuring accuracy (``bench/int8_accuracy.py``).
+are gone (README's speed table, from ``bench/inference.py``, has the figures). Resizes and
+the label heads stay float. Calibration frames come from the package's synthetic stereo
+world (validation seeds), preprocessed exactly as the Segmenter does, with SGBM disparity as
+the node computes it; the test seeds stay held out for measuring accuracy
+(``bench/int8_accuracy.py``).
 """
 
 from __future__ import annotations
@@ -109,16 +109,19 @@ def integer_friendly(model: onnx.ModelProto) -> onnx.ModelProto:
             follow a convolution are already folded into it). Changed in place.
 
     Returns:
-        ``model``. Batch norms whose input is not 4-D, or whose parameters are not constant,
-        and other pools are left as they are.
+        ``model``. Batch norms in training mode, on inputs that are not 4-D or with
+        parameters that are not constants, and other pools (padded, ceil mode, other sizes,
+        unknown channel count) are left as they are.
     """
     import onnx
     from onnx import helper, numpy_helper
 
     graph = model.graph
     inferred = onnx.shape_inference.infer_shapes(model)
-    ranks = {
-        v.name: len(v.type.tensor_type.shape.dim)
+    shapes = {
+        v.name: [
+            d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim
+        ]
         for v in [*inferred.graph.value_info, *inferred.graph.input]
         if v.type.tensor_type.HasField("shape")
     }
@@ -127,10 +130,12 @@ def integer_friendly(model: onnx.ModelProto) -> onnx.ModelProto:
     for node in graph.node:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         name = node.name or node.output[0]
-        four_d = ranks.get(node.input[0]) == 4
+        shape = shapes.get(node.input[0], []) if node.input else []  # Constant: no input
+        four_d = len(shape) == 4
         if (
             node.op_type == "BatchNormalization"
             and four_d
+            and not attrs.get("training_mode", 0)
             and len(node.output) == 1
             and all(i in constants for i in node.input[1:5])
         ):
@@ -167,9 +172,9 @@ def integer_friendly(model: onnx.ModelProto) -> onnx.ModelProto:
             and not any(attrs.get("pads", []))
             and attrs.get("auto_pad", b"NOTSET") in (b"NOTSET", b"VALID", "NOTSET", "VALID")
             and not attrs.get("ceil_mode", 0)
-            and _channels(inferred, node.input[0]) is not None
+            and shape[1]
         ):
-            channels = _channels(inferred, node.input[0])
+            channels = shape[1]
             weight = f"{name}/depthwise_weight"
             graph.initializer.append(
                 numpy_helper.from_array(np.full((channels, 1, 2, 2), 0.25, np.float32), weight)
@@ -190,15 +195,6 @@ def integer_friendly(model: onnx.ModelProto) -> onnx.ModelProto:
     del graph.node[:]
     graph.node.extend(nodes)
     return model
-
-
-def _channels(model: onnx.ModelProto, name: str) -> int | None:
-    """The static channel count (dimension 1) of tensor ``name`` in an inferred model."""
-    for v in model.graph.value_info:
-        if v.name == name:
-            dims = v.type.tensor_type.shape.dim
-            return dims[1].dim_value if len(dims) > 1 and dims[1].dim_value > 0 else None
-    return None
 
 
 def onnx_precision(path: str | Path) -> str:

@@ -104,6 +104,65 @@ def test_integer_friendly_rewrite_is_exact_in_float(tiny_ss, tmp_path) -> None:
     np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4 * float(np.abs(a).max()))
 
 
+def test_integer_friendly_rewrites_only_what_it_can_make_exact() -> None:
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from ladderseg_ros.inference.quantize import integer_friendly
+
+    rng = np.random.default_rng(0)
+    c = 4
+
+    def bn(name: str, x: str, y: str) -> list:
+        params = [
+            rng.uniform(0.5, 2, c),
+            rng.normal(size=c),
+            rng.normal(size=c),
+            rng.uniform(1, 2, c),
+        ]
+        names = [f"{name}_{k}" for k in ("scale", "bias", "mean", "var")]
+        inits.extend(
+            numpy_helper.from_array(v.astype(np.float32), n)
+            for v, n in zip(params, names, strict=True)
+        )
+        return [helper.make_node("BatchNormalization", [x, *names], [y], name=name, epsilon=1e-3)]
+
+    inits: list = []
+    nodes = [
+        helper.make_node("Constant", [], ["one"], value=numpy_helper.from_array(np.float32(1.0))),
+        helper.make_node("Add", ["x", "one"], ["x1"]),
+        *bn("bn4d", "x1", "b1"),
+        helper.make_node("AveragePool", ["b1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node(
+            "AveragePool", ["p1"], ["p2"], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1
+        ),
+        helper.make_node("AveragePool", ["p2"], ["p3"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("ReduceMean", ["p3"], ["r"], axes=[2, 3], keepdims=0),
+        *bn("bn2d", "r", "y"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, 11, 13])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, c])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    before = model.SerializeToString()
+    after = integer_friendly(model)
+    ops = [(n.op_type, n.name) for n in after.graph.node]
+    assert ("Conv", "bn4d/depthwise") in ops  # 4-D, inference mode
+    assert ("BatchNormalization", "bn2d") in ops  # (N, C): not a convolution
+    assert [op for op, _ in ops].count("AveragePool") == 2  # ceil mode and padded pools stay
+    assert [op for op, _ in ops].count("Conv") == 2  # the plain 2x2 pool became one
+    x = rng.normal(size=(1, c, 11, 13)).astype(np.float32)  # odd sizes: floor pooling drops a row
+    a, b = (
+        ort.InferenceSession(m, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        for m in (before, after.SerializeToString())
+    )
+    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+
+
 def test_int8_graph_runs_integer_from_convolution_to_convolution(tiny_ss, tmp_path) -> None:
     """No float batch norm, ReLU or average pool between the integer convolutions."""
     import onnxruntime as ort

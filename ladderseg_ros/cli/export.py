@@ -67,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.onnx.resolve() == args.weights.resolve():
         raise ExportCliError(f"{args.onnx} is the input file, not overwriting it")
+    if args.weights.suffix.lower() == ".onnx":
+        raise ExportCliError(
+            f"{args.weights} is an ONNX model: export takes .safetensors weights (the node, "
+            "predict and segment-bag run an .onnx file as it is)"
+        )
     if args.calibration_frames < 1:
         raise ExportCliError(f"--calibration-frames must be >= 1, got {args.calibration_frames}")
     if not args.force:  # before loading anything

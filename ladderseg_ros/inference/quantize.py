@@ -8,7 +8,8 @@ with AVX-512 VNNI where the CPU has it). The model is first pre-processed (shape
 batch norms that follow a convolution folded into it), then rewritten so that a ladder
 DenseNet runs in integers from one convolution to the next (``integer_friendly``): each
 remaining (pre-activation) batch norm becomes the depthwise 1x1 convolution it equals, and
-each 2x2 stride-2 average pool the depthwise 2x2 convolution with weights 1/4.
+each 2x2 stride-2 average pool (of known channel count) the depthwise 2x2 convolution with
+weights 1/4.
 Convolutions, ReLUs, concatenations, additions and max pools are then quantized: ONNX
 Runtime fuses them into integer kernels (each ReLU into the zero point of the convolution
 before it) in channels-last layout, so the float batch norms, the (de)quantization passes
@@ -100,7 +101,8 @@ def integer_friendly(model: onnx.ModelProto) -> onnx.ModelProto:
     A batch norm in inference mode on an (N, C, H, W) tensor is ``a * x + b`` per channel
     (``a = scale / sqrt(var + eps)``, ``b = bias - mean * a``): a depthwise 1x1 convolution with
     weight ``a`` and bias ``b``. A 2x2 average pool with stride 2 and no padding is a depthwise
-    2x2 convolution with stride 2 and weights 1/4. Both rewrites are exact in float; they let
+    2x2 convolution with stride 2 and weights 1/4. Both rewrites are exact up to float
+    rounding (outputs differ by about 1e-7 relative, which can flip a near-tie); they let
     the quantizer put these ops in the integer domain, where ONNX Runtime has channels-last
     kernels for convolutions and no batch norm or fast average pool.
 
@@ -194,7 +196,35 @@ def integer_friendly(model: onnx.ModelProto) -> onnx.ModelProto:
             nodes.append(node)
     del graph.node[:]
     graph.node.extend(nodes)
+    used = {name for node in graph.node for name in node.input}
+    used |= {o.name for o in graph.output}
+    kept = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)  # the replaced batch norms' parameters are gone
     return model
+
+
+def calibration_revision() -> str:
+    """16 hex digits naming what an int8 model's calibration depends on beyond the graph.
+
+    The SHA-256 of the sources that make the calibration frames (the synthetic world,
+    ``data.synthetic_dataset`` and ``stereo``'s SGBM) and of ONNX Runtime's version (its
+    quantizer and the kernels it fuses into). Cached int8 files carry it in their names
+    (``Segmenter.from_weights``), so changing any of these calibrates afresh.
+    """
+    import hashlib
+
+    import onnxruntime
+
+    from ladderseg_ros import stereo
+    from ladderseg_ros.data import synthetic, synthetic_dataset
+
+    files = sorted(Path(synthetic.__file__).parent.glob("*.py"))
+    files += [Path(synthetic_dataset.__file__), Path(stereo.__file__)]
+    digest = hashlib.sha256(f"onnxruntime {onnxruntime.__version__}".encode())
+    for file in files:
+        digest.update(file.name.encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def onnx_precision(path: str | Path) -> str:
@@ -243,6 +273,8 @@ def quantize_int8(
 
     if frames < 1:
         raise QuantizeError(f"calibration needs at least 1 frame, got {frames}")
+    if onnx_precision(fp32_path) == "int8":
+        raise QuantizeError(f"{fp32_path} is already int8: quantize its float32 model")
     out_path = Path(out_path)
 
     class _Reader(CalibrationDataReader):

@@ -150,7 +150,11 @@ class Segmenter:
             WeightsError, ExportError, BackendError: unusable weights or device.
         """
         from ladderseg_ros.inference.export import export_onnx, graph_revision, read_onnx_metadata
-        from ladderseg_ros.inference.quantize import onnx_precision, quantize_int8
+        from ladderseg_ros.inference.quantize import (
+            calibration_revision,
+            onnx_precision,
+            quantize_int8,
+        )
         from ladderseg_ros.weights import load_weights
 
         if backend not in BACKENDS:
@@ -165,8 +169,16 @@ class Segmenter:
                 device = ort_auto_device()  # no fallback warning where no GPU was asked for
         if precision == "int8" and backend != "onnxruntime":
             raise SegmenterError("precision 'int8' runs on the onnxruntime backend")
-        if input_size is not None and (len(input_size) != 2 or min(input_size) < 16):
-            raise SegmenterError(f"input_size must be (width, height) >= 16, got {input_size}")
+        if input_size is not None and (
+            len(input_size) != 2
+            or not all(
+                isinstance(v, int | np.integer) and not isinstance(v, bool) for v in input_size
+            )
+            or min(input_size) < 16
+        ):
+            raise SegmenterError(
+                f"input_size must be (width, height), whole numbers >= 16, got {input_size}"
+            )
         path = Path(path)
         if path.suffix.lower() == ".onnx":
             if backend != "onnxruntime":
@@ -190,7 +202,9 @@ class Segmenter:
         if precision == "int8":
             size = input_size or metadata.input_size or INT8_CALIBRATION_SIZE
             fp32_path = onnx_path
-            onnx_path = fp32_path.with_name(f"{fp32_path.stem}-int8-{size[0]}x{size[1]}.onnx")
+            onnx_path = fp32_path.with_name(
+                f"{fp32_path.stem}-int8-{calibration_revision()}-{size[0]}x{size[1]}.onnx"
+            )
             if not onnx_path.is_file():
                 _LOG.info("calibrating an int8 model of %s (once; cached)", path)
                 quantize_int8(fp32_path, onnx_path, metadata, size)

@@ -49,10 +49,12 @@ def _frame(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     return rgb, (rng.random((height, width)) * 30).astype(np.float32)
 
 
-def test_int8_segmenter_runs_quantized_convolutions_and_follows_fp32(tiny_ss, tmp_path) -> None:
+def test_int8_segmenter_runs_quantized_convolutions_and_follows_fp32(
+    tiny_ss, tmp_path, monkeypatch
+) -> None:
     fp32 = Segmenter.from_weights(tiny_ss, "onnxruntime", "cpu", input_size=SIZE)
     int8 = Segmenter.from_weights(tiny_ss, "onnxruntime", "cpu", input_size=SIZE, precision="int8")
-    cached = sorted((tmp_path / "cache" / "onnx").glob("*-int8-128x64.onnx"))
+    cached = sorted((tmp_path / "cache" / "onnx").glob("*-int8-*-128x64.onnx"))
     assert len(cached) == 1
     assert onnx_precision(cached[0]) == "int8"
     ops = {n.op_type for n in onnx.load(str(cached[0])).graph.node}
@@ -67,6 +69,14 @@ def test_int8_segmenter_runs_quantized_convolutions_and_follows_fp32(tiny_ss, tm
     # a second Segmenter reuses the calibrated file instead of calibrating again
     mtime = cached[0].stat().st_mtime_ns
     Segmenter.from_weights(tiny_ss, "onnxruntime", "cpu", input_size=SIZE, precision="int8")
+    assert cached[0].stat().st_mtime_ns == mtime
+    # other calibration code (synthetic world, SGBM, ONNX Runtime version): calibrated afresh
+    from ladderseg_ros.inference import quantize
+
+    monkeypatch.setattr(quantize, "calibration_revision", lambda: "0" * 16)
+    Segmenter.from_weights(tiny_ss, "onnxruntime", "cpu", input_size=SIZE, precision="int8")
+    again = sorted((tmp_path / "cache" / "onnx").glob("*-int8-*-128x64.onnx"))
+    assert len(again) == 2
     assert cached[0].stat().st_mtime_ns == mtime
 
 
@@ -190,6 +200,9 @@ def test_int8_graph_runs_integer_from_convolution_to_convolution(tiny_ss, tmp_pa
 def test_bad_precision_choices_are_clear_errors(tiny_ss, tmp_path) -> None:
     with pytest.raises(SegmenterError, match="unknown precision 'int4'"):
         Segmenter.from_weights(tiny_ss, "onnxruntime", "cpu", precision="int4")
+    for size in ((256.5, 128), (True, 128), ("256", 128)):
+        with pytest.raises(SegmenterError, match="whole numbers >= 16"):
+            Segmenter.from_weights(tiny_ss, "onnxruntime", "cpu", input_size=size)
     with pytest.raises(SegmenterError, match="onnxruntime backend"):
         Segmenter.from_weights(tiny_ss, "torch", "cpu", precision="int8")
     path = export_onnx(*load_weights(tiny_ss), tmp_path / "tiny.onnx")
@@ -200,7 +213,7 @@ def test_bad_precision_choices_are_clear_errors(tiny_ss, tmp_path) -> None:
 
 
 def test_export_cli_int8_writes_a_model_the_segmenter_runs_as_int8(
-    tiny_ss, tmp_path, caplog
+    tiny_ss, tmp_path, caplog, capfd
 ) -> None:
     import logging
 
@@ -223,10 +236,18 @@ def test_export_cli_int8_writes_a_model_the_segmenter_runs_as_int8(
     # the quantizer's per-bias INFO lines (root logger) do not reach the user
     assert not [r for r in caplog.records if r.name == "root" and r.levelno < logging.WARNING]
     assert logging.getLogger().level == logging.INFO  # and the root level is restored
+    # nor ONNX Runtime's warnings about parameters the rewrite left behind (180 lines once)
+    assert "Removing initializer" not in capfd.readouterr().err
     segmenter = Segmenter.from_weights(out, "auto", "cpu", precision="int8")
     rgb, disparity = _frame(96, 48)  # another size than calibration: shapes stay dynamic
     assert segmenter(rgb, disparity, 0.5).labels.shape == (48, 96)
-    args.calibration_frames = 0
+    with pytest.raises(QuantizeError, match="tiny_int8.onnx is already int8"):
+        quantize_int8(out, tmp_path / "twice.onnx", load_weights(tiny_ss)[1], SIZE, frames=1)
+    assert not (tmp_path / "twice.onnx").exists()
+    args.weights, args.onnx = out, tmp_path / "again.onnx"
+    with pytest.raises(export_cli.ExportCliError, match="tiny_int8.onnx is an ONNX model"):
+        export_cli.run(args)
+    args.weights, args.calibration_frames = tiny_ss, 0
     with pytest.raises(export_cli.ExportCliError, match="--calibration-frames"):
         export_cli.run(args)
 

@@ -128,6 +128,7 @@ def integer_friendly(model: onnx.ModelProto) -> onnx.ModelProto:
         if v.type.tensor_type.HasField("shape")
     }
     constants = {t.name: t for t in graph.initializer}
+    replaced: set[str] = set()  # parameters of the batch norms rewritten
     nodes = []
     for node in graph.node:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -144,6 +145,7 @@ def integer_friendly(model: onnx.ModelProto) -> onnx.ModelProto:
             gamma, beta, mean, var = (
                 numpy_helper.to_array(constants[i]).astype(np.float64) for i in node.input[1:5]
             )
+            replaced.update(node.input[1:5])
             a = gamma / np.sqrt(var + attrs.get("epsilon", 1e-5))
             b = beta - mean * a
             channels = a.shape[0]
@@ -196,12 +198,29 @@ def integer_friendly(model: onnx.ModelProto) -> onnx.ModelProto:
             nodes.append(node)
     del graph.node[:]
     graph.node.extend(nodes)
-    used = {name for node in graph.node for name in node.input}
-    used |= {o.name for o in graph.output}
-    kept = [t for t in graph.initializer if t.name in used]
+    # the rewritten batch norms' parameters that nothing else reads (ONNX Runtime would warn
+    # about each one); anything a subgraph, an output or a graph input names stays
+    used = _names_read(graph) | {v.name for v in [*graph.output, *graph.input]}
+    kept = [t for t in graph.initializer if t.name not in replaced or t.name in used]
     del graph.initializer[:]
-    graph.initializer.extend(kept)  # the replaced batch norms' parameters are gone
+    graph.initializer.extend(kept)
     return model
+
+
+def _names_read(graph: onnx.GraphProto) -> set[str]:
+    """Every tensor name the nodes of ``graph`` and of its subgraphs (If, Loop, Scan) read."""
+    from onnx import AttributeProto
+
+    names: set[str] = set()
+    for node in graph.node:
+        names.update(node.input)
+        for attr in node.attribute:
+            if attr.type == AttributeProto.GRAPH:
+                names |= _names_read(attr.g)
+            elif attr.type == AttributeProto.GRAPHS:
+                for sub in attr.graphs:
+                    names |= _names_read(sub)
+    return names
 
 
 def calibration_revision() -> str:

@@ -149,12 +149,16 @@ def test_integer_friendly_rewrites_only_what_it_can_make_exact() -> None:
         helper.make_node("AveragePool", ["p2"], ["p3"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
         helper.make_node("ReduceMean", ["p3"], ["r"], axes=[2, 3], keepdims=0),
         *bn("bn2d", "r", "y"),
+        helper.make_node("Identity", ["bn4d_scale"], ["scale"]),  # a parameter read elsewhere
     ]
     graph = helper.make_graph(
         nodes,
         "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, 11, 13])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, c])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, c]),
+            helper.make_tensor_value_info("scale", TensorProto.FLOAT, [c]),
+        ],
         inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -165,6 +169,9 @@ def test_integer_friendly_rewrites_only_what_it_can_make_exact() -> None:
     assert ("BatchNormalization", "bn2d") in ops  # (N, C): not a convolution
     assert [op for op, _ in ops].count("AveragePool") == 2  # ceil mode and padded pools stay
     assert [op for op, _ in ops].count("Conv") == 2  # the plain 2x2 pool became one
+    kept = {t.name for t in after.graph.initializer}
+    assert {"bn4d_bias", "bn4d_mean", "bn4d_var"}.isdisjoint(kept)  # no unused parameters
+    assert {"bn4d_scale", "bn2d_scale", "bn2d_var"} <= kept
     x = rng.normal(size=(1, c, 11, 13)).astype(np.float32)  # odd sizes: floor pooling drops a row
     a, b = (
         ort.InferenceSession(m, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]

@@ -62,12 +62,12 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         ExportCliError: refused arguments, an existing output, or ``--check`` disagreement.
     """
-    from ladderseg_ros.inference.export import export_onnx
+    from ladderseg_ros.inference.export import export_onnx, is_onnx_file
     from ladderseg_ros.weights import load_weights
 
     if args.onnx.resolve() == args.weights.resolve():
         raise ExportCliError(f"{args.onnx} is the input file, not overwriting it")
-    if args.weights.suffix.lower() == ".onnx":
+    if is_onnx_file(args.weights):
         raise ExportCliError(
             f"{args.weights} is an ONNX model: export takes .safetensors weights (the node, "
             "predict and segment-bag run an .onnx file as it is)"

@@ -50,11 +50,20 @@ def graph_revision() -> str:
     from ladderseg_ros.inference import quantize
 
     files = sorted(Path(model_package.__file__).parent.glob("*.py"))
-    files += [Path(__file__), Path(quantize.__file__)]
-    digest = hashlib.sha256()
+    return sources_digest([*files, Path(__file__), Path(quantize.__file__)])
+
+
+def sources_digest(files: list[Path], salt: str = "") -> str:
+    """16 hex digits of the SHA-256 of ``salt`` and each file's name and bytes, in order."""
+    digest = hashlib.sha256(salt.encode())
     for file in files:
         digest.update(file.name.encode() + b"\0" + file.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def is_onnx_file(path: str | Path) -> bool:
+    """Whether ``path`` names an ONNX model (``.onnx``, any case) rather than weights."""
+    return Path(path).suffix.lower() == ".onnx"
 
 
 def _torchscript_exporter() -> dict[str, bool]:

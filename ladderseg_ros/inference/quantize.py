@@ -24,6 +24,7 @@ the node computes it; the test seeds stay held out for measuring accuracy
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -223,6 +224,7 @@ def _names_read(graph: onnx.GraphProto) -> set[str]:
     return names
 
 
+@functools.cache
 def calibration_revision() -> str:
     """16 hex digits naming what an int8 model's calibration depends on beyond the graph.
 
@@ -231,19 +233,15 @@ def calibration_revision() -> str:
     quantizer and the kernels it fuses into). Cached int8 files carry it in their names
     (``Segmenter.from_weights``), so changing any of these calibrates afresh.
     """
-    import hashlib
-
     import onnxruntime
 
     from ladderseg_ros import stereo
     from ladderseg_ros.data import synthetic, synthetic_dataset
+    from ladderseg_ros.inference.export import sources_digest
 
     files = sorted(Path(synthetic.__file__).parent.glob("*.py"))
     files += [Path(synthetic_dataset.__file__), Path(stereo.__file__)]
-    digest = hashlib.sha256(f"onnxruntime {onnxruntime.__version__}".encode())
-    for file in files:
-        digest.update(file.name.encode() + b"\0" + file.read_bytes())
-    return digest.hexdigest()[:16]
+    return sources_digest(files, salt=f"onnxruntime {onnxruntime.__version__}")
 
 
 def onnx_precision(path: str | Path) -> str:

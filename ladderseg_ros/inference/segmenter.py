@@ -83,11 +83,10 @@ def weights_metadata(path: str | Path) -> WeightsMetadata:
     Raises:
         WeightsError, ExportError: a missing or unreadable file, or no valid metadata.
     """
-    from ladderseg_ros.inference.export import read_onnx_metadata
+    from ladderseg_ros.inference.export import is_onnx_file, read_onnx_metadata
     from ladderseg_ros.weights import read_metadata
 
-    path = Path(path)
-    return read_onnx_metadata(path) if path.suffix.lower() == ".onnx" else read_metadata(path)
+    return read_onnx_metadata(path) if is_onnx_file(path) else read_metadata(Path(path))
 
 
 class Segmenter:
@@ -149,7 +148,12 @@ class Segmenter:
             SegmenterError: unknown backend or precision, or bad input size.
             WeightsError, ExportError, BackendError: unusable weights or device.
         """
-        from ladderseg_ros.inference.export import export_onnx, graph_revision, read_onnx_metadata
+        from ladderseg_ros.inference.export import (
+            export_onnx,
+            graph_revision,
+            is_onnx_file,
+            read_onnx_metadata,
+        )
         from ladderseg_ros.inference.quantize import (
             calibration_revision,
             onnx_precision,
@@ -162,9 +166,7 @@ class Segmenter:
         if precision not in PRECISIONS:
             raise SegmenterError(f"unknown precision {precision!r}: use {' or '.join(PRECISIONS)}")
         if backend == "auto":
-            backend = (
-                "onnxruntime" if Path(path).suffix.lower() == ".onnx" else default_backend(device)
-            )
+            backend = "onnxruntime" if is_onnx_file(path) else default_backend(device)
             if backend == "onnxruntime" and device == "auto":
                 device = ort_auto_device()  # no fallback warning where no GPU was asked for
         if precision == "int8" and backend != "onnxruntime":
@@ -180,7 +182,7 @@ class Segmenter:
                 f"input_size must be (width, height), whole numbers >= 16, got {input_size}"
             )
         path = Path(path)
-        if path.suffix.lower() == ".onnx":
+        if is_onnx_file(path):
             if backend != "onnxruntime":
                 raise SegmenterError(f"{path}: an ONNX file needs backend='onnxruntime'")
             metadata = read_onnx_metadata(path)

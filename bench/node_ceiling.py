@@ -1,0 +1,392 @@
+"""The node's own cost: the node with a free network against an rclpy node that only moves bytes.
+
+    .venv/bin/python bench/node_ceiling.py --frames 20 --rounds 2
+
+For each camera size (``--sizes``, default 640x192, 1242x375, 1024x448, 2048x1024), input
+mode and output set, two processes are fed the same frames closed loop (one frame in flight,
+timed from publishing the inputs to receiving the last subscribed output of that stamp):
+
+- **node**: ``ladderseg_node`` with its defaults (ONNX Runtime on the CPU, every core);
+- **floor**: an rclpy node that subscribes to the same inputs with the same QoS, pairs them by
+  stamp and publishes outputs of the same sizes and encodings from arrays made once (labels
+  mono8, colour and overlay rgb8, confidence 32FC1): what moving the bytes costs in rclpy.
+
+Modes: ``plain`` (left image only; a tiny network trained at 64x32, so the network costs next
+to nothing), ``stereo`` (left and right images: the node computes disparity) and
+``received`` (left image and a ``stereo_msgs/DisparityImage``: ``disparity_source: topic``);
+the last two run one tiny scale-selection network trained at the camera's size and focal
+length, the same weights in both, so stereo/received is what computing disparity adds.
+Output sets: ``labels`` (``~/labels`` subscribed) and ``all`` (labels, colour, overlay,
+confidence). ``--rounds`` blocks of floor and node frames alternate so that both see the same
+machine load. Every process uses the package's Fast DDS profile
+(``config/fastdds_large_images.xml``). ``--root DIR`` runs the node of another checkout of
+the package (a "before" table); the floor and the client stay this file's.
+
+Prints one row per size, mode and output set: median ms per frame of floor and node and
+node/floor; then stereo/received per size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE = ROOT / "config" / "fastdds_large_images.xml"
+SIZES = ("640x192", "1242x375", "1024x448", "2048x1024")
+MODES = ("plain", "stereo", "received")
+OUTPUT_SETS = {"labels": ("labels",), "all": ("labels", "color", "overlay", "confidence")}
+ENCODINGS = {"labels": "mono8", "color": "rgb8", "overlay": "rgb8", "confidence": "32FC1"}
+BASELINE = 0.5  # m
+SHIFT = 8  # px, the frames' disparity
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, _, height = text.partition("x")
+    return int(width), int(height)
+
+
+def _set_profile() -> None:
+    """Large images over Fast DDS need the profile, in every process (before rclpy starts)."""
+    for name in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE"):
+        os.environ[name] = str(PROFILE)
+
+
+def focal_of(width: int) -> float:
+    """fx (px) of every camera of the bench: a 90-degree horizontal field of view."""
+    return width / 2.0
+
+
+def make_weights(folder: Path, mode: str, width: int, height: int) -> Path:
+    """Untrained weights: plain ``ldn_tiny`` trained at 64x32, else ``ldn_tiny_ss`` at the
+    camera's size and focal length (speed does not depend on training)."""
+    from ladderseg_ros.model import build_model
+    from ladderseg_ros.weights import WeightsMetadata, save_weights
+
+    if mode == "plain":
+        model = build_model("ldn_tiny", num_classes=19)
+        extra = {"input_size": (64, 32)}
+    else:
+        model = build_model("ldn_tiny_ss", num_classes=19)
+        extra = {"input_size": (width, height), "focal_length": focal_of(width)}
+    metadata = WeightsMetadata.for_label_set(model.config, "cityscapes", **extra)
+    return save_weights(folder / f"{mode}-{width}x{height}.safetensors", model, metadata)
+
+
+def _input_topics(mode: str) -> list[tuple[str, str]]:
+    """(message kind, topic) of the inputs of ``mode``, left image first."""
+    second = {"plain": [], "stereo": [("image", "right/image_rect")]}.get(
+        mode, [("disparity", "disparity")]
+    )
+    return [("image", "left/image_rect"), *second]
+
+
+def floor_child(width: int, height: int, mode: str, namespace: str) -> None:
+    """The floor node: pairs its inputs by stamp and publishes outputs made once."""
+    import rclpy
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+    from stereo_msgs.msg import DisparityImage
+
+    rclpy.init()
+    node = rclpy.create_node("floor", namespace=namespace)
+    arrays = {
+        "labels": np.zeros((height, width), np.uint8),
+        "color": np.zeros((height, width, 3), np.uint8),
+        "overlay": np.zeros((height, width, 3), np.uint8),
+        "confidence": np.zeros((height, width), np.float32),
+    }
+    pubs = {key: node.create_publisher(Image, f"~/{key}", 2) for key in arrays}
+    topics = _input_topics(mode)
+    pending: dict[int, dict[str, object]] = {}
+
+    def publish(header: object) -> None:
+        for key, pub in pubs.items():
+            if pub.get_subscription_count() == 0:
+                continue
+            array = arrays[key]
+            msg = Image(header=header, height=height, width=width, encoding=ENCODINGS[key])
+            msg.step = array.strides[0]
+            msg.data = array.tobytes()
+            pub.publish(msg)
+
+    def on_input(topic: str, msg: object) -> None:
+        stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+        got = pending.setdefault(stamp, {})
+        got[topic] = msg
+        image = msg.image if hasattr(msg, "image") else msg
+        np.frombuffer(image.data, np.uint8)  # the view a consumer reads
+        if len(got) == len(topics):
+            del pending[stamp]
+            publish(msg.header)
+        for old in [s for s in pending if s < stamp - 10**9]:
+            del pending[old]
+
+    for kind, topic in topics:
+        node.create_subscription(
+            DisparityImage if kind == "disparity" else Image,
+            topic,
+            lambda m, t=topic: on_input(t, m),
+            qos_profile_sensor_data,
+        )
+    from sensor_msgs.msg import CameraInfo
+
+    sides = ("left", "right") if mode == "stereo" else ("left",)
+    for side in sides:  # read as the node reads them
+        node.create_subscription(
+            CameraInfo, f"{side}/camera_info", lambda m: None, qos_profile_sensor_data
+        )
+    with contextlib.suppress(KeyboardInterrupt):
+        rclpy.spin(node)
+    rclpy.try_shutdown()
+
+
+def start(command: list[str], log: Path, root: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    with log.open("wb") as out:
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class Client:
+    """Publishes frames to one namespace and times the outputs that come back."""
+
+    def __init__(self, node: object, namespace: str, mode: str, width: int, height: int) -> None:
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import CameraInfo, Image
+        from stereo_msgs.msg import DisparityImage
+
+        self.node, self.namespace, self.mode = node, namespace, mode
+        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        self.qos = qos
+        self.pubs = {
+            topic: node.create_publisher(
+                DisparityImage if kind == "disparity" else Image, f"{namespace}/{topic}", qos
+            )
+            for kind, topic in _input_topics(mode)
+        }
+        sides = ("left", "right") if mode == "stereo" else ("left",)
+        self.infos = {
+            side: node.create_publisher(CameraInfo, f"{namespace}/{side}/camera_info", qos)
+            for side in sides
+        }
+        rng = np.random.default_rng(0)
+        left = rng.integers(0, 256, (height, width, 3), np.uint8)
+        right = np.roll(left, -SHIFT, axis=1)
+        fx = focal_of(width)
+        self.msgs: dict[str, object] = {}
+        for kind, topic in _input_topics(mode):
+            if kind == "disparity":
+                image = Image(height=height, width=width, encoding="32FC1", step=width * 4)
+                image.data = np.full((height, width), SHIFT, np.float32).tobytes()
+                msg = DisparityImage(image=image, f=fx, t=BASELINE, delta_d=1.0 / 16)
+                msg.min_disparity, msg.max_disparity = 0.0, 64.0
+            else:
+                pixels = right if topic.startswith("right") else left
+                msg = Image(height=height, width=width, encoding="rgb8", step=width * 3)
+                msg.data = pixels.tobytes()
+            self.msgs[topic] = msg
+        self.info_msgs = {}
+        for side in sides:
+            info = CameraInfo(width=width, height=height)
+            tx = -fx * BASELINE if side == "right" else 0.0
+            info.k = [fx, 0, width / 2, 0, fx, height / 2, 0, 0, 1]
+            info.p = [fx, 0, width / 2, tx, 0, fx, height / 2, 0, 0, 0, 1, 0]
+            self.info_msgs[side] = info
+        self.lock = threading.Condition()
+        self.received: dict[int, set[str]] = {}
+        self.subs: dict[str, object] = {}
+
+    def subscribe(self, outputs: tuple[str, ...], prefix: str) -> None:
+        """Subscribe to exactly ``outputs`` (under ``prefix``, the node's private namespace)."""
+        from sensor_msgs.msg import Image
+
+        for key in [k for k in self.subs if k not in outputs]:
+            self.node.destroy_subscription(self.subs.pop(key))
+        for key in outputs:
+            if key not in self.subs:
+                self.subs[key] = self.node.create_subscription(
+                    Image, f"{prefix}/{key}", lambda m, k=key: self._on_output(k, m), self.qos
+                )
+
+    def _on_output(self, key: str, msg: object) -> None:
+        stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+        with self.lock:
+            self.received.setdefault(stamp, set()).add(key)
+            self.lock.notify_all()
+
+    def matched(self) -> bool:
+        pubs = [*self.pubs.values(), *self.infos.values()]
+        return all(p.get_subscription_count() for p in pubs) and all(
+            s.get_publisher_count() for s in self.subs.values()
+        )
+
+    def frame(self, timeout: float) -> float | None:
+        """Seconds from publishing one frame to the last subscribed output; None: lost."""
+        now = self.node.get_clock().now()
+        stamp = now.to_msg()
+        start = time.perf_counter()
+        for side, pub in self.infos.items():
+            self.info_msgs[side].header.stamp = stamp
+            pub.publish(self.info_msgs[side])
+        for topic, pub in self.pubs.items():
+            msg = self.msgs[topic]
+            msg.header.stamp = stamp
+            if hasattr(msg, "image"):
+                msg.image.header.stamp = stamp
+            pub.publish(msg)
+        wanted = set(self.subs)
+        with self.lock:
+            done = self.lock.wait_for(
+                lambda: self.received.get(now.nanoseconds, set()) >= wanted, timeout
+            )
+            self.received.pop(now.nanoseconds, None)
+        return time.perf_counter() - start if done else None
+
+
+def measure(
+    clients: dict[str, Client],
+    outputs: tuple[str, ...],
+    prefixes: dict[str, str],
+    args: argparse.Namespace,
+    procs: list[subprocess.Popen[bytes]],
+) -> dict[str, list[float]]:
+    """Interleaved blocks of closed-loop frames per client; seconds per frame by client."""
+    for name, client in clients.items():
+        client.subscribe(outputs, prefixes[name])
+    wait(lambda: all(c.matched() for c in clients.values()), "topics matched", procs)
+    for client in clients.values():  # warm-up: until a frame comes back whole
+        for _ in range(30):
+            if client.frame(60.0) is not None:
+                break
+        else:
+            raise SystemExit(f"no complete output from {client.namespace}")
+        for _ in range(args.warmup):
+            client.frame(60.0)
+    times: dict[str, list[float]] = {name: [] for name in clients}
+    for _ in range(args.rounds):
+        for name, client in clients.items():
+            for _ in range(args.frames):
+                seconds = client.frame(60.0)
+                if seconds is not None:
+                    times[name].append(seconds)
+    return times
+
+
+def wait(condition: Callable[[], bool], what: str, procs: list[subprocess.Popen[bytes]]) -> None:
+    end = time.monotonic() + 180
+    while not condition():
+        for proc in procs:
+            if proc.poll() is not None:
+                raise SystemExit(f"{proc.args[:4]} exited with {proc.returncode} ({what})")
+        if time.monotonic() > end:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(SIZES))
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--outputs", default="labels,all")
+    parser.add_argument("--frames", type=int, default=20, help="frames per block")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating floor/node blocks")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose node runs")
+    parser.add_argument("--param", action="append", default=[], help="NAME:=VALUE for the node")
+    parser.add_argument("--floor-child", nargs=3, metavar=("SIZE", "MODE", "NS"))
+    args = parser.parse_args(argv)
+    _set_profile()
+    if args.floor_child:
+        size, mode, namespace = args.floor_child
+        floor_child(*_size(size), mode, namespace)
+        return 0
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    os.environ.setdefault("ROS_DOMAIN_ID", str(50 + os.getpid() % 50))
+    tmp = Path(tempfile.mkdtemp(prefix="ladderseg_ceiling_"))
+    rows: list[tuple[str, str, str, float, float]] = []
+    print(f"node from {args.root}; load average {os.getloadavg()[0]:.2f}", flush=True)
+    rclpy.init()
+    client_node = rclpy.create_node("ceiling_client")
+    executor = SingleThreadedExecutor()
+    executor.add_node(client_node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    try:
+        for size in args.sizes.split(","):
+            width, height = _size(size)
+            for mode in args.modes.split(","):
+                weights = make_weights(tmp, mode, width, height)
+                params = [f"weights:={weights}", *args.param]
+                if mode == "received":
+                    params.append("disparity_source:=topic")
+                command = [sys.executable, "-m", "ladderseg_ros.ros.node", "--ros-args"]
+                command += [a for p in params for a in ("-p", p)] + ["-r", "__ns:=/n"]
+                node = start(command, tmp / f"node-{size}-{mode}.log", args.root)
+                floor_cmd = [sys.executable, __file__, "--floor-child", size, mode, "/f"]
+                floor = start(floor_cmd, tmp / f"floor-{size}-{mode}.log", ROOT)
+                procs = [node, floor]
+                try:
+                    clients = {
+                        "floor": Client(client_node, "/f", mode, width, height),
+                        "node": Client(client_node, "/n", mode, width, height),
+                    }
+                    prefixes = {"floor": "/f/floor", "node": "/n/ladderseg"}
+                    for name in args.outputs.split(","):
+                        times = measure(clients, OUTPUT_SETS[name], prefixes, args, procs)
+                        floor_ms = 1e3 * statistics.median(times["floor"])
+                        node_ms = 1e3 * statistics.median(times["node"])
+                        rows.append((size, mode, name, floor_ms, node_ms))
+                        print(
+                            f"{size:>9} {mode:>8} {name:>6}: floor {floor_ms:7.1f} ms  "
+                            f"node {node_ms:7.1f} ms  node/floor {node_ms / floor_ms:.2f}",
+                            flush=True,
+                        )
+                    for client in clients.values():
+                        client.subscribe((), "")
+                finally:
+                    for proc in procs:
+                        stop(proc)
+    finally:
+        executor.shutdown()
+        rclpy.try_shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"\nload average {os.getloadavg()[0]:.2f}")
+    print("| size | mode | outputs | floor ms | node ms | node/floor |\n|---|---|---|---|---|---|")
+    for size, mode, name, floor_ms, node_ms in rows:
+        print(f"| {size} | {mode} | {name} | {floor_ms:.1f} | {node_ms:.1f} | "
+              f"{node_ms / floor_ms:.2f} |")
+    by_key = {(s, m, o): n for s, m, o, _, n in rows}
+    for size, _, name, _, _ in rows:
+        if (size, "stereo", name) in by_key and (size, "received", name) in by_key:
+            ratio = by_key[(size, "stereo", name)] / by_key[(size, "received", name)]
+            print(f"stereo/received {size} {name}: {ratio:.2f}")
+            by_key.pop((size, "stereo", name))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -66,13 +66,14 @@ def _set_profile() -> None:
 
 
 def focal_of(width: int) -> float:
-    """fx (px) of every camera of the bench: a 90-degree horizontal field of view."""
+    """Fx (px) of every camera of the bench: a 90-degree horizontal field of view."""
     return width / 2.0
 
 
 def make_weights(folder: Path, mode: str, width: int, height: int) -> Path:
     """Untrained weights: plain ``ldn_tiny`` trained at 64x32, else ``ldn_tiny_ss`` at the
-    camera's size and focal length (speed does not depend on training)."""
+    camera's size and focal length (speed does not depend on training).
+    """
     from ladderseg_ros.model import build_model
     from ladderseg_ros.weights import WeightsMetadata, save_weights
 
@@ -155,6 +156,7 @@ def floor_child(width: int, height: int, mode: str, namespace: str) -> None:
 
 
 def start(command: list[str], log: Path, root: Path) -> subprocess.Popen[bytes]:
+    """``command`` with ``root`` first on the Python path, its output in ``log``."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     with log.open("wb") as out:
@@ -162,6 +164,7 @@ def start(command: list[str], log: Path, root: Path) -> subprocess.Popen[bytes]:
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C; killed after 30 s."""
     proc.send_signal(signal.SIGINT)
     try:
         proc.wait(30)
@@ -238,6 +241,7 @@ class Client:
             self.lock.notify_all()
 
     def matched(self) -> bool:
+        """Every input and output matched with its peer."""
         pubs = [*self.pubs.values(), *self.infos.values()]
         return all(p.get_subscription_count() for p in pubs) and all(
             s.get_publisher_count() for s in self.subs.values()
@@ -296,6 +300,7 @@ def measure(
 
 
 def wait(condition: Callable[[], bool], what: str, procs: list[subprocess.Popen[bytes]]) -> None:
+    """Until ``condition``; exits when a process ends or after 180 s."""
     end = time.monotonic() + 180
     while not condition():
         for proc in procs:
@@ -307,6 +312,7 @@ def wait(condition: Callable[[], bool], what: str, procs: list[subprocess.Popen[
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Measures and prints the table; returns 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(SIZES))
     parser.add_argument("--modes", default=",".join(MODES))
@@ -377,8 +383,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nload average {os.getloadavg()[0]:.2f}")
     print("| size | mode | outputs | floor ms | node ms | node/floor |\n|---|---|---|---|---|---|")
     for size, mode, name, floor_ms, node_ms in rows:
-        print(f"| {size} | {mode} | {name} | {floor_ms:.1f} | {node_ms:.1f} | "
-              f"{node_ms / floor_ms:.2f} |")
+        print(
+            f"| {size} | {mode} | {name} | {floor_ms:.1f} | {node_ms:.1f} | "
+            f"{node_ms / floor_ms:.2f} |"
+        )
     by_key = {(s, m, o): n for s, m, o, _, n in rows}
     for size, _, name, _, _ in rows:
         if (size, "stereo", name) in by_key and (size, "received", name) in by_key:

@@ -1,7 +1,9 @@
 """Inference backends: torch (CPU/CUDA, fp16, channels_last) and ONNX Runtime.
 
-A backend takes one preprocessed network input and returns labels, confidence and optionally
-logits, all at the network's input size, computed where the logits live (GPU for torch).
+A backend takes the camera's uint8 RGB image and the size the network runs at, and returns
+labels and confidence at the camera's size: resizing, normalization, the network, argmax,
+confidence and the resize back all run where the network runs (the GPU when there is one;
+on the CPU, in the backend's threads). See ``camera_graph`` and ``resample``.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.weights import IMAGENET_MEAN, IMAGENET_STD
 
 if TYPE_CHECKING:
     import onnx
@@ -38,22 +42,26 @@ class Backend(Protocol):
 
     def run(
         self,
-        image: np.ndarray,
+        camera: np.ndarray,
+        network_size: tuple[int, int],
         disparity: np.ndarray | None,
-        baseline: np.ndarray | None,
+        baseline: float | None,
         want_logits: bool,
     ) -> BackendOutput:
-        """Runs the network on one preprocessed input.
+        """Segments one camera image at the network's size.
 
         Args:
-            image: (1, 3, h, w) float32, normalized.
-            disparity: (1, 1, h, w) float32 pixels of ``image`` (0 = invalid), or None.
-            baseline: (1,) float32 metres, or None.
+            camera: (H, W, 3) uint8 RGB (a view of a message's buffer is fine).
+            network_size: (w, h) the network runs at: the image is resized to it as
+                OpenCV's ``INTER_AREA`` (``INTER_LINEAR`` where it grows) and normalized.
+            disparity: (hd, wd) float32 pixels of its own width (0 = invalid), any size of
+                the image's aspect, or None.
+            baseline: metres, or None.
             want_logits: also return the logits.
 
         Returns:
-            (h, w) uint8 labels, (h, w) float32 confidence (largest softmax probability) and
-            (C, h, w) float32 logits or None.
+            (H, W) uint8 labels, (H, W) float32 confidence (largest softmax probability),
+            and (C, h, w) float32 logits at the network's size or None.
         """
         ...
 
@@ -111,7 +119,13 @@ class TorchBackend:
     """
 
     def __init__(
-        self, model: LadderSeg, device: str = "auto", half: bool = False, threads: int | None = None
+        self,
+        model: LadderSeg,
+        device: str = "auto",
+        half: bool = False,
+        threads: int | None = None,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
     ) -> None:
         import torch
 
@@ -136,34 +150,52 @@ class TorchBackend:
             model = model.to(memory_format=torch.channels_last)
         self.model = model.half() if self.half else model
         self.name = f"torch:{self.device}" + (":fp16" if self.half else "")
+        self._mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1) * 255.0
+        self._scale = 1.0 / (torch.tensor(std, device=self.device).view(1, 3, 1, 1) * 255.0)
 
     def run(
         self,
-        image: np.ndarray,
+        camera: np.ndarray,
+        network_size: tuple[int, int],
         disparity: np.ndarray | None,
-        baseline: np.ndarray | None,
+        baseline: float | None,
         want_logits: bool,
     ) -> BackendOutput:
-        """Runs the network (``Backend.run``); labels and confidence computed on its device."""
+        """Runs every step on the backend's device (``Backend.run``)."""
         import torch
+        import torch.nn.functional as F
 
-        dtype = torch.float16 if self.half else torch.float32
+        from ladderseg_ros.inference.resample import axis_resample, integer_area, resample_torch
+
+        (cam_h, cam_w), (net_w, net_h) = camera.shape[:2], network_size
         with torch.inference_mode():
-            x = torch.from_numpy(image).to(self.device, dtype)
+            pixels = camera if camera.flags.writeable else camera.copy()  # torch wants it
+            x = torch.from_numpy(pixels).to(self.device)[None].float()  # (1, H, W, 3)
+            if (cam_w, cam_h) != (net_w, net_h):  # as camera_graph.with_camera_io
+                rows, cols = axis_resample(cam_h, net_h), axis_resample(cam_w, net_w)
+                x = resample_torch(resample_torch(x - 128.0, 1, rows), 2, cols) + 128.0
+                x = torch.floor(x + 0.5) if integer_area(rows, cols) else torch.round(x)
+            x = (x.permute(0, 3, 1, 2) - self._mean) * self._scale
+            x = x.half() if self.half else x
             if self.device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
             d = b = None
             if disparity is not None and baseline is not None:
-                d = torch.from_numpy(disparity).to(self.device)
-                b = torch.from_numpy(baseline).to(self.device)
+                d = torch.from_numpy(np.ascontiguousarray(disparity, np.float32))
+                d = d.to(self.device)[None, None]
+                if d.shape[2:] != (net_h, net_w):
+                    d = F.interpolate(d, size=(net_h, net_w), mode="nearest") * (
+                        net_w / disparity.shape[1]
+                    )
+                b = torch.tensor([baseline], dtype=torch.float32, device=self.device)
             logits = self.model(x, d, b)["out"][0].float()
             prob, labels = torch.softmax(logits, 0).max(0)
+            if (cam_w, cam_h) != (net_w, net_h):
+                size = (cam_h, cam_w)
+                labels = F.interpolate(labels[None, None].float(), size=size, mode="nearest")[0, 0]
+                prob = F.interpolate(prob[None, None], size=size, mode="bilinear")[0, 0]
             out_logits = logits.cpu().numpy() if want_logits else None
-            return (
-                labels.to(torch.uint8).cpu().numpy(),
-                prob.cpu().numpy(),
-                out_logits,
-            )
+            return labels.to(torch.uint8).cpu().numpy(), prob.cpu().numpy(), out_logits
 
 
 def select_providers(device: str, available: list[str]) -> list[str]:
@@ -264,7 +296,9 @@ def default_cache_dir() -> Path:
 
 
 PRECISIONS = ("fp32", "int8")
-_SESSIONS_KEPT = 4  # input shapes with a live session (a camera has one; tools a few)
+_SESSIONS_KEPT = 4  # sizes with a live session (a camera has one; tools a few)
+#: camera (width, height), network (width, height), disparity (width, height) or None, logits
+_SessionKey = tuple[tuple[int, int], tuple[int, int], "tuple[int, int] | None", bool]
 
 
 def cpu_threads_default() -> int:
@@ -426,14 +460,21 @@ def with_label_outputs(model: onnx.ModelProto, keep_logits: bool = True) -> onnx
 
 
 class OnnxRuntimeBackend:
-    """ONNX Runtime sessions; TensorRT engines cached on disk.
+    """ONNX Runtime sessions from the camera's bytes to labels; TensorRT engines cached on disk.
 
-    On the CPU a session is built once per input shape with that shape fixed (shape
-    arithmetic folded, buffers planned once), all graph optimizations on, and labels and
-    confidence computed inside the graph; the ``_SESSIONS_KEPT`` most recent shapes keep
-    their session. GPU providers run one session with dynamic height and width. Calls that
-    want logits get sessions of their own (a graph with the logits output always computes
-    them: ``with_label_outputs``).
+    A session is built once per camera size, network size and disparity size, with all of
+    them fixed in the graph (``camera_graph.with_camera_io``: shape arithmetic folded, buffers
+    planned once, the resampling tables constants), all graph optimizations on; the
+    ``_SESSIONS_KEPT`` most recent keep their session. Calls that want logits get sessions of
+    their own (a graph with the logits output always computes them: ``with_label_outputs``).
+
+    Args:
+        onnx_path: an exported network (``export.export_onnx``, or its int8 form).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        threads: CPU threads (None: ``cpu_threads_default``).
+        cache_dir: where TensorRT engines are kept (default ``default_cache_dir()``).
+        mean: per-channel normalization mean of 0..1 RGB (default: the file's metadata).
+        std: per-channel standard deviation (default: the file's metadata).
 
     Raises:
         BackendError: an unknown or malformed device, or a file ONNX Runtime cannot load.
@@ -445,6 +486,8 @@ class OnnxRuntimeBackend:
         device: str = "auto",
         threads: int | None = None,
         cache_dir: Path | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
     ) -> None:
         import onnx
         import onnxruntime as ort
@@ -459,81 +502,100 @@ class OnnxRuntimeBackend:
         self._providers = provider_options(providers, device_id, engine_dir)
         self._path = Path(onnx_path)
         try:
-            # Both graphs from one read of the file: a session asked for logits later must
-            # run the same model even if the file has been replaced or removed meanwhile.
-            proto = onnx.load(str(onnx_path))
-            both = onnx.ModelProto()
-            both.CopyFrom(proto)
-            self._models = {
-                False: with_label_outputs(proto, keep_logits=False).SerializeToString(),
-                True: with_label_outputs(both, keep_logits=True).SerializeToString(),
-            }
-            session = self._new_session(None, False)
+            # One read of the file: a session built later must run the same model even if
+            # the file has been replaced or removed meanwhile.
+            self._proto = onnx.load(str(onnx_path))
         except Exception as exc:
             raise BackendError(f"{onnx_path}: ONNX Runtime cannot load it ({exc})") from exc
-        used = session.get_providers()
+        if mean is None or std is None:
+            mean, std = self._normalization()
+        self._mean, self._std = tuple(mean), tuple(std)
+        inputs = {i.name for i in self._proto.graph.input}
+        try:
+            probe = self._new_session(self._probe_key(inputs))
+        except Exception as exc:
+            raise BackendError(f"{onnx_path}: ONNX Runtime cannot load it ({exc})") from exc
+        used = probe.get_providers()
         warning = cpu_fallback_warning(device, available, used)
         if warning is not None:
             _LOG.warning("%s", warning)
-        self._static = used[0] == "CPUExecutionProvider"
-        self._sessions: dict[tuple[tuple[int, ...] | None, bool], ort.InferenceSession] = {
-            (None, False): session
-        }
-        self.input_names = [i.name for i in session.get_inputs()]
+        self.uses_disparity = "disparity" in inputs
+        self._sessions: dict[_SessionKey, ort.InferenceSession] = {}
         self.name = f"onnxruntime:{used[0]}"
 
-    def _new_session(self, shape: tuple[int, ...] | None, logits: bool) -> ort.InferenceSession:
+    def _probe_key(self, inputs: set[str]) -> _SessionKey:
+        """A small session that checks the file loads and which providers run it."""
+        return ((64, 64), (64, 64), (64, 64) if "disparity" in inputs else None, False)
+
+    def _normalization(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        import json
+
+        from ladderseg_ros.inference.export import METADATA_KEY
+
+        for prop in self._proto.metadata_props:
+            if prop.key == METADATA_KEY:
+                try:
+                    meta = json.loads(prop.value)
+                    return tuple(meta["mean"]), tuple(meta["std"])
+                except (ValueError, KeyError, TypeError):
+                    break
+        raise BackendError(f"{self._path}: no normalization in its metadata: pass mean and std")
+
+    def _new_session(self, key: _SessionKey) -> ort.InferenceSession:
+        import onnx
         import onnxruntime as ort
 
+        from ladderseg_ros.inference.camera_graph import with_camera_io
+
+        camera, network, disparity, logits = key
+        model = onnx.ModelProto()
+        model.CopyFrom(self._proto)
+        with_label_outputs(model, keep_logits=logits)
+        with_camera_io(model, camera, network, self._mean, self._std, disparity)
         options = ort_session_options(self._threads)
-        if shape is not None:
-            sizes = (shape[0], *shape[2:])
-            for name, size in zip(("batch", "height", "width"), sizes, strict=True):
-                options.add_free_dimension_override_by_name(name, size)
-        return ort.InferenceSession(self._models[logits], options, providers=self._providers)
+        return ort.InferenceSession(model.SerializeToString(), options, providers=self._providers)
 
-    def session_for(self, shape: tuple[int, ...], logits: bool = False) -> ort.InferenceSession:
-        """The session for an input of ``shape`` (N, 3, H, W), built on first use.
-
-        Args:
-            shape: the input's shape.
-            logits: a session whose graph also outputs ``logits``.
+    def session_for(self, key: _SessionKey) -> ort.InferenceSession:
+        """The session for ``key`` (camera, network, disparity (width, height), logits).
 
         Raises:
-            BackendError: ONNX Runtime cannot build a session for ``shape``.
+            BackendError: ONNX Runtime cannot build a session for it.
         """
-        key = (tuple(shape) if self._static else None, logits)
         session = self._sessions.pop(key, None)
         if session is None:
             try:
-                session = self._new_session(key[0], logits)
+                session = self._new_session(key)
             except Exception as exc:
                 raise BackendError(
-                    f"{self._path}: no session for input {tuple(shape)} ({exc})"
+                    f"{self._path}: no session for camera {key[0]}, network {key[1]} ({exc})"
                 ) from exc
-            static = [k for k in self._sessions if k[0] is not None]
-            if len(static) >= _SESSIONS_KEPT:
-                del self._sessions[static[0]]
+            if len(self._sessions) >= _SESSIONS_KEPT:
+                del self._sessions[next(iter(self._sessions))]
         self._sessions[key] = session  # most recent last
         return session
 
     def run(
         self,
-        image: np.ndarray,
+        camera: np.ndarray,
+        network_size: tuple[int, int],
         disparity: np.ndarray | None,
-        baseline: np.ndarray | None,
+        baseline: float | None,
         want_logits: bool,
     ) -> BackendOutput:
-        """Runs the session for ``image``'s shape (``Backend.run``).
+        """Runs the session for these sizes (``Backend.run``).
 
         Raises:
-            BackendError: no session can be built for this input shape.
+            BackendError: no session can be built for these sizes.
         """
-        feed = {"image": image}
-        if "disparity" in self.input_names:
-            feed["disparity"] = disparity
-            feed["baseline"] = baseline
+        height, width = camera.shape[:2]
+        feed = {"camera": camera[None]}
+        disparity_size = None
+        if self.uses_disparity and disparity is not None and baseline is not None:
+            feed["disparity"] = np.ascontiguousarray(disparity, np.float32)[None, None]
+            feed["baseline"] = np.asarray([baseline], np.float32)
+            disparity_size = (disparity.shape[1], disparity.shape[0])
+        key = ((width, height), tuple(network_size), disparity_size, want_logits)
         names = ["labels", "confidence"] + (["logits"] if want_logits else [])
-        outputs = self.session_for(image.shape, want_logits).run(names, feed)
+        outputs = self.session_for(key).run(names, feed)  # type: ignore[arg-type]
         logits = outputs[2][0] if want_logits else None
-        return outputs[0][0], outputs[1][0], logits
+        return outputs[0], outputs[1], logits

@@ -31,13 +31,15 @@ from ladderseg_ros.inference.backends import (
     default_cache_dir,
     ort_auto_device,
 )
-from ladderseg_ros.stereo import resize_disparity
 from ladderseg_ros.weights import WeightsMetadata
 
 _LOG = logging.getLogger(__name__)
 BACKENDS = ("auto", "torch", "onnxruntime")
 SCALE_WARNING_RATIO = 1.5
 """An explicit input size this far (either way) from the trained scale is warned about."""
+#: How far (log of the ratio) a disparity map's aspect ratio may be from the image's: maps
+#: matched at a fraction of the network's size (rounded to whole pixels) stay within it
+DISPARITY_ASPECT_TOLERANCE = 0.15
 #: (width, height) of the calibration frames when neither the caller nor the weights name one
 INT8_CALIBRATION_SIZE = (1024, 448)
 
@@ -108,8 +110,6 @@ class Segmenter:
         self.uses_disparity = metadata.model.uses_disparity
         self.input_size = input_size
         self._warned_sizes: set[tuple[int, int, float | None]] = set()
-        self._mean = np.asarray(metadata.mean, np.float32) * 255.0
-        self._scale = 1.0 / (np.asarray(metadata.std, np.float32) * 255.0)
 
     @property
     def backend_name(self) -> str:
@@ -191,10 +191,14 @@ class Segmenter:
                     f"{path} is {onnx_precision(path)}, not {precision}: pass its precision, "
                     "or make the other with `ladderseg export` (--int8)"
                 )
-            return cls(OnnxRuntimeBackend(path, device, threads), metadata, input_size)
+            backend_ = OnnxRuntimeBackend(
+                path, device, threads, mean=metadata.mean, std=metadata.std
+            )
+            return cls(backend_, metadata, input_size)
         model, metadata = load_weights(path)
         if backend == "torch":
-            return cls(TorchBackend(model, device, half, threads), metadata, input_size)
+            backend_ = TorchBackend(model, device, half, threads, metadata.mean, metadata.std)
+            return cls(backend_, metadata, input_size)
         if half:
             _LOG.warning("half precision is a torch-backend option; onnxruntime runs float32")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
@@ -210,7 +214,10 @@ class Segmenter:
             if not onnx_path.is_file():
                 _LOG.info("calibrating an int8 model of %s (once; cached)", path)
                 quantize_int8(fp32_path, onnx_path, metadata, size)
-        return cls(OnnxRuntimeBackend(onnx_path, device, threads), metadata, input_size)
+        backend_ = OnnxRuntimeBackend(
+            onnx_path, device, threads, mean=metadata.mean, std=metadata.std
+        )
+        return cls(backend_, metadata, input_size)
 
     def trained_size(
         self, width: int, height: int, focal_length: float | None = None
@@ -292,9 +299,15 @@ class Segmenter:
     ) -> SegmentationResult:
         """Segments one RGB frame.
 
+        Every per-pixel step -- resizing to the network's size, normalization, the network,
+        argmax, confidence, resizing back -- runs in the backend, where the network runs
+        (``backends.Backend.run``).
+
         Args:
-            rgb: (H, W, 3) uint8, RGB order.
-            disparity: (H, W) float32 disparity in pixels of ``rgb`` (0 = invalid).
+            rgb: (H, W, 3) uint8, RGB order (a view of a message's buffer is not copied).
+            disparity: (h, w) float32 disparity in pixels of its own width (0 = invalid): at
+                ``rgb``'s size or smaller (e.g. matched at a fraction of the network's
+                size), of ``rgb``'s aspect ratio within ``DISPARITY_ASPECT_TOLERANCE``.
             baseline: stereo baseline in metres.
             return_logits: also return (C, H, W) logits.
             focal_length: the camera's fx in pixels at ``rgb``'s size, when known: sets the
@@ -312,43 +325,17 @@ class Segmenter:
             raise SegmenterError(
                 f"rgb must be an (H, W, 3) uint8 array, got {rgb.shape} {rgb.dtype}"
             )
+        if not rgb.flags.c_contiguous:
+            rgb = np.ascontiguousarray(rgb)
         height, width = rgb.shape[:2]
         disp = base = None
         if self.uses_disparity:
             disp, base = self._check_stereo(disparity, baseline, (height, width))
         size = self.network_size(width, height, focal_length)
-        if size != (width, height):
-            rgb = cv2.resize(
-                rgb, size, interpolation=cv2.INTER_AREA if size[0] < width else cv2.INTER_LINEAR
-            )
-            if disp is not None:
-                disp = resize_disparity(disp, size)
-        labels, confidence, logits = self.backend.run(
-            self._normalized(rgb),
-            None if disp is None else disp[None, None],
-            None if base is None else np.asarray([base], np.float32),
-            return_logits,
-        )
-        if size != (width, height):
-            labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
-            confidence = cv2.resize(confidence, (width, height), interpolation=cv2.INTER_LINEAR)
-            if logits is not None:
-                logits = _resize_channels(logits, (width, height))
+        labels, confidence, logits = self.backend.run(rgb, size, disp, base, return_logits)
+        if logits is not None and size != (width, height):
+            logits = _resize_channels(logits, (width, height))
         return SegmentationResult(labels, confidence.astype(np.float32, copy=False), logits)
-
-    def _normalized(self, rgb: np.ndarray) -> np.ndarray:
-        """(1, 3, H, W) float32 ``(rgb - mean) * scale`` of (H, W, 3) uint8, plane by plane.
-
-        Written straight into the planar array: converting, subtracting and transposing
-        whole images took 13 ms at 1024x448 on a 2-core CPU, this 1-2 ms.
-        """
-        height, width = rgb.shape[:2]
-        image = np.empty((1, 3, height, width), np.float32)
-        for c in range(3):
-            plane = image[0, c]
-            np.subtract(rgb[:, :, c], self._mean[c], out=plane, dtype=np.float32)
-            plane *= self._scale[c]
-        return image
 
     def _check_stereo(
         self, disparity: np.ndarray | None, baseline: float | None, shape: tuple[int, int]
@@ -357,9 +344,17 @@ class Segmenter:
         if disparity is None or baseline is None:
             raise SegmenterError(f"model {name!r} selects scales: pass disparity and baseline")
         disparity = np.asarray(disparity, dtype=np.float32)
-        if disparity.shape != shape:
+        if (
+            disparity.ndim != 2
+            or min(disparity.shape) < 1
+            or disparity.shape[0] > shape[0]
+            or disparity.shape[1] > shape[1]
+            or abs(math.log((disparity.shape[1] / disparity.shape[0]) / (shape[1] / shape[0])))
+            > DISPARITY_ASPECT_TOLERANCE
+        ):
             raise SegmenterError(
-                f"disparity shape {disparity.shape} differs from the image's {shape}"
+                f"disparity shape {disparity.shape} does not fit the image's {shape}: "
+                "give it at the image's size or smaller, of the same aspect ratio"
             )
         if not (math.isfinite(baseline) and baseline > 0):
             raise SegmenterError(f"baseline must be a positive number of metres, got {baseline}")

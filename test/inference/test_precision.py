@@ -262,18 +262,16 @@ def test_export_cli_int8_writes_a_model_the_segmenter_runs_as_int8(
 def test_onnxruntime_builds_one_session_per_shape_and_keeps_a_few(tiny_ss, tmp_path) -> None:
     path = export_onnx(*load_weights(tiny_ss), tmp_path / "tiny.onnx")
     backend = OnnxRuntimeBackend(path, device="cpu", threads=1)
-    first = backend.session_for((1, 3, 64, 128))
-    assert backend.session_for((1, 3, 64, 128)) is first
+    key = ((128, 64), (128, 64), (128, 64), False)
+    first = backend.session_for(key)
+    assert backend.session_for(key) is first
     for h in (32, 48, 80, 96):
-        backend.session_for((1, 3, h, 128))
-    assert len(backend._sessions) == 1 + backends_module._SESSIONS_KEPT  # + the dynamic one
-    assert backend.session_for((1, 3, 64, 128)) is not first  # evicted, rebuilt
+        backend.session_for(((128, h), (128, 64), (128, 64), False))
+    assert len(backend._sessions) == backends_module._SESSIONS_KEPT
+    assert backend.session_for(key) is not first  # evicted, rebuilt
     # labels and confidence come from the graph: argmax and top softmax of the logits
     rgb, disparity = _frame(128, 64)
-    image = np.ascontiguousarray(((rgb - 120.0) / 60.0).astype(np.float32).transpose(2, 0, 1)[None])
-    labels, confidence, logits = backend.run(
-        image, disparity[None, None], np.asarray([0.5], np.float32), True
-    )
+    labels, confidence, logits = backend.run(rgb, (128, 64), disparity, 0.5, True)
     assert labels.dtype == np.uint8
     assert labels.shape == (64, 128)
     np.testing.assert_array_equal(labels, logits.argmax(0))

@@ -91,7 +91,9 @@ def test_bad_inputs_are_clear_errors(weights) -> None:
     with pytest.raises(SegmenterError, match="disparity and baseline"):
         segmenter(rgb)
     with pytest.raises(SegmenterError, match="disparity shape"):
-        segmenter(rgb, disparity[:, :-1], 0.5)
+        segmenter(rgb, disparity[:, : disparity.shape[1] // 2], 0.5)  # another aspect ratio
+    with pytest.raises(SegmenterError, match="disparity shape"):
+        segmenter(rgb, np.pad(disparity, 2), 0.5)  # larger than the image
     with pytest.raises(SegmenterError, match="baseline"):
         segmenter(rgb, disparity, -0.5)
     with pytest.raises(SegmenterError, match="uint8"):

@@ -23,12 +23,13 @@ class _Recording(TorchBackend):
         super().__init__(model, "cpu", False, 1)
         self.shapes: list[tuple[int, int]] = []
         self.disparity_max: list[float] = []
+        self.model.register_forward_pre_hook(self._record)
 
-    def run(self, image, disparity, baseline, return_logits):
+    def _record(self, _module, inputs) -> None:
+        image, disparity = inputs[0], inputs[1] if len(inputs) > 1 else None
         self.shapes.append(tuple(image.shape[-2:]))
         if disparity is not None:
             self.disparity_max.append(float(disparity.max()))
-        return super().run(image, disparity, baseline, return_logits)
 
 
 def _segmenter(name: str, input_size=None, focal=None, explicit=None) -> Segmenter:

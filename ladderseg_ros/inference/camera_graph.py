@@ -1,0 +1,211 @@
+"""One ONNX graph from the camera's bytes to labels at the camera's size.
+
+``with_camera_io`` wraps an exported network (input ``image``, normalized (1, 3, h, w)
+float32 at the network's size; output ``logits``) so that ONNX Runtime -- on a GPU, the
+GPU -- does every per-pixel step: the camera's (1, H, W, 3) uint8 RGB image is resized to the
+network's size as OpenCV's ``INTER_AREA`` (``INTER_LINEAR`` where it grows) would
+(``inference.resample``), rounded to whole grey levels as OpenCV's uint8 result is,
+normalized, segmented, and the labels (nearest, as ``INTER_NEAREST``) and confidence
+(bilinear, as ``INTER_LINEAR``) are resized back to (H, W). A scale-selection network's
+disparity comes at any size, in pixels of its own width, and is resized (nearest) and
+rescaled to the network's size inside the graph.
+
+A graph is built for one camera size, network size and disparity size (all static: ONNX
+Runtime folds the shape arithmetic and plans its buffers once); the resampling tables are
+constants in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ladderseg_ros.inference.resample import AxisResample, axis_resample, integer_area
+
+if TYPE_CHECKING:
+    import onnx
+
+#: Centre of the uint8 range, subtracted before the prefix sums (their float32 error halves)
+_CENTRE = 128.0
+
+
+class _Builder:
+    """Nodes and constants appended under unique names."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.nodes: list[onnx.NodeProto] = []
+        self.constants: list[onnx.TensorProto] = []
+        self._count = 0
+
+    def name(self, hint: str) -> str:
+        self._count += 1
+        return f"_{self.prefix}_{hint}{self._count}"
+
+    def const(self, value: np.ndarray, hint: str = "c") -> str:
+        from onnx import numpy_helper
+
+        name = self.name(hint)
+        self.constants.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def op(
+        self, op_type: str, inputs: Sequence[str], output: str | None = None, **attrs: object
+    ) -> str:
+        from onnx import helper
+
+        out = output or self.name(op_type.lower())
+        self.nodes.append(helper.make_node(op_type, list(inputs), [out], **attrs))
+        return out
+
+    def resize(self, x: str, sizes: Sequence[int], mode: str, output: str | None = None) -> str:
+        """``Resize`` to ``sizes``: nearest as ``INTER_NEAREST``, linear as ``INTER_LINEAR``.
+
+        Nearest takes input pixel ``floor(i n_in / n_out)``; linear has half-pixel centres.
+        """
+        attrs = (
+            {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
+             "nearest_mode": "floor"}
+            if mode == "nearest"
+            else {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+        )  # fmt: skip
+        sizes_name = self.const(np.asarray(sizes, np.int64), "sizes")
+        return self.op("Resize", [x, "", "", sizes_name], output, **attrs)
+
+    def resample(self, x: str, axis: int, rank: int, table: AxisResample) -> str:
+        """``x`` resampled along ``axis`` (``inference.resample``'s tables)."""
+        if table.kind == "copy":
+            return x
+        shape = [1] * rank
+        shape[axis] = table.n_out
+
+        def gather(source: str, index: np.ndarray) -> str:
+            return self.op("Gather", [source, self.const(index, "index")], axis=axis)
+
+        def weighted(source: str, k: int) -> str:
+            weight = self.const(table.weight[k].reshape(shape), "weight")
+            return self.op("Mul", [gather(source, table.clamped[k]), weight])
+
+        if table.kind == "linear":
+            return self.op("Add", [weighted(x, 0), weighted(x, 1)])
+        axis_name = self.const(np.asarray(axis, np.int64), "axis")
+        sums = self.op("CumSum", [x, axis_name])
+        pads = np.zeros(2 * rank, np.int64)
+        pads[axis] = 1  # P[0] = 0 in front of the running sums
+        prefix = self.op("Pad", [sums, self.const(pads, "pads")])
+        cells = self.op("Sub", [gather(prefix, table.index[1]), gather(prefix, table.index[0])])
+        cells = self.op("Mul", [cells, self.const(np.asarray(table.scale, np.float32), "s")])
+        return self.op("Sub", [self.op("Add", [cells, weighted(x, 1)]), weighted(x, 0)])
+
+
+def _rounded(builder: _Builder, x: str, rows: AxisResample, cols: AxisResample) -> str:
+    """Whole grey levels (plus the centre back), as OpenCV's uint8 result: halves up where it
+    shrinks by whole factors (its integer path), to even elsewhere (``cvRound``)."""
+    if integer_area(rows, cols):
+        return builder.op(
+            "Floor", [builder.op("Add", [x, builder.const(np.float32(_CENTRE + 0.5))])]
+        )
+    return builder.op("Round", [builder.op("Add", [x, builder.const(np.float32(_CENTRE))])])
+
+
+def _rename_input(graph: onnx.GraphProto, old: str, new: str) -> None:
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name == old:
+                node.input[i] = new
+
+
+def _rename_output(graph: onnx.GraphProto, old: str, new: str) -> None:
+    for node in graph.node:
+        for i, name in enumerate(node.output):
+            if name == old:
+                node.output[i] = new
+
+
+def with_camera_io(
+    model: onnx.ModelProto,
+    camera: tuple[int, int],
+    network: tuple[int, int],
+    mean: Sequence[float],
+    std: Sequence[float],
+    disparity: tuple[int, int] | None = None,
+) -> onnx.ModelProto:
+    """``model`` with camera-sized uint8 input and camera-sized labels, changed in place.
+
+    Args:
+        model: a graph with input ``image`` (N, 3, h, w) float32 normalized [, ``disparity``
+            (N, 1, h, w) px, ``baseline`` (N,) m] and outputs ``labels`` and ``confidence``
+            (N, h, w) (``backends.with_label_outputs``) [and ``logits``].
+        camera: (width, height) W, H of the camera image.
+        network: (width, height) w, h the network runs at.
+        mean: per-channel mean of 0..1 RGB (the weights' normalization).
+        std: per-channel standard deviation of 0..1 RGB.
+        disparity: (width, height) of the disparity given, or None (a plain network).
+
+    Returns:
+        ``model`` with inputs ``camera`` (1, H, W, 3) uint8 RGB [, ``disparity`` (1, 1, hd,
+        wd) float32 pixels of its own width, 0 = invalid, ``baseline`` (1,) float32 m] and
+        outputs ``labels`` (H, W) uint8, ``confidence`` (H, W) float32 [, ``logits`` (1, C,
+        h, w) float32 at the network's size].
+    """
+    from onnx import TensorProto, helper
+
+    graph = model.graph
+    (cam_w, cam_h), (net_w, net_h) = camera, network
+    inputs = {i.name: i for i in graph.input}
+    pre, post = _Builder("pre"), _Builder("post")
+    # camera (1, H, W, 3) uint8 -> image (1, 3, h, w) normalized
+    x = pre.op("Cast", ["camera"], to=TensorProto.FLOAT)
+    rows, cols = axis_resample(cam_h, net_h), axis_resample(cam_w, net_w)
+    mean_255 = np.asarray(mean, np.float32).reshape(1, 3, 1, 1) * 255.0
+    scale = 1.0 / (np.asarray(std, np.float32).reshape(1, 3, 1, 1) * 255.0)
+    if rows.kind != "copy" or cols.kind != "copy":
+        x = pre.op("Sub", [x, pre.const(np.asarray(_CENTRE, np.float32))])
+        x = pre.resample(x, 1, 4, rows)  # rows first: whole rows are gathered
+        x = pre.resample(x, 2, 4, cols)
+        x = _rounded(pre, x, rows, cols)
+    x = pre.op("Transpose", [x], perm=[0, 3, 1, 2])
+    x = pre.op("Sub", [x, pre.const(mean_255, "mean")])
+    pre.op("Mul", [x, pre.const(scale.astype(np.float32), "scale")], output="image")
+    new_inputs = [helper.make_tensor_value_info("camera", TensorProto.UINT8, [1, cam_h, cam_w, 3])]
+    if "disparity" in inputs:
+        if disparity is None:
+            raise ValueError("this network selects scales: the disparity size is needed")
+        disp_w, disp_h = disparity
+        new_inputs.append(
+            helper.make_tensor_value_info("disparity", TensorProto.FLOAT, [1, 1, disp_h, disp_w])
+        )
+        new_inputs.append(helper.make_tensor_value_info("baseline", TensorProto.FLOAT, [1]))
+        if (disp_w, disp_h) != (net_w, net_h):
+            _rename_input(graph, "disparity", "_disparity_net")
+            d = pre.resize("disparity", [1, 1, net_h, net_w], "nearest")
+            ratio = pre.const(np.float32(net_w / disp_w), "ratio")
+            pre.op("Mul", [d, ratio], output="_disparity_net")
+    # labels, confidence (1, h, w) -> (H, W)
+    squeeze = post.const(np.asarray([0, 1], np.int64), "axes")
+    for name, mode in (("labels", "nearest"), ("confidence", "linear")):
+        source = post.name(name)
+        _rename_output(graph, name, source)
+        _rename_input(graph, name, source)
+        planar = post.op("Unsqueeze", [source, post.const(np.asarray([1], np.int64), "axes")])
+        if (cam_w, cam_h) != (net_w, net_h):
+            planar = post.resize(planar, [1, 1, cam_h, cam_w], mode)
+        post.op("Squeeze", [planar, squeeze], output=name)
+    for value in [o for o in graph.output if o.name in ("labels", "confidence")]:
+        graph.output.remove(value)
+    graph.output.extend(
+        [
+            helper.make_tensor_value_info("labels", TensorProto.UINT8, [cam_h, cam_w]),
+            helper.make_tensor_value_info("confidence", TensorProto.FLOAT, [cam_h, cam_w]),
+        ]
+    )
+    kept = [i for i in graph.input if i.name not in ("image", "disparity", "baseline")]
+    del graph.input[:]
+    graph.input.extend(new_inputs + kept)
+    nodes = [*pre.nodes, *graph.node, *post.nodes]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    graph.initializer.extend(pre.constants + post.constants)
+    return model

@@ -14,8 +14,8 @@ timed from publishing the inputs to receiving the last subscribed output of that
 Modes: ``plain`` (left image only; a tiny network trained at 64x32, so the network costs next
 to nothing), ``stereo`` (left and right images: the node computes disparity) and
 ``received`` (left image and a ``stereo_msgs/DisparityImage``: ``disparity_source: topic``);
-the last two run one tiny scale-selection network trained at the camera's size and focal
-length, the same weights in both, so stereo/received is what computing disparity adds.
+the last two run one tiny scale-selection network trained at 1024x448 (at the same field of
+view, so it runs at about 1024 pixels wide whatever the camera), the same weights in both, so stereo/received is what computing disparity adds.
 Output sets: ``labels`` (``~/labels`` subscribed) and ``all`` (labels, colour, overlay,
 confidence). ``--rounds`` blocks of floor and node frames alternate so that both see the same
 machine load. Every process uses the package's Fast DDS profile
@@ -71,8 +71,10 @@ def focal_of(width: int) -> float:
 
 
 def make_weights(folder: Path, mode: str, width: int, height: int) -> Path:
-    """Untrained weights: plain ``ldn_tiny`` trained at 64x32, else ``ldn_tiny_ss`` at the
-    camera's size and focal length (speed does not depend on training).
+    """Untrained weights for ``mode`` (speed does not depend on training).
+
+    Plain: ``ldn_tiny`` trained at 64x32; else ``ldn_tiny_ss`` trained at 1024x448 with the
+    bench cameras' field of view (fx 512 px), as a car's scale-selection network might be.
     """
     from ladderseg_ros.model import build_model
     from ladderseg_ros.weights import WeightsMetadata, save_weights
@@ -82,7 +84,7 @@ def make_weights(folder: Path, mode: str, width: int, height: int) -> Path:
         extra = {"input_size": (64, 32)}
     else:
         model = build_model("ldn_tiny_ss", num_classes=19)
-        extra = {"input_size": (width, height), "focal_length": focal_of(width)}
+        extra = {"input_size": (1024, 448), "focal_length": focal_of(1024)}
     metadata = WeightsMetadata.for_label_set(model.config, "cityscapes", **extra)
     return save_weights(folder / f"{mode}-{width}x{height}.safetensors", model, metadata)
 

@@ -101,8 +101,10 @@ class _Builder:
 
 
 def _rounded(builder: _Builder, x: str, rows: AxisResample, cols: AxisResample) -> str:
-    """Whole grey levels (plus the centre back), as OpenCV's uint8 result: halves up where it
-    shrinks by whole factors (its integer path), to even elsewhere (``cvRound``)."""
+    """Whole grey levels (plus the centre back), rounded as OpenCV rounds its uint8 result.
+
+    Halves up where both axes shrink by whole factors (its integer path), else to even.
+    """
     if integer_area(rows, cols):
         return builder.op(
             "Floor", [builder.op("Add", [x, builder.const(np.float32(_CENTRE + 0.5))])]

@@ -83,8 +83,10 @@ def axis_resample(n_in: int, n_out: int) -> AxisResample:
 
 
 def integer_area(rows: AxisResample, cols: AxisResample) -> bool:
-    """Whether OpenCV's ``INTER_AREA`` takes its integer path (both axes shrink by whole
-    factors): it rounds halves up there, to even elsewhere."""
+    """Whether OpenCV's ``INTER_AREA`` takes its integer path (rounding halves up).
+
+    It does when both axes shrink by whole factors; elsewhere it rounds halves to even.
+    """
     return all(t.kind == "area" and t.n_in % t.n_out == 0 for t in (rows, cols))
 
 

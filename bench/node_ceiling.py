@@ -15,7 +15,8 @@ Modes: ``plain`` (left image only; a tiny network trained at 64x32, so the netwo
 to nothing), ``stereo`` (left and right images: the node computes disparity) and
 ``received`` (left image and a ``stereo_msgs/DisparityImage``: ``disparity_source: topic``);
 the last two run one tiny scale-selection network trained at 1024x448 (at the same field of
-view, so it runs at about 1024 pixels wide whatever the camera), the same weights in both, so stereo/received is what computing disparity adds.
+view, so it runs about 1024 pixels wide whatever the camera), the same weights in both, so
+stereo/received is what computing disparity adds.
 Output sets: ``labels`` (``~/labels`` subscribed) and ``all`` (labels, colour, overlay,
 confidence). ``--rounds`` blocks of floor and node frames alternate so that both see the same
 machine load. Every process uses the package's Fast DDS profile

@@ -1,22 +1,26 @@
-"""SGBM at camera resolution vs at the network's scale: time and mIoU, side by side.
+"""Disparity for the network at fractions of the network's size: time, mIoU, agreement.
 
-When disparity feeds only the network, ``FrameProcessor`` matches the pair at the size the
-Segmenter runs the network at (``FrameProcessor._network_scale_sgbm``). This renders held-out
-synthetic test frames of each preset rig at its native size and, frame by frame, interleaved:
-times SGBM at camera resolution and at the network's scale, and scores the weights' labels
-from each disparity against the ground truth (``FrameProcessor`` with ``Wanted(labels)``,
-the node's and ``segment-bag``'s path, against one that asks for the disparity output too,
-which matches at camera resolution).
+When disparity feeds only a scale-selection network, ``FrameProcessor`` matches the pair at
+``SgbmConfig.network_scale`` times the size the network runs at and hands the small map to
+the Segmenter (the multiplexer reads disparity at its tap's stride). This renders held-out
+synthetic test frames of each preset rig at its native size and, frame by frame, for each
+fraction (``--fractions``, default 1, 1/2, 1/4, 1/8): times SGBM as the processor runs it,
+scores the labels against the ground truth (``FrameProcessor`` with ``Wanted(labels)``, the
+node's and ``segment-bag``'s path) and counts the pixels whose label agrees with fraction
+1's. A row ``camera`` matches at the camera's size (what the ``disparity`` output costs).
 
-    python bench/sgbm_scale.py ladderseg_ros/assets/ldn_demo.safetensors --frames 6
+    python bench/sgbm_scale.py ladderseg_ros/assets/ldn_demo.safetensors --frames 20
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 from pathlib import Path
+
+import numpy as np
 
 from ladderseg_ros.classes import get_label_set
 from ladderseg_ros.data.synthetic import RIGS, SPLIT_SEEDS, render_frame
@@ -26,23 +30,29 @@ from ladderseg_ros.inference import Segmenter
 from ladderseg_ros.stereo import SgbmConfig, compute_disparity
 from ladderseg_ros.training.evaluation import ConfusionMatrix
 
+LABELS_ONLY = Wanted(labels=True, color=False, overlay=False, confidence=False, disparity=False)
+
 
 def main(argv: list[str] | None = None) -> int:
-    """Prints, per rig, SGBM ms at both scales and mIoU of the labels from each."""
+    """Prints, per rig and fraction, SGBM ms, mIoU and agreement with fraction 1."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("weights", type=Path)
-    parser.add_argument("--frames", type=int, default=6, help="test frames per rig")
+    parser.add_argument("--frames", type=int, default=20, help="test frames per rig")
     parser.add_argument("--presets", nargs="+", default=["kitti", "cityscapes"])
+    parser.add_argument("--fractions", default="1,0.5,0.25,0.125")
     parser.add_argument("--backend", default="onnxruntime", choices=("torch", "onnxruntime"))
     args = parser.parse_args(argv)
+    fractions = [float(f) for f in args.fractions.split(",")]
     segmenter = Segmenter.from_weights(args.weights, backend=args.backend, device="cpu")
     label_set = get_label_set(segmenter.metadata.label_set)
-    processor = FrameProcessor(segmenter, label_set, SgbmConfig())
+    processors = {
+        f: FrameProcessor(segmenter, label_set, SgbmConfig(network_scale=f)) for f in fractions
+    }
     for preset in args.presets:
         rig = RIGS[preset]
-        times: dict[str, list[float]] = {"camera": [], "network": []}
-        matrices = {k: ConfusionMatrix(label_set.num_classes) for k in times}
-        agree: list[float] = []
+        times: dict[str, list[float]] = {"camera": [], **{str(f): [] for f in fractions}}
+        matrices = {f: ConfusionMatrix(label_set.num_classes) for f in fractions}
+        agree: dict[float, list[float]] = {f: [] for f in fractions}
         for seed in SPLIT_SEEDS["test"][: args.frames]:
             rendered = render_frame(seed, rig)
             frame = StereoFrame(
@@ -50,35 +60,32 @@ def main(argv: list[str] | None = None) -> int:
                 rendered.right,
                 geometry=FrameGeometry(focal=rig.focal, baseline=rig.baseline),
             )
-            configs = {"camera": processor.sgbm, "network": processor._network_scale_sgbm(frame)}
-            for name, config in configs.items():
-                start = time.perf_counter()
-                compute_disparity(frame.left, frame.right, config)
-                times[name].append((time.perf_counter() - start) * 1e3)
-            wanted = {
-                "network": Wanted(
-                    labels=True, color=False, overlay=False, confidence=False, disparity=False
-                ),
-                "camera": Wanted(
-                    labels=True, color=False, overlay=False, confidence=False, disparity=True
-                ),
-            }
+            start = time.perf_counter()
+            compute_disparity(frame.left, frame.right, SgbmConfig())
+            times["camera"].append((time.perf_counter() - start) * 1e3)
             labels = {}
-            for name, want in wanted.items():
-                labels[name] = processor.process(frame, want).outputs.labels
-                matrices[name].update(labels[name], rendered.train_ids)
-            agree.append(float((labels["camera"] == labels["network"]).mean()))
+            for f, processor in processors.items():
+                config = processor._network_scale_sgbm(frame)
+                start = time.perf_counter()
+                compute_disparity(frame.left, frame.right, config, at_matched_size=True)
+                times[str(f)].append((time.perf_counter() - start) * 1e3)
+                labels[f] = processor.process(frame, LABELS_ONLY).outputs.labels
+                matrices[f].update(labels[f], rendered.train_ids)
+                agree[f].append(float(np.mean(labels[f] == labels[fractions[0]])))
         width, height = segmenter.network_size(rig.width, rig.height, rig.focal)
         print(f"{preset} rig {rig.width}x{rig.height} (network {width}x{height}), "
               f"{args.frames} test frames")  # fmt: skip
-        for name in ("camera", "network"):
+        print(f"  SGBM at the camera's size: {statistics.median(times['camera']):7.1f} ms")
+        reference = 100 * matrices[fractions[0]].miou()
+        for f in fractions:
+            config = dataclasses.replace(SgbmConfig(), scale=min(1.0, f * width / rig.width))
+            w = round(rig.width * config.scale)
+            miou = 100 * matrices[f].miou()
             print(
-                f"  SGBM at {name:>7} scale: {statistics.median(times[name]):7.1f} ms median, "
-                f"mIoU {100 * matrices[name].miou():5.2f}"
+                f"  {f:g} of the network ({w} px wide): SGBM {statistics.median(times[str(f)]):6.1f}"
+                f" ms, mIoU {miou:5.2f} ({miou - reference:+.2f}), labels agree with "
+                f"{fractions[0]:g} on {100 * statistics.mean(agree[f]):.2f}%"
             )
-        ratio = statistics.median(times["camera"]) / statistics.median(times["network"])
-        print(f"  camera / network SGBM time: {ratio:.1f}x; labels agree on "
-              f"{100 * statistics.mean(agree):.2f}% of pixels")  # fmt: skip
     return 0
 
 

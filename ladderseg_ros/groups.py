@@ -38,8 +38,10 @@ class ClassGroups:
     lut: np.ndarray
 
     def __call__(self, labels: np.ndarray) -> np.ndarray:
-        """(H, W) uint8 class indices -> (H, W) uint8 group ids."""
-        return self.lut[labels]
+        """(H, W) uint8 class indices -> (H, W) uint8 group ids (OpenCV's ``LUT``)."""
+        import cv2
+
+        return cv2.LUT(np.ascontiguousarray(labels, np.uint8), self.lut)
 
 
 def load_groups(path: str | Path, label_set: LabelSet) -> ClassGroups:

@@ -32,6 +32,15 @@ class StereoError(LadderSegError, ValueError):
     """A stereo pair, matcher setting or calibration is unusable."""
 
 
+#: Disparity that only feeds the network is matched at this fraction of the network's size:
+#: the cheapest of 1, 1/2, 1/4, 1/8 that kept the shipped scale-selection weights' mIoU within
+#: 0.3 and their labels >= 99% the same as at 1, on 20 held-out frames of each synthetic rig
+#: at native size (KITTI 1242x375: mIoU 62.75 -> 62.57, 99.54% agree, SGBM 16.9 -> 3.1 ms;
+#: Cityscapes 2048x1024: 53.83 -> 53.84, 99.33%, 18.4 -> 13.9 ms, most of it resizing the
+#: pair): ``python bench/sgbm_scale.py ladderseg_ros/assets/ldn_demo.safetensors``.
+NETWORK_SCALE_DEFAULT = 0.125
+
+
 @dataclass(frozen=True)
 class SgbmConfig:
     """OpenCV semi-global block matching settings (names follow ``cv2.StereoSGBM``).
@@ -49,6 +58,10 @@ class SgbmConfig:
         mode: One of ``SGBM_MODES``.
         scale: Match at ``scale`` times the input size (faster below 1), then upsample the
             disparity back to the input size with values rescaled.
+        network_scale: Where disparity only feeds a scale-selection network, match at this
+            fraction of the size the network runs at (its multiplexer reads disparity at
+            its tap's stride, 1/8: finer matching is computed and never read). See
+            ``frames.processor.FrameProcessor`` and ``bench/sgbm_scale.py``.
 
     Raises:
         StereoError: A setting out of OpenCV's range (the message names it).
@@ -65,6 +78,7 @@ class SgbmConfig:
     pre_filter_cap: int = 63
     mode: str = "sgbm_3way"
     scale: float = 1.0
+    network_scale: float = NETWORK_SCALE_DEFAULT
 
     def __post_init__(self) -> None:
         if self.num_disparities <= 0 or self.num_disparities % 16:
@@ -92,6 +106,8 @@ class SgbmConfig:
             raise StereoError(f"mode must be one of {SGBM_MODES}, got {self.mode!r}")
         if not 0.0 < self.scale <= 1.0:
             raise StereoError(f"scale must be in (0, 1], got {self.scale}")
+        if not 0.0 < self.network_scale <= 1.0:
+            raise StereoError(f"network_scale must be in (0, 1], got {self.network_scale}")
 
 
 def _as_matchable(image: np.ndarray, name: str) -> np.ndarray:
@@ -149,6 +165,7 @@ def compute_disparity(
     right: np.ndarray,
     config: SgbmConfig | None = None,
     cx_offset: float = 0.0,
+    at_matched_size: bool = False,
 ) -> np.ndarray:
     """Match a rectified pair with SGBM.
 
@@ -161,9 +178,12 @@ def compute_disparity(
         cx_offset: cx_left - cx_right of the rectified pair (px; nonzero when rectified
             with alpha). The search is shifted by it and the result corrected, so the
             disparity is that of ``stereo_msgs/DisparityImage``: Z = f * B / d.
+        at_matched_size: return the disparity at the size it was matched at (``config.scale``
+            times the input size, in pixels of that size) instead of upsampled.
 
     Returns:
-        float32 (H,W) disparity in pixels of the input size; 0 where invalid.
+        float32 (H,W) disparity in pixels of the input size (or of the matched size); 0
+        where invalid.
 
     Raises:
         StereoError: The images are not uint8 mono/RGB or their shapes differ.
@@ -191,12 +211,12 @@ def compute_disparity(
         dataclasses.replace(config, num_disparities=num_disp), left.shape[1], min_disp
     )
     if num_disp == 0:
-        return np.zeros((height, width), np.float32)
+        return np.zeros(left.shape[:2] if at_matched_size else (height, width), np.float32)
     matcher = _matcher(config, num_disp, channels, min_disp)
     raw = matcher.compute(left, right)
     disp = raw.astype(np.float32) / 16.0 - np.float32(offset)
     disp[(raw < min_disp * 16) | (disp <= 0.0)] = 0.0
-    if disp.shape != (height, width):
+    if disp.shape != (height, width) and not at_matched_size:
         disp = resize_disparity(disp, (width, height))
     return disp
 

@@ -52,12 +52,14 @@ class StereoFrame:
     Attributes:
         left: (H, W, 3) uint8 RGB, the rectified left image; every output has its size.
         right: (H, W, 3) uint8 RGB rectified right image (disparity computed by SGBM), or None.
-        disparity: (H, W) float32 received disparity (px, 0 = invalid) at the left image's
-            size, or None.
+        disparity: (h, w) float32 received disparity (0 = invalid) in pixels of its own width,
+            at the left image's size or a smaller one of its aspect (the outputs that need it
+            at the left's size resize it), or None.
         geometry: Focal length, baseline, principal-point offset, left projection.
-        min_disparity: Low end of the received disparity's search range (px).
-        max_disparity: High end of that range (px); ``inf`` when not given.
-        delta_d: Smallest disparity increment of the received disparity (px).
+        min_disparity: Low end of the received disparity's search range (px of the left image).
+        max_disparity: High end of that range (px of the left image); ``inf`` when not given.
+        delta_d: Smallest disparity increment of the received disparity (px of the left
+            image).
         stamp: Acquisition time of the left image, integer nanoseconds.
         frame_id: The left camera's optical frame.
 
@@ -85,9 +87,13 @@ class StereoFrame:
                 f"left image {self.width}x{self.height} and right image "
                 f"{self.right.shape[1]}x{self.right.shape[0]} differ"
             )
-        if self.disparity is not None and self.disparity.shape != left.shape[:2]:
+        if self.disparity is not None and (
+            self.disparity.ndim != 2
+            or self.disparity.shape[0] > left.shape[0]
+            or self.disparity.shape[1] > left.shape[1]
+        ):
             raise FrameError(
-                f"disparity {self.disparity.shape} is not at the left image's size {left.shape[:2]}"
+                f"disparity {self.disparity.shape} is larger than the left image {left.shape[:2]}"
             )
 
     @property

@@ -15,7 +15,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from ladderseg_ros.classes import LabelSet, palette_lut
+from ladderseg_ros.classes import LabelSet, apply_palette, palette_lut
 from ladderseg_ros.frames.frame import (
     SGBM_DELTA_D,
     FrameNote,
@@ -26,7 +26,12 @@ from ladderseg_ros.frames.frame import (
 )
 from ladderseg_ros.groups import ClassGroups
 from ladderseg_ros.points import PointsConfig, PointsError, StereoGeometry, semantic_points
-from ladderseg_ros.stereo import SgbmConfig, compute_disparity, fitted_num_disparities
+from ladderseg_ros.stereo import (
+    SgbmConfig,
+    compute_disparity,
+    fitted_num_disparities,
+    resize_disparity,
+)
 
 
 class Segmentation(Protocol):
@@ -159,36 +164,46 @@ class FrameProcessor:
         return result
 
     def _disparity(self, frame: StereoFrame, wanted: Wanted) -> np.ndarray | None:
-        """The frame's disparity, computed from the pair when something needs it."""
-        if frame.disparity is not None or frame.right is None:
+        """The frame's disparity, computed from the pair when something needs it.
+
+        A received map smaller than the left image goes to the network as it is, and is
+        resized to the left's size only for the outputs that need it there.
+        """
+        if frame.disparity is not None:
+            if frame.disparity.shape != frame.left.shape[:2] and (
+                wanted.points or wanted.disparity
+            ):
+                return resize_disparity(frame.disparity, (frame.width, frame.height))
             return frame.disparity
+        if frame.right is None:
+            return None
         uses_disparity = bool(self.segmenter.uses_disparity)
         needed = (uses_disparity and wanted.segmentation) or wanted.points or wanted.disparity
         if not needed:
             return None
-        config = self.sgbm
-        if not (wanted.points or wanted.disparity):
-            config = self._network_scale_sgbm(frame)
-        return compute_disparity(frame.left, frame.right, config, frame.geometry.cx_offset)
+        if wanted.points or wanted.disparity:
+            return compute_disparity(frame.left, frame.right, self.sgbm, frame.geometry.cx_offset)
+        return compute_disparity(
+            frame.left,
+            frame.right,
+            self._network_scale_sgbm(frame),
+            frame.geometry.cx_offset,
+            at_matched_size=True,
+        )
 
     def _network_scale_sgbm(self, frame: StereoFrame) -> SgbmConfig:
-        """SGBM settings that match at the size the network runs at, when that is smaller.
+        """SGBM settings that match at ``sgbm.network_scale`` of the network's size.
 
         When disparity feeds only the network, matching at camera resolution is work the
-        Segmenter throws away when it resizes the disparity to the network's size (the
-        synthetic training data, too, was matched at the size the network saw). Matching
-        at the network's scale (``SgbmConfig.scale``; the search range scales with it) took
-        1/4.1 of the time at the KITTI rig (1242x375 -> 640x192) and 1/20 at the Cityscapes
-        rig (2048x1024 -> 320x192) with the demo weights; their labels agreed on 99.89% and
-        99.79% of pixels and mIoU moved by +0.04 and -0.07 (``python bench/sgbm_scale.py
-        WEIGHTS --frames 3``). An
-        explicit smaller ``sgbm_scale`` stays; the ``disparity`` and ``points`` outputs are
-        always matched at ``sgbm_scale``.
+        network never reads: its multiplexer samples disparity at its tap's stride (1 pixel
+        in 64 at stride 8), and the Segmenter takes disparity at any size. Matching at a
+        fraction of the network's size (``SgbmConfig.scale``; the search range scales with
+        it) and handing over the small map, un-upsampled, keeps the selection: see
+        ``stereo.NETWORK_SCALE_DEFAULT`` for the study behind the default. The ``disparity``
+        and ``points`` outputs are always matched at ``sgbm.scale``.
         """
         width, _ = self.segmenter.network_size(frame.width, frame.height, frame.geometry.focal)
-        scale = min(1.0, width / frame.width)
-        if scale >= self.sgbm.scale:
-            return self.sgbm
+        scale = min(1.0, self.sgbm.network_scale * width / frame.width)
         return dataclasses.replace(self.sgbm, scale=scale)
 
     def _segment(
@@ -204,7 +219,7 @@ class FrameProcessor:
         )
         out = result.outputs
         labels = segmentation.labels
-        color = self._lut[labels] if (wanted.color or wanted.overlay) else None
+        color = apply_palette(labels, self._lut) if (wanted.color or wanted.overlay) else None
         out.labels = labels if wanted.labels else None
         out.color = color if wanted.color else None
         if wanted.overlay and color is not None:

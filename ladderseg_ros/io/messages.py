@@ -36,7 +36,7 @@ import numpy as np
 
 from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.frames.frame import NO_PROJECTION, FrameGeometry
-from ladderseg_ros.stereo import INVALID_DISPARITY, StereoError, fit_disparity
+from ladderseg_ros.stereo import INVALID_DISPARITY, StereoError, fit_disparity, same_aspect
 
 IMAGE = "sensor_msgs/msg/Image"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
@@ -385,6 +385,36 @@ class ReceivedDisparity:
         return dataclasses.replace(
             self,
             disparity=disparity,
+            focal=self.focal * ratio,
+            min_disparity=self.min_disparity * ratio,
+            max_disparity=self.max_disparity * ratio,
+            delta_d=self.delta_d * ratio,
+        )
+
+    def on_image(self, width: int, height: int, topic: str = "disparity") -> ReceivedDisparity:
+        """The measurement for a ``width`` x ``height`` image, resized only where it must be.
+
+        A map smaller than the image with its aspect (a binned or downsampled matcher's) keeps
+        its pixels -- the network resizes it to its own size, and the outputs that need it
+        at the image's size resize it then (``FrameProcessor``) -- while f, range and step
+        are scaled to the image's pixels; a map of the image's size is kept, a larger one is
+        ``resized``.
+
+        Raises:
+            BadMessageError: kind ``disparity_size``: another aspect than the image's.
+        """
+        map_height, map_width = self.disparity.shape
+        if map_width >= width or map_height >= height:
+            return self.resized(width, height, topic)
+        if not same_aspect((map_width, map_height), (width, height)):
+            raise BadMessageError(
+                "disparity_size",
+                f"{topic}: disparity {map_width}x{map_height} does not have the aspect of the "
+                f"image {width}x{height} (not a scaled copy: refusing to stretch it)",
+            )
+        ratio = width / map_width
+        return dataclasses.replace(
+            self,
             focal=self.focal * ratio,
             min_disparity=self.min_disparity * ratio,
             max_disparity=self.max_disparity * ratio,

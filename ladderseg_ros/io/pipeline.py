@@ -197,7 +197,7 @@ class MessagePipeline:
             return StereoFrame(left, geometry=geometry, stamp=stamp, frame_id=frame_id), []
         topic = self.topics[1]
         received = messages.disparity_from_msg(msgs[1], topic, max_pixels)
-        received = received.resized(width, height, topic)  # at the left image's size
+        received = received.on_image(width, height, topic)  # f and range in the left's pixels
         notes = []
         if received.nonfinite:
             notes.append(

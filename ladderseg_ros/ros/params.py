@@ -244,9 +244,16 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "sgbm_scale",
         _SGBM.scale,
-        "Match at this fraction of the image size (disparity and points outputs); disparity "
-        "that only feeds the network is matched at the network's size when that is smaller.",
+        "Match at this fraction of the image size (disparity and points outputs).",
         0.1,
+        1.0,
+    ),
+    ParamSpec(
+        "sgbm_network_scale",
+        _SGBM.network_scale,
+        "Disparity that only feeds the network is matched at this fraction of the size the "
+        "network runs at (its multiplexer reads 1 pixel in 64).",
+        0.05,
         1.0,
     ),
 )
@@ -304,6 +311,7 @@ class NodeParams:
     sgbm_pre_filter_cap: int
     sgbm_mode: str
     sgbm_scale: float
+    sgbm_network_scale: float
 
     @classmethod
     def defaults(cls) -> NodeParams:
@@ -347,6 +355,7 @@ class NodeParams:
             pre_filter_cap=self.sgbm_pre_filter_cap,
             mode=self.sgbm_mode,
             scale=self.sgbm_scale,
+            network_scale=self.sgbm_network_scale,
         )
 
 

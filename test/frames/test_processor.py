@@ -44,8 +44,22 @@ def test_frame_arrays_must_fit_the_left_image() -> None:
         StereoFrame(LEFT[..., 0])
     with pytest.raises(FrameError, match="right image"):
         StereoFrame(LEFT, RIGHT[:, :-2])
-    with pytest.raises(FrameError, match="not at the left image's size"):
-        StereoFrame(LEFT, disparity=np.ones((H // 2, W // 2), np.float32))
+    with pytest.raises(FrameError, match="larger than the left image"):
+        StereoFrame(LEFT, disparity=np.ones((H + 2, W), np.float32))
+
+
+def test_a_smaller_received_disparity_is_resized_only_for_the_outputs(
+    processor: FrameProcessor,
+) -> None:
+    small = np.full((H // 2, W // 2), 4.0, np.float32)  # 8 px of the left image
+    frame = StereoFrame(LEFT, disparity=small, geometry=FrameGeometry(100.0, 0.5))
+    result = processor.process(frame, Wanted(disparity=True))
+    assert result.outputs.labels.shape == (H, W)
+    assert result.outputs.disparity.shape == (H, W)
+    np.testing.assert_array_equal(result.outputs.disparity, 8.0)
+    result = processor.process(frame, Wanted(disparity=False))
+    assert result.outputs.labels.shape == (H, W)
+    assert result.outputs.disparity is None
 
 
 def test_computed_disparity_declares_sgbm_range_and_step(processor: FrameProcessor) -> None:
@@ -124,13 +138,15 @@ def test_disparity_only_for_the_network_is_matched_at_the_networks_scale(
     frame = StereoFrame(left, np.roll(left, -6, axis=1), geometry=FrameGeometry(100.0, 0.5))
     recording = _Recording(processor.segmenter)
     recording.segmenter.input_size = (128, 64)  # the network runs at half the camera's width
-    sgbm = SgbmConfig(num_disparities=32)
+    sgbm = SgbmConfig(num_disparities=32, network_scale=0.5)
     local = FrameProcessor(recording, CITYSCAPES, sgbm)
     try:
         local.process(frame, Wanted(disparity=False, color=False, overlay=False))
+        # half the network's size, handed over at the size it was matched at (not upsampled)
         at_network = compute_disparity(
-            frame.left, frame.right, dataclasses.replace(sgbm, scale=0.5)
+            frame.left, frame.right, dataclasses.replace(sgbm, scale=0.25), at_matched_size=True
         )
+        assert at_network.shape == (24, 64)
         np.testing.assert_array_equal(recording.disparity, at_network)
         # the disparity output (and the cloud) keep camera resolution matching
         result = local.process(frame, Wanted(disparity=True, color=False, overlay=False))

@@ -174,6 +174,21 @@ def test_received_disparity_resized_keeps_depth() -> None:
     np.testing.assert_allclose(depth, 50.0 * 0.5 / 4.0)
 
 
+def test_received_disparity_on_a_larger_image_keeps_its_pixels() -> None:
+    disp = np.full((3, 4), 4.0, np.float32)
+    msg = conversions.disparity_to_msg(
+        disp, 50.0, 0.5, min_disparity=1.0, max_disparity=32.0, delta_d=1 / 16
+    )
+    got = messages.disparity_from_msg(msg).on_image(12, 9)
+    np.testing.assert_array_equal(got.disparity, disp)  # not upsampled: the network reads it
+    assert got.focal == pytest.approx(150.0)  # f and range in the image's pixels
+    assert (got.min_disparity, got.max_disparity) == pytest.approx((3.0, 96.0))
+    assert messages.disparity_from_msg(msg).on_image(4, 3).disparity is not None
+    with pytest.raises(BadMessageError, match="aspect") as info:
+        messages.disparity_from_msg(msg).on_image(12, 12)
+    assert info.value.kind == "disparity_size"
+
+
 def test_disparity_rejects_degenerate_calibration_and_encoding() -> None:
     msg = conversions.disparity_to_msg(np.ones((4, 4), np.float32), 0.0, 0.5, delta_d=1 / 16)
     with pytest.raises(BadMessageError, match="focal"):

@@ -185,7 +185,7 @@ def test_received_disparity_on_a_larger_image_keeps_its_pixels() -> None:
     assert (got.min_disparity, got.max_disparity) == pytest.approx((3.0, 96.0))
     assert messages.disparity_from_msg(msg).on_image(4, 3).disparity is not None
     with pytest.raises(BadMessageError, match="aspect") as info:
-        messages.disparity_from_msg(msg).on_image(12, 12)
+        messages.disparity_from_msg(msg).on_image(12, 24)
     assert info.value.kind == "disparity_size"
 
 

@@ -38,7 +38,7 @@ class Segmentation(Protocol):
     """What a Segmenter returns: (H, W) uint8 ``labels`` and float32 ``confidence``."""
 
     labels: np.ndarray
-    confidence: np.ndarray
+    confidence: np.ndarray | None
 
 
 class SegmenterLike(Protocol):
@@ -53,6 +53,7 @@ class SegmenterLike(Protocol):
         baseline: float | None = None,
         *,
         focal_length: float | None = None,
+        return_confidence: bool = True,
     ) -> Segmentation:
         """Labels and confidence at ``rgb``'s size."""
         ...
@@ -216,6 +217,7 @@ class FrameProcessor:
             disparity if uses_disparity else None,
             result.baseline if uses_disparity else None,
             focal_length=result.focal,
+            return_confidence=wanted.confidence or wanted.points,
         )
         out = result.outputs
         labels = segmentation.labels
@@ -224,7 +226,7 @@ class FrameProcessor:
         out.color = color if wanted.color else None
         if wanted.overlay and color is not None:
             out.overlay = blend_overlay(frame.left, color, self.overlay_alpha)
-        confidence = np.asarray(segmentation.confidence, dtype=np.float32)
+        confidence = segmentation.confidence
         out.confidence = confidence if wanted.confidence else None
         if wanted.groups and self.groups is not None:
             out.groups = self.groups(labels)

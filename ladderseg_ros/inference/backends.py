@@ -47,6 +47,7 @@ class Backend(Protocol):
         disparity: np.ndarray | None,
         baseline: float | None,
         want_logits: bool,
+        want_confidence: bool = True,
     ) -> BackendOutput:
         """Segments one camera image at the network's size.
 
@@ -58,10 +59,12 @@ class Backend(Protocol):
                 the image's aspect, or None.
             baseline: metres, or None.
             want_logits: also return the logits.
+            want_confidence: return the confidence (False: None, and not computed where
+                the backend can skip it).
 
         Returns:
-            (H, W) uint8 labels, (H, W) float32 confidence (largest softmax probability),
-            and (C, h, w) float32 logits at the network's size or None.
+            (H, W) uint8 labels, (H, W) float32 confidence (largest softmax probability) or
+            None, and (C, h, w) float32 logits at the network's size or None.
         """
         ...
 
@@ -160,6 +163,7 @@ class TorchBackend:
         disparity: np.ndarray | None,
         baseline: float | None,
         want_logits: bool,
+        want_confidence: bool = True,
     ) -> BackendOutput:
         """Runs every step on the backend's device (``Backend.run``)."""
         import torch
@@ -173,7 +177,7 @@ class TorchBackend:
             x = torch.from_numpy(pixels).to(self.device)[None].float()  # (1, H, W, 3)
             if (cam_w, cam_h) != (net_w, net_h):  # as camera_graph.with_camera_io
                 rows, cols = axis_resample(cam_h, net_h), axis_resample(cam_w, net_w)
-                x = resample_torch(resample_torch(x - 128.0, 1, rows), 2, cols) + 128.0
+                x = resample_torch(resample_torch(x, 1, rows), 2, cols)
                 x = torch.floor(x + 0.5) if integer_area(rows, cols) else torch.round(x)
             x = (x.permute(0, 3, 1, 2) - self._mean) * self._scale
             x = x.half() if self.half else x
@@ -193,9 +197,11 @@ class TorchBackend:
             if (cam_w, cam_h) != (net_w, net_h):
                 size = (cam_h, cam_w)
                 labels = F.interpolate(labels[None, None].float(), size=size, mode="nearest")[0, 0]
-                prob = F.interpolate(prob[None, None], size=size, mode="bilinear")[0, 0]
+                if want_confidence:
+                    prob = F.interpolate(prob[None, None], size=size, mode="bilinear")[0, 0]
             out_logits = logits.cpu().numpy() if want_logits else None
-            return labels.to(torch.uint8).cpu().numpy(), prob.cpu().numpy(), out_logits
+            confidence = prob.cpu().numpy() if want_confidence else None
+            return labels.to(torch.uint8).cpu().numpy(), confidence, out_logits
 
 
 def select_providers(device: str, available: list[str]) -> list[str]:
@@ -297,8 +303,9 @@ def default_cache_dir() -> Path:
 
 PRECISIONS = ("fp32", "int8")
 _SESSIONS_KEPT = 4  # sizes with a live session (a camera has one; tools a few)
-#: camera (width, height), network (width, height), disparity (width, height) or None, logits
-_SessionKey = tuple[tuple[int, int], tuple[int, int], "tuple[int, int] | None", bool]
+#: camera (width, height), network (width, height), disparity (width, height) or None, logits,
+#: confidence
+_SessionKey = tuple[tuple[int, int], tuple[int, int], "tuple[int, int] | None", bool, bool]
 
 
 def cpu_threads_default() -> int:
@@ -525,7 +532,7 @@ class OnnxRuntimeBackend:
 
     def _probe_key(self, inputs: set[str]) -> _SessionKey:
         """A small session that checks the file loads and which providers run it."""
-        return ((64, 64), (64, 64), (64, 64) if "disparity" in inputs else None, False)
+        return ((64, 64), (64, 64), (64, 64) if "disparity" in inputs else None, False, True)
 
     def _normalization(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         import json
@@ -547,16 +554,16 @@ class OnnxRuntimeBackend:
 
         from ladderseg_ros.inference.camera_graph import with_camera_io
 
-        camera, network, disparity, logits = key
+        camera, network, disparity, logits, confidence = key
         model = onnx.ModelProto()
         model.CopyFrom(self._proto)
         with_label_outputs(model, keep_logits=logits)
-        with_camera_io(model, camera, network, self._mean, self._std, disparity)
+        with_camera_io(model, camera, network, self._mean, self._std, disparity, confidence)
         options = ort_session_options(self._threads)
         return ort.InferenceSession(model.SerializeToString(), options, providers=self._providers)
 
     def session_for(self, key: _SessionKey) -> ort.InferenceSession:
-        """The session for ``key`` (camera, network, disparity (width, height), logits).
+        """The session for ``key``: camera, network, disparity (width, height), logits, confidence.
 
         Raises:
             BackendError: ONNX Runtime cannot build a session for it.
@@ -581,6 +588,7 @@ class OnnxRuntimeBackend:
         disparity: np.ndarray | None,
         baseline: float | None,
         want_logits: bool,
+        want_confidence: bool = True,
     ) -> BackendOutput:
         """Runs the session for these sizes (``Backend.run``).
 
@@ -594,8 +602,11 @@ class OnnxRuntimeBackend:
             feed["disparity"] = np.ascontiguousarray(disparity, np.float32)[None, None]
             feed["baseline"] = np.asarray([baseline], np.float32)
             disparity_size = (disparity.shape[1], disparity.shape[0])
-        key = ((width, height), tuple(network_size), disparity_size, want_logits)
-        names = ["labels", "confidence"] + (["logits"] if want_logits else [])
+        key = ((width, height), tuple(network_size), disparity_size, want_logits, want_confidence)
+        names = ["labels", "confidence"] if want_confidence else ["labels"]
+        names += ["logits"] if want_logits else []
         outputs = self.session_for(key).run(names, feed)  # type: ignore[arg-type]
-        logits = outputs[2][0] if want_logits else None
-        return outputs[0], outputs[1], logits
+        labels = outputs.pop(0)[0, 0]
+        confidence = outputs.pop(0)[0, 0] if want_confidence else None
+        logits = outputs[0][0] if want_logits else None
+        return labels, confidence, logits

@@ -27,9 +27,6 @@ from ladderseg_ros.inference.resample import AxisResample, axis_resample, intege
 if TYPE_CHECKING:
     import onnx
 
-#: Centre of the uint8 range, subtracted before the prefix sums (their float32 error halves)
-_CENTRE = 128.0
-
 
 class _Builder:
     """Nodes and constants appended under unique names."""
@@ -91,25 +88,20 @@ class _Builder:
         if table.kind == "linear":
             return self.op("Add", [weighted(x, 0), weighted(x, 1)])
         axis_name = self.const(np.asarray(axis, np.int64), "axis")
-        sums = self.op("CumSum", [x, axis_name])
-        pads = np.zeros(2 * rank, np.int64)
-        pads[axis] = 1  # P[0] = 0 in front of the running sums
-        prefix = self.op("Pad", [sums, self.const(pads, "pads")])
+        prefix = self.op("CumSum", [x, axis_name], exclusive=1)
         cells = self.op("Sub", [gather(prefix, table.index[1]), gather(prefix, table.index[0])])
         cells = self.op("Mul", [cells, self.const(np.asarray(table.scale, np.float32), "s")])
         return self.op("Sub", [self.op("Add", [cells, weighted(x, 1)]), weighted(x, 0)])
 
 
 def _rounded(builder: _Builder, x: str, rows: AxisResample, cols: AxisResample) -> str:
-    """Whole grey levels (plus the centre back), rounded as OpenCV rounds its uint8 result.
+    """Whole grey levels, rounded as OpenCV rounds its uint8 result.
 
     Halves up where both axes shrink by whole factors (its integer path), else to even.
     """
     if integer_area(rows, cols):
-        return builder.op(
-            "Floor", [builder.op("Add", [x, builder.const(np.float32(_CENTRE + 0.5))])]
-        )
-    return builder.op("Round", [builder.op("Add", [x, builder.const(np.float32(_CENTRE))])])
+        return builder.op("Floor", [builder.op("Add", [x, builder.const(np.float32(0.5))])])
+    return builder.op("Round", [x])
 
 
 def _rename_input(graph: onnx.GraphProto, old: str, new: str) -> None:
@@ -133,6 +125,7 @@ def with_camera_io(
     mean: Sequence[float],
     std: Sequence[float],
     disparity: tuple[int, int] | None = None,
+    confidence: bool = True,
 ) -> onnx.ModelProto:
     """``model`` with camera-sized uint8 input and camera-sized labels, changed in place.
 
@@ -145,12 +138,13 @@ def with_camera_io(
         mean: per-channel mean of 0..1 RGB (the weights' normalization).
         std: per-channel standard deviation of 0..1 RGB.
         disparity: (width, height) of the disparity given, or None (a plain network).
+        confidence: keep the ``confidence`` output (False: its nodes are never run).
 
     Returns:
         ``model`` with inputs ``camera`` (1, H, W, 3) uint8 RGB [, ``disparity`` (1, 1, hd,
         wd) float32 pixels of its own width, 0 = invalid, ``baseline`` (1,) float32 m] and
-        outputs ``labels`` (H, W) uint8, ``confidence`` (H, W) float32 [, ``logits`` (1, C,
-        h, w) float32 at the network's size].
+        outputs ``labels`` (1, 1, H, W) uint8 [, ``confidence`` (1, 1, H, W) float32] [,
+        ``logits`` (1, C, h, w) float32 at the network's size].
     """
     from onnx import TensorProto, helper
 
@@ -164,7 +158,6 @@ def with_camera_io(
     mean_255 = np.asarray(mean, np.float32).reshape(1, 3, 1, 1) * 255.0
     scale = 1.0 / (np.asarray(std, np.float32).reshape(1, 3, 1, 1) * 255.0)
     if rows.kind != "copy" or cols.kind != "copy":
-        x = pre.op("Sub", [x, pre.const(np.asarray(_CENTRE, np.float32))])
         x = pre.resample(x, 1, 4, rows)  # rows first: whole rows are gathered
         x = pre.resample(x, 2, 4, cols)
         x = _rounded(pre, x, rows, cols)
@@ -185,24 +178,23 @@ def with_camera_io(
             d = pre.resize("disparity", [1, 1, net_h, net_w], "nearest")
             ratio = pre.const(np.float32(net_w / disp_w), "ratio")
             pre.op("Mul", [d, ratio], output="_disparity_net")
-    # labels, confidence (1, h, w) -> (H, W)
-    squeeze = post.const(np.asarray([0, 1], np.int64), "axes")
-    for name, mode in (("labels", "nearest"), ("confidence", "linear")):
+    # labels, confidence (1, h, w) -> (1, 1, H, W)
+    kinds = {"labels": ("nearest", TensorProto.UINT8), "confidence": ("linear", TensorProto.FLOAT)}
+    if not confidence:
+        del kinds["confidence"]
+    for value in [o for o in graph.output if o.name in ("labels", "confidence")]:
+        graph.output.remove(value)
+    for name, (mode, dtype) in kinds.items():
         source = post.name(name)
         _rename_output(graph, name, source)
         _rename_input(graph, name, source)
-        planar = post.op("Unsqueeze", [source, post.const(np.asarray([1], np.int64), "axes")])
+        axis = post.const(np.asarray([1], np.int64), "axes")
         if (cam_w, cam_h) != (net_w, net_h):
-            planar = post.resize(planar, [1, 1, cam_h, cam_w], mode)
-        post.op("Squeeze", [planar, squeeze], output=name)
-    for value in [o for o in graph.output if o.name in ("labels", "confidence")]:
-        graph.output.remove(value)
-    graph.output.extend(
-        [
-            helper.make_tensor_value_info("labels", TensorProto.UINT8, [cam_h, cam_w]),
-            helper.make_tensor_value_info("confidence", TensorProto.FLOAT, [cam_h, cam_w]),
-        ]
-    )
+            planar = post.op("Unsqueeze", [source, axis])
+            post.resize(planar, [1, 1, cam_h, cam_w], mode, output=name)
+        else:
+            post.op("Unsqueeze", [source, axis], output=name)
+        graph.output.append(helper.make_tensor_value_info(name, dtype, [1, 1, cam_h, cam_w]))
     kept = [i for i in graph.input if i.name not in ("image", "disparity", "baseline")]
     del graph.input[:]
     graph.input.extend(new_inputs + kept)

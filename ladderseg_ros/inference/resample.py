@@ -9,8 +9,8 @@ differences of a prefix sum, and an axis that grows by linear interpolation, fro
 once per (input, output) size. Both forms are exact in real arithmetic:
 
 - area (``n_out < n_in``): output ``i`` covers ``[a, b) = [i s, (i + 1) s)`` input pixels,
-  ``s = n_in / n_out``; with ``Q(t) = P[floor t] + (t - floor t) x[floor t]`` (``P`` the prefix
-  sums, ``P[0] = 0``) its mean is ``(Q(b) - Q(a)) / s``;
+  ``s = n_in / n_out``; with ``Q(t) = P[k] + (t - k) x[k]``, ``k = min(floor t, n_in - 1)``
+  (``P`` the exclusive prefix sums, ``P[0] = 0``) its mean is ``(Q(b) - Q(a)) / s``;
 - linear (``n_out > n_in``): OpenCV's ``INTER_LINEAR``, half-pixel centres, edges clamped;
 - nearest (label maps): OpenCV's ``INTER_NEAREST``, ``floor(i n_in / n_out)``.
 """
@@ -34,11 +34,10 @@ class AxisResample:
         kind: ``copy`` (same length), ``area`` (shrinks) or ``linear`` (grows).
         n_in: input length in pixels.
         n_out: output length in pixels.
-        index: (2, n_out) int64. area: ``floor a`` and ``floor b`` into the prefix sums
-            (0..n_in); linear: the two input pixels blended.
-        clamped: (2, n_out) int64, ``index`` clamped to 0..n_in-1 (area: the pixels the
-            fractional parts read).
-        weight: (2, n_out) float32. area: ``frac(a) / s`` and ``frac(b) / s``; linear: the
+        index: (2, n_out) int64 in 0..n_in-1. area: ``k`` of ``a`` and of ``b`` (into the
+            exclusive prefix sums and the pixels); linear: the two input pixels blended.
+        clamped: ``index`` (kept for the readers of both forms).
+        weight: (2, n_out) float32. area: ``(a - k) / s`` and ``(b - k) / s``; linear: the
             weights of the two pixels.
         scale: area: ``1 / s``; else 1.
     """
@@ -69,11 +68,10 @@ def axis_resample(n_in: int, n_out: int) -> AxisResample:
     if n_out < n_in:
         ends = np.stack([out * s, np.minimum((out + 1) * s, n_in)])
         ends[1, -1] = n_in  # the last cell ends at the edge, whatever the rounding
-        index = np.floor(ends).astype(np.int64)
+        index = np.minimum(np.floor(ends), n_in - 1)  # Q(n_in) read as P[n_in - 1] + x[n_in - 1]
         weight = ((ends - index) / s).astype(np.float32)
-        weight[index >= n_in] = 0.0
-        clamped = np.minimum(index, n_in - 1)
-        return AxisResample("area", n_in, n_out, index, clamped, weight, 1.0 / s)
+        index = index.astype(np.int64)
+        return AxisResample("area", n_in, n_out, index, index, weight, 1.0 / s)
     source = np.maximum((out + 0.5) * s - 0.5, 0.0)
     low = np.minimum(np.floor(source).astype(np.int64), n_in - 1)
     frac = np.where(low >= n_in - 1, 0.0, source - low)
@@ -112,9 +110,7 @@ def resample_numpy(x: np.ndarray, axis: int, table: AxisResample) -> np.ndarray:
     x1 = np.take(x, table.clamped[1], axis)
     if table.kind == "linear":
         return x0 * w0 + x1 * w1
-    pad = [(0, 0)] * x.ndim
-    pad[axis] = (1, 0)
-    prefix = np.pad(np.cumsum(x, axis, dtype=np.float64), pad)
+    prefix = np.cumsum(x, axis, dtype=np.float64) - x  # exclusive
     sums = np.take(prefix, table.index[1], axis) - np.take(prefix, table.index[0], axis)
     return (sums * table.scale + x1 * w1 - x0 * w0).astype(x.dtype)
 
@@ -135,7 +131,6 @@ def resample_torch(x: torch.Tensor, axis: int, table: AxisResample) -> torch.Ten
 
     if table.kind == "linear":
         return weighted(0) + weighted(1)
-    sums = torch.cumsum(x, axis)
-    prefix = torch.cat([torch.zeros_like(sums.narrow(axis, 0, 1)), sums], axis)
+    prefix = torch.cumsum(x, axis) - x  # exclusive
     ends = [prefix.index_select(axis, torch.from_numpy(i).to(x.device)) for i in table.index]
     return (ends[1] - ends[0]) * table.scale + weighted(1) - weighted(0)

@@ -54,12 +54,13 @@ class SegmentationResult:
 
     Attributes:
         labels: (H, W) uint8 class indices (trainIds).
-        confidence: (H, W) float32 softmax probability of the chosen class.
+        confidence: (H, W) float32 softmax probability of the chosen class (None when not
+            asked for).
         logits: (C, H, W) float32, only when asked for.
     """
 
     labels: np.ndarray
-    confidence: np.ndarray
+    confidence: np.ndarray | None
     logits: np.ndarray | None = None
 
 
@@ -296,6 +297,7 @@ class Segmenter:
         baseline: float | None = None,
         return_logits: bool = False,
         focal_length: float | None = None,
+        return_confidence: bool = True,
     ) -> SegmentationResult:
         """Segments one RGB frame.
 
@@ -312,6 +314,7 @@ class Segmenter:
             return_logits: also return (C, H, W) logits.
             focal_length: the camera's fx in pixels at ``rgb``'s size, when known: sets the
                 network's input size (``network_size``).
+            return_confidence: compute the confidence (False: ``confidence`` is None).
 
         Returns:
             Labels, confidence (and logits) at ``rgb``'s size.
@@ -332,10 +335,12 @@ class Segmenter:
         if self.uses_disparity:
             disp, base = self._check_stereo(disparity, baseline, (height, width))
         size = self.network_size(width, height, focal_length)
-        labels, confidence, logits = self.backend.run(rgb, size, disp, base, return_logits)
+        labels, confidence, logits = self.backend.run(
+            rgb, size, disp, base, return_logits, return_confidence
+        )
         if logits is not None and size != (width, height):
             logits = _resize_channels(logits, (width, height))
-        return SegmentationResult(labels, confidence.astype(np.float32, copy=False), logits)
+        return SegmentationResult(labels, confidence, logits)
 
     def _check_stereo(
         self, disparity: np.ndarray | None, baseline: float | None, shape: tuple[int, int]

@@ -121,9 +121,9 @@ class _Recording:
     def network_size(self, width: int, height: int, focal_length: float | None = None):
         return self.segmenter.network_size(width, height, focal_length)
 
-    def __call__(self, rgb, disparity=None, baseline=None, *, focal_length=None):
+    def __call__(self, rgb, disparity=None, baseline=None, **options):
         self.disparity = disparity
-        return self.segmenter(rgb, disparity, baseline, focal_length=focal_length)
+        return self.segmenter(rgb, disparity, baseline, **options)
 
 
 def test_disparity_only_for_the_network_is_matched_at_the_networks_scale(

@@ -262,11 +262,11 @@ def test_export_cli_int8_writes_a_model_the_segmenter_runs_as_int8(
 def test_onnxruntime_builds_one_session_per_shape_and_keeps_a_few(tiny_ss, tmp_path) -> None:
     path = export_onnx(*load_weights(tiny_ss), tmp_path / "tiny.onnx")
     backend = OnnxRuntimeBackend(path, device="cpu", threads=1)
-    key = ((128, 64), (128, 64), (128, 64), False)
+    key = ((128, 64), (128, 64), (128, 64), False, True)
     first = backend.session_for(key)
     assert backend.session_for(key) is first
     for h in (32, 48, 80, 96):
-        backend.session_for(((128, h), (128, 64), (128, 64), False))
+        backend.session_for(((128, h), (128, 64), (128, 64), False, True))
     assert len(backend._sessions) == backends_module._SESSIONS_KEPT
     assert backend.session_for(key) is not first  # evicted, rebuilt
     # labels and confidence come from the graph: argmax and top softmax of the logits

@@ -28,8 +28,8 @@ def _image(width: int, height: int, seed: int = 0) -> np.ndarray:
 
 def _resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     rows, cols = axis_resample(image.shape[0], size[1]), axis_resample(image.shape[1], size[0])
-    x = resample_numpy(resample_numpy(image.astype(np.float32) - 128.0, 0, rows), 1, cols)
-    return rounded_numpy(x + 128.0, rows, cols).astype(np.uint8)
+    x = resample_numpy(resample_numpy(image.astype(np.float32), 0, rows), 1, cols)
+    return rounded_numpy(x, rows, cols).astype(np.uint8)
 
 
 @pytest.mark.parametrize(("camera", "network"), SIZES)

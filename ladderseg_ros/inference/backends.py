@@ -529,6 +529,8 @@ class OnnxRuntimeBackend:
         self.uses_disparity = "disparity" in inputs
         self._sessions: dict[_SessionKey, ort.InferenceSession] = {}
         self.name = f"onnxruntime:{used[0]}"
+        if used[0] == "CPUExecutionProvider":
+            reuse_freed_memory()  # camera-sized outputs and messages: no fresh pages per frame
 
     def _probe_key(self, inputs: set[str]) -> _SessionKey:
         """A small session that checks the file loads and which providers run it."""

@@ -522,7 +522,9 @@ def _class_set_from_doc(doc: object, path: Path, what: str) -> LabelSet:
         name = str(entry["name"])
         cls_where = f"{where}: class {name!r}"
         category = entry.get("category")
-        index = b.add_class(name, _rgb(entry["color"], cls_where), None if category is None else str(category))
+        index = b.add_class(
+            name, _rgb(entry["color"], cls_where), None if category is None else str(category)
+        )
         ids = entry.get("ids", [])
         for value in ids if isinstance(ids, list) else [ids]:
             b.add_id(_stored_id(value, cls_where), index)
@@ -558,6 +560,11 @@ def _class_set_from_doc(doc: object, path: Path, what: str) -> LabelSet:
 
 
 def group_specs(entries: object, where: str) -> tuple[GroupSpec, ...]:
+    """Groups as written (a list of ``name``, ``color``, ``classes``), checked for form only.
+
+    Raises:
+        LabelError: not a list, too many groups, or an entry without its three fields.
+    """
     if not isinstance(entries, list):
         raise LabelError(f"{where}: 'groups' must be a list")
     if len(entries) >= IGNORE_INDEX:
@@ -675,11 +682,7 @@ def class_set_yaml(label_set: LabelSet) -> str:
     ignore: list[object] = []
     if not identity:
         top = IGNORE_INDEX if label_set.known_raw is not None else _largest_listed(label_set)
-        ignore += [
-            int(v)
-            for v in range(top)
-            if lut[v] == IGNORE_INDEX and _declared(label_set, v)
-        ]
+        ignore += [int(v) for v in range(top) if lut[v] == IGNORE_INDEX and _declared(label_set, v)]
     ignore += [list(c) for c, j in table.items() if j == IGNORE_INDEX]
     doc: dict[str, object] = {"name": label_set.name, "classes": classes}
     if ignore:

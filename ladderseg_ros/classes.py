@@ -204,7 +204,7 @@ class LabelSet:
             raise LabelError(f"{source}: labels of shape {stored.shape}, expected (H, W)")
         if stored.size and (stored.min() < 0 or stored.max() > 255):
             values, counts = np.unique(stored[(stored < 0) | (stored > 255)], return_counts=True)
-            self._refuse(source, "label value", values, counts)
+            self._refuse(source, "label value (outside 0..255)", values, counts)
         raw = stored.astype(np.uint8, copy=False)
         known = self.known_raw
         if known is None and self.raw_to_train is None:

@@ -156,7 +156,7 @@ class WeightsMetadata:
             from ladderseg_ros.groups import groups_of
 
             groups_of(self.class_set())
-        except LabelError as exc:
+        except (LabelError, ValueError) as exc:
             raise WeightsError(f"class set: {exc}") from None
 
     def class_set(self) -> LabelSet:
@@ -168,6 +168,16 @@ class WeightsMetadata:
             LabelError: colours or categories not one per class, or repeated names.
         """
         builtin = LABEL_SETS.get(self.label_set)
+        if (
+            builtin is not None
+            and not self.groups
+            and self.categories in (None, builtin.categories)
+            and (
+                self.class_colors is None
+                or np.array_equal(np.array(self.class_colors).reshape(-1, 3), builtin.colors)
+            )
+        ):
+            return builtin  # names checked in __post_init__
         if self.class_colors is not None:
             colors = np.array([tuple(c)[:3] for c in self.class_colors], np.int64).reshape(-1, 3)
             if (

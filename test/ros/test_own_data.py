@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rclpy
+from own_data import NAMES, SHARED, SIX, write_cvat_export, write_vistas_folder
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -21,8 +22,6 @@ from ladderseg_ros.cli.main import main
 from ladderseg_ros.training.config import config_from_dict
 from ladderseg_ros.training.train import Trainer
 from ladderseg_ros.weights import load_weights, read_metadata
-
-from own_data import NAMES, SHARED, SIX, write_cvat_export, write_vistas_folder
 
 MONO = (
     Path(__file__).resolve().parents[2] / "ladderseg_ros" / "assets" / "ldn_demo_mono.safetensors"

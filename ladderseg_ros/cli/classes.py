@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ladderseg_ros.cli.args import plain_help
+
+if TYPE_CHECKING:
+    from ladderseg_ros.classes import LabelSet
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def class_set_of(spec: str):  # noqa: ANN201 (LabelSet, imported lazily)
+def class_set_of(spec: str) -> LabelSet:
     """The class set ``spec`` names: built in, a class set file, or the one weights carry."""
     from ladderseg_ros.classes import load_class_set
 
@@ -57,7 +61,7 @@ def class_set_of(spec: str):  # noqa: ANN201 (LabelSet, imported lazily)
     return load_class_set(spec)
 
 
-def describe(label_set) -> str:  # noqa: ANN001
+def describe(label_set: LabelSet) -> str:
     """A table of the classes: index, name, colour, category, stored values; then groups."""
     from ladderseg_ros.classes import IGNORE_INDEX
 
@@ -69,9 +73,9 @@ def describe(label_set) -> str:  # noqa: ANN001
         if lut is None:
             ids = str(i)
         extra = [c for c, j in table.items() if j == i and c != tuple(label_set.colors[i])]
-        colour = "#{:02x}{:02x}{:02x}".format(*tuple(int(c) for c in label_set.colors[i]))
+        colour = _hex(label_set.colors[i])
         if extra:
-            colour += " (+" + ", ".join("#{:02x}{:02x}{:02x}".format(*c) for c in extra) + ")"
+            colour += " (+" + ", ".join(map(_hex, extra)) + ")"
         category = label_set.categories[i] if label_set.categories else ""
         source = " + ".join(label_set.source_names.get(name, ()))
         rows.append((str(i), name, colour, category, ids, source))
@@ -84,11 +88,15 @@ def describe(label_set) -> str:  # noqa: ANN001
         if ignored_ids:
             lines.append(f"ignored ids: {_ranges(ignored_ids)}")
     if ignored:
-        lines.append("ignored colours: " + ", ".join("#{:02x}{:02x}{:02x}".format(*c) for c in ignored))
+        lines.append("ignored colours: " + ", ".join(map(_hex, ignored)))
     lines.append(f"ignore index in label maps: {IGNORE_INDEX}")
     for g in label_set.group_specs:
-        lines.append(f"group {g.name} #%02x%02x%02x: {', '.join(g.classes)}" % g.color)
+        lines.append(f"group {g.name} {_hex(g.color)}: {', '.join(g.classes)}")
     return "\n".join(lines)
+
+
+def _hex(rgb: tuple[int, ...]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*(int(c) for c in rgb))
 
 
 def _ranges(values: list[int]) -> str:

@@ -179,7 +179,7 @@ def test_classes_command_prints_and_writes(team: Path, tmp_path: Path, capsys) -
     assert main(["classes", str(team), "--write", str(out)]) == 0
     text = capsys.readouterr().out
     assert "class set 'team': 3 classes" in text
-    assert "vehicle" in text and "26-28" in text and "car + truck + bus" in text
+    assert "2   vehicle   #00008e                       26-28       car + truck + bus" in text
     assert "group obstacles #ff0000: curb, vehicle" in text
     assert load_class_set(out).names == ("drivable", "curb", "vehicle")
     assert main(["classes", "kitti", "--write", str(out)]) == 2

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rclpy
+import yaml
 from own_data import NAMES, SHARED, SIX, write_cvat_export, write_vistas_folder
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
@@ -57,8 +58,11 @@ def _head_rows(model: object) -> tuple[np.ndarray, np.ndarray]:
     return conv.weight.detach().numpy().copy(), conv.bias.detach().numpy().copy()
 
 
-def _fine_tune(values: dict, caplog: pytest.LogCaptureFixture) -> Path:
-    """Trains; checks the head rows at the start against the shipped weights; returns weights."""
+def _fine_tune(values: dict, caplog: pytest.LogCaptureFixture, merged: bool = False) -> Path:
+    """Trains; checks the head rows at the start against the shipped weights; returns weights.
+
+    ``merged``: the class set maps ``vehicle`` to car + truck + bus + train (source_names).
+    """
     source, meta = load_weights(MONO)
     src_w, src_b = _head_rows(source)
     with caplog.at_level(logging.INFO, logger="ladderseg_ros.weights"):
@@ -70,16 +74,23 @@ def _fine_tune(values: dict, caplog: pytest.LogCaptureFixture) -> Path:
             j = meta.class_names.index(SHARED[name])
             np.testing.assert_array_equal(w[i], src_w[j])
             assert b[i] == src_b[j]
+        elif name == "vehicle" and merged:
+            rows = [meta.class_names.index(n) for n in ("car", "truck", "bus", "train")]
+            np.testing.assert_allclose(w[i], src_w[rows].mean(0), rtol=1e-6)
         else:  # fresh
             assert not any(np.array_equal(w[i], row) for row in src_w)
     log = caplog.text
-    assert "head rows carried over for 4: Road <- road, sidewalk <- sidewalk" in log
-    assert "new (fresh rows) 2: vehicle, structure" in log
+    if merged:
+        assert "carried over for 5: Road <- road, sidewalk <- sidewalk, Vegetation <- " in log
+        assert "vehicle <- car + truck + bus + train; new (fresh rows) 1: structure" in log
+    else:
+        assert "head rows carried over for 4: Road <- road, sidewalk <- sidewalk" in log
+        assert "new (fresh rows) 2: vehicle, structure" in log
     trainer.fit()
     return trainer.finish()
 
 
-def _predict_and_serve(weights: Path, images: Path, out: Path) -> None:
+def _predict_and_serve(weights: Path, images: Path, out: Path, groups: list | None = None) -> None:
     meta = read_metadata(weights)
     assert meta.class_names == NAMES
     assert meta.class_colors == tuple(color for _, color, _ in SIX)
@@ -94,10 +105,10 @@ def _predict_and_serve(weights: Path, images: Path, out: Path) -> None:
         color = np.asarray(Image.open(str(path).replace("_labelTrainIds", "_color")).convert("RGB"))
         palette = np.array([c for _, c, _ in SIX], np.uint8)
         np.testing.assert_array_equal(color, palette[labels])  # the class set's colours
-    _check_label_info(weights)
+    _check_label_info(weights, groups)
 
 
-def _check_label_info(weights: Path) -> None:
+def _check_label_info(weights: Path, groups: list | None) -> None:
     from ladderseg_ros.ros.node import LadderSegNode
 
     node = LadderSegNode(
@@ -126,6 +137,13 @@ def _check_label_info(weights: Path) -> None:
     info = json.loads(got[-1])
     assert [c["name"] for c in info["classes"]] == list(NAMES)
     assert [tuple(c["color"]) for c in info["classes"]] == [c for _, c, _ in SIX]
+    if groups is None:
+        assert "groups" not in info
+    else:  # the groups the weights carry, with no groups file
+        got_groups = info["groups"]["classes"]
+        assert [(g["name"], g["class_ids"]) for g in got_groups] == [
+            (g["name"], [NAMES.index(c) for c in g["classes"]]) for g in groups
+        ]
 
 
 def test_cvat_export_fine_tuned_predicted_and_served(
@@ -139,7 +157,16 @@ def test_cvat_export_fine_tuned_predicted_and_served(
 def test_vistas_folder_fine_tuned_predicted_and_served(
     tmp_path: Path, ros: None, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The Vistas config.json, written as a class set file and given a map and groups."""
     root = write_vistas_folder(tmp_path / "vistas")
-    values = _config(root, tmp_path / "run", folder_format="vistas")
-    weights = _fine_tune(values, caplog)
-    _predict_and_serve(weights, root / "validation" / "images", tmp_path / "pred")
+    assert main(["classes", str(root / "config.json"), "--write", str(tmp_path / "c.yaml")]) == 0
+    doc = yaml.safe_load((tmp_path / "c.yaml").read_text())
+    doc["source_names"] = {"vehicle": ["car", "truck", "bus", "train"]}
+    doc["groups"] = [
+        {"name": "free", "color": [0, 255, 0], "classes": ["Road"]},
+        {"name": "obstacles", "color": [255, 0, 0], "classes": ["vehicle", "structure"]},
+    ]
+    (tmp_path / "classes.yaml").write_text(yaml.safe_dump(doc))
+    values = _config(root, tmp_path / "run", classes=str(tmp_path / "classes.yaml"))
+    weights = _fine_tune(values, caplog, merged=True)
+    _predict_and_serve(weights, root / "validation" / "images", tmp_path / "pred", doc["groups"])

@@ -364,7 +364,8 @@ def load_class_set(spec: str | Path) -> LabelSet:
     Args:
         spec: A built-in name (``cityscapes``, ``kitti``, ``voc``), a class set YAML file
             (``.yaml``/``.yml``), a CVAT ``labelmap.txt`` (``.txt``: ``name:r,g,b:parts:
-            actions`` lines; a class named ``background`` is unlabelled, its colour ignored)
+            actions`` lines; colour masks by colour, single-channel masks by row number; a
+            class named ``background`` is unlabelled)
             or a Mapillary Vistas ``config.json`` (``.json``: ``labels`` with ``name``,
             ``readable``, ``color``, ``evaluate``; stored ids are list positions, classes not
             evaluated are ignored).
@@ -608,10 +609,9 @@ def _cvat_labelmap(path: Path) -> LabelSet:
         if not sep or not name.strip():
             raise LabelError(f"{path}:{number}: expected name:r,g,b:parts:actions")
         name = name.strip()
-        if name.lower() == "background":
-            b.add_color(rgb, IGNORE_INDEX)
-        else:
-            b.add_color(rgb, b.add_class(name, rgb, None))
+        index = IGNORE_INDEX if name.lower() == "background" else b.add_class(name, rgb, None)
+        b.add_color(rgb, index)
+        b.add_id(rows - 1, index)  # single-channel masks: the row number
     return b.build(path.parent.name or "cvat")
 
 

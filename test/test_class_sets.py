@@ -112,6 +112,8 @@ def test_cvat_labelmap(tmp_path: Path) -> None:
     assert ls.names == ("lane marking", "cone")
     rgb = np.array([[[0, 0, 0], [250, 120, 0], [255, 255, 255]]], np.uint8)
     np.testing.assert_array_equal(ls.decode(rgb), [[IGNORE_INDEX, 1, 0]])
+    # single-channel masks hold the row number
+    np.testing.assert_array_equal(ls.decode(np.array([[0, 2, 1]])), [[IGNORE_INDEX, 1, 0]])
     path.write_text("background:0,0,0::\ncone:250,120::\n")
     with pytest.raises(LabelError, match=r"labelmap\.txt:2: expected name:r,g,b:parts:actions"):
         load_class_set(path)

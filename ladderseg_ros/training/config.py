@@ -35,7 +35,7 @@ class DataConfig:
         dataset: ``cityscapes``, ``kitti``, ``voc``, ``synthetic`` (rendered on the fly;
             its Cityscapes-layout export is read with ``cityscapes``) or ``folder`` (a team's
             own frames: a CVAT export, a Vistas folder or images/ + labels/,
-            ``data.folder``).
+            ``ladderseg_ros.data.folder``).
         root: Dataset root (unused for ``synthetic``).
         classes: ``folder`` only: the class set (a built-in name or a file: class set YAML,
             CVAT ``labelmap.txt``, Vistas ``config.json``); empty = the folder's own.

@@ -2,11 +2,18 @@
 
 The Cityscapes table is the official one (``cityscapesscripts.helpers.labels``), written out
 here so that the core does not need that package at run time; a test checks it entry by entry.
+
+A team's own class set is a YAML file (``load_class_set``, written by ``class_set_yaml``):
+names, colours, optional categories, the stored label values (ids, or RGB colours of colour
+masks) of each class and those to ignore, source class names for fine-tuning
+(``source_names``) and groups. CVAT's ``labelmap.txt`` and Mapillary Vistas' ``config.json``
+are read as class sets too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -81,6 +88,14 @@ VOC_NAMES: tuple[str, ...] = (
 # fmt: on
 
 
+class GroupSpec(NamedTuple):
+    """One group of a class set as written: name, RGB colour and member class names."""
+
+    name: str
+    color: tuple[int, int, int]
+    classes: tuple[str, ...]
+
+
 @dataclass(frozen=True, eq=False)
 class LabelSet:
     """Class names and colours of a training label space, plus how raw ids map into it.
@@ -93,6 +108,14 @@ class LabelSet:
             (``IGNORE_INDEX`` for everything not evaluated), or ``None`` when stored ids are
             already training ids (VOC).
         categories: Category name per class (Cityscapes groups), or ``None``.
+        known_raw: 256-entry bool array: which stored ids the set declares (a class's or an
+            ignored one); ``None``: every id is accepted (the built-in sets, which map
+            unlisted ids to ignore).
+        stored_colors: Stored RGB colour of colour masks -> training id (``IGNORE_INDEX``
+            for ignored colours); ``None``: each class's own colour.
+        source_names: Class name -> names of the classes of other weights its head rows start
+            from (fine-tuning; several are merged); classes not listed match by name.
+        group_specs: Groups of the classes (``groups.groups_of`` builds them).
 
     Raises:
         LabelError: ``colors`` is not one RGB triple per name, or 255 or more classes (255 is
@@ -104,6 +127,10 @@ class LabelSet:
     colors: np.ndarray
     raw_to_train: np.ndarray | None = None
     categories: tuple[str, ...] | None = None
+    known_raw: np.ndarray | None = None
+    stored_colors: dict[tuple[int, int, int], int] | None = None
+    source_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    group_specs: tuple[GroupSpec, ...] = ()
 
     def __post_init__(self) -> None:
         colors = np.asarray(self.colors)
@@ -115,6 +142,10 @@ class LabelSet:
         if len(self.names) >= IGNORE_INDEX:
             raise LabelError(f"label set {self.name!r}: at most 254 classes fit in uint8 labels")
         object.__setattr__(self, "colors", colors.astype(np.uint8))
+        if len(set(self.names)) != len(self.names):
+            raise LabelError(f"label set {self.name!r}: class names repeat")
+        if self.categories is not None and len(self.categories) != len(self.names):
+            raise LabelError(f"label set {self.name!r}: one category per class needed")
 
     @property
     def num_classes(self) -> int:
@@ -138,6 +169,84 @@ class LabelSet:
                 raise LabelError(f"label ids outside 0..255 for label set {self.name!r}")
             raw = raw.astype(np.uint8)
         return self.raw_to_train[raw]
+
+    def color_table(self) -> dict[tuple[int, int, int], int]:
+        """Stored mask colour -> training id (``IGNORE_INDEX`` for ignored colours).
+
+        ``stored_colors`` when the set declares them, else each class's own colour (the
+        first class of a colour wins).
+        """
+        if self.stored_colors is not None:
+            return dict(self.stored_colors)
+        table: dict[tuple[int, int, int], int] = {}
+        for i, rgb in enumerate(self.colors):
+            table.setdefault((int(rgb[0]), int(rgb[1]), int(rgb[2])), i)
+        return table
+
+    def decode(self, stored: np.ndarray, source: str | Path = "labels") -> np.ndarray:
+        """Stored labels (ids, or an RGB colour mask) -> training ids.
+
+        Args:
+            stored: (H, W) integer ids or (H, W, 3) uint8 RGB colours.
+            source: What they were read from (the file), for messages.
+
+        Returns:
+            (H, W) uint8 training ids, ``IGNORE_INDEX`` where ignored.
+
+        Raises:
+            LabelError: A value or colour the class set does not declare, naming ``source``,
+                the value and its pixel count (the most frequent such value; how many others).
+        """
+        stored = np.asarray(stored)
+        if stored.ndim == 3 and stored.shape[2] == 3:
+            return self._decode_colors(stored, source)
+        if stored.ndim != 2:
+            raise LabelError(f"{source}: labels of shape {stored.shape}, expected (H, W)")
+        if stored.size and (stored.min() < 0 or stored.max() > 255):
+            values, counts = np.unique(stored[(stored < 0) | (stored > 255)], return_counts=True)
+            self._refuse(source, "label value (outside 0..255)", values, counts)
+        raw = stored.astype(np.uint8, copy=False)
+        known = self.known_raw
+        if known is None and self.raw_to_train is None:
+            known = np.zeros(256, bool)
+            known[: self.num_classes] = True
+            known[IGNORE_INDEX] = True
+        if known is not None:
+            bad = ~known[raw]
+            if bad.any():
+                values, counts = np.unique(raw[bad], return_counts=True)
+                self._refuse(source, "label value", values, counts)
+        return self.to_train_ids(raw)
+
+    def _decode_colors(self, rgb: np.ndarray, source: str | Path) -> np.ndarray:
+        table = self.color_table()
+        packed = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8)
+        packed |= rgb[..., 2].astype(np.int32)
+        values, inverse = np.unique(packed, return_inverse=True)
+        lut = np.empty(len(values), np.uint8)
+        unknown = []
+        for j, v in enumerate(values.tolist()):
+            key = (v >> 16, (v >> 8) & 255, v & 255)
+            if key in table:
+                lut[j] = table[key]
+            else:
+                unknown.append(j)
+        if unknown:
+            counts = np.bincount(inverse.reshape(-1), minlength=len(values))[unknown]
+            colors = [(v >> 16, (v >> 8) & 255, v & 255) for v in values[unknown].tolist()]
+            self._refuse(source, "colour", colors, counts)
+        return lut[inverse.reshape(rgb.shape[:2])]
+
+    def _refuse(self, source: str | Path, what: str, values: object, counts: np.ndarray) -> None:
+        values = list(values)  # type: ignore[call-overload]
+        top = int(np.argmax(counts))
+        value = values[top]
+        value = tuple(int(c) for c in value) if isinstance(value, tuple) else int(value)
+        more = f"; {len(values) - 1} other unknown value(s)" if len(values) > 1 else ""
+        raise LabelError(
+            f"{source}: {what} {value} is not in class set {self.name!r} "
+            f"({int(counts[top])} pixels{more})"
+        )
 
 
 def _cityscapes_lut() -> np.ndarray:
@@ -230,32 +339,388 @@ def read_yaml(path: Path, what: str) -> object:
 def load_palette(path: str | Path) -> LabelSet:
     """Load a label set from a YAML palette file (``name`` and ``classes``: name + rgb).
 
+    A palette file is a class set file (``load_class_set``) that may name a built-in ``base``
+    whose stored ids and categories it keeps.
+
     Raises:
         LabelError: The file is missing or malformed (the message names the file).
     """
     path = Path(path)
-    doc = read_yaml(path, "palette")
+    return _class_set_from_doc(read_yaml(path, "palette"), path, "palette")
+
+
+#: Most entries a CVAT labelmap or a Vistas config may hold (stored ids are 8-bit).
+_MAX_STORED = 256
+
+
+def normalized_class_name(name: str) -> str:
+    """A class name for matching: lower case, ``_`` as space, runs of spaces as one."""
+    return " ".join(name.replace("_", " ").lower().split())
+
+
+def load_class_set(spec: str | Path) -> LabelSet:
+    """A class set by built-in name or from a file.
+
+    Args:
+        spec: A built-in name (``cityscapes``, ``kitti``, ``voc``), a class set YAML file
+            (``.yaml``/``.yml``), a CVAT ``labelmap.txt`` (``.txt``: ``name:r,g,b:parts:
+            actions`` lines; colour masks by colour, single-channel masks by row number; a
+            class named ``background`` is unlabelled)
+            or a Mapillary Vistas ``config.json`` (``.json``: ``labels`` with ``name``,
+            ``readable``, ``color``, ``evaluate``; stored ids are list positions, classes not
+            evaluated are ignored).
+
+    Returns:
+        The label set.
+
+    Raises:
+        LabelError: An unknown name, or a missing or malformed file (the message names it).
+    """
+    text = str(spec)
+    if text in LABEL_SETS:
+        return LABEL_SETS[text]
+    path = Path(spec)
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        return _class_set_from_doc(read_yaml(path, "class set"), path, "class set")
+    if suffix == ".txt":
+        return _cvat_labelmap(path)
+    if suffix == ".json":
+        return _vistas_config(path)
+    if not path.suffix and not path.exists():
+        raise LabelError(
+            f"unknown class set {text!r}; built in: {', '.join(sorted(LABEL_SETS))}, or a "
+            "file (.yaml class set, CVAT labelmap.txt, Vistas config.json)"
+        )
+    raise LabelError(
+        f"{path}: not a class set file (expected .yaml, a CVAT labelmap.txt or a Vistas "
+        "config.json)"
+    )
+
+
+def _rgb(value: object, where: str) -> tuple[int, int, int]:
+    try:
+        rgb = tuple(int(v) for v in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        rgb = ()
+    if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb) or isinstance(value, str):
+        raise LabelError(f"{where}: colour {value!r} is not 3 values 0..255")
+    return rgb  # type: ignore[return-value]
+
+
+def _stored_id(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
+        raise LabelError(f"{where}: stored id {value!r} is not a whole number 0..255")
+    return value
+
+
+def _names(value: object, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise LabelError(f"{where}: expected a class name or a list of names, got {value!r}")
+
+
+class _Builder:
+    """Collects classes and stored values, then checks them into a LabelSet."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.names: list[str] = []
+        self.colors: list[tuple[int, int, int]] = []
+        self.categories: list[str | None] = []
+        self.lut = np.full(256, IGNORE_INDEX, np.uint8)
+        self.known = np.zeros(256, bool)
+        self.known[IGNORE_INDEX] = True
+        self.stored_colors: dict[tuple[int, int, int], int] = {}
+        self.any_ids = False
+        self.any_colors = False
+
+    def add_class(self, name: str, color: tuple[int, int, int], category: str | None) -> int:
+        if len(self.names) >= IGNORE_INDEX - 1:
+            raise LabelError(f"{self.where}: at most {IGNORE_INDEX - 1} classes fit in uint8")
+        self.names.append(name)
+        self.colors.append(color)
+        self.categories.append(category)
+        return len(self.names) - 1
+
+    def add_id(self, value: int, index: int) -> None:
+        if self.known[value] and value != IGNORE_INDEX:
+            raise LabelError(f"{self.where}: stored id {value} is given twice")
+        self.known[value] = True
+        self.lut[value] = index
+        self.any_ids = self.any_ids or index != IGNORE_INDEX
+
+    def add_color(self, rgb: tuple[int, int, int], index: int) -> None:
+        if rgb in self.stored_colors:
+            raise LabelError(f"{self.where}: stored colour {list(rgb)} is given twice")
+        self.stored_colors[rgb] = index
+        self.any_colors = True
+
+    def build(
+        self,
+        name: str,
+        source_names: dict[str, tuple[str, ...]] | None = None,
+        groups: tuple[GroupSpec, ...] = (),
+    ) -> LabelSet:
+        n = len(self.names)
+        if not n:
+            raise LabelError(f"{self.where}: no classes")
+        if not self.any_ids:  # stored ids are the training ids
+            taken = np.flatnonzero(self.known[:n])
+            if taken.size:
+                raise LabelError(
+                    f"{self.where}: stored id {int(taken[0])} is ignored, but without 'ids' it "
+                    f"is class {self.names[int(taken[0])]!r}'s: give the classes their ids"
+                )
+            self.known[:n] = True
+            self.lut[:n] = np.arange(n, dtype=np.uint8)
+        for i, rgb in enumerate(self.colors):  # colour masks: each class's own colour too
+            if not self.any_colors or rgb not in self.stored_colors:
+                self.stored_colors.setdefault(rgb, i)
+        unknown = sorted(set(source_names or {}) - set(self.names))
+        if unknown:
+            raise LabelError(f"{self.where}: source_names for unknown class(es) {unknown}")
+        categories = None
+        if any(c is not None for c in self.categories):
+            categories = tuple(c or "" for c in self.categories)
+        try:
+            label_set = LabelSet(
+                name=name,
+                names=tuple(self.names),
+                colors=np.array(self.colors, np.uint8).reshape(-1, 3),
+                raw_to_train=self.lut,
+                categories=categories,
+                known_raw=self.known,
+                stored_colors=self.stored_colors,
+                source_names=dict(source_names or {}),
+                group_specs=groups,
+            )
+        except LabelError as exc:
+            raise LabelError(f"{self.where}: {exc}") from None
+        if groups:
+            from ladderseg_ros.groups import groups_of
+
+            groups_of(label_set, self.where)  # every member a class, none in two groups
+        return label_set
+
+
+def _class_set_from_doc(doc: object, path: Path, what: str) -> LabelSet:
+    """A LabelSet from a class set YAML document (see ``class_set_yaml`` for the fields)."""
+    where = f"{what} file {path}"
     if not isinstance(doc, dict) or not isinstance(doc.get("classes"), list):
-        raise LabelError(f"palette file {path}: expected a mapping with a 'classes' list")
-    names, colors = [], []
+        raise LabelError(f"{where}: expected a mapping with a 'classes' list")
+    base = None
+    if doc.get("base") is not None:
+        base = LABEL_SETS.get(str(doc["base"]))
+        if base is None:
+            raise LabelError(f"{where}: unknown base {doc['base']!r}")
+    b = _Builder(where)
     for i, entry in enumerate(doc["classes"]):
+        if not isinstance(entry, dict) or "name" not in entry or "color" not in entry:
+            raise LabelError(f"{where}: class {i} needs 'name' and 'color'")
+        name = str(entry["name"])
+        cls_where = f"{where}: class {name!r}"
+        category = entry.get("category")
+        index = b.add_class(
+            name, _rgb(entry["color"], cls_where), None if category is None else str(category)
+        )
+        ids = entry.get("ids", [])
+        for value in ids if isinstance(ids, list) else [ids]:
+            b.add_id(_stored_id(value, cls_where), index)
+        colors = entry.get("colors", [])
+        if not isinstance(colors, list):
+            raise LabelError(f"{cls_where}: 'colors' must be a list of [r, g, b]")
+        for value in colors:
+            b.add_color(_rgb(value, cls_where), index)
+    ignore = doc.get("ignore", [])
+    for value in ignore if isinstance(ignore, list) else [ignore]:
+        if isinstance(value, list):
+            b.add_color(_rgb(value, f"{where}: ignore"), IGNORE_INDEX)
+        else:
+            b.add_id(_stored_id(value, f"{where}: ignore"), IGNORE_INDEX)
+    sources = doc.get("source_names") or {}
+    if not isinstance(sources, dict):
+        raise LabelError(f"{where}: source_names must map class names to source names")
+    source_names = {str(k): _names(v, f"{where}: source_names[{k!r}]") for k, v in sources.items()}
+    groups = group_specs(doc.get("groups") or [], where)
+    label_set = b.build(str(doc.get("name", path.stem)), source_names, groups)
+    if base is not None and not b.any_ids:  # a palette over a built-in set: its stored ids
+        return LabelSet(
+            name=label_set.name,
+            names=label_set.names,
+            colors=label_set.colors,
+            raw_to_train=base.raw_to_train,
+            categories=label_set.categories or base.categories,
+            known_raw=base.known_raw,
+            source_names=label_set.source_names,
+            group_specs=label_set.group_specs,
+        )
+    return label_set
+
+
+def group_specs(entries: object, where: str) -> tuple[GroupSpec, ...]:
+    """Groups as written (a list of ``name``, ``color``, ``classes``), checked for form only.
+
+    Raises:
+        LabelError: not a list, too many groups, or an entry without its three fields.
+    """
+    if not isinstance(entries, list):
+        raise LabelError(f"{where}: 'groups' must be a list")
+    if len(entries) >= IGNORE_INDEX:
+        raise LabelError(f"{where}: at most {IGNORE_INDEX - 1} groups fit in mono8")
+    specs = []
+    for g, entry in enumerate(entries):
         try:
             name = str(entry["name"])
-            rgb = [int(v) for v in entry["color"]]
-        except (TypeError, KeyError, ValueError) as exc:
-            raise LabelError(f"palette file {path}: class {i} needs 'name' and 'color'") from exc
-        if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
-            raise LabelError(f"palette file {path}: class {i} color {rgb} is not 3 values 0..255")
-        names.append(name)
-        colors.append(rgb)
-    base = LABEL_SETS.get(str(doc.get("base", "")))
-    return LabelSet(
-        name=str(doc.get("name", path.stem)),
-        names=tuple(names),
-        colors=np.array(colors, dtype=np.uint8).reshape(-1, 3),
-        raw_to_train=None if base is None else base.raw_to_train,
-        categories=None if base is None else base.categories,
+            classes = tuple(str(c) for c in entry["classes"])
+            color = entry["color"]
+        except (TypeError, KeyError) as exc:
+            raise LabelError(f"{where}: group {g} needs 'name', 'color' and 'classes'") from exc
+        specs.append(GroupSpec(name, _rgb(color, f"{where}: group {name!r}"), classes))
+    return tuple(specs)
+
+
+def _cvat_labelmap(path: Path) -> LabelSet:
+    """CVAT's ``labelmap.txt`` (Segmentation mask 1.1): ``name:r,g,b:parts:actions`` lines."""
+    from ladderseg_ros.fileio import InputFileError, read_text
+
+    try:
+        text = read_text(path, "CVAT labelmap")
+    except InputFileError as exc:
+        raise LabelError(str(exc)) from None
+    b = _Builder(f"CVAT labelmap {path}")
+    rows = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        rows += 1
+        if rows > _MAX_STORED:
+            raise LabelError(f"{path}: more than {_MAX_STORED} labels")
+        name, sep, rest = line.partition(":")
+        color_text = rest.partition(":")[0]
+        try:
+            rgb = _rgb(color_text.split(","), f"{path}:{number}")
+        except LabelError:
+            raise LabelError(
+                f"{path}:{number}: expected name:r,g,b:parts:actions, got {line.strip()!r}"
+            ) from None
+        if not sep or not name.strip():
+            raise LabelError(f"{path}:{number}: expected name:r,g,b:parts:actions")
+        name = name.strip()
+        index = IGNORE_INDEX if name.lower() == "background" else b.add_class(name, rgb, None)
+        b.add_color(rgb, index)
+        b.add_id(rows - 1, index)  # single-channel masks: the row number
+    return b.build(path.parent.name or "cvat")
+
+
+def _vistas_config(path: Path) -> LabelSet:
+    """Mapillary Vistas ``config.json``: ``labels`` in stored-id order."""
+    from ladderseg_ros.fileio import InputFileError, read_text
+
+    try:
+        doc = json.loads(read_text(path, "Vistas config"))
+    except InputFileError as exc:
+        raise LabelError(str(exc)) from None
+    except ValueError as exc:
+        raise LabelError(f"{path}: not JSON ({exc})") from None
+    labels = doc.get("labels") if isinstance(doc, dict) else None
+    if not isinstance(labels, list) or not labels:
+        raise LabelError(f"{path}: expected a Vistas config with a 'labels' list")
+    if len(labels) > _MAX_STORED:
+        raise LabelError(f"{path}: {len(labels)} labels, stored ids hold {_MAX_STORED}")
+    b = _Builder(f"Vistas config {path}")
+    readable = [str(e.get("readable", "")) if isinstance(e, dict) else "" for e in labels]
+    unique = len(set(readable)) == len(readable) and all(readable)
+    for stored, entry in enumerate(labels):
+        if not isinstance(entry, dict) or "name" not in entry or "color" not in entry:
+            raise LabelError(f"{path}: label {stored} needs 'name' and 'color'")
+        rgb = _rgb(entry["color"], f"{path}: label {entry['name']!r}")
+        if not entry.get("evaluate", True):
+            b.add_id(stored, IGNORE_INDEX)
+            b.add_color(rgb, IGNORE_INDEX)
+            continue
+        name = readable[stored] if unique else str(entry["name"])
+        index = b.add_class(name, rgb, str(entry["name"]).split("--")[0])
+        b.add_id(stored, index)
+        b.add_color(rgb, index)
+    version = doc.get("version")
+    return b.build(f"vistas_v{version}" if version else path.stem)
+
+
+def class_set_yaml(label_set: LabelSet) -> str:
+    """The class set as a YAML document that ``load_class_set`` reads back to the same set.
+
+    Fields: ``name``; ``classes`` (``name``, ``color``, optional ``category``, ``ids``: stored
+    ids, ``colors``: stored mask colours other than ``color``); ``ignore`` (stored ids and
+    colours that are unlabelled); ``source_names``; ``groups``.
+    """
+    import yaml
+
+    n = label_set.num_classes
+    lut = label_set.raw_to_train
+    identity = lut is None or (
+        bool(np.array_equal(lut[:n], np.arange(n)))
+        and (label_set.known_raw is None or not label_set.known_raw[n:IGNORE_INDEX].any())
     )
+    classes = []
+    table = label_set.color_table()
+    for i, name in enumerate(label_set.names):
+        rgb = [int(c) for c in label_set.colors[i]]
+        entry: dict[str, object] = {"name": name, "color": rgb}
+        if label_set.categories is not None and label_set.categories[i]:
+            entry["category"] = label_set.categories[i]
+        if not identity:
+            ids = [int(v) for v in np.flatnonzero(lut == i) if _declared(label_set, int(v))]
+            if ids:
+                entry["ids"] = ids
+        extra = [list(c) for c, j in table.items() if j == i and list(c) != rgb]
+        if extra:
+            entry["colors"] = extra
+        classes.append(entry)
+    ignore: list[object] = []
+    if not identity:
+        top = IGNORE_INDEX if label_set.known_raw is not None else _largest_listed(label_set)
+        ignore += [int(v) for v in range(top) if lut[v] == IGNORE_INDEX and _declared(label_set, v)]
+    ignore += [list(c) for c, j in table.items() if j == IGNORE_INDEX]
+    doc: dict[str, object] = {"name": label_set.name, "classes": classes}
+    if ignore:
+        doc["ignore"] = ignore
+    if label_set.source_names:
+        doc["source_names"] = {
+            k: (v[0] if len(v) == 1 else list(v)) for k, v in label_set.source_names.items()
+        }
+    if label_set.group_specs:
+        doc["groups"] = [
+            {"name": g.name, "color": list(g.color), "classes": list(g.classes)}
+            for g in label_set.group_specs
+        ]
+    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=100)
+
+
+def _declared(label_set: LabelSet, value: int) -> bool:
+    return label_set.known_raw is None or bool(label_set.known_raw[value])
+
+
+def _largest_listed(label_set: LabelSet) -> int:
+    """One past the largest stored id a built-in set maps to a class (Cityscapes: 34)."""
+    if label_set.raw_to_train is None:
+        return 0
+    mapped = np.flatnonzero(label_set.raw_to_train != IGNORE_INDEX)
+    ids = [lab.id for lab in CITYSCAPES_LABELS] if label_set.name in ("cityscapes", "kitti") else []
+    return max([int(mapped.max()) + 1 if mapped.size else 0, *(i + 1 for i in ids)])
+
+
+def write_class_set(path: str | Path, label_set: LabelSet) -> Path:
+    """Writes ``class_set_yaml(label_set)`` to the new file ``path``, atomically.
+
+    Raises:
+        OutputExistsError: ``path`` exists (never overwritten).
+    """
+    from ladderseg_ros.fileio import write_bytes_atomic
+
+    return write_bytes_atomic(Path(path), class_set_yaml(label_set).encode())
 
 
 def palette_lut(label_set: LabelSet) -> np.ndarray:

@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from ladderseg_ros.classes import IGNORE_INDEX, LabelError, LabelSet, read_yaml
+from ladderseg_ros.classes import (
+    IGNORE_INDEX,
+    GroupSpec,
+    LabelError,
+    LabelSet,
+    group_specs,
+    read_yaml,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,43 +62,50 @@ def load_groups(path: str | Path, label_set: LabelSet) -> ClassGroups:
     doc = read_yaml(path, "groups")
     if not isinstance(doc, dict) or not isinstance(doc.get("groups"), list) or not doc["groups"]:
         raise LabelError(f"groups file {path}: expected a mapping with a non-empty 'groups' list")
-    if len(doc["groups"]) >= IGNORE_INDEX:
-        raise LabelError(f"groups file {path}: at most {IGNORE_INDEX - 1} groups fit in mono8")
-    index = {name: i for i, name in enumerate(label_set.names)}
+    where = f"groups file {path}"
+    specs = group_specs(doc["groups"], where)
+    return _build_groups(str(doc.get("name", path.stem)), specs, label_set, where)
+
+
+def groups_of(label_set: LabelSet, where: str = "") -> ClassGroups | None:
+    """The groups a class set carries (``LabelSet.group_specs``), or None when it has none.
+
+    Raises:
+        LabelError: A group names a class the set does not have, or a class is in two groups.
+    """
+    if not label_set.group_specs:
+        return None
+    return _build_groups(
+        label_set.name, label_set.group_specs, label_set, where or f"class set {label_set.name!r}"
+    )
+
+
+def _build_groups(
+    name: str, specs: tuple[GroupSpec, ...], label_set: LabelSet, where: str
+) -> ClassGroups:
+    index = {cls: i for i, cls in enumerate(label_set.names)}
     lut = np.full(256, IGNORE_INDEX, dtype=np.uint8)
-    names, colors, members = [], [], []
-    for g, entry in enumerate(doc["groups"]):
-        try:
-            name = str(entry["name"])
-            rgb = [int(v) for v in entry["color"]]
-            classes = [str(c) for c in entry["classes"]]
-        except (TypeError, KeyError, ValueError) as exc:
-            raise LabelError(
-                f"groups file {path}: group {g} needs 'name', 'color' and 'classes'"
-            ) from exc
-        if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
-            raise LabelError(f"groups file {path}: group {name!r} color {rgb} is not 3 values")
+    members = []
+    for g, spec in enumerate(specs):
         ids = []
-        for cls in classes:
+        for cls in spec.classes:
             if cls not in index:
                 raise LabelError(
-                    f"groups file {path}: unknown class {cls!r} in group {name!r} (label set "
+                    f"{where}: unknown class {cls!r} in group {spec.name!r} (label set "
                     f"{label_set.name!r} has {', '.join(label_set.names)})"
                 )
             if lut[index[cls]] != IGNORE_INDEX:
                 raise LabelError(
-                    f"groups file {path}: class {cls!r} is in group {names[lut[index[cls]]]!r} "
-                    f"and in {name!r}"
+                    f"{where}: class {cls!r} is in group {specs[lut[index[cls]]].name!r} "
+                    f"and in {spec.name!r}"
                 )
             lut[index[cls]] = g
             ids.append(index[cls])
-        names.append(name)
-        colors.append(rgb)
         members.append(tuple(ids))
     return ClassGroups(
-        name=str(doc.get("name", path.stem)),
-        names=tuple(names),
-        colors=np.array(colors, dtype=np.uint8).reshape(-1, 3),
+        name=name,
+        names=tuple(spec.name for spec in specs),
+        colors=np.array([spec.color for spec in specs], dtype=np.uint8).reshape(-1, 3),
         members=tuple(members),
         lut=lut,
     )

@@ -14,9 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
+import numpy as np
 import torch
 
-from ladderseg_ros.classes import LabelError, get_label_set
+from ladderseg_ros.classes import (
+    IGNORE_INDEX,
+    LABEL_SETS,
+    GroupSpec,
+    LabelError,
+    LabelSet,
+    bit_palette,
+    get_label_set,
+    normalized_class_name,
+)
 from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.fileio import atomic_output
 from ladderseg_ros.model import LadderSeg, ModelConfig
@@ -28,9 +38,10 @@ if TYPE_CHECKING:
 _LOG = logging.getLogger(__name__)
 
 FORMAT = "ladderseg-weights"
-FORMAT_VERSION = 2
-"""2 adds ``focal_length`` (the trained scale); version-1 files still load."""
-_READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+"""2 adds ``focal_length`` (the trained scale), 3 the class set (``class_colors``,
+``categories``, ``ignore_index``, ``groups``); older files still load."""
+_READABLE_VERSIONS = (1, 2, 3)
 _MAX_PARAMETERS = 500_000_000
 """Largest network a weights file may describe (LDN-161 has about 40 M parameters)."""
 _METADATA_KEY = "ladderseg"
@@ -56,6 +67,9 @@ class MetadataFields(TypedDict, total=False):
     focal_length: float | None
     provenance: dict[str, str]
     metrics: dict[str, float]
+    class_colors: tuple[tuple[int, int, int], ...] | None
+    categories: tuple[str, ...] | None
+    groups: tuple[GroupSpec, ...]
 
 
 @dataclass(frozen=True)
@@ -74,10 +88,15 @@ class WeightsMetadata:
             distance span focal_length * size / distance pixels).
         provenance: training data, commit, command, date.
         metrics: evaluation figures (e.g. ``val_miou``).
+        class_colors: one RGB colour per class, or None (older files: a built-in set's
+            colours, else the bit palette).
+        categories: one category per class, or None.
+        ignore_index: the label value of "no class" in label maps (255).
+        groups: groups of the classes (name, colour, member class names).
 
     Raises:
         WeightsError: class names that do not match the model or a built-in label set, or a
-            normalization, input size or focal length out of range.
+            normalization, input size, focal length, colour or group out of range.
     """
 
     model: ModelConfig
@@ -89,6 +108,10 @@ class WeightsMetadata:
     focal_length: float | None = None
     provenance: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    class_colors: tuple[tuple[int, int, int], ...] | None = None
+    categories: tuple[str, ...] | None = None
+    ignore_index: int = IGNORE_INDEX
+    groups: tuple[GroupSpec, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.class_names) != self.model.num_classes:
@@ -127,6 +150,60 @@ class WeightsMetadata:
                 raise WeightsError(
                     f"focal_length must be a number of pixels in 1..1e5, got {self.focal_length}"
                 )
+        if self.ignore_index != IGNORE_INDEX:
+            raise WeightsError(f"ignore_index must be {IGNORE_INDEX}, got {self.ignore_index}")
+        try:
+            from ladderseg_ros.groups import groups_of
+
+            groups_of(self.class_set())
+        except (LabelError, ValueError) as exc:
+            raise WeightsError(f"class set: {exc}") from None
+
+    def class_set(self) -> LabelSet:
+        """The class set the weights carry: names, colours, categories and groups.
+
+        Older files without colours: the built-in set they name, else the bit palette.
+
+        Raises:
+            LabelError: colours or categories not one per class, or repeated names.
+        """
+        builtin = LABEL_SETS.get(self.label_set)
+        if (
+            builtin is not None
+            and not self.groups
+            and self.categories in (None, builtin.categories)
+            and (
+                self.class_colors is None
+                or np.array_equal(np.array(self.class_colors).reshape(-1, 3), builtin.colors)
+            )
+        ):
+            return builtin  # names checked in __post_init__
+        if self.class_colors is not None:
+            colors = np.array([tuple(c)[:3] for c in self.class_colors], np.int64).reshape(-1, 3)
+            if (
+                len(self.class_colors) != len(self.class_names)
+                or any(len(tuple(c)) != 3 for c in self.class_colors)
+                or colors.min(initial=0) < 0
+                or colors.max(initial=0) > 255
+            ):
+                raise LabelError(
+                    f"class_colors must be one RGB triple 0..255 per class "
+                    f"({len(self.class_names)}), got {len(self.class_colors)}"
+                )
+        elif builtin is not None:
+            colors = builtin.colors
+        else:
+            colors = bit_palette(len(self.class_names))
+        categories = self.categories
+        if categories is None and builtin is not None:
+            categories = builtin.categories
+        return LabelSet(
+            name=self.label_set,
+            names=tuple(self.class_names),
+            colors=colors,
+            categories=categories,
+            group_specs=self.groups,
+        )
 
     def describe_scale(self) -> str:
         """The trained scale in words: ``640x192, fx 371.81 px``, ``640x192`` or ``none``."""
@@ -148,6 +225,25 @@ class WeightsMetadata:
         names = tuple(get_label_set(label_set).names)
         return cls(model=model, label_set=label_set, class_names=names, **kwargs)
 
+    @classmethod
+    def for_class_set(
+        cls, model: ModelConfig, label_set: LabelSet, **kwargs: Unpack[MetadataFields]
+    ) -> WeightsMetadata:
+        """Metadata carrying ``label_set``: names, colours, categories and groups.
+
+        Raises:
+            WeightsError: as the constructor.
+        """
+        return cls(
+            model=model,
+            label_set=label_set.name,
+            class_names=tuple(label_set.names),
+            class_colors=tuple(tuple(int(c) for c in rgb) for rgb in label_set.colors),
+            categories=label_set.categories,
+            groups=label_set.group_specs,
+            **kwargs,
+        )
+
     def to_json(self) -> str:
         """One-line JSON object, keys sorted, with ``format`` and ``version`` (``from_json``)."""
         return json.dumps(
@@ -163,6 +259,15 @@ class WeightsMetadata:
                 "focal_length": self.focal_length,
                 "provenance": dict(self.provenance),
                 "metrics": dict(self.metrics),
+                "class_colors": None
+                if self.class_colors is None
+                else [list(c) for c in self.class_colors],
+                "categories": None if self.categories is None else list(self.categories),
+                "ignore_index": self.ignore_index,
+                "groups": [
+                    {"name": g.name, "color": list(g.color), "classes": list(g.classes)}
+                    for g in self.groups
+                ],
             },
             sort_keys=True,
         )
@@ -202,7 +307,38 @@ class WeightsMetadata:
             metrics={
                 str(k): _number(v, f"metrics.{k}") for k, v in data.get("metrics", {}).items()
             },
+            **_class_set_fields(data),
         )
+
+
+def _class_set_fields(data: dict) -> dict:
+    """``class_colors``, ``categories``, ``ignore_index`` and ``groups`` of a version-3 file.
+
+    Raises:
+        WeightsError: a field of the wrong kind or size (bounded before any allocation).
+    """
+    from ladderseg_ros.classes import group_specs
+
+    fields: dict = {}
+    colors = data.get("class_colors")
+    if colors is not None:
+        if not isinstance(colors, list) or len(colors) != len(data["class_names"]):
+            raise WeightsError("class_colors must hold one colour per class")
+        fields["class_colors"] = tuple(
+            tuple(_integer(v, "class_colors") for v in rgb) for rgb in colors
+        )
+    categories = data.get("categories")
+    if categories is not None:
+        if not isinstance(categories, list) or len(categories) != len(data["class_names"]):
+            raise WeightsError("categories must hold one category per class")
+        fields["categories"] = tuple(str(c) for c in categories)
+    if "ignore_index" in data:
+        fields["ignore_index"] = _integer(data["ignore_index"], "ignore_index")
+    try:
+        fields["groups"] = group_specs(data.get("groups") or [], "groups")
+    except LabelError as exc:
+        raise WeightsError(str(exc)) from None
+    return fields
 
 
 def _number(value: object, name: str) -> float:
@@ -394,7 +530,70 @@ def load_torchvision_densenet(model: LadderSeg, path: str | Path) -> None:
     _LOG.info("loaded ImageNet backbone from %s (%d tensors)", path, len(state))
 
 
-def init_from_weights(model: LadderSeg, path: str | Path) -> tuple[list[str], list[str]]:
+#: The tensors holding one row per class: the 1x1 convolutions of the head and aux heads.
+_CLASS_ROWS = re.compile(r"^(?:head|aux_heads\.\d+)\.conv\.(?:weight|bias)$")
+
+
+def head_row_sources(source_names: tuple[str, ...], label_set: LabelSet) -> list[tuple[int, ...]]:
+    """For each class of ``label_set``: the rows of the source classes its head rows start from.
+
+    A class's ``label_set.source_names`` entry wins (several names: their rows are merged);
+    else the source class of the same name (case, ``_`` and spaces aside); else none (the
+    class starts fresh).
+
+    Raises:
+        WeightsError: a ``source_names`` entry naming a class the source does not have.
+    """
+    index = {normalized_class_name(n): i for i, n in enumerate(source_names)}
+    rows: list[tuple[int, ...]] = []
+    for name in label_set.names:
+        explicit = label_set.source_names.get(name)
+        if explicit is None:
+            match = index.get(normalized_class_name(name))
+            rows.append(() if match is None else (match,))
+            continue
+        unknown = [n for n in explicit if normalized_class_name(n) not in index]
+        if unknown:
+            raise WeightsError(
+                f"class set {label_set.name!r}: source_names of {name!r} names "
+                f"{', '.join(map(repr, unknown))}, not a class of the starting weights "
+                f"({', '.join(source_names)})"
+            )
+        rows.append(tuple(index[normalized_class_name(n)] for n in explicit))
+    return rows
+
+
+def class_transfer_table(
+    source_names: tuple[str, ...], label_set: LabelSet
+) -> list[tuple[str, str]]:
+    """(class, where its head rows come from: ``road``, ``car + truck + bus``, or ``new``)."""
+    rows = head_row_sources(source_names, label_set)
+    return [
+        (name, " + ".join(source_names[r] for r in src) if src else "new")
+        for name, src in zip(label_set.names, rows, strict=True)
+    ]
+
+
+def _carry_rows(
+    target: torch.Tensor, source: torch.Tensor, rows: list[tuple[int, ...]], bias: bool
+) -> torch.Tensor:
+    """``target`` (fresh) with each class's rows from ``source``.
+
+    Merged rows: the mean weight and the log-sum-exp bias, so that the merged class scores
+    about as the sum of its parts.
+    """
+    out = target.clone()
+    for i, src in enumerate(rows):
+        if not src:
+            continue
+        picked = source[list(src)]
+        out[i] = torch.logsumexp(picked, 0) if bias and len(src) > 1 else picked.mean(0)
+    return out
+
+
+def init_from_weights(
+    model: LadderSeg, path: str | Path, label_set: LabelSet | None = None
+) -> tuple[list[str], list[str]]:
     """Starts ``model`` from a LadderSeg weights file (fine-tuning), tensor by tensor.
 
     Every tensor of ``model`` whose name and shape the file also has is copied. Tensors only
@@ -403,20 +602,38 @@ def init_from_weights(model: LadderSeg, path: str | Path) -> tuple[list[str], li
     projection, when a scale-selection model starts its plain twin) are left unused. Both
     lists are logged and returned as ``(fresh, unused)``.
 
+    With ``label_set`` (the classes being trained), the file may have other classes: the
+    head rows (main and auxiliary heads) of each class come from the file's classes
+    ``head_row_sources`` gives (by name, or the set's ``source_names``), the rest stay
+    fresh; the log lists the carried-over and the new classes.
+
     Raises:
         WeightsError: unreadable or invalid file (as :func:`load_weights`), another number of
-            classes, a shared name with another shape, or fewer than half of the model's
-            tensors found in the file (not a relative of this network).
+            classes without ``label_set``, a ``source_names`` entry the file lacks, a shared
+            name with another shape, or fewer than half of the model's tensors found in the
+            file (not a relative of this network).
     """
     path = Path(path)
     source, metadata = load_weights(path)
-    if metadata.model.num_classes != model.config.num_classes:
+    tensors = source.state_dict()
+    target = model.state_dict()
+    if label_set is not None and label_set.num_classes != model.config.num_classes:
+        raise WeightsError(
+            f"class set {label_set.name!r} has {label_set.num_classes} classes, the network "
+            f"{model.config.num_classes}"
+        )
+    same = label_set is None or tuple(label_set.names) == tuple(metadata.class_names)
+    if label_set is None and metadata.model.num_classes != model.config.num_classes:
         raise WeightsError(
             f"{path}: {metadata.model.num_classes} classes ({metadata.label_set}), the network "
             f"being trained has {model.config.num_classes}"
         )
-    tensors = source.state_dict()
-    target = model.state_dict()
+    rows: list[tuple[int, ...]] | None = None
+    if not same:
+        assert label_set is not None
+        rows = head_row_sources(tuple(metadata.class_names), label_set)
+        for key in [k for k in target if _CLASS_ROWS.match(k) and k in tensors]:
+            tensors[key] = _carry_rows(target[key], tensors[key], rows, key.endswith("bias"))
     for key, value in target.items():
         if key in tensors and tuple(tensors[key].shape) != tuple(value.shape):
             raise WeightsError(
@@ -440,4 +657,19 @@ def init_from_weights(model: LadderSeg, path: str | Path) -> tuple[list[str], li
         _preview(fresh),
         _preview(unused),
     )
+    if rows is not None:
+        assert label_set is not None
+        table = class_transfer_table(tuple(metadata.class_names), label_set)
+        carried = [f"{name} <- {src}" for name, src in table if src != "new"]
+        new = [name for name, src in table if src == "new"]
+        _LOG.info(
+            "classes %s from %s (%s): head rows carried over for %d: %s; new (fresh rows) %d: %s",
+            label_set.name,
+            path.name,
+            metadata.label_set,
+            len(carried),
+            ", ".join(carried) or "none",
+            len(new),
+            ", ".join(new) or "none",
+        )
     return fresh, unused

@@ -3,6 +3,11 @@
 Files are matched by their frame name: the dataset suffixes (``_gtFine_labelIds``,
 ``_leftImg8bit``, ``_trainIds``, ...) are stripped, so Cityscapes ground truth pairs with
 predictions named after the input images. This scores any model's output, not only ours.
+
+The classes (``--label-set``) are a built-in set, a class set file (YAML, CVAT
+``labelmap.txt``, Vistas ``config.json``) or weights (the class set they carry): per-class
+IoU by its names. Ground truth in stored values (``--gt-ids raw``: ids, or RGB colour masks)
+is decoded by the class set; a value it does not declare is an error naming the file.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ladderseg_ros.classes import LABEL_SETS, get_label_set
+from ladderseg_ros.classes import LABEL_SETS
 from ladderseg_ros.cli.args import plain_help
 from ladderseg_ros.training.evaluate import evaluate_folders
 
@@ -25,7 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--predictions", required=True, help="folder of predicted label PNGs")
     p.add_argument("--ground-truth", required=True, help="folder of ground-truth label PNGs")
-    p.add_argument("--label-set", default="cityscapes", choices=sorted(LABEL_SETS))
+    p.add_argument(
+        "--label-set",
+        "--classes",
+        default="cityscapes",
+        metavar="NAME|FILE",
+        help=f"built-in class set ({', '.join(sorted(LABEL_SETS))}), class set file or weights",
+    )
     p.add_argument(
         "--gt-ids",
         choices=("raw", "train"),
@@ -44,7 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Prints the per-class IoU table and mIoU; returns 0."""
-    label_set = get_label_set(args.label_set)
+    from ladderseg_ros.cli.classes import class_set_of
+
+    label_set = class_set_of(args.label_set)
     gt_ids = args.gt_ids or ("train" if label_set.raw_to_train is None else "raw")
     cm = evaluate_folders(
         Path(args.predictions), Path(args.ground_truth), label_set, gt_ids, args.pred_ids

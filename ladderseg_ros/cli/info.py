@@ -3,7 +3,7 @@
 MODEL is a variant name (``ldn121``, ``ldn121_ss``, ...) or a ``.safetensors`` weights file.
 Parameters are those inference uses (auxiliary heads, a training aid, are not counted).
 FLOPs are counted on PyTorch's meta device (``model.figures``). For a weights file, the scale it
-was trained at (input size and focal length) is printed too.
+was trained at (input size and focal length) and the class set it carries are printed too.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         fig = model_figures(_build(spec, args.num_classes), sizes)
         scale = _trained_scale(spec)
         if scale:
-            scales.append(scale)
+            scales += [scale, _classes(spec)]
         rows.append(
             [
                 fig.name if spec == fig.name else f"{fig.name} ({spec})",
@@ -91,6 +91,19 @@ def run(args: argparse.Namespace) -> int:
     for line in scales:
         print(line)
     return 0
+
+
+def _classes(spec: str) -> str:
+    """``SPEC: N classes (set): names; groups ...``: the class set a weights file carries."""
+    from ladderseg_ros.weights import read_metadata
+
+    classes = read_metadata(spec).class_set()
+    groups = ", ".join(g.name for g in classes.group_specs)
+    return (
+        f"{spec}: {classes.num_classes} classes ({classes.name}): {', '.join(classes.names)}"
+        + (f"; groups {groups}" if groups else "")
+        + f" (colours: ladderseg classes {spec})"
+    )
 
 
 def _trained_scale(spec: str) -> str | None:

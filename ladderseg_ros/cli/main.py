@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "ladderseg_ros.cli.import_ldn",
     "ladderseg_ros.cli.export",
     "ladderseg_ros.cli.predict",
+    "ladderseg_ros.cli.classes",
 )
 
 

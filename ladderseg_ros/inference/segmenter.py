@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ladderseg_ros.classes import LabelError, LabelSet, bit_palette, get_label_set
+from ladderseg_ros.classes import LabelSet
 from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.inference.backends import (
     PRECISIONS,
@@ -65,16 +65,12 @@ class SegmentationResult:
 
 
 def label_set_for(metadata: WeightsMetadata) -> LabelSet:
-    """The built-in label set the weights name, or one built from their class names.
+    """The class set the weights carry (names, colours, categories, groups).
 
-    ``WeightsMetadata`` guarantees that a built-in name comes with that set's class names.
+    Older weights without colours: the built-in set they name, else the bit palette
+    (``WeightsMetadata.class_set``).
     """
-    try:
-        return get_label_set(metadata.label_set)
-    except LabelError:
-        pass
-    colors = bit_palette(len(metadata.class_names))
-    return LabelSet(name=metadata.label_set, names=tuple(metadata.class_names), colors=colors)
+    return metadata.class_set()
 
 
 def weights_metadata(path: str | Path) -> WeightsMetadata:

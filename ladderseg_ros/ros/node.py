@@ -44,7 +44,7 @@ from ladderseg_ros.classes import LabelSet, load_palette
 from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.frames.frame import FrameNote, Wanted
 from ladderseg_ros.frames.processor import FrameProcessor
-from ladderseg_ros.groups import ClassGroups, label_metadata, load_groups
+from ladderseg_ros.groups import ClassGroups, groups_of, label_metadata, load_groups
 from ladderseg_ros.io.messages import BadMessageError, Stamped, header_seconds
 from ladderseg_ros.io.pipeline import CalibrationGate, MessagePipeline
 from ladderseg_ros.ros.conversions import RCLPY
@@ -133,7 +133,12 @@ class LadderSegNode(Node):
                 )
             label_set = palette
         self.label_set = label_set
-        self.groups = load_groups(p.groups_file, label_set) if p.groups_file else None
+        # the groups file, else the groups the weights' class set carries
+        self.groups = (
+            load_groups(p.groups_file, label_set)
+            if p.groups_file
+            else groups_of(self.segmenter.label_set)
+        )
         self.processor = FrameProcessor(
             self.segmenter,
             label_set,

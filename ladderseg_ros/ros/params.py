@@ -180,7 +180,8 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "groups_file",
         "",
-        "YAML class groups (e.g. config/groups_driving.yaml) for ~/groups; empty = none.",
+        "YAML class groups (e.g. config/groups_driving.yaml) for ~/groups; empty = the "
+        "weights' (if any).",
     ),
     ParamSpec(
         "output_qos",

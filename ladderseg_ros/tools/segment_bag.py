@@ -166,7 +166,7 @@ class _BagSegmenter:
         from ladderseg_ros.frames.frame import Wanted
         from ladderseg_ros.frames.processor import FrameProcessor
         from ladderseg_ros.frames.sync import StampSynchronizer
-        from ladderseg_ros.groups import load_groups
+        from ladderseg_ros.groups import groups_of, load_groups
         from ladderseg_ros.inference import Segmenter
         from ladderseg_ros.inference.segmenter import weights_metadata
         from ladderseg_ros.io.pipeline import MessagePipeline
@@ -186,7 +186,12 @@ class _BagSegmenter:
             precision=p.precision,
         )
         self.label_set = segmenter.label_set
-        groups = load_groups(p.groups_file, self.label_set) if p.groups_file else None
+        # the groups file, else the groups the weights' class set carries
+        groups = (
+            load_groups(p.groups_file, self.label_set)
+            if p.groups_file
+            else groups_of(self.label_set)
+        )
         processor = FrameProcessor(
             segmenter, self.label_set, p.sgbm_config(), groups, p.points_config(), p.overlay_alpha
         )

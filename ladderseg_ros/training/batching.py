@@ -87,8 +87,14 @@ def build_dataset(
         from ladderseg_ros.data.voc import VocDataset
 
         ds = VocDataset(config.root, split)
+    elif name == "folder":
+        from ladderseg_ros.data.folder import FolderDataset
+
+        ds = FolderDataset(config.root, split, config.classes, config.folder_format, with_disparity)
     else:
-        raise DatasetError(f"data.dataset {name!r}: expected cityscapes, kitti, voc or synthetic")
+        raise DatasetError(
+            f"data.dataset {name!r}: expected cityscapes, kitti, voc, folder or synthetic"
+        )
     return Subset(ds, limit)
 
 

@@ -32,9 +32,14 @@ class DataConfig:
     """Which dataset to train and validate on.
 
     Attributes:
-        dataset: ``cityscapes``, ``kitti``, ``voc`` or ``synthetic`` (rendered on the fly;
-            its Cityscapes-layout export is read with ``cityscapes``).
+        dataset: ``cityscapes``, ``kitti``, ``voc``, ``synthetic`` (rendered on the fly;
+            its Cityscapes-layout export is read with ``cityscapes``) or ``folder`` (a team's
+            own frames: a CVAT export, a Vistas folder or images/ + labels/,
+            ``ladderseg_ros.data.folder``).
         root: Dataset root (unused for ``synthetic``).
+        classes: ``folder`` only: the class set (a built-in name or a file: class set YAML,
+            CVAT ``labelmap.txt``, Vistas ``config.json``); empty = the folder's own.
+        folder_format: ``folder`` only: ``auto`` (detected), ``cvat``, ``vistas`` or ``plain``.
         train_split, val_split: Split names of that dataset.
         num_train, num_val: Use only the first n samples (None = all).
         synthetic_width, synthetic_height: Render size of the synthetic world.
@@ -59,6 +64,8 @@ class DataConfig:
 
     dataset: str = "synthetic"
     root: str = ""
+    classes: str = ""
+    folder_format: str = "auto"
     train_split: str = "train"
     val_split: str = "val"
     num_train: int | None = None
@@ -89,7 +96,10 @@ class ModelSection:
         checkpointing: Gradient checkpointing of dense layers (less memory, more compute).
         init_weights: A LadderSeg ``.safetensors`` file to start from (fine-tuning): every
             tensor the network shares with the file by name and shape is copied; the run's
-            weights record the file and its SHA-256. The label sets must agree.
+            weights record the file and its SHA-256. Its classes may differ from the data's:
+            head rows are carried over for classes of the same name (case, ``_`` and spaces
+            aside) or as the class set's ``source_names`` map says (several source classes
+            merge), the other classes start fresh, and the log lists both.
     """
 
     variant: str = "ldn121"

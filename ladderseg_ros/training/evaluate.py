@@ -77,11 +77,19 @@ def label_files(root: Path) -> dict[str, Path]:
     return files
 
 
-def _read_labels(path: Path) -> np.ndarray:
-    """The label reader of the datasets (cv2 is imported with it: not at CLI start-up)."""
+def _read_labels(path: Path, stored: bool = False) -> np.ndarray:
+    """The label reader of the datasets (cv2 is imported with it: not at CLI start-up).
+
+    ``stored``: labels as a dataset stores them, colour masks included (a class set decodes
+    them); else single-channel ids only.
+    """
     from ladderseg_ros.data.sample import DatasetError, read_label_png
 
     try:
+        if stored:
+            from ladderseg_ros.data.folder import read_stored_labels
+
+            return read_stored_labels(path, colors=False)
         return read_label_png(path, wide=True)
     except DatasetError as exc:
         raise EvalInputError(str(exc)) from exc
@@ -100,8 +108,9 @@ def evaluate_folders(
         predictions: folder of predicted label PNGs.
         ground_truth: folder of ground-truth label PNGs (every frame needs a prediction).
         label_set: the classes, and the map from dataset ids to training ids.
-        gt_ids: ``raw`` = the dataset's stored ids (Cityscapes labelIds, mapped through the
-            label set), ``train`` = training ids already.
+        gt_ids: ``raw`` = the dataset's stored labels (Cityscapes labelIds, a class set's
+            stored ids or colour masks, decoded by the label set: a value it does not declare
+            is an error naming the file), ``train`` = training ids already.
         pred_ids: the same for the predictions.
 
     Returns:
@@ -125,11 +134,14 @@ def evaluate_folders(
         LOG.warning("%d prediction(s) in %s have no ground truth; ignored", extra, predictions)
     cm = ConfusionMatrix(label_set.num_classes)
     for key, gt_path in gts.items():
-        gt = _read_labels(gt_path)
+        gt = _read_labels(gt_path, stored=gt_ids == "raw")
         pred = _read_labels(preds[key])
+        if gt_ids == "raw":
+            try:
+                gt = label_set.decode(gt, gt_path)
+            except LabelError as exc:
+                raise EvalInputError(str(exc)) from exc
         try:
-            if gt_ids == "raw":
-                gt = label_set.to_train_ids(gt)
             if pred_ids == "raw":
                 pred = label_set.to_train_ids(pred)
         except LabelError as exc:

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ladderseg_ros.classes import IGNORE_INDEX
+from ladderseg_ros.classes import IGNORE_INDEX, LabelSet
 from ladderseg_ros.data.synthetic.rig import KITTI_RIG
 from ladderseg_ros.data.synthetic_dataset import sgbm_num_disparities
 from ladderseg_ros.data.transforms import Compose, Resize, build_train_transform
@@ -108,8 +108,14 @@ def select_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_network(config: TrainConfig, num_classes: int) -> nn.Module:
-    """The model of ``config.model``; checkpointing with the BN momentum correction."""
+def build_network(
+    config: TrainConfig, num_classes: int, label_set: LabelSet | None = None
+) -> nn.Module:
+    """The model of ``config.model``; checkpointing with the BN momentum correction.
+
+    ``label_set`` (the classes trained) lets ``model.init_weights`` come from weights of
+    another class set (head rows matched by class name, ``weights.init_from_weights``).
+    """
     if config.model.variant not in VARIANTS:
         raise TrainError(
             f"model.variant {config.model.variant!r}: known variants {', '.join(VARIANTS)}"
@@ -121,7 +127,7 @@ def build_network(config: TrainConfig, num_classes: int) -> nn.Module:
         load_torchvision_densenet(model, config.model.imagenet_weights)
     if config.model.init_weights:
         try:
-            init_from_weights(model, resolve_init_weights(config.model.init_weights))
+            init_from_weights(model, resolve_init_weights(config.model.init_weights), label_set)
         except WeightsError as exc:
             raise TrainError(f"model.init_weights: {exc}") from exc
     if config.model.checkpointing:
@@ -255,7 +261,7 @@ class Trainer:
         self.label_set = self.train_set.base.label_set
         self.num_classes = self.label_set.num_classes
 
-        self.model = build_network(config, self.num_classes).to(self.device)
+        self.model = build_network(config, self.num_classes, self.label_set).to(self.device)
         self.uses_disparity = bool(self.model.uses_disparity)
         self.net: nn.Module = self.model
         if self.dist.enabled:
@@ -613,10 +619,9 @@ class Trainer:
 
         c = self.config
         input_size, focal = trained_scale(c.data)
-        metadata = WeightsMetadata(
-            model=self.model.config,
-            label_set=self.label_set.name,
-            class_names=tuple(self.label_set.names),
+        metadata = WeightsMetadata.for_class_set(
+            self.model.config,
+            self.label_set,
             mean=IMAGENET_MEAN,
             std=IMAGENET_STD,
             input_size=input_size,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 from pathlib import Path
 
@@ -111,3 +112,64 @@ def test_init_weights_named_from_anywhere_and_errors_name_the_key(
     values["model"]["init_weights"] = "nowhere/none.safetensors"
     with pytest.raises(TrainError, match=r"^model.init_weights: nowhere/none.safetensors"):
         build_network(config_from_dict(values), 19)
+
+
+def test_other_class_set_carries_head_rows_by_name_and_by_map(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    import numpy as np
+
+    from ladderseg_ros.classes import LabelSet
+
+    source_path = _saved(tmp_path / "cs.safetensors", "ldn_tiny", seed=4)
+    source, meta = load_weights(source_path)
+    names = ("Traffic_Light", "vehicle", "sky", "cone")
+    classes = LabelSet(
+        name="team",
+        names=names,
+        colors=np.zeros((4, 3), np.uint8),
+        source_names={"vehicle": ("car", "truck", "bus"), "sky": ("road",)},
+    )
+    torch.manual_seed(5)
+    model = build_model("ldn_tiny", num_classes=4)
+    fresh_rows = model.state_dict()["head.conv.weight"].clone()
+    with caplog.at_level(logging.INFO, logger="ladderseg_ros.weights"):
+        fresh, unused = init_from_weights(model, source_path, classes)
+    assert (fresh, unused) == ([], [])
+    idx = {n: i for i, n in enumerate(meta.class_names)}
+    src = source.state_dict()
+    got = model.state_dict()
+    for key in ("head.conv.weight", "aux_heads.0.conv.weight"):
+        assert torch.equal(got[key][0], src[key][idx["traffic light"]])  # case, "_" = space
+        merged = src[key][[idx["car"], idx["truck"], idx["bus"]]].mean(0)
+        assert torch.allclose(got[key][1], merged)
+        assert torch.equal(got[key][2], src[key][idx["road"]])  # the map wins over the name
+    bias = src["head.conv.bias"]
+    expected = torch.logsumexp(bias[[idx["car"], idx["truck"], idx["bus"]]], 0)
+    assert torch.allclose(got["head.conv.bias"][1], expected)
+    assert torch.equal(got["head.conv.weight"][3], fresh_rows[3])  # "cone" is new
+    assert (
+        "carried over for 3: Traffic_Light <- traffic light, vehicle <- car + truck + bus, "
+        "sky <- road; new (fresh rows) 1: cone" in caplog.text
+    )
+    for key, value in src.items():  # everything but the class rows comes over
+        if not re.match(r"^(head|aux_heads\.\d+)\.conv\.", key):
+            assert torch.equal(got[key], value), key
+
+
+def test_a_map_naming_no_source_class_is_refused(tmp_path: Path) -> None:
+    import numpy as np
+
+    from ladderseg_ros.classes import LabelSet
+
+    source_path = _saved(tmp_path / "cs.safetensors", "ldn_tiny")
+    classes = LabelSet(
+        name="team",
+        names=("vehicle",),
+        colors=np.zeros((1, 3), np.uint8),
+        source_names={"vehicle": ("car", "lorry")},
+    )
+    with pytest.raises(WeightsError, match="source_names of 'vehicle' names 'lorry', not a class"):
+        init_from_weights(build_model("ldn_tiny", num_classes=1), source_path, classes)

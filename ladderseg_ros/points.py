@@ -5,8 +5,14 @@ the ``sensor_msgs/PointCloud2`` point layout described by ``POINT_FIELDS``, so t
 (``io.messages.pointcloud_msg``, for rclpy and rosbags) only wraps its bytes. Geometry follows
 stereo_image_proc's ``point_cloud_node`` (rectified pinhole stereo): Z = f*B/d,
 X = (u - cx) * Z / fx, Y = (v - cy) * Z / fy, in the left camera's optical frame (x right,
-y down, z forward), metres. Colours are packed as PCL's ``PointXYZRGB`` and RViz's ``RGB8``
-transformer read them: the float32 whose bits are ``r << 16 | g << 8 | b``.
+y down, z forward), metres. A point whose x, y or z is not finite and > 0 in depth (a tiny
+positive disparity overflows float32) is invalid: NaN x, y, z, never inf.
+
+The fields are those PCL's ``pcl::PointXYZRGBL`` reads (``pcl::fromROSMsg`` maps message
+fields by name, datatype and count, at any offset): x, y, z float32, ``rgb`` float32 (PCL's
+``rgba`` field accepts a float32 ``rgb``; RViz's ``RGB8`` transformer reads it) holding the
+bits ``r << 16 | g << 8 | b``, ``label`` uint32 (as PCL's PointXYZL and PointXYZRGBL), plus
+``confidence`` float32, which PCL ignores. 24 bytes a point, no padding.
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.stereo import MAX_FOCAL_PX, StereoError, check_baseline, check_focal
 
 # PointField datatype codes (sensor_msgs/PointField)
-UINT8 = 2
+UINT32 = 6
 FLOAT32 = 7
 # (name, byte offset, PointField datatype, count): the layout of one 24-byte point
 POINT_FIELDS: tuple[tuple[str, int, int, int], ...] = (
@@ -28,14 +35,14 @@ POINT_FIELDS: tuple[tuple[str, int, int, int], ...] = (
     ("y", 4, FLOAT32, 1),
     ("z", 8, FLOAT32, 1),
     ("rgb", 12, FLOAT32, 1),
-    ("confidence", 16, FLOAT32, 1),
-    ("label", 20, UINT8, 1),
+    ("label", 16, UINT32, 1),
+    ("confidence", 20, FLOAT32, 1),
 )
 POINT_STEP = 24
 POINT_DTYPE = np.dtype(
     {
         "names": [f[0] for f in POINT_FIELDS],
-        "formats": ["<f4" if f[2] == FLOAT32 else "u1" for f in POINT_FIELDS],
+        "formats": ["<f4" if f[2] == FLOAT32 else "<u4" for f in POINT_FIELDS],
         "offsets": [f[1] for f in POINT_FIELDS],
         "itemsize": POINT_STEP,
     }
@@ -83,6 +90,11 @@ class StereoGeometry:
         baseline: Distance between the camera centres (m).
         depth_focal: Focal length (px) of the disparity, for Z = f*B/d (a DisparityImage's
             ``f``); None = ``fx``.
+
+    Raises:
+        PointsError: A value is not finite, a focal length is outside [0.044, 1e6] px, the
+            principal point beyond 1e6 px, or the baseline outside [1 mm, 100 m]
+            (``stereo.check_focal`` and ``check_baseline``): the message names the value.
     """
 
     fx: float
@@ -95,26 +107,52 @@ class StereoGeometry:
     def __post_init__(self) -> None:
         if self.depth_focal is None:
             object.__setattr__(self, "depth_focal", self.fx)
-        values = (self.fx, self.fy, self.cx, self.cy, self.baseline, self.depth_focal)
-        if not all(math.isfinite(v) for v in values) or min(values[0], values[1], values[5]) <= 0:
-            raise PointsError(f"stereo geometry {values}: focal lengths must be finite and > 0")
-        if self.baseline <= 0:
-            raise PointsError(f"stereo baseline {self.baseline} m: expected > 0")
+        try:
+            for name in ("fx", "fy", "depth_focal"):
+                check_focal(getattr(self, name), None, f"stereo geometry {name}")
+            check_baseline(self.baseline, "stereo baseline")
+        except StereoError as exc:
+            raise PointsError(str(exc)) from None
+        for name in ("cx", "cy"):
+            value = getattr(self, name)
+            if not abs(value) <= MAX_FOCAL_PX:  # NaN fails too
+                raise PointsError(f"stereo geometry {name} {value:.6g} px is implausible")
 
     @classmethod
-    def from_projection(cls, p: Sequence[float], focal: float, baseline: float) -> StereoGeometry:
+    def from_projection(
+        cls,
+        p: Sequence[float],
+        focal: float,
+        baseline: float,
+        size: tuple[int, int] | None = None,
+    ) -> StereoGeometry:
         """From the left camera's 3x4 projection P (row major, as CameraInfo.p).
 
         fx, fy, cx, cy come from P; ``focal`` and ``baseline`` are the disparity's (P[0,0]
         for computed disparity; a received DisparityImage's ``f`` and ``T``).
 
+        Args:
+            p: 12 values.
+            focal: Disparity focal length (px).
+            baseline: Baseline (m).
+            size: (width, height) of the image, to refuse focal lengths whose field of view
+                over it exceeds 170 degrees (``stereo.check_focal``); None checks over 1 px.
+
         Raises:
-            PointsError: P is not 12 values, or the geometry is degenerate.
+            PointsError: P is not 12 values, or the geometry is implausible.
         """
         if len(p) != 12:
             raise PointsError(f"projection has {len(p)} values, expected 12 (3x4)")
         fx, fy, cx, cy = (float(p[i]) for i in (0, 5, 2, 6))
-        return cls(fx, fy, cx, cy, float(baseline), float(focal))
+        geometry = cls(fx, fy, cx, cy, float(baseline), float(focal))
+        if size is not None:
+            try:
+                check_focal(fx, int(size[0]), "projection fx")
+                check_focal(fy, int(size[1]), "projection fy")
+                check_focal(float(focal), int(size[0]), "disparity focal length")
+            except StereoError as exc:
+                raise PointsError(str(exc)) from None
+        return geometry
 
 
 def pack_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -154,8 +192,8 @@ def semantic_points(
 
     Returns:
         ``POINT_DTYPE`` array: (ceil(H/k), ceil(W/k)) when organized (NaN x, y, z where the
-        disparity is invalid or Z > max_range), else (1, valid points). Row i, column j is
-        pixel (i*k, j*k).
+        disparity is invalid, Z > max_range or any of x, y, z would not be finite), else
+        (1, valid points). Row i, column j is pixel (i*k, j*k). Never an inf.
 
     Raises:
         PointsError: The arrays differ in size.
@@ -171,17 +209,20 @@ def semantic_points(
     k = config.decimation
     d = disparity[::k, ::k].astype(np.float32, copy=False)
     rows, cols = d.shape
-    valid = np.isfinite(d) & (d > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         z = np.float32(geometry.depth_focal * geometry.baseline) / d
-    valid &= z <= config.max_range
-    z = np.where(valid, z, np.float32(np.nan))
-    u = np.arange(0, width, k, dtype=np.float32)
-    v = np.arange(0, height, k, dtype=np.float32)
+        u = np.arange(0, width, k, dtype=np.float32)
+        v = np.arange(0, height, k, dtype=np.float32)
+        x = (u[None, :] - np.float32(geometry.cx)) * (z / np.float32(geometry.fx))
+        y = (v[:, None] - np.float32(geometry.cy)) * (z / np.float32(geometry.fy))
+        # a tiny positive disparity overflows z (or x, y) to inf; a huge one underflows z to 0
+        valid = (d > 0) & (z > 0) & (z <= config.max_range) & np.isfinite(z)
+        valid &= np.isfinite(x) & np.isfinite(y)
+    nan = np.float32(np.nan)
     points = np.empty((rows, cols), dtype=POINT_DTYPE)
-    points["x"] = (u[None, :] - np.float32(geometry.cx)) * (z / np.float32(geometry.fx))
-    points["y"] = (v[:, None] - np.float32(geometry.cy)) * (z / np.float32(geometry.fy))
-    points["z"] = z
+    points["x"] = np.where(valid, x, nan)
+    points["y"] = np.where(valid, y, nan)
+    points["z"] = np.where(valid, z, nan)
     kept = labels[::k, ::k]
     points["rgb"] = pack_rgb(color[::k, ::k] if palette is None else palette[kept])
     points["confidence"] = confidence[::k, ::k]

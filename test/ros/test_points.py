@@ -129,7 +129,7 @@ def test_points_geometry_labels_and_layout(
         ("z", 7, 1),
         ("rgb", 7, 1),
         ("confidence", 7, 1),
-        ("label", 2, 1),
+        ("label", 6, 1),  # uint32, as PCL's PointXYZL / PointXYZRGBL read it
     }
     assert cloud.header.frame_id == "left_optical"
     rows, cols = -(-RIG.height // DECIMATION), -(-RIG.width // DECIMATION)

@@ -315,12 +315,18 @@ def compressed_to_rgb(
     topic: str = "image/compressed",
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> np.ndarray:
-    """Decode a CompressedImage (JPEG/PNG/...) with OpenCV into (H, W, 3) uint8 RGB.
+    """Decode a CompressedImage (JPEG/PNG/...) into (H, W, 3) uint8 RGB.
+
+    ``data.images.decode_image``'s rules: the header's width x height is checked against
+    ``max_pixels`` before anything is decoded, and the stored orientation is kept (an EXIF
+    orientation tag is ignored, as image_transport's IMREAD_UNCHANGED decoding does).
 
     Raises:
-        BadMessageError: Empty or undecodable data, a depth-compressed format, or bad size.
+        BadMessageError: A depth-compressed format, empty or undecodable data
+            (``undecodable``), or a header declaring no or too many pixels (``zero_size``,
+            ``huge_size``).
     """
-    import cv2
+    from ladderseg_ros.data.images import ImageDecodeError, decode_image
 
     fmt = msg.format.lower()
     if "compresseddepth" in fmt:
@@ -330,13 +336,10 @@ def compressed_to_rgb(
     buf = np.frombuffer(msg.data, dtype=np.uint8)
     if buf.size == 0:
         raise BadMessageError("bad_data_length", f"{topic}: compressed image with no data")
-    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise BadMessageError(
-            "undecodable", f"{topic}: cannot decode {len(buf)} bytes of format {msg.format!r}"
-        )
-    _check_size(topic, bgr.shape[1], bgr.shape[0], max_pixels)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    try:
+        return decode_image(buf, topic, max_pixels)
+    except ImageDecodeError as exc:
+        raise BadMessageError(exc.kind, f"{exc} (format {msg.format!r})") from None
 
 
 def camera_image_to_rgb(

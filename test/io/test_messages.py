@@ -187,3 +187,44 @@ def test_clouds_are_read_by_field_name_older_layouts_included() -> None:
     del msg.fields[4]
     with pytest.raises(BadMessageError, match="'label': missing"):
         messages.pointcloud_array(msg)
+
+
+def compressed(data: bytes, fmt: str = "jpeg") -> object:
+    return ROSBAGS.new(
+        "sensor_msgs/msg/CompressedImage",
+        header=HEADER,
+        format=fmt,
+        data=np.frombuffer(data, np.uint8).copy(),
+    )
+
+
+def test_compressed_images_keep_their_stored_orientation() -> None:
+    from encoded_images import STORED, exif_tagged
+
+    # the report: a 64x40 JPEG with an EXIF orientation tag came out 40x64 (never labelled)
+    for fmt in ("JPEG", "PNG"):
+        msg = compressed(exif_tagged(fmt), f"rgb8; {fmt.lower()} compressed bgr8")
+        rgb = messages.camera_image_to_rgb(msg, "left/image_rect/compressed")
+        assert rgb.shape == STORED.shape
+        np.testing.assert_allclose(rgb[:, :30].mean(), 255, atol=3)
+
+
+def test_compressed_size_is_bounded_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cv2
+    from encoded_images import huge_png
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("decoded before its size was checked")
+
+    monkeypatch.setattr(cv2, "imdecode", refuse)
+    msg = compressed(huge_png(16000, 16000), "rgb8; png compressed bgr8")
+    with pytest.raises(BadMessageError, match="exceeds max_image_pixels=16777216") as info:
+        messages.compressed_to_rgb(msg, "left/image_rect/compressed", 16_777_216)
+    assert info.value.kind == "huge_size"
+    assert str(info.value).startswith("left/image_rect/compressed: image of 256000000 pixels")
+    msg = compressed(huge_png(6000, 4000), "png")
+    with pytest.raises(BadMessageError, match="6000x4000 exceeds max_image_pixels=16777216"):
+        messages.compressed_to_rgb(msg, "right/image_rect/compressed", 16_777_216)
+    with pytest.raises(BadMessageError, match="without an image header") as info:
+        messages.compressed_to_rgb(compressed(b"not an image"), "left/image_rect/compressed")
+    assert info.value.kind == "undecodable"

@@ -5,8 +5,9 @@ the ``sensor_msgs/PointCloud2`` point layout described by ``POINT_FIELDS``, so t
 (``io.messages.pointcloud_msg``, for rclpy and rosbags) only wraps its bytes. Geometry follows
 stereo_image_proc's ``point_cloud_node`` (rectified pinhole stereo): Z = f*B/d,
 X = (u - cx) * Z / fx, Y = (v - cy) * Z / fy, in the left camera's optical frame (x right,
-y down, z forward), metres. A point whose x, y or z is not finite and > 0 in depth (a tiny
-positive disparity overflows float32) is invalid: NaN x, y, z, never inf.
+y down, z forward), metres. A point is invalid, NaN x, y, z and never an inf, where the
+disparity is not finite and > 0, Z exceeds ``max_range``, or x, y or z would leave half of
+float32's range (a tiny positive disparity overflows f*B/d to inf).
 
 The fields are those PCL's ``pcl::PointXYZRGBL`` reads (``pcl::fromROSMsg`` maps message
 fields by name, datatype and count, at any offset): x, y, z float32, ``rgb`` float32 (PCL's
@@ -155,6 +156,23 @@ class StereoGeometry:
         return geometry
 
 
+def _depth_limit(geometry: StereoGeometry, width: int, height: int, max_range: float) -> float:
+    """Largest Z kept: ``max_range``, and never one whose x, y or z leaves float32.
+
+    Half of float32's range is kept as margin for rounding; a point beyond it (1.7e38 m at
+    most) is not a measurement.
+    """
+    limit = float(np.finfo(np.float32).max) / 2.0
+    for focal, centre, extent in (
+        (geometry.fx, geometry.cx, width),
+        (geometry.fy, geometry.cy, height),
+    ):
+        offset = max(abs(centre), abs(extent - 1 - centre))  # largest |u - cx| (|v - cy|)
+        if offset > 0:
+            limit = min(limit, limit * focal / offset)
+    return min(limit, max_range)
+
+
 def pack_rgb(rgb: np.ndarray) -> np.ndarray:
     """(..., 3) uint8 RGB -> float32 whose bits are ``r << 16 | g << 8 | b`` (PCL, RViz)."""
     rgb = np.asarray(rgb, dtype=np.uint32)
@@ -192,7 +210,7 @@ def semantic_points(
 
     Returns:
         ``POINT_DTYPE`` array: (ceil(H/k), ceil(W/k)) when organized (NaN x, y, z where the
-        disparity is invalid, Z > max_range or any of x, y, z would not be finite), else
+        disparity is invalid, Z > max_range or x, y, z would leave float32's range), else
         (1, valid points). Row i, column j is pixel (i*k, j*k). Never an inf.
 
     Raises:
@@ -209,20 +227,19 @@ def semantic_points(
     k = config.decimation
     d = disparity[::k, ::k].astype(np.float32, copy=False)
     rows, cols = d.shape
+    limit = np.float32(_depth_limit(geometry, width, height, config.max_range))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         z = np.float32(geometry.depth_focal * geometry.baseline) / d
-        u = np.arange(0, width, k, dtype=np.float32)
-        v = np.arange(0, height, k, dtype=np.float32)
-        x = (u[None, :] - np.float32(geometry.cx)) * (z / np.float32(geometry.fx))
-        y = (v[:, None] - np.float32(geometry.cy)) * (z / np.float32(geometry.fy))
-        # a tiny positive disparity overflows z (or x, y) to inf; a huge one underflows z to 0
-        valid = (d > 0) & (z > 0) & (z <= config.max_range) & np.isfinite(z)
-        valid &= np.isfinite(x) & np.isfinite(y)
-    nan = np.float32(np.nan)
+        # NaN, <= 0 and inf (d <= 0, NaN or tiny: f*B/d overflows float32) fail; under the
+        # limit x and y are finite too
+        valid = (z > 0) & (z <= limit)
+    z = np.where(valid, z, np.float32(np.nan))
+    u = np.arange(0, width, k, dtype=np.float32)
+    v = np.arange(0, height, k, dtype=np.float32)
     points = np.empty((rows, cols), dtype=POINT_DTYPE)
-    points["x"] = np.where(valid, x, nan)
-    points["y"] = np.where(valid, y, nan)
-    points["z"] = np.where(valid, z, nan)
+    points["x"] = (u[None, :] - np.float32(geometry.cx)) * (z / np.float32(geometry.fx))
+    points["y"] = (v[:, None] - np.float32(geometry.cy)) * (z / np.float32(geometry.fy))
+    points["z"] = z
     kept = labels[::k, ::k]
     points["rgb"] = pack_rgb(color[::k, ::k] if palette is None else palette[kept])
     points["confidence"] = confidence[::k, ::k]

@@ -81,11 +81,15 @@ def encoded_size(
             with Image.open(io.BytesIO(data)) as image:  # lazy: reads the header only
                 width, height = image.size
     except Image.DecompressionBombError as exc:
-        found = re.search(r"\((\d+) pixels\)", str(exc))
+        found = re.search(r"\((\d+) pixels\)", str(exc))  # Pillow names the count only
         pixels = int(found.group(1)) if found else 0
-        bound = f"max_image_pixels={max_pixels}" if pixels > max_pixels else "Pillow's bound"
+        bound = (
+            f"max_image_pixels={max_pixels}"
+            if pixels > max_pixels
+            else f"Pillow's decompression-bomb bound of {2 * (Image.MAX_IMAGE_PIXELS or 0)}"
+        )
         raise ImageDecodeError(
-            "huge_size", f"{name}: image of {pixels or 'too many'} pixels exceeds {bound} ({exc})"
+            "huge_size", f"{name}: image of {pixels or 'too many'} pixels exceeds {bound}"
         ) from None
     except UnidentifiedImageError:
         raise ImageDecodeError(

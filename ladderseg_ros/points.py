@@ -5,8 +5,15 @@ the ``sensor_msgs/PointCloud2`` point layout described by ``POINT_FIELDS``, so t
 (``io.messages.pointcloud_msg``, for rclpy and rosbags) only wraps its bytes. Geometry follows
 stereo_image_proc's ``point_cloud_node`` (rectified pinhole stereo): Z = f*B/d,
 X = (u - cx) * Z / fx, Y = (v - cy) * Z / fy, in the left camera's optical frame (x right,
-y down, z forward), metres. Colours are packed as PCL's ``PointXYZRGB`` and RViz's ``RGB8``
-transformer read them: the float32 whose bits are ``r << 16 | g << 8 | b``.
+y down, z forward), metres. A point is invalid, NaN x, y, z and never an inf, where the
+disparity is not finite and > 0, Z exceeds ``max_range``, or x, y or z would leave half of
+float32's range (a tiny positive disparity overflows f*B/d to inf).
+
+The fields are those PCL's ``pcl::PointXYZRGBL`` reads (``pcl::fromROSMsg`` maps message
+fields by name, datatype and count, at any offset): x, y, z float32, ``rgb`` float32 (PCL's
+``rgba`` field accepts a float32 ``rgb``; RViz's ``RGB8`` transformer reads it) holding the
+bits ``r << 16 | g << 8 | b``, ``label`` uint32 (as PCL's PointXYZL and PointXYZRGBL), plus
+``confidence`` float32, which PCL ignores. 24 bytes a point, no padding.
 """
 
 from __future__ import annotations
@@ -18,9 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.stereo import MAX_FOCAL_PX, StereoError, check_baseline, check_focal
 
 # PointField datatype codes (sensor_msgs/PointField)
-UINT8 = 2
+UINT32 = 6
 FLOAT32 = 7
 # (name, byte offset, PointField datatype, count): the layout of one 24-byte point
 POINT_FIELDS: tuple[tuple[str, int, int, int], ...] = (
@@ -28,14 +36,14 @@ POINT_FIELDS: tuple[tuple[str, int, int, int], ...] = (
     ("y", 4, FLOAT32, 1),
     ("z", 8, FLOAT32, 1),
     ("rgb", 12, FLOAT32, 1),
-    ("confidence", 16, FLOAT32, 1),
-    ("label", 20, UINT8, 1),
+    ("label", 16, UINT32, 1),
+    ("confidence", 20, FLOAT32, 1),
 )
 POINT_STEP = 24
 POINT_DTYPE = np.dtype(
     {
         "names": [f[0] for f in POINT_FIELDS],
-        "formats": ["<f4" if f[2] == FLOAT32 else "u1" for f in POINT_FIELDS],
+        "formats": ["<f4" if f[2] == FLOAT32 else "<u4" for f in POINT_FIELDS],
         "offsets": [f[1] for f in POINT_FIELDS],
         "itemsize": POINT_STEP,
     }
@@ -83,6 +91,11 @@ class StereoGeometry:
         baseline: Distance between the camera centres (m).
         depth_focal: Focal length (px) of the disparity, for Z = f*B/d (a DisparityImage's
             ``f``); None = ``fx``.
+
+    Raises:
+        PointsError: A value is not finite, a focal length is outside [0.044, 1e6] px, the
+            principal point beyond 1e6 px, or the baseline outside [1 mm, 100 m]
+            (``stereo.check_focal`` and ``check_baseline``): the message names the value.
     """
 
     fx: float
@@ -95,26 +108,69 @@ class StereoGeometry:
     def __post_init__(self) -> None:
         if self.depth_focal is None:
             object.__setattr__(self, "depth_focal", self.fx)
-        values = (self.fx, self.fy, self.cx, self.cy, self.baseline, self.depth_focal)
-        if not all(math.isfinite(v) for v in values) or min(values[0], values[1], values[5]) <= 0:
-            raise PointsError(f"stereo geometry {values}: focal lengths must be finite and > 0")
-        if self.baseline <= 0:
-            raise PointsError(f"stereo baseline {self.baseline} m: expected > 0")
+        try:
+            for name in ("fx", "fy", "depth_focal"):
+                check_focal(getattr(self, name), None, f"stereo geometry {name}")
+            check_baseline(self.baseline, "stereo baseline")
+        except StereoError as exc:
+            raise PointsError(str(exc)) from None
+        for name in ("cx", "cy"):
+            value = getattr(self, name)
+            if not abs(value) <= MAX_FOCAL_PX:  # NaN fails too
+                raise PointsError(f"stereo geometry {name} {value:.6g} px is implausible")
 
     @classmethod
-    def from_projection(cls, p: Sequence[float], focal: float, baseline: float) -> StereoGeometry:
+    def from_projection(
+        cls,
+        p: Sequence[float],
+        focal: float,
+        baseline: float,
+        size: tuple[int, int] | None = None,
+    ) -> StereoGeometry:
         """From the left camera's 3x4 projection P (row major, as CameraInfo.p).
 
         fx, fy, cx, cy come from P; ``focal`` and ``baseline`` are the disparity's (P[0,0]
         for computed disparity; a received DisparityImage's ``f`` and ``T``).
 
+        Args:
+            p: 12 values.
+            focal: Disparity focal length (px).
+            baseline: Baseline (m).
+            size: (width, height) of the image, to refuse focal lengths whose field of view
+                over it exceeds 170 degrees (``stereo.check_focal``); None checks over 1 px.
+
         Raises:
-            PointsError: P is not 12 values, or the geometry is degenerate.
+            PointsError: P is not 12 values, or the geometry is implausible.
         """
         if len(p) != 12:
             raise PointsError(f"projection has {len(p)} values, expected 12 (3x4)")
         fx, fy, cx, cy = (float(p[i]) for i in (0, 5, 2, 6))
-        return cls(fx, fy, cx, cy, float(baseline), float(focal))
+        geometry = cls(fx, fy, cx, cy, float(baseline), float(focal))
+        if size is not None:
+            try:
+                check_focal(fx, int(size[0]), "projection fx")
+                check_focal(fy, int(size[1]), "projection fy")
+                check_focal(float(focal), int(size[0]), "disparity focal length")
+            except StereoError as exc:
+                raise PointsError(str(exc)) from None
+        return geometry
+
+
+def _depth_limit(geometry: StereoGeometry, width: int, height: int, max_range: float) -> float:
+    """Largest Z kept: ``max_range``, and never one whose x, y or z leaves float32.
+
+    Half of float32's range is kept as margin for rounding; a point beyond it (1.7e38 m at
+    most) is not a measurement.
+    """
+    limit = float(np.finfo(np.float32).max) / 2.0
+    for focal, centre, extent in (
+        (geometry.fx, geometry.cx, width),
+        (geometry.fy, geometry.cy, height),
+    ):
+        offset = max(abs(centre), abs(extent - 1 - centre))  # largest |u - cx| (|v - cy|)
+        if offset > 0:
+            limit = min(limit, limit * focal / offset)
+    return min(limit, max_range)
 
 
 def pack_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -154,8 +210,8 @@ def semantic_points(
 
     Returns:
         ``POINT_DTYPE`` array: (ceil(H/k), ceil(W/k)) when organized (NaN x, y, z where the
-        disparity is invalid or Z > max_range), else (1, valid points). Row i, column j is
-        pixel (i*k, j*k).
+        disparity is invalid, Z > max_range or x, y, z would leave float32's range), else
+        (1, valid points). Row i, column j is pixel (i*k, j*k). Never an inf.
 
     Raises:
         PointsError: The arrays differ in size.
@@ -171,10 +227,12 @@ def semantic_points(
     k = config.decimation
     d = disparity[::k, ::k].astype(np.float32, copy=False)
     rows, cols = d.shape
-    valid = np.isfinite(d) & (d > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    limit = np.float32(_depth_limit(geometry, width, height, config.max_range))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         z = np.float32(geometry.depth_focal * geometry.baseline) / d
-    valid &= z <= config.max_range
+        # NaN, <= 0 and inf (d <= 0, NaN or tiny: f*B/d overflows float32) fail; under the
+        # limit x and y are finite too
+        valid = (z > 0) & (z <= limit)
     z = np.where(valid, z, np.float32(np.nan))
     u = np.arange(0, width, k, dtype=np.float32)
     v = np.arange(0, height, k, dtype=np.float32)

@@ -26,6 +26,15 @@ SGBM_MODES: tuple[str, ...] = ("sgbm", "hh", "sgbm_3way", "hh4")
 # min_disparity - 1 with min_disparity 0, stereo_image_proc's convention. Arrays inside the
 # package use 0 instead (see the module docstring).
 INVALID_DISPARITY = -1.0
+# What a calibration may claim before it is called implausible (numbers from outside never
+# size the geometry unchecked): a baseline between 1 mm (below the smallest rigs, stereo
+# endoscopes of ~4 mm) and 100 m (wide-baseline rigs on trucks span ~3 m); a focal length
+# up to 1e6 px (a 1000 mm lens on 1 um pixels) whose field of view over the image is at
+# most 170 degrees (a rectified pinhole image; P = identity on a 64 px wide image is 176).
+MIN_BASELINE_M = 1e-3
+MAX_BASELINE_M = 100.0
+MAX_FOCAL_PX = 1e6
+MAX_FIELD_OF_VIEW_DEG = 170.0
 
 
 class StereoError(LadderSegError, ValueError):
@@ -288,6 +297,49 @@ def fit_disparity(disparity: np.ndarray, size: tuple[int, int], name: str) -> np
     return resize_disparity(disparity, size)
 
 
+def check_baseline(baseline: float, what: str = "stereo baseline") -> float:
+    """``baseline`` (m) when it is finite and in [MIN_BASELINE_M, MAX_BASELINE_M].
+
+    Raises:
+        StereoError: Outside that range (the message names ``what`` and the value).
+    """
+    baseline = float(baseline)
+    if not MIN_BASELINE_M <= baseline <= MAX_BASELINE_M:  # NaN fails too
+        raise StereoError(
+            f"{what} {baseline:.6g} m is implausible: expected {MIN_BASELINE_M:g} to "
+            f"{MAX_BASELINE_M:g} m"
+        )
+    return baseline
+
+
+def check_focal(focal: float, extent: int | None = None, what: str = "focal length") -> float:
+    """``focal`` (px) when finite, in (0, MAX_FOCAL_PX] and narrower than 170 degrees.
+
+    Args:
+        focal: Focal length in pixels.
+        extent: The image's width (for fx) or height (for fy) in pixels, for the field of
+            view; None: one pixel (fx >= 0.044 px, what any image needs).
+        what: How the message names the value.
+
+    Raises:
+        StereoError: Non-finite, <= 0, above MAX_FOCAL_PX, or a field of view over
+            ``extent`` wider than MAX_FIELD_OF_VIEW_DEG.
+    """
+    focal = float(focal)
+    if not 0.0 < focal <= MAX_FOCAL_PX:  # NaN fails too
+        raise StereoError(
+            f"{what} {focal:.6g} px is implausible: expected > 0 and <= {MAX_FOCAL_PX:g} px"
+        )
+    extent = 1 if extent is None else extent
+    fov = math.degrees(2.0 * math.atan(extent / (2.0 * focal)))
+    if fov > MAX_FIELD_OF_VIEW_DEG:
+        raise StereoError(
+            f"{what} {focal:.6g} px is implausible: a {fov:.1f} degree field of view over "
+            f"{extent} px (at most {MAX_FIELD_OF_VIEW_DEG:g}; P = identity?)"
+        )
+    return focal
+
+
 def baseline_from_projections(p_left: np.ndarray, p_right: np.ndarray) -> float:
     """Stereo baseline in metres from rectified 3x4 projection matrices.
 
@@ -295,7 +347,9 @@ def baseline_from_projections(p_left: np.ndarray, p_right: np.ndarray) -> float:
     right Tx = -fx * B) and for KITTI, whose left projection has a nonzero Tx too.
 
     Raises:
-        StereoError: A matrix is not 3x4, fx is not positive, or the baseline is not positive.
+        StereoError: A matrix is not 3x4, fx is implausible (``check_focal``), or the baseline
+            is not positive or implausible (``check_baseline``: a right Tx of -1e-300 is not
+            a baseline).
     """
     p_left = np.asarray(p_left, dtype=np.float64).reshape(-1)
     p_right = np.asarray(p_right, dtype=np.float64).reshape(-1)
@@ -304,13 +358,14 @@ def baseline_from_projections(p_left: np.ndarray, p_right: np.ndarray) -> float:
             f"projection matrices must have 12 entries (3x4), got {p_left.size} and {p_right.size}"
         )
     p_left, p_right = p_left.reshape(3, 4), p_right.reshape(3, 4)
-    fx = p_right[0, 0]
-    if not fx > 0.0:
-        raise StereoError(f"right projection has non-positive fx {fx}")
+    fx = check_focal(p_right[0, 0], None, "right projection's fx")
     baseline = (p_left[0, 3] - p_right[0, 3]) / fx
     if not baseline > 0.0:
         raise StereoError(
             f"baseline from projections is {baseline:.6g} m (Tx left {p_left[0, 3]}, right "
             f"{p_right[0, 3]}): expected the right camera to the right of the left one"
         )
-    return float(baseline)
+    return check_baseline(
+        baseline,
+        f"baseline from projections (Tx left {p_left[0, 3]:.6g}, right {p_right[0, 3]:.6g})",
+    )

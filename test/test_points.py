@@ -14,6 +14,7 @@ from ladderseg_ros.points import (
     semantic_points,
     unpack_rgb,
 )
+from ladderseg_ros.stereo import StereoError, baseline_from_projections
 
 
 def test_rgb_packs_as_pcl_reads_it() -> None:
@@ -93,3 +94,75 @@ def test_depth_uses_the_disparity_focal_and_geometry_is_checked() -> None:
             np.zeros((2, 2, 3), np.uint8),
             geometry,
         )
+
+
+def _cloud(
+    disparity: np.ndarray, geometry: StereoGeometry, config: PointsConfig | None = None
+) -> np.ndarray:
+    h, w = disparity.shape
+    return semantic_points(
+        disparity,
+        np.ones((h, w), np.uint8),
+        np.ones((h, w), np.float32),
+        np.zeros((h, w, 3), np.uint8),
+        geometry,
+        config or PointsConfig(),
+    )
+
+
+def test_tiny_and_huge_disparities_give_nan_never_inf() -> None:
+    # the report: tiny positive disparities gave +-inf points (40,960 in one cloud)
+    geometry = StereoGeometry(fx=700.0, fy=700.0, cx=320.0, cy=240.0, baseline=0.54)
+    disparity = np.full((64, 640), 1e-40, np.float32)  # subnormal: f*B/d overflows float32
+    cloud = _cloud(disparity, geometry)
+    assert not np.isinf(cloud["x"]).any()
+    assert not np.isinf(cloud["y"]).any()
+    assert np.isnan(cloud["z"]).all()
+    assert np.isnan(cloud["x"]).all()
+    assert np.isnan(cloud["y"]).all()
+
+    values = [1e-45, 1e-38, 1e-30, 3e38, np.inf, -np.inf, np.nan, -1.0, 0.0, 7.0]
+    row = np.array([values], np.float32)
+    for organized in (True, False):
+        cloud = _cloud(row, geometry, PointsConfig(organized=organized))
+        xyz = np.stack([cloud[c] for c in "xyz"])
+        assert not np.isinf(xyz).any()
+        valid = np.isfinite(xyz).all(axis=0)
+        assert (np.isnan(xyz).all(axis=0) | valid).all()  # a point is all-NaN or all-finite
+        assert (cloud["z"][valid] > 0).all()
+    organized = _cloud(row, geometry)
+    valid = np.isfinite(organized["z"][0])
+    assert valid.tolist() == [False, False, True, True, False, False, False, False, False, True]
+    assert organized["z"][0, 9] == pytest.approx(700.0 * 0.54 / 7.0)
+    assert organized["z"][0, 3] == pytest.approx(700.0 * 0.54 / 3e38)
+    # Z = 2.7e35 m is finite, X = (u - cx) * Z / fx is not: the point is NaN, not (inf, y, z)
+    far_axis = StereoGeometry(fx=50.0, fy=50.0, cx=5e5, cy=3.0, baseline=0.54)
+    cloud = _cloud(np.array([[1e-34, 1e-3]], np.float32), far_axis)
+    assert np.isnan(cloud["x"][0, 0])
+    assert np.isnan(cloud["z"][0, 0])
+    assert np.isfinite(cloud["x"][0, 1])
+    assert cloud["z"][0, 1] == pytest.approx(27000.0)
+
+
+def test_implausible_geometry_is_refused_with_one_line() -> None:
+    # a right Tx of -1e-300 made a 1e-303 m baseline (z = 0 everywhere)
+    p_left = [700.0, 0, 320.0, 0, 0, 700.0, 240.0, 0, 0, 0, 1, 0]
+    p_right = list(p_left)
+    p_right[3] = -1e-300
+    with pytest.raises(StereoError, match="implausible") as info:
+        baseline_from_projections(p_left, p_right)
+    assert "\n" not in str(info.value)
+    with pytest.raises(PointsError, match="baseline 1e-303 m is implausible"):
+        StereoGeometry.from_projection(p_left, 700.0, 1e-303)
+    for values in [(700.0, 700.0, 320.0, 240.0, 1e4), (1e-30, 1.0, 0, 0, 0.5)]:
+        with pytest.raises(PointsError, match="implausible"):
+            StereoGeometry(*values)
+    with pytest.raises(PointsError, match="cx nan"):
+        StereoGeometry(700.0, 700.0, float("nan"), 240.0, 0.5)
+    # P = identity (fx = 1 px) on a 64x40 image: a 176-degree field of view
+    identity = [1.0, 0, 0, 0, 0, 1.0, 0, 0, 0, 0, 1, 0]
+    assert StereoGeometry.from_projection(identity, 1.0, 0.5).fx == 1.0  # no size: over 1 px
+    with pytest.raises(PointsError, match="176.4 degree"):
+        StereoGeometry.from_projection(identity, 1.0, 0.5, size=(64, 40))
+    kept = StereoGeometry.from_projection(p_left, 700.0, 0.54, size=(640, 480))
+    assert (kept.fx, kept.cx, kept.baseline) == (700.0, 320.0, 0.54)

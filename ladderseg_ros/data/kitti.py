@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ladderseg_ros.classes import KITTI, LabelSet
+from ladderseg_ros.data.images import ImageDecodeError, read_image
 from ladderseg_ros.data.layouts import read_kitti_calib, read_kitti_raw_drive
 from ladderseg_ros.data.sample import DatasetError, Sample, read_label_png, read_rgb, require_dir
 from ladderseg_ros.stereo import baseline_from_projections
@@ -27,9 +27,10 @@ KITTI_BASELINE = 0.54
 
 def read_kitti_disparity(path: Path) -> np.ndarray:
     """Read a KITTI 2015 disparity PNG (uint16, value / 256, 0 = invalid) as float32."""
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise DatasetError(f"{path}: missing or not a readable disparity PNG")
+    try:
+        raw = read_image(path, color=False)
+    except ImageDecodeError as exc:
+        raise DatasetError(f"{path}: missing or not a readable disparity PNG ({exc})") from None
     if raw.ndim != 2 or raw.dtype != np.uint16:
         raise DatasetError(f"{path}: expected a 16-bit single-channel disparity PNG")
     return raw.astype(np.float32) / 256.0

@@ -99,15 +99,24 @@ def write_png(path: str | Path, image: np.ndarray) -> None:
 
 
 def read_png(path: str | Path, color: bool = True) -> np.ndarray:
-    """Read a PNG: (H,W,3) uint8 RGB when ``color``, else the stored single channel as is."""
-    import cv2
+    """Read an image file: (H,W,3) uint8 RGB when ``color``, else the stored single channel.
 
-    flags = cv2.IMREAD_COLOR if color else cv2.IMREAD_UNCHANGED
-    image = cv2.imread(str(path), flags)
-    if image is None:
-        raise LayoutError(f"cannot read image {path}")
+    Any format OpenCV and Pillow both read, in its stored orientation (EXIF ignored), and
+    never one whose header declares more than ``images.MAX_IMAGE_PIXELS`` (checked before
+    decoding; see ``data.images``).
+
+    Raises:
+        LayoutError: The file is missing, unreadable, too large or (not ``color``) not a
+            single-channel image; one line naming the file.
+    """
+    from ladderseg_ros.data.images import ImageDecodeError, read_image
+
+    try:
+        image = read_image(path, color)
+    except ImageDecodeError as exc:
+        raise LayoutError(str(exc)) from None
     if color:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        return image
     if image.ndim != 2:
         raise LayoutError(f"{path}: expected a single-channel image, got shape {image.shape}")
     return image

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,11 +42,15 @@ class Sample:
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """Read an 8-bit colour image as RGB; raises DatasetError naming the file."""
+    """Read a colour image as (H, W, 3) uint8 RGB (any format; see ``layouts.read_png``).
+
+    Raises:
+        DatasetError: Missing, unreadable or too large (one line naming the file).
+    """
     try:
-        return read_png(path)  # cv2 decodes any format, not only PNG
+        return read_png(path)
     except LayoutError as exc:
-        raise DatasetError(f"{path}: missing or not a readable image") from exc
+        raise DatasetError(str(exc)) from None
 
 
 def read_label_png(path: Path, wide: bool = False) -> np.ndarray:
@@ -59,14 +64,25 @@ def read_label_png(path: Path, wide: bool = False) -> np.ndarray:
             refuse the file); datasets store 8-bit ids.
 
     Raises:
-        DatasetError: The file is missing, unreadable, or not a single-channel image (a
-            colour image, e.g. a ``*_color.png``); the message names the file.
+        DatasetError: The file is missing, unreadable, larger than
+            ``images.MAX_IMAGE_PIXELS`` (read from its header, before decoding) or not a
+            single-channel image (a colour image, e.g. a ``*_color.png``); the message
+            names the file.
     """
     from PIL import Image
 
+    from ladderseg_ros.data.images import ImageDecodeError, encoded_size
+
     modes = ("L", "P", "I", "I;16") if wide else ("L", "P")
     try:
-        with Image.open(path) as img:
+        data = Path(path).read_bytes()
+        encoded_size(data, str(path))  # bounded before Pillow decodes a pixel
+    except ImageDecodeError as exc:
+        raise DatasetError(str(exc)) from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: missing or not a readable label image ({exc})") from None
+    try:
+        with Image.open(io.BytesIO(data)) as img:
             if img.mode not in modes:
                 raise DatasetError(
                     f"{path}: a label map must be a single-channel {'' if wide else '8-bit '}"

@@ -189,10 +189,12 @@ def pointcloud_msg(
 
 
 def pointcloud_array(msg: messages.PointCloudMessage, topic: str = "points") -> np.ndarray:
-    """A PointCloud2 of this package's layout as a (height, width) POINT_DTYPE array.
+    """A PointCloud2 with this package's fields as a (height, width) POINT_DTYPE array.
+
+    Fields are read by name (``messages.pointcloud_array``): older bags' uint8 labels too.
 
     Raises:
-        BagError: The fields or sizes are not ``points.POINT_FIELDS``'s.
+        BagError: A field is missing, of another type or out of place, or the sizes differ.
     """
     try:
         return messages.pointcloud_array(msg, topic)

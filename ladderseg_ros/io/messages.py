@@ -27,6 +27,7 @@ scales it with the width. There is no default.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,7 +37,14 @@ import numpy as np
 
 from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.frames.frame import NO_PROJECTION, FrameGeometry
-from ladderseg_ros.stereo import INVALID_DISPARITY, StereoError, fit_disparity, same_aspect
+from ladderseg_ros.stereo import (
+    INVALID_DISPARITY,
+    StereoError,
+    check_baseline,
+    check_focal,
+    fit_disparity,
+    same_aspect,
+)
 
 IMAGE = "sensor_msgs/msg/Image"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
@@ -308,12 +316,18 @@ def compressed_to_rgb(
     topic: str = "image/compressed",
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> np.ndarray:
-    """Decode a CompressedImage (JPEG/PNG/...) with OpenCV into (H, W, 3) uint8 RGB.
+    """Decode a CompressedImage (JPEG/PNG/...) into (H, W, 3) uint8 RGB.
+
+    ``data.images.decode_image``'s rules: the header's width x height is checked against
+    ``max_pixels`` before anything is decoded, and the stored orientation is kept (an EXIF
+    orientation tag is ignored, as image_transport's IMREAD_UNCHANGED decoding does).
 
     Raises:
-        BadMessageError: Empty or undecodable data, a depth-compressed format, or bad size.
+        BadMessageError: A depth-compressed format, empty or undecodable data
+            (``undecodable``), or a header declaring no or too many pixels (``zero_size``,
+            ``huge_size``).
     """
-    import cv2
+    from ladderseg_ros.data.images import ImageDecodeError, decode_image
 
     fmt = msg.format.lower()
     if "compresseddepth" in fmt:
@@ -323,13 +337,10 @@ def compressed_to_rgb(
     buf = np.frombuffer(msg.data, dtype=np.uint8)
     if buf.size == 0:
         raise BadMessageError("bad_data_length", f"{topic}: compressed image with no data")
-    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise BadMessageError(
-            "undecodable", f"{topic}: cannot decode {len(buf)} bytes of format {msg.format!r}"
-        )
-    _check_size(topic, bgr.shape[1], bgr.shape[0], max_pixels)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    try:
+        return decode_image(buf, topic, max_pixels)
+    except ImageDecodeError as exc:
+        raise BadMessageError(exc.kind, f"{exc} (format {msg.format!r})") from None
 
 
 def camera_image_to_rgb(
@@ -433,7 +444,9 @@ def disparity_from_msg(
 
     Raises:
         BadMessageError: The image is not 32FC1, its buffer is malformed, or f/t are
-            non-positive or non-finite.
+            non-positive, non-finite or implausible (``bad_calibration``: f a field of view
+            over 170 degrees or above 1e6 px, T outside [1 mm, 100 m]; ``stereo.check_focal``,
+            ``check_baseline``).
     """
     image = msg.image
     if image.encoding != "32FC1":
@@ -445,6 +458,11 @@ def disparity_from_msg(
     disp = image_view(image, topic, max_pixels).astype(np.float32)  # writable copy
     if not (math.isfinite(f) and f > 0 and math.isfinite(t) and t > 0):
         raise BadMessageError("bad_calibration", f"{topic}: focal f={f} or baseline t={t}")
+    try:
+        check_focal(f, disp.shape[1], "focal f")
+        check_baseline(t, "baseline T")
+    except StereoError as exc:
+        raise BadMessageError("bad_calibration", f"{topic}: {exc}") from None
     lo = max(float(msg.min_disparity), 0.0) if math.isfinite(msg.min_disparity) else 0.0
     hi = float(msg.max_disparity) if math.isfinite(msg.max_disparity) else math.inf
     if hi <= lo:
@@ -505,6 +523,11 @@ def _received_projection(info: CameraInfoMessage, side: str, width: int, height:
         raise BadMessageError(
             "bad_camera_info", f"{side}/camera_info has P[0,0] = fx = {fx}, P[1,1] = {p[1, 1]}"
         )
+    try:
+        check_focal(fx, width, "fx")
+        check_focal(p[1, 1], height, "fy")
+    except StereoError as exc:
+        raise BadMessageError("bad_camera_info", f"{side}/camera_info: {exc}") from None
     return p
 
 
@@ -527,7 +550,8 @@ def stereo_geometry(
     Raises:
         BadMessageError: An info is missing (``missing_camera_info``), describes another
             image size (``camera_info_size``) or geometry that cannot be used
-            (``bad_camera_info``); the message names the field.
+            (``bad_camera_info``: fx, fy or the baseline implausible, see
+            ``stereo.check_focal`` and ``check_baseline``); the message names the field.
     """
     from ladderseg_ros.stereo import baseline_from_projections
 
@@ -587,7 +611,8 @@ def left_projection(
 ) -> tuple[tuple[float, ...] | None, str]:
     """The left P (12 values) and "", or (None, why) when ``info`` is absent or another size.
 
-    An info of size 0x0 describes any image.
+    An info of size 0x0 describes any image. A P with non-finite values or an implausible
+    fx or fy (``stereo.check_focal``) is not used either.
     """
     if info is None:
         return None, NO_PROJECTION
@@ -595,7 +620,15 @@ def left_projection(
         return None, (
             f"left/camera_info is for {info.width}x{info.height}, image is {width}x{height}"
         )
-    return tuple(float(v) for v in info.p), ""
+    p = tuple(float(v) for v in info.p)
+    if len(p) != 12 or not all(math.isfinite(v) for v in p):
+        return None, f"left/camera_info: P is not 12 finite values ({p})"
+    try:
+        check_focal(p[0], width, "left/camera_info fx")
+        check_focal(p[5], height, "left/camera_info fy")
+    except StereoError as exc:
+        return None, str(exc)
+    return p, ""
 
 
 def left_focal(info: CameraInfoMessage | None, width: int, height: int) -> float | None:
@@ -766,20 +799,64 @@ def pointcloud_msg(types: MessageTypes, points: np.ndarray, header: Header) -> P
     )
 
 
+# sensor_msgs/PointField datatype -> NumPy type (byte order added when read)
+_POINT_FIELD_TYPES = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 8: "f8"}
+
+
 def pointcloud_array(msg: PointCloudMessage, topic: str = "points") -> np.ndarray:
-    """A PointCloud2 of this package's layout as a (height, width) ``POINT_DTYPE`` array.
+    """A PointCloud2 with this package's fields as a (height, width) ``POINT_DTYPE`` array.
+
+    Fields are found by name at any offset, as PCL and sensor_msgs_py read them: x, y, z,
+    rgb and confidence float32, label any unsigned integer (clouds written before label
+    became uint32 had a uint8 one). A cloud in ``points.POINT_FIELDS``' layout is a view.
 
     Raises:
-        BadMessageError: The fields or sizes are not ``points.POINT_FIELDS``'s.
+        BadMessageError: ``bad_fields``: a field is missing, of another type, overlaps
+            another or lies beyond ``point_step``; ``bad_data_length``: the buffer does not
+            hold ``row_step * height`` bytes with ``row_step >= width * point_step``.
     """
     from ladderseg_ros.points import POINT_DTYPE, POINT_FIELDS, POINT_STEP
 
-    fields = tuple((f.name, f.offset, f.datatype, f.count) for f in msg.fields)
-    if fields != POINT_FIELDS or msg.point_step != POINT_STEP or msg.is_bigendian:
-        raise BadMessageError("bad_fields", f"{topic}: not a ladderseg point cloud ({fields})")
-    data = np.frombuffer(msg.data, dtype=np.uint8)
-    if data.size != msg.height * msg.width * POINT_STEP:
+    order = ">" if msg.is_bigendian else "<"
+    found = {f.name: f for f in msg.fields}
+    names, formats, offsets, spans = [], [], [], []
+    for name, _, datatype, _ in POINT_FIELDS:
+        field = found.get(name)
+        kind = _POINT_FIELD_TYPES.get(field.datatype, "") if field is not None else ""
+        wanted = kind == "f4" if datatype == 7 else kind[:1] == "u"
+        if field is None or not wanted or field.count != 1:
+            raise BadMessageError(
+                "bad_fields",
+                f"{topic}: not a ladderseg point cloud (field {name!r}: "
+                f"{'missing' if field is None else f'datatype {field.datatype} x{field.count}'})",
+            )
+        size = int(kind[1])
+        names.append(name)
+        formats.append(order + kind)
+        offsets.append(int(field.offset))
+        spans.append((int(field.offset), int(field.offset) + size))
+    step, width, height = int(msg.point_step), int(msg.width), int(msg.height)
+    spans.sort()
+    overlap = any(a[1] > b[0] for a, b in itertools.pairwise(spans))
+    if spans[0][0] < 0 or spans[-1][1] > step or overlap:
         raise BadMessageError(
-            "bad_data_length", f"{topic}: {data.size} bytes for {msg.width}x{msg.height} points"
+            "bad_fields", f"{topic}: fields overlap or lie beyond point_step {step}: {spans}"
         )
-    return data.view(POINT_DTYPE).reshape(msg.height, msg.width)
+    row_step = int(msg.row_step)
+    data = np.frombuffer(msg.data, dtype=np.uint8)
+    if row_step < width * step or data.size != row_step * height:
+        raise BadMessageError(
+            "bad_data_length",
+            f"{topic}: {data.size} bytes for {width}x{height} points of {step} bytes "
+            f"(row_step {row_step})",
+        )
+    rows = data.reshape(height, row_step)[:, : width * step]
+    layout = tuple((f.name, int(f.offset), int(f.datatype), int(f.count)) for f in msg.fields)
+    if order == "<" and layout == POINT_FIELDS and (step, row_step) == (POINT_STEP, width * step):
+        return data.view(POINT_DTYPE).reshape(height, width)
+    read = np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": step})
+    source = np.ascontiguousarray(rows).view(read).reshape(height, width)
+    points = np.empty((height, width), POINT_DTYPE)
+    for name in names:
+        points[name] = source[name]
+    return points

@@ -99,3 +99,132 @@ def test_encoding_errors_name_the_array() -> None:
     with pytest.raises(BadMessageError, match="data holds") as info:
         messages.image_to_rgb(msg, "left")
     assert info.value.kind == "bad_data_length"
+
+
+# pcl::PointXYZRGBL as PCL registers it (point_types.hpp: x, y, z float, rgba uint32, label
+# uint32); pcl::createMapping takes each from the message field of the same name, datatype
+# and count, at the message's offset, and its rgba also accepts a field named "rgb" of
+# FLOAT32 or UINT32 (FieldMatches<PointT, fields::rgba>). A field it cannot match is left 0
+# with "Failed to find match for field 'label'" (the reported fault with a uint8 label).
+PCL_XYZRGBL = (("x", ("x",), (7,)), ("y", ("y",), (7,)), ("z", ("z",), (7,)),
+               ("rgba", ("rgba", "rgb"), (6, 7)), ("label", ("label",), (6,)))  # fmt: skip
+
+
+def pcl_xyzrgbl(msg: object) -> dict[str, np.ndarray]:
+    """What pcl::fromROSMsg<pcl::PointXYZRGBL> would read: 4 bytes per field, by mapping."""
+    assert not msg.is_bigendian
+    raw = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.row_step)
+    out = {}
+    for name, accepted, datatypes in PCL_XYZRGBL:
+        match = [
+            f for f in msg.fields if f.name in accepted and f.datatype in datatypes and f.count == 1
+        ]
+        assert match, f"Failed to find match for field '{name}'"
+        offset = match[0].offset
+        assert offset + 4 <= msg.point_step
+        cols = raw[:, : msg.width * msg.point_step].reshape(msg.height, msg.width, -1)
+        chunk = np.ascontiguousarray(cols[..., offset : offset + 4])
+        out[name] = chunk.view("<f4" if name in "xyz" else "<u4")[..., 0]
+    return out
+
+
+def test_the_cloud_reads_as_pcl_point_xyzrgbl() -> None:
+    from ladderseg_ros.points import POINT_DTYPE, StereoGeometry, pack_rgb, semantic_points
+
+    h, w = 4, 64
+    labels = np.arange(h * w, dtype=np.uint32).reshape(h, w).astype(np.uint8)  # 0..255
+    color = RNG.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    disp = np.full((h, w), 8.0, np.float32)
+    disp[0, :3] = (0.0, 1e-40, np.nan)  # invalid, would be inf, NaN
+    points = semantic_points(
+        disp, labels, np.full((h, w), 0.5, np.float32), color, StereoGeometry(50, 50, 32, 2, 0.5)
+    )
+    msg = messages.pointcloud_msg(ROSBAGS, points, HEADER)
+    data = bags.typestore().serialize_cdr(msg, messages.POINT_CLOUD)
+    msg = bags.typestore().deserialize_cdr(data, messages.POINT_CLOUD)
+    # the layout: 24-byte points, label a uint32, no field overlapping another
+    assert [(f.name, f.offset, f.datatype, f.count) for f in msg.fields] == [
+        ("x", 0, 7, 1), ("y", 4, 7, 1), ("z", 8, 7, 1), ("rgb", 12, 7, 1),
+        ("label", 16, 6, 1), ("confidence", 20, 7, 1),
+    ]  # fmt: skip
+    assert (msg.point_step, msg.row_step, msg.is_dense) == (24, 24 * w, False)
+    pcl = pcl_xyzrgbl(msg)
+    np.testing.assert_array_equal(pcl["label"], labels)  # 255 reads as 255, not garbage
+    np.testing.assert_array_equal(pcl["rgba"], pack_rgb(color).view("<u4"))
+    np.testing.assert_array_equal(pcl["z"][1:], 3.125)  # 50 * 0.5 / 8
+    assert np.isnan(pcl["z"][0, :3]).all()
+    assert not np.isinf(pcl["x"]).any()
+    back = messages.pointcloud_array(msg)
+    assert back.dtype == POINT_DTYPE
+    np.testing.assert_array_equal(back.view(np.uint8), points.view(np.uint8))
+
+
+def test_clouds_are_read_by_field_name_older_layouts_included() -> None:
+    from ladderseg_ros.points import POINT_DTYPE
+
+    points = np.zeros((2, 3), POINT_DTYPE)
+    points["x"], points["label"], points["confidence"] = 1.5, 7, 0.25
+    msg = messages.pointcloud_msg(ROSBAGS, points, HEADER)
+    # before label became uint32: label uint8 at 20, confidence at 16, 24-byte points
+    old = np.zeros((2, 3, 24), np.uint8)
+    old[..., :16] = points.view(np.uint8).reshape(2, 3, 24)[..., :16]
+    old[..., 16:20] = np.full((2, 3), 0.25, "<f4")[..., None].view(np.uint8)
+    old[..., 20] = 7
+    msg.fields[4].offset, msg.fields[4].datatype = 20, 2
+    msg.fields[5].offset = 16
+    msg.data = old.reshape(-1)
+    back = messages.pointcloud_array(msg)
+    np.testing.assert_array_equal(back["label"], 7)
+    np.testing.assert_array_equal(back["confidence"], 0.25)
+    np.testing.assert_array_equal(back["x"], 1.5)
+    msg.fields[5].offset = 18  # overlaps label's bytes
+    with pytest.raises(BadMessageError, match="overlap") as info:
+        messages.pointcloud_array(msg)
+    assert info.value.kind == "bad_fields"
+    msg.fields[5].offset, msg.point_step = 16, 0  # a zero-byte point never sizes an array
+    with pytest.raises(BadMessageError, match="beyond point_step 0"):
+        messages.pointcloud_array(msg)
+    del msg.fields[4]
+    with pytest.raises(BadMessageError, match="'label': missing"):
+        messages.pointcloud_array(msg)
+
+
+def compressed(data: bytes, fmt: str = "jpeg") -> object:
+    return ROSBAGS.new(
+        "sensor_msgs/msg/CompressedImage",
+        header=HEADER,
+        format=fmt,
+        data=np.frombuffer(data, np.uint8).copy(),
+    )
+
+
+def test_compressed_images_keep_their_stored_orientation() -> None:
+    from encoded_images import STORED, exif_tagged
+
+    # the report: a 64x40 JPEG with an EXIF orientation tag came out 40x64 (never labelled)
+    for fmt in ("JPEG", "PNG"):
+        msg = compressed(exif_tagged(fmt), f"rgb8; {fmt.lower()} compressed bgr8")
+        rgb = messages.camera_image_to_rgb(msg, "left/image_rect/compressed")
+        assert rgb.shape == STORED.shape
+        np.testing.assert_allclose(rgb[:, :30].mean(), 255, atol=3)
+
+
+def test_compressed_size_is_bounded_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cv2
+    from encoded_images import huge_png
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("decoded before its size was checked")
+
+    monkeypatch.setattr(cv2, "imdecode", refuse)
+    msg = compressed(huge_png(16000, 16000), "rgb8; png compressed bgr8")
+    with pytest.raises(BadMessageError, match="exceeds max_image_pixels=16777216") as info:
+        messages.compressed_to_rgb(msg, "left/image_rect/compressed", 16_777_216)
+    assert info.value.kind == "huge_size"
+    assert str(info.value).startswith("left/image_rect/compressed: image of 256000000 pixels")
+    msg = compressed(huge_png(6000, 4000), "png")
+    with pytest.raises(BadMessageError, match="6000x4000 exceeds max_image_pixels=16777216"):
+        messages.compressed_to_rgb(msg, "right/image_rect/compressed", 16_777_216)
+    with pytest.raises(BadMessageError, match="without an image header") as info:
+        messages.compressed_to_rgb(compressed(b"not an image"), "left/image_rect/compressed")
+    assert info.value.kind == "undecodable"

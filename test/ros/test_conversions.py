@@ -372,3 +372,38 @@ def test_rclpy_and_rosbags_messages_serialize_to_the_same_bytes() -> None:
         read_back = store.deserialize_cdr(serialize_message(msg), msgtype)
         expected = store.serialize_cdr(theirs[msgtype], msgtype)
         assert bytes(store.serialize_cdr(read_back, msgtype)) == bytes(expected), msgtype
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "words"),
+    [
+        # a right Tx of -1e-300 was taken as a 1e-303 m baseline: z = 0 everywhere
+        (camera_info(700, 0.0, 64, 40), camera_info(700, -1e-300, 64, 40), "1.42857e-303 m"),
+        (camera_info(700, 0.0, 64, 40), camera_info(700, -700 * 1e4, 64, 40), "10000 m"),
+        # P = identity (gscam2's workaround): fx = 1 px, a 176-degree field of view
+        (camera_info(1.0, 0.0, 64, 40), camera_info(1.0, -0.1, 64, 40), "176.4 degree"),
+        (camera_info(2e6, 0.0, 64, 40), camera_info(2e6, -2e5, 64, 40), "2e+06 px"),
+    ],
+)
+def test_implausible_camera_info_is_bad_camera_info(left, right, words: str) -> None:
+    with pytest.raises(BadMessageError, match="implausible") as info:
+        messages.stereo_geometry(left, right, 64, 40)
+    assert info.value.kind == "bad_camera_info"
+    assert words in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_implausible_disparity_calibration_and_left_projection_are_refused() -> None:
+    for f, t, words in [(700.0, 1e-300, "baseline T 1e-300 m"), (1.0, 0.5, "focal f 1 px")]:
+        msg = conversions.disparity_to_msg(np.ones((40, 64), np.float32), f, t, delta_d=1 / 16)
+        with pytest.raises(BadMessageError, match="implausible") as info:
+            messages.disparity_from_msg(msg, "disp")
+        assert info.value.kind == "bad_calibration"
+        assert str(info.value).startswith(f"disp: {words}")
+    projection, why = messages.left_projection(camera_info(1.0, 0.0, 64, 40), 64, 40)
+    assert projection is None
+    assert "176.4 degree" in why
+    projection, why = messages.left_projection(camera_info(700.0, 0.0, 64, 40), 64, 40)
+    assert projection is not None
+    assert projection[0] == 700.0
+    assert why == ""

@@ -297,6 +297,31 @@ def test_compressed_inputs(harness: Callable[..., Harness]) -> None:
     assert np.median(values[values > 0]) == pytest.approx(6.0, abs=0.5)  # right decoded too
 
 
+def test_compressed_inputs_decode_in_stored_orientation_and_size_first(
+    harness: Callable[..., Harness],
+) -> None:
+    """A JPEG with an EXIF orientation tag is labelled at its stored size (it came out
+    rotated, so no label ever matched the CameraInfo); a 30 KB PNG that declares 16000x16000
+    is refused from its header as a counted ``huge_size`` naming the topic."""
+    from encoded_images import exif_tagged, huge_png
+
+    h = harness(compressed=True)
+    stamp = h.stamp()
+    h.publish_infos(camera_info(0.0, stamp), camera_info(-FX * BASELINE, stamp))
+    huge = huge_png(16000, 16000)
+    for when, encode in ((stamp, exif_tagged), (h.stamp(0.1), None)):
+        for pub, img in zip((h.left, h.right), stereo_pair(4), strict=True):
+            data = encode("JPEG", img) if encode else huge
+            msg = CompressedImage(format="rgb8; jpeg compressed bgr8", data=data)
+            msg.header.stamp, msg.header.frame_id = when, "cam"
+            pub.publish(msg)
+    h.wait(lambda: h.outputs_at(stamp) and h.node.stats.bad["huge_size"] == 1)
+    labels = h.outputs_at(stamp)[-1]
+    assert (labels.width, labels.height) == (W, H)
+    assert len(h.received["labels"]) == 1
+    assert dict(h.node.stats.bad) == {"huge_size": 1}
+
+
 @pytest.mark.parametrize("backlog", [1, 3, 30])
 def test_pairs_before_camera_info_wait_for_it(
     harness: Callable[..., Harness], backlog: int

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -129,7 +130,7 @@ def test_points_geometry_labels_and_layout(
         ("z", 7, 1),
         ("rgb", 7, 1),
         ("confidence", 7, 1),
-        ("label", 2, 1),
+        ("label", 6, 1),  # uint32, as PCL's PointXYZL / PointXYZRGBL read it
     }
     assert cloud.header.frame_id == "left_optical"
     rows, cols = -(-RIG.height // DECIMATION), -(-RIG.width // DECIMATION)
@@ -193,6 +194,28 @@ def test_unorganized_cloud_keeps_only_valid_points(
     # points_color image: the pixel's colour, not the class palette
     left = frame.left[::DECIMATION, ::DECIMATION][valid]
     np.testing.assert_array_equal(np.sort(unpack_rgb(points["rgb"]), 0), np.sort(left, 0))
+
+
+def test_tiny_received_disparities_give_nan_points_never_inf(
+    client: Callable[[Any], Any], tiny_ss_weights: Path, frame: Any
+) -> None:
+    """The report: tiny positive disparities gave +-inf points (40,960 in one cloud) with
+    no range limit; they are NaN like every invalid point, the rest of the cloud unchanged."""
+    c = client(make_node(tiny_ss_weights, points_max_range=0.0))  # 0 = no limit
+    c.record(PointCloud2, "/ladderseg/points", RELIABLE)
+    c.until(lambda: c.node._pubs["points"].get_subscription_count() > 0, "~/points")
+    disparity = frame.disparity.copy()
+    disparity[: 4 * DECIMATION] = 1e-40  # f*B/d overflows float32
+    stamp = send_frame(c, SimpleNamespace(left=frame.left, disparity=disparity))
+    c.wait_for(lambda: bool(c.at("/ladderseg/points", stamp)))
+    points = read_points(c.at("/ladderseg/points", stamp)[0])
+    xyz = np.stack([points[k] for k in "xyz"])
+    assert not np.isinf(xyz).any()
+    assert np.isnan(xyz[:, :4]).all()
+    depth = frame.depth[4 * DECIMATION :: DECIMATION, ::DECIMATION]
+    valid = depth > 0
+    assert np.isfinite(xyz[:, 4:][:, valid]).all()
+    assert np.isnan(xyz[:, 4:][:, ~valid]).all()
 
 
 def test_label_info_lists_classes_and_groups_like_label_info(

@@ -81,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
             config = dataclasses.replace(SgbmConfig(), scale=min(1.0, f * width / rig.width))
             w = round(rig.width * config.scale)
             miou = 100 * matrices[f].miou()
+            sgbm_ms = statistics.median(times[str(f)])
             print(
-                f"  {f:g} of the network ({w} px wide): SGBM {statistics.median(times[str(f)]):6.1f}"
+                f"  {f:g} of the network ({w} px wide): SGBM {sgbm_ms:6.1f}"
                 f" ms, mIoU {miou:5.2f} ({miou - reference:+.2f}), labels agree with "
                 f"{fractions[0]:g} on {100 * statistics.mean(agree[f]):.2f}%"
             )

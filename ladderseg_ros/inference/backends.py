@@ -204,6 +204,23 @@ class TorchBackend:
             return labels.to(torch.uint8).cpu().numpy(), confidence, out_logits
 
 
+def upsample_outputs(
+    labels: np.ndarray, confidence: np.ndarray | None, size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Labels (nearest) and confidence (bilinear) at ``size`` = (width, height), by OpenCV.
+
+    What the graph's ``Resize`` nodes do on a GPU (``camera_graph.with_camera_io``); on the
+    CPU OpenCV took 0.48 and 0.25 ms for 320x192 -> 2048x1024 where ONNX Runtime's took 2.8
+    and 4.5 ms (2 threads, shared 2-core CPU).
+    """
+    import cv2
+
+    labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
+    if confidence is not None:
+        confidence = cv2.resize(confidence, size, interpolation=cv2.INTER_LINEAR)
+    return labels, confidence
+
+
 def select_providers(device: str, available: list[str]) -> list[str]:
     """TensorRT > CUDA > CPU among the available providers (CPU only for device='cpu')."""
     if device == "cpu":
@@ -517,6 +534,7 @@ class OnnxRuntimeBackend:
         if mean is None or std is None:
             mean, std = self._normalization()
         self._mean, self._std = tuple(mean), tuple(std)
+        self._on_cpu = providers[0] == "CPUExecutionProvider"
         inputs = {i.name for i in self._proto.graph.input}
         try:
             probe = self._new_session(self._probe_key(inputs))
@@ -560,7 +578,16 @@ class OnnxRuntimeBackend:
         model = onnx.ModelProto()
         model.CopyFrom(self._proto)
         with_label_outputs(model, keep_logits=logits)
-        with_camera_io(model, camera, network, self._mean, self._std, disparity, confidence)
+        with_camera_io(
+            model,
+            camera,
+            network,
+            self._mean,
+            self._std,
+            disparity,
+            confidence,
+            resize_outputs=not self._on_cpu,
+        )
         options = ort_session_options(self._threads)
         return ort.InferenceSession(model.SerializeToString(), options, providers=self._providers)
 
@@ -611,4 +638,6 @@ class OnnxRuntimeBackend:
         labels = outputs.pop(0)[0, 0]
         confidence = outputs.pop(0)[0, 0] if want_confidence else None
         logits = outputs[0][0] if want_logits else None
+        if labels.shape != (height, width):  # the CPU graph leaves them at the network's size
+            labels, confidence = upsample_outputs(labels, confidence, (width, height))
         return labels, confidence, logits

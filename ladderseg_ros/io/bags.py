@@ -362,6 +362,9 @@ class BagWriter:
         except (OSError, WriterError) as exc:
             self._discard()
             raise BagError(f"cannot create bag {self.path}: {exc}") from exc
+        except BaseException:  # Ctrl-C or SIGTERM while opening: __exit__ will not run
+            self._discard()
+            raise
         return self
 
     def write(self, topic: str, msgtype: str, message: object, stamp: int) -> None:

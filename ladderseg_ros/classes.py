@@ -227,6 +227,66 @@ def read_yaml(path: Path, what: str) -> object:
         raise LabelError(f"{what} file {path} is not valid YAML: {one_line(exc)}") from None
 
 
+def entry_field(entry: object, key: str, where: str) -> object:
+    """``entry[key]`` of one list item of a YAML file (a palette class, a group).
+
+    Raises:
+        LabelError: ``entry`` is not a mapping, or has no ``key`` ("{where} has no 'key'").
+    """
+    if not isinstance(entry, dict):
+        raise LabelError(f"{where} is {entry!r}, expected a mapping (name, color, ...)")
+    if key not in entry:
+        raise LabelError(f"{where} has no {key!r}")
+    return entry[key]
+
+
+def entry_name(entry: object, where: str) -> str:
+    """The ``name`` of one list item of a YAML file: a string or a number, as text.
+
+    Raises:
+        LabelError: no name, or one that is a list, a mapping or empty.
+    """
+    name = entry_field(entry, "name", where)
+    if isinstance(name, bool) or not isinstance(name, str | int | float) or str(name) == "":
+        raise LabelError(f'{where} name {name!r} is not a name (write name: "...")')
+    return str(name)
+
+
+def parse_rgb(value: object, where: str) -> tuple[int, int, int]:
+    """(R, G, B) of a YAML colour: a list of three whole numbers 0..255.
+
+    Args:
+        value: what the file holds under ``color``.
+        where: the file and item, for the message (e.g. "groups file g.yaml: group 'a'").
+
+    Raises:
+        LabelError: one line saying what is wrong: not a list, not 3 values, a value that
+            is not a whole number, or one outside 0..255 (each such value named).
+    """
+    if not isinstance(value, list | tuple):
+        raise LabelError(f"{where} color {value!r} is not a list [R, G, B] of 0..255")
+    if len(value) != 3:
+        raise LabelError(f"{where} color {value!r} has {len(value)} values, expected 3 [R, G, B]")
+    not_whole = [v for v in value if not _is_whole_number(v)]
+    if not_whole:
+        listed = " and ".join(repr(v) for v in not_whole)
+        verb = "is not a whole number" if len(not_whole) == 1 else "are not whole numbers"
+        raise LabelError(f"{where} color {value!r}: {listed} {verb} 0..255")
+    outside = [v for v in value if not 0 <= v <= 255]
+    if outside:
+        listed = " and ".join(str(v) for v in outside)
+        verb = "is" if len(outside) == 1 else "are"
+        raise LabelError(f"{where} color {value!r}: {listed} {verb} outside 0..255")
+    r, g, b = (int(v) for v in value)
+    return r, g, b
+
+
+def _is_whole_number(value: object) -> bool:
+    if isinstance(value, bool):  # YAML's yes/no/on/off
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
 def load_palette(path: str | Path) -> LabelSet:
     """Load a label set from a YAML palette file (``name`` and ``classes``: name + rgb).
 
@@ -239,13 +299,11 @@ def load_palette(path: str | Path) -> LabelSet:
         raise LabelError(f"palette file {path}: expected a mapping with a 'classes' list")
     names, colors = [], []
     for i, entry in enumerate(doc["classes"]):
-        try:
-            name = str(entry["name"])
-            rgb = [int(v) for v in entry["color"]]
-        except (TypeError, KeyError, ValueError) as exc:
-            raise LabelError(f"palette file {path}: class {i} needs 'name' and 'color'") from exc
-        if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
-            raise LabelError(f"palette file {path}: class {i} color {rgb} is not 3 values 0..255")
+        name = entry_name(entry, f"palette file {path}: class {i}")
+        rgb = parse_rgb(
+            entry_field(entry, "color", f"palette file {path}: class {i} ({name!r})"),
+            f"palette file {path}: class {i} ({name!r})",
+        )
         names.append(name)
         colors.append(rgb)
     base = LABEL_SETS.get(str(doc.get("base", "")))

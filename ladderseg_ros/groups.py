@@ -15,7 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from ladderseg_ros.classes import IGNORE_INDEX, LabelError, LabelSet, read_yaml
+from ladderseg_ros.classes import (
+    IGNORE_INDEX,
+    LabelError,
+    LabelSet,
+    entry_field,
+    entry_name,
+    parse_rgb,
+    read_yaml,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,16 +67,15 @@ def load_groups(path: str | Path, label_set: LabelSet) -> ClassGroups:
     lut = np.full(256, IGNORE_INDEX, dtype=np.uint8)
     names, colors, members = [], [], []
     for g, entry in enumerate(doc["groups"]):
-        try:
-            name = str(entry["name"])
-            rgb = [int(v) for v in entry["color"]]
-            classes = [str(c) for c in entry["classes"]]
-        except (TypeError, KeyError, ValueError) as exc:
+        name = entry_name(entry, f"groups file {path}: group {g}")
+        where = f"groups file {path}: group {name!r}"
+        rgb = parse_rgb(entry_field(entry, "color", where), where)
+        classes = entry_field(entry, "classes", where)
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
             raise LabelError(
-                f"groups file {path}: group {g} needs 'name', 'color' and 'classes'"
-            ) from exc
-        if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
-            raise LabelError(f"groups file {path}: group {name!r} color {rgb} is not 3 values")
+                f"{where} classes {classes!r} is not a list of class names "
+                f"(write classes: [road, sidewalk])"
+            )
         ids = []
         for cls in classes:
             if cls not in index:

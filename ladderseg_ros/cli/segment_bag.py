@@ -22,7 +22,6 @@ OWN_OPTIONS = {
     "device": "--device",
     "precision": "--precision",
     "disparity_source": "--disparity",
-    "compressed": "the bag's own topics (it reads sensor_msgs/Image as recorded)",
 }
 
 

@@ -96,6 +96,7 @@ class SegmentBagReport:
     confusion: ConfusionMatrix | None = None
     evaluated: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    video_problem: str | None = None  # why no video was written, when one was asked for
 
 
 @dataclass
@@ -360,7 +361,12 @@ def segment_bag(
     """
     from tqdm import tqdm
 
-    from ladderseg_ros.tools.visualize import FrameDirWriter, VideoWriter, compose_row
+    from ladderseg_ros.tools.visualize import (
+        FrameDirWriter,
+        VideoWriter,
+        VisualizeError,
+        compose_row,
+    )
 
     in_bag, out_bag = Path(in_bag), Path(out_bag)
     _check_outputs(in_bag, out_bag, config)
@@ -374,6 +380,7 @@ def segment_bag(
         fps = _frame_rate(bag, run.inputs[0])
         video = VideoWriter(config.video, fps) if config.video else None
         frames_dir = FrameDirWriter(config.frames_dir) if config.frames_dir else None
+        problems: list[str] = []  # the video's, when it had to be given up
         with video or nullcontext(), frames_dir or nullcontext():
 
             def show(frame: _Frame) -> None:
@@ -388,9 +395,15 @@ def segment_bag(
                         frame.truth,
                         frame.max_disparity,
                     )
-                    for out in (video, frames_dir):
-                        if out is not None:
-                            out.write(row)
+                    if frames_dir is not None:
+                        frames_dir.write(row)
+                    if video is not None and not problems:
+                        try:
+                            video.write(row)
+                        except VisualizeError as exc:  # never the reason the bag is lost
+                            LOG.warning("no video: %s", exc)
+                            video.discard(exc)
+                            problems.append(str(exc))
 
             uncopied: set[str] = set()
             bar = tqdm(total=total, unit="msg", desc="segment-bag", disable=not config.progress)
@@ -414,6 +427,7 @@ def segment_bag(
         confusion=run.confusion if run.evaluated else None,
         evaluated=run.evaluated,
         skipped=run.skipped,
+        video_problem=problems[0] if problems else None,
     )
 
 

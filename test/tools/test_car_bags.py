@@ -206,3 +206,20 @@ def test_a_bag_of_compressed_images_is_segmented(
     code = cli.main([*argv, "--param", "compressed:=true", str(car_bag), str(tmp_path / "x")])
     assert code == 2
     assert "pass --param compressed:=false" in capsys.readouterr().err
+
+
+def test_a_video_the_codec_refuses_never_loses_the_segmented_bag(
+    weights: Path, car_bag: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from ladderseg_ros.tools import visualize
+
+    monkeypatch.setattr(visualize, "VIDEO_FOURCC", "ZZZZ")  # a codec this OpenCV lacks
+    params = NodeParams.defaults().replaced(weights=str(weights), sgbm_num_disparities=16)
+    video, frames = tmp_path / "v.mp4", tmp_path / "frames"
+    config = SegmentBagConfig(params=params, progress=False, video=video, frames_dir=frames)
+    report = segment_bag(car_bag, tmp_path / "out", config)
+    assert report.frames == FRAMES
+    assert "cannot open a ZZZZ video writer" in report.video_problem
+    assert check_bag(tmp_path / "out").counts[TOPIC_LABELS] == FRAMES
+    assert len(list(frames.glob("*.png"))) == FRAMES
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "out"]  # no video, no temp

@@ -17,7 +17,13 @@ from ladderseg_ros.classes import LabelSet
 from ladderseg_ros.io import bags
 from ladderseg_ros.stereo import SgbmConfig, StereoError, compute_disparity, fit_disparity
 from ladderseg_ros.tools.demo.config import DemoError
-from ladderseg_ros.tools.visualize import VideoWriter, compose_row, contact_sheet, write_png
+from ladderseg_ros.tools.visualize import (
+    VideoWriter,
+    VisualizeError,
+    compose_row,
+    contact_sheet,
+    write_png,
+)
 from ladderseg_ros.training.evaluation import ConfusionMatrix
 
 if TYPE_CHECKING:
@@ -107,6 +113,8 @@ def pictures_and_score(
 ) -> tuple[ConfusionMatrix | None, list[Path]]:
     """Scores the segmented stamps and writes ``contact_sheet.png`` and ``demo.mp4``.
 
+    A video the codec refuses is left out with a warning; the score and the rest stay.
+
     Args:
         bag: the replayed bag (left images, ground truth, maybe disparity and right images).
         collector: the node's labels (and disparity) by stamp.
@@ -140,8 +148,12 @@ def pictures_and_score(
     stamps = sorted(collector.labels)
     span = (stamps[-1] - stamps[0]) / 1e9
     fps = (len(stamps) - 1) / span if len(stamps) > 1 and span > 0 else 2.0
-    sheet = write_png(work / "contact_sheet.png", contact_sheet(rows))
-    with VideoWriter(work / "demo.mp4", fps) as video:
-        for row in rows:
-            video.write(row)
-    return confusion, [sheet, video.path]
+    files = [write_png(work / "contact_sheet.png", contact_sheet(rows))]
+    try:
+        with VideoWriter(work / "demo.mp4", fps) as video:
+            for row in rows:
+                video.write(row)
+        files.append(video.path)
+    except VisualizeError as exc:  # a picture is never the reason the rest is lost
+        LOG.warning("no video: %s", exc)
+    return confusion, files

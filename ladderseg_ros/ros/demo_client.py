@@ -147,6 +147,9 @@ def _wait(
         time.sleep(0.05)
 
 
+DIAGNOSTICS_WAIT = 10.0  # s for diagnostics counting the last output (the node's: every 1 s)
+
+
 def _wait_quiet(
     collector: OutputCollector,
     node: NodeHandle,
@@ -158,7 +161,8 @@ def _wait_quiet(
     """Wait until the node has answered the replay (at most ``timeout`` s).
 
     With ``last_stamp`` (the last pair replayed; the node always takes the newest pair):
-    done when its labels arrived. Without: done once outputs came and none came for
+    done when its labels arrived and the node's diagnostics count them (or
+    ``DIAGNOSTICS_WAIT`` s later). Without: done once outputs came and none came for
     ``quiet`` s and for twice the longest wait between outputs so far. A camera-size frame
     can take longer than ``quiet`` on a CPU: the wait never ends before an output.
     """
@@ -170,8 +174,12 @@ def _wait_quiet(
         node.check_alive()
         if last_stamp is not None:
             with collector.lock:
-                if last_stamp in collector.labels:
-                    return
+                answered = last_stamp in collector.labels
+                counted = int(collector.last_diag.get("outputs_total", 0)) >= len(collector.labels)
+            if answered and counted:
+                return
+            if answered:  # the diagnostics that count it come within their period
+                deadline = min(deadline, now + DIAGNOSTICS_WAIT)
         else:
             count = collector.count()
             if count != last_count:
@@ -217,7 +225,7 @@ def replay_into_node(
             published: dict[int, float] = {}
 
             def on_message(message: bags.BagMessage) -> None:
-                if message.topic == bags.TOPIC_LEFT_IMAGE:
+                if message.topic == inputs[0]:  # the left image's (Image or CompressedImage)
                     published[cdr_stamp(message.data)] = time.monotonic()
 
             wanted = [replayer.publishers[t] for t in inputs]

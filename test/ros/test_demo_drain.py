@@ -39,8 +39,14 @@ def test_a_slow_last_frame_is_waited_for() -> None:
         collector = OutputCollector(node)
         first, last = 10**9, 2 * 10**9
         collector._on_labels(_labels(first))
+
+        def answer() -> None:  # the labels, then the node's diagnostics counting them
+            collector._on_labels(_labels(last))
+            with collector.lock:
+                collector.last_diag = {"outputs_total": "2"}
+
         # the last pair's labels come later than the quiet period, as a camera-size frame
-        timer = threading.Timer(1.0, collector._on_labels, (_labels(last),))
+        timer = threading.Timer(1.0, answer)
         timer.start()
         _wait_quiet(collector, _AliveNode(), 0.3, 60.0, context, last_stamp=last)
         seen = sorted(collector.labels)  # what the demo goes on with

@@ -223,3 +223,27 @@ def test_a_video_the_codec_refuses_never_loses_the_segmented_bag(
     assert check_bag(tmp_path / "out").counts[TOPIC_LABELS] == FRAMES
     assert len(list(frames.glob("*.png"))) == FRAMES
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "out"]  # no video, no temp
+
+
+def test_the_demo_replays_a_bag_of_compressed_images(
+    weights: Path, car_bag: Path, tmp_path: Path, capsys, caplog
+) -> None:
+    """``ladderseg demo --bag`` of a car's recording (CompressedImage only): the node is
+    started with compressed:=true and its /compressed inputs remapped."""
+    import os
+
+    compressed = tmp_path / "compressed"
+    _compressed_copy(car_bag, compressed)
+    out = tmp_path / "demo"
+    domain = 1 + (os.getpid() + 75) % 100  # test_demo's are + 25, segment-bag's + 50
+    argv = ["demo", "--bag", str(compressed), "--weights", str(weights), "--out", str(out)]
+    argv += ["--param", "sgbm_num_disparities:=16", "--ros-domain-id", str(domain)]
+    with caplog.at_level("INFO"):
+        assert cli.main(argv) == 0, capsys.readouterr().err
+    text = capsys.readouterr().out
+    assert f"of {FRAMES} published" in text
+    assert "frames: 0 segmented" not in text
+    assert (out / "contact_sheet.png").is_file()
+    (started,) = [r.getMessage() for r in caplog.records if "started the node" in r.getMessage()]
+    assert "-p compressed:=true" in started
+    assert "-r left/image_rect/compressed:=/stereo/left/image_rect/compressed" in started

@@ -336,6 +336,66 @@ def read_yaml(path: Path, what: str) -> object:
         raise LabelError(f"{what} file {path} is not valid YAML: {one_line(exc)}") from None
 
 
+def entry_field(entry: object, key: str, where: str) -> object:
+    """``entry[key]`` of one list item of a YAML file (a palette class, a group).
+
+    Raises:
+        LabelError: ``entry`` is not a mapping, or has no ``key`` ("{where} has no 'key'").
+    """
+    if not isinstance(entry, dict):
+        raise LabelError(f"{where} is {entry!r}, expected a mapping (name, color, ...)")
+    if key not in entry:
+        raise LabelError(f"{where} has no {key!r}")
+    return entry[key]
+
+
+def entry_name(entry: object, where: str) -> str:
+    """The ``name`` of one list item of a YAML file: a string or a number, as text.
+
+    Raises:
+        LabelError: no name, or one that is a list, a mapping or empty.
+    """
+    name = entry_field(entry, "name", where)
+    if isinstance(name, bool) or not isinstance(name, str | int | float) or str(name) == "":
+        raise LabelError(f'{where} name {name!r} is not a name (write name: "...")')
+    return str(name)
+
+
+def parse_rgb(value: object, where: str) -> tuple[int, int, int]:
+    """(R, G, B) of a YAML colour: a list of three whole numbers 0..255.
+
+    Args:
+        value: what the file holds under ``color``.
+        where: the file and item, for the message (e.g. "groups file g.yaml: group 'a'").
+
+    Raises:
+        LabelError: one line saying what is wrong: not a list, not 3 values, a value that
+            is not a whole number, or one outside 0..255 (each such value named).
+    """
+    if not isinstance(value, list | tuple):
+        raise LabelError(f"{where} color {value!r} is not a list [R, G, B] of 0..255")
+    if len(value) != 3:
+        raise LabelError(f"{where} color {value!r} has {len(value)} values, expected 3 [R, G, B]")
+    not_whole = [v for v in value if not _is_whole_number(v)]
+    if not_whole:
+        listed = " and ".join(repr(v) for v in not_whole)
+        verb = "is not a whole number" if len(not_whole) == 1 else "are not whole numbers"
+        raise LabelError(f"{where} color {value!r}: {listed} {verb} 0..255")
+    outside = [v for v in value if not 0 <= v <= 255]
+    if outside:
+        listed = " and ".join(str(v) for v in outside)
+        verb = "is" if len(outside) == 1 else "are"
+        raise LabelError(f"{where} color {value!r}: {listed} {verb} outside 0..255")
+    r, g, b = (int(v) for v in value)
+    return r, g, b
+
+
+def _is_whole_number(value: object) -> bool:
+    if isinstance(value, bool):  # YAML's yes/no/on/off
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
 def load_palette(path: str | Path) -> LabelSet:
     """Load a label set from a YAML palette file (``name`` and ``classes``: name + rgb).
 
@@ -518,14 +578,11 @@ def _class_set_from_doc(doc: object, path: Path, what: str) -> LabelSet:
             raise LabelError(f"{where}: unknown base {doc['base']!r}")
     b = _Builder(where)
     for i, entry in enumerate(doc["classes"]):
-        if not isinstance(entry, dict) or "name" not in entry or "color" not in entry:
-            raise LabelError(f"{where}: class {i} needs 'name' and 'color'")
-        name = str(entry["name"])
-        cls_where = f"{where}: class {name!r}"
-        category = entry.get("category")
-        index = b.add_class(
-            name, _rgb(entry["color"], cls_where), None if category is None else str(category)
-        )
+        name = entry_name(entry, f"{where}: class {i}")
+        cls_where = f"{where}: class {i} ({name!r})"
+        rgb = parse_rgb(entry_field(entry, "color", cls_where), cls_where)
+        category = entry.get("category")  # type: ignore[union-attr]
+        index = b.add_class(name, rgb, None if category is None else str(category))
         ids = entry.get("ids", [])
         for value in ids if isinstance(ids, list) else [ids]:
             b.add_id(_stored_id(value, cls_where), index)
@@ -572,13 +629,16 @@ def group_specs(entries: object, where: str) -> tuple[GroupSpec, ...]:
         raise LabelError(f"{where}: at most {IGNORE_INDEX - 1} groups fit in mono8")
     specs = []
     for g, entry in enumerate(entries):
-        try:
-            name = str(entry["name"])
-            classes = tuple(str(c) for c in entry["classes"])
-            color = entry["color"]
-        except (TypeError, KeyError) as exc:
-            raise LabelError(f"{where}: group {g} needs 'name', 'color' and 'classes'") from exc
-        specs.append(GroupSpec(name, _rgb(color, f"{where}: group {name!r}"), classes))
+        name = entry_name(entry, f"{where}: group {g}")
+        at = f"{where}: group {name!r}"
+        rgb = parse_rgb(entry_field(entry, "color", at), at)
+        classes = entry_field(entry, "classes", at)
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+            raise LabelError(
+                f"{at} classes {classes!r} is not a list of class names "
+                "(write classes: [road, sidewalk])"
+            )
+        specs.append(GroupSpec(name, rgb, tuple(classes)))
     return tuple(specs)
 
 

@@ -185,8 +185,8 @@ def atomic_output(path: str | Path, overwrite: bool = False, suffix: str = "") -
         refuse_existing(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _create_temp(path.parent, path.name, suffix)
-    mode = tmp.stat().st_mode & 0o777  # 0o666 & ~umask, as os.open made it
     try:
+        mode = tmp.stat().st_mode & 0o777  # 0o666 & ~umask, as os.open made it
         yield tmp
         # Some writers (safetensors) replace the file with their own 0o600 one: restore.
         if tmp.stat().st_mode & 0o777 != mode:

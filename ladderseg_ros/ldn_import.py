@@ -36,6 +36,7 @@ from ladderseg_ros.model import VARIANTS, LadderSeg, ModelConfig
 from ladderseg_ros.weights import (
     WeightsError,
     WeightsMetadata,
+    load_tensors,
     remap_torchvision_keys,
     save_weights,
 )
@@ -90,10 +91,9 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise LdnImportError(f"{path}: checkpoint not found")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip and torch errors alike: one line, the file named
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LdnImportError(f"{path}: not a plain PyTorch state dict ({first})") from None
+        state = load_tensors(path, "LDN checkpoint")
+    except WeightsError as exc:
+        raise LdnImportError(str(exc)) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not state:

@@ -462,6 +462,49 @@ def load_weights(path: str | Path) -> tuple[LadderSeg, WeightsMetadata]:
     return model, metadata
 
 
+def load_tensors(path: str | Path, what: str) -> object:
+    """``torch.load(path, weights_only=True)``: tensors and plain containers, never code.
+
+    Args:
+        path: a ``.pt``/``.pth`` file (a state dict, a checkpoint).
+        what: what the file should be, for the message ("training checkpoint").
+
+    Returns:
+        What the file holds.
+
+    Raises:
+        WeightsError: one line naming ``what`` and ``path``: a pickle of other Python objects
+            or bytes that are no pickle (refused, never run: torch's own text suggests
+            ``weights_only=False``, which would run the file's code), or not a file torch
+            can read.
+    """
+    import pickle
+    import warnings
+
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Detected pickle protocol N": the refusal says it
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise WeightsError(
+            f"{what} {path} is not a tensors-only PyTorch file ({_unpickler_detail(exc)}): "
+            "refused, files are never unpickled"
+        ) from None
+    except Exception as exc:  # zip, EOF and torch errors alike: one line, the file named
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        raise WeightsError(f"{what} {path}: not a file torch.load reads ({first})") from None
+
+
+def _unpickler_detail(exc: Exception) -> str:
+    """The line of torch's weights-only refusal that says what it met (not its advice)."""
+    text = str(exc)
+    _, marker, rest = text.partition("WeightsUnpickler error:")
+    lines = [line.strip() for line in (rest if marker else text).splitlines() if line.strip()]
+    return lines[0].split(" was not an allowed global")[0] if lines else type(exc).__name__
+
+
 def _preview(keys: list[str], limit: int = 3) -> str:
     if not keys:
         return "none"
@@ -502,7 +545,9 @@ def load_torchvision_densenet(model: LadderSeg, path: str | Path) -> None:
 
             state = load_file(str(path))
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = load_tensors(path, "ImageNet checkpoint")
+    except WeightsError:
+        raise
     except Exception as exc:
         raise WeightsError(f"{path}: cannot read checkpoint ({exc})") from exc
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):

@@ -91,3 +91,21 @@ def test_bad_palette_files_name_the_file(tmp_path) -> None:
         load_palette(tmp_path / "missing.yaml")
     with pytest.raises(LabelError, match="unknown label set"):
         get_label_set("mapillary")
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{name: road, color: [300, -1, 0]}", r"class 0 \('road'\) color .*300 and -1 are outside"),
+        ("{name: road, color: [1, 2]}", "has 2 values, expected 3"),
+        ("{name: road}", r"class 0 \('road'\) has no 'color'"),
+        ("{color: [0, 0, 0]}", "class 0 has no 'name'"),
+        ("{name: road, color: [a, 0, 0]}", "'a' is not a whole number"),
+    ],
+)
+def test_bad_palette_entries_say_what_is_wrong(tmp_path, entry: str, message: str) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"classes:\n  - {entry}\n")
+    with pytest.raises(LabelError, match=message) as info:
+        load_palette(bad)
+    assert str(info.value).startswith(f"palette file {bad}: class 0")

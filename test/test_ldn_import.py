@@ -235,7 +235,7 @@ class _Exploit:
 def test_never_unpickles_and_never_overwrites(checkpoint, tmp_path, capsys) -> None:
     evil = tmp_path / "evil.pt"
     torch.save({"features.conv0.weight": torch.zeros(1), "x": _Exploit()}, evil, pickle_protocol=2)
-    with pytest.raises(LdnImportError, match="evil.pt: not a plain PyTorch state dict"):
+    with pytest.raises(LdnImportError, match="evil.pt is not a tensors-only PyTorch file"):
         import_ldn(evil, tmp_path / "w.safetensors")
     assert "PWNED" not in capsys.readouterr().out
     raw = tmp_path / "raw.pt"

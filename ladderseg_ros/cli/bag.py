@@ -141,12 +141,14 @@ def _run_cityscapes(args: argparse.Namespace) -> int:
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    counts = check_bag(args.bag)  # decodes everything: raises BagError on damage
+    check = check_bag(args.bag)  # decodes everything: raises BagError on damage
+    counts = check.counts
     with BagReader(args.bag) as bag:
         topics, duration = bag.topics, bag.duration
     width = max((len(t) for t in topics), default=0)
     for topic in sorted(topics):
-        print(f"{topic:<{width}}  {topics[topic]:<32} {counts.get(topic, 0):>7} messages")
+        note = "  (not decoded: no definition of its type)" if topic in check.undecoded else ""
+        print(f"{topic:<{width}}  {topics[topic]:<32} {counts.get(topic, 0):>7} messages{note}")
     print(f"{args.bag}: OK, {sum(counts.values())} messages over {duration / 1e9:.3f} s")
     return 0
 

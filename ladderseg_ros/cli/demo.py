@@ -98,7 +98,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 OWN_OPTIONS = {
     "weights": "--weights",
     "disparity_source": "the bag (compute when it has both images, else its DisparityImage)",
-    "compressed": "what it publishes (sensor_msgs/Image)",
+    "compressed": "the bag (CompressedImage when it has only <image topic>/compressed)",
 }
 
 

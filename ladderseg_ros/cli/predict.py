@@ -23,7 +23,7 @@ import argparse
 import hashlib
 from pathlib import Path
 
-from ladderseg_ros.cli.args import add_backend_arguments, parse_size, plain_help
+from ladderseg_ros.cli.args import add_backend_arguments, parse_size, plain_help, positive_float
 from ladderseg_ros.tools.predict import (
     PredictError,
     find_jobs,
@@ -70,10 +70,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="network input WxH (default: each image resized to the weights' trained scale)",
     )
     parser.add_argument(
-        "--focal", type=float, help="camera fx in pixels for a folder of images (sets the scale)"
+        "--focal",
+        type=positive_float,
+        help="camera fx in pixels for a folder of images (sets the scale)",
     )
     parser.add_argument("--split", default="val", help="Cityscapes split (default val)")
-    parser.add_argument("--baseline", type=float, help="baseline in metres when not in INPUT")
+    parser.add_argument(
+        "--baseline", type=positive_float, help="baseline in metres when not in INPUT"
+    )
     parser.set_defaults(func=run)
 
 

@@ -22,7 +22,6 @@ OWN_OPTIONS = {
     "device": "--device",
     "precision": "--precision",
     "disparity_source": "--disparity",
-    "compressed": "the bag's own topics (it reads sensor_msgs/Image as recorded)",
 }
 
 
@@ -119,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"ground truth of {report.evaluated} frames:")
         print(report.confusion.format_table(report.label_set))
     for what, path in (("video", args.video), ("frames", args.frames)):
-        if path is not None:
+        if what == "video" and report.video_problem is not None:
+            print(f"video: none ({report.video_problem})")
+        elif path is not None:
             print(f"{what}: {path}")
     return 0

@@ -15,7 +15,7 @@ import numpy as np
 
 from ladderseg_ros.classes import KITTI, LabelSet
 from ladderseg_ros.data.images import ImageDecodeError, read_image
-from ladderseg_ros.data.layouts import read_kitti_calib, read_kitti_raw_drive
+from ladderseg_ros.data.layouts import kitti_projections, read_kitti_raw_drive
 from ladderseg_ros.data.sample import DatasetError, Sample, read_label_png, read_rgb, require_dir
 from ladderseg_ros.stereo import baseline_from_projections
 
@@ -91,12 +91,7 @@ class KittiDataset:
         calib = self.calib_dir / (frame.name.split("_")[0] + ".txt")
         if not calib.is_file():
             return KITTI_BASELINE
-        c = read_kitti_calib(calib)
-        try:
-            p_left, p_right = c["P_rect_02"].reshape(3, 4), c["P_rect_03"].reshape(3, 4)
-        except (KeyError, ValueError):
-            raise DatasetError(f"{calib}: P_rect_02/P_rect_03 missing or not 3x4") from None
-        return baseline_from_projections(p_left, p_right)
+        return baseline_from_projections(*kitti_projections(calib))
 
     def __getitem__(self, index: int) -> Sample:
         frame = self.frames[index]

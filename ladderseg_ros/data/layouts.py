@@ -8,6 +8,7 @@ under a temporary name and renamed into place, and an existing target is an erro
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -213,12 +214,17 @@ def _text(path: str | Path, what: str) -> str:
 
 
 def read_cityscapes_camera(path: str | Path) -> CameraCalib:
-    """Read a Cityscapes ``camera/*.json`` (``extrinsic.baseline``, ``intrinsic.fx/fy/u0/v0``)."""
+    """Read a Cityscapes ``camera/*.json`` (``extrinsic.baseline``, ``intrinsic.fx/fy/u0/v0``).
+
+    Raises:
+        LayoutError: unreadable, a value missing, fx, fy or the baseline not a positive
+            finite number, or u0, v0 not finite (one line naming the file and value).
+    """
     text = _text(path, "camera file")
     try:
         doc = json.loads(text)
         intr, extr = doc["intrinsic"], doc["extrinsic"]
-        return CameraCalib(
+        calib = CameraCalib(
             fx=float(intr["fx"]),
             fy=float(intr["fy"]),
             u0=float(intr["u0"]),
@@ -227,6 +233,17 @@ def read_cityscapes_camera(path: str | Path) -> CameraCalib:
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise LayoutError(f"camera file {path} lacks intrinsic fx/fy/u0/v0 or baseline") from exc
+    for name in ("fx", "fy", "baseline"):
+        value = getattr(calib, name)
+        if not (math.isfinite(value) and value > 0):
+            unit = "metres" if name == "baseline" else "pixels"
+            raise LayoutError(
+                f"camera file {path}: {name} is {value}, expected a positive number of {unit}"
+            )
+    for name in ("u0", "v0"):
+        if not math.isfinite(getattr(calib, name)):
+            raise LayoutError(f"camera file {path}: {name} is {getattr(calib, name)}, not finite")
+    return calib
 
 
 def write_cityscapes_camera(path: str | Path, calib: CameraCalib, camera_height: float) -> None:
@@ -308,6 +325,55 @@ def read_kitti_calib(path: str | Path) -> dict[str, np.ndarray]:
         except ValueError:
             continue
     return calib
+
+
+def check_projection(p: np.ndarray, where: str) -> np.ndarray:
+    """``p`` as a 3x4 rectified projection when its numbers can be a camera's.
+
+    Args:
+        p: the flat (12,) or (3, 4) matrix read from a calibration file.
+        where: the file and key, for the message (e.g. "calib_cam_to_cam.txt: P_rect_02").
+
+    Returns:
+        (3, 4) float64.
+
+    Raises:
+        LayoutError: not 12 numbers, a NaN or infinite entry, or fx or fy not positive (one
+            line naming ``where`` and the value).
+    """
+    p = np.asarray(p, dtype=np.float64).reshape(-1)
+    if p.size != 12:
+        raise LayoutError(f"{where} has {p.size} numbers, expected 12 (a 3x4 projection)")
+    p = p.reshape(3, 4)
+    for name, value in (("fx", p[0, 0]), ("fy", p[1, 1])):
+        if not (math.isfinite(value) and value > 0):
+            raise LayoutError(f"{where} {name} is {value}, expected a positive number of pixels")
+    if not np.all(np.isfinite(p)):
+        raise LayoutError(f"{where} has non-finite entries: {p.reshape(-1).tolist()}")
+    return p
+
+
+def kitti_projections(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """The rectified (3, 4) projections of cameras 02 and 03 of a KITTI calibration file.
+
+    Raises:
+        LayoutError: the file cannot be read, lacks ``P_rect_02``/``P_rect_03``, holds a
+            projection that cannot be a camera's (``check_projection``), or a pair with no
+            positive baseline; one line naming the file.
+    """
+    from ladderseg_ros.stereo import StereoError, baseline_from_projections
+
+    calib = read_kitti_calib(path)
+    missing = [key for key in ("P_rect_02", "P_rect_03") if key not in calib]
+    if missing:
+        raise LayoutError(f"{path}: no {' or '.join(missing)} (rectified projections)")
+    p_left = check_projection(calib["P_rect_02"], f"{path}: P_rect_02")
+    p_right = check_projection(calib["P_rect_03"], f"{path}: P_rect_03")
+    try:
+        baseline_from_projections(p_left, p_right)
+    except StereoError as exc:
+        raise LayoutError(f"{path}: {exc}") from None
+    return p_left, p_right
 
 
 def _fmt(values: np.ndarray) -> str:
@@ -424,13 +490,7 @@ def read_kitti_raw_drive(drive_dir: str | Path) -> KittiRawDrive:
             raise LayoutError(f"{stamp_file}:{number}: {exc}") from None
     if len(stamps) != len(left):
         raise LayoutError(f"{stamp_file}: {len(stamps)} timestamps for {len(left)} images")
-    calib_path = drive_dir.parent / KITTI_CALIB_NAME
-    calib = read_kitti_calib(calib_path)
-    try:
-        p_left = calib["P_rect_02"].reshape(3, 4)
-        p_right = calib["P_rect_03"].reshape(3, 4)
-    except (KeyError, ValueError) as exc:
-        raise LayoutError(f"{calib_path}: P_rect_02/P_rect_03 missing or not 3x4") from exc
+    p_left, p_right = kitti_projections(drive_dir.parent / KITTI_CALIB_NAME)
     return KittiRawDrive(
         left=left,
         right=right,

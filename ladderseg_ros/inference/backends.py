@@ -522,7 +522,9 @@ class OnnxRuntimeBackend:
         self._threads = threads
         engine_dir = (cache_dir or default_cache_dir()) / "trt"
         if "TensorrtExecutionProvider" in providers:
-            engine_dir.mkdir(parents=True, exist_ok=True)
+            from ladderseg_ros.inference.cache import cache_folder
+
+            engine_dir = cache_folder("trt", cache_dir)  # a private one if that is read-only
         self._providers = provider_options(providers, device_id, engine_dir)
         self._path = Path(onnx_path)
         try:

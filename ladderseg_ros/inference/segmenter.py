@@ -28,9 +28,9 @@ from ladderseg_ros.inference.backends import (
     OnnxRuntimeBackend,
     TorchBackend,
     default_backend,
-    default_cache_dir,
     ort_auto_device,
 )
+from ladderseg_ros.inference.cache import cached_file
 from ladderseg_ros.weights import WeightsMetadata
 
 _LOG = logging.getLogger(__name__)
@@ -128,7 +128,8 @@ class Segmenter:
 
         Args:
             path: weights file; for onnxruntime a ``.safetensors`` file is exported once to
-                an ONNX file cached under ``$LADDERSEG_CACHE`` (default ``~/.cache/ladderseg``).
+                an ONNX file cached under ``$LADDERSEG_CACHE`` (default ``~/.cache/ladderseg``;
+                see ``inference.cache``: unwritable folders and unusable files never stop it).
             backend: ``torch``, ``onnxruntime`` or ``auto`` (torch on a CUDA device, else
                 onnxruntime: see ``backends.default_backend``).
             device: ``auto``, ``cuda`` or ``cpu``.
@@ -199,18 +200,24 @@ class Segmenter:
         if half:
             _LOG.warning("half precision is a torch-backend option; onnxruntime runs float32")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        onnx_path = default_cache_dir() / "onnx" / f"{path.stem}-{digest}-{graph_revision()}.onnx"
-        if not onnx_path.is_file():
-            export_onnx(model, metadata, onnx_path)
+        onnx_path = cached_file(
+            "onnx",
+            f"{path.stem}-{digest}-{graph_revision()}.onnx",
+            lambda out: export_onnx(model, metadata, out),
+        )
         if precision == "int8":
             size = input_size or metadata.input_size or INT8_CALIBRATION_SIZE
             fp32_path = onnx_path
-            onnx_path = fp32_path.with_name(
-                f"{fp32_path.stem}-int8-{calibration_revision()}-{size[0]}x{size[1]}.onnx"
-            )
-            if not onnx_path.is_file():
+
+            def calibrate(out: Path) -> None:
                 _LOG.info("calibrating an int8 model of %s (once; cached)", path)
-                quantize_int8(fp32_path, onnx_path, metadata, size)
+                quantize_int8(fp32_path, out, metadata, size)
+
+            onnx_path = cached_file(
+                "onnx",
+                f"{fp32_path.stem}-int8-{calibration_revision()}-{size[0]}x{size[1]}.onnx",
+                calibrate,
+            )
         backend_ = OnnxRuntimeBackend(
             onnx_path, device, threads, mean=metadata.mean, std=metadata.std
         )

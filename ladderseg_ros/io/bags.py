@@ -44,6 +44,7 @@ LEFT_FRAME_ID = "left_camera_optical_frame"
 RIGHT_FRAME_ID = "right_camera_optical_frame"
 
 IMAGE_TYPE = messages.IMAGE
+COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO_TYPE = messages.CAMERA_INFO
 DISPARITY_TYPE = messages.DISPARITY_IMAGE
 POINT_CLOUD_TYPE = messages.POINT_CLOUD
@@ -65,6 +66,72 @@ def typestore() -> Typestore:
     from rosbags.typesys import Stores, get_typestore
 
     return get_typestore(Stores.ROS2_JAZZY)
+
+
+def stored_types(connection: Connection) -> dict[str, Any]:
+    """The message types a bag stores the definition of for ``connection`` (rosbags' parse).
+
+    Bags recorded by ROS 2 Iron or newer keep each topic's definition (``.msg`` text with
+    its dependencies, or IDL), so a custom message type decodes without its package; read
+    as rosbags' ``AnyReader`` reads them.
+
+    Raises:
+        Exception: whatever rosbags' parsers raise for a definition they cannot read.
+    """
+    from rosbags.interfaces import MessageDefinitionFormat
+    from rosbags.typesys import get_types_from_idl, get_types_from_msg
+
+    definition = connection.msgdef
+    if definition.format == MessageDefinitionFormat.NONE or not definition.data.strip():
+        return {}
+    if definition.format == MessageDefinitionFormat.MSG:
+        return dict(get_types_from_msg(definition.data, connection.msgtype))
+    separator = "=" * 80 + "\n"
+    types: dict[str, Any] = {}
+    if definition.data.startswith(f"{separator}IDL: "):
+        for section in definition.data.split(separator)[1:]:
+            types.update(get_types_from_idl(section.split("\n", 1)[1]))
+    else:
+        types.update(get_types_from_idl(definition.data))
+    return types
+
+
+def bag_typestore(path: Path, connections: Iterable[Connection]) -> Typestore:
+    """The Jazzy type store plus the types ``connections`` store definitions of.
+
+    A type the Jazzy store knows keeps the Jazzy definition (the one the package's decoders
+    are written for); a definition that cannot be parsed is skipped with one warning, and
+    its topic stays undecodable (``BagReader.deserialize`` says so).
+    """
+    from rosbags.typesys import Stores, get_typestore
+
+    store = get_typestore(Stores.ROS2_JAZZY)  # a new store: the bag's types stay its own
+    new: dict[str, Any] = {}
+    for connection in connections:
+        if connection.msgtype in store.fielddefs or connection.msgtype in new:
+            continue
+        try:
+            types = stored_types(connection)
+        except Exception as exc:  # rosbags' msg and IDL parsers raise many kinds
+            from ladderseg_ros.fileio import one_line
+
+            LOG.warning(
+                "%s: the definition of %s (topic %s) cannot be read: %s",
+                path,
+                connection.msgtype,
+                connection.topic,
+                one_line(exc),
+            )
+            continue
+        new.update({k: v for k, v in types.items() if k not in store.fielddefs})
+    if new:
+        try:
+            store.register(new)
+        except Exception as exc:
+            from ladderseg_ros.fileio import one_line
+
+            LOG.warning("%s: its stored message definitions conflict: %s", path, one_line(exc))
+    return store
 
 
 def stamp_ns(seconds: float) -> int:
@@ -364,17 +431,39 @@ class BagWriter:
         except (OSError, WriterError) as exc:
             self._discard()
             raise BagError(f"cannot create bag {self.path}: {exc}") from exc
+        except BaseException:  # Ctrl-C or SIGTERM while opening: __exit__ will not run
+            self._discard()
+            raise
         return self
 
-    def write(self, topic: str, msgtype: str, message: object, stamp: int) -> None:
-        """Write one message (a rosbags message object, or its CDR bytes) at ``stamp`` ns."""
+    def write(
+        self,
+        topic: str,
+        msgtype: str,
+        message: object,
+        stamp: int,
+        definition: tuple[str, str] | None = None,
+    ) -> None:
+        """Write one message (a rosbags message object, or its CDR bytes) at ``stamp`` ns.
+
+        Args:
+            topic: the topic.
+            msgtype: its type, e.g. ``sensor_msgs/msg/Image``.
+            message: a rosbags message, or CDR bytes.
+            stamp: receive time, ns.
+            definition: (message definition, RIHS01 hash) as another bag stores them
+                (``BagReader.definition``), for a type the Jazzy store does not know:
+                copying a custom type's bytes needs it.
+
+        Raises:
+            BagError: not open, a topic written with two types, or a type with no
+                definition known.
+        """
         if self._writer is None:
             raise BagError(f"bag {self.path} is not open for writing")
         conn = self._connections.get(topic)
         if conn is None:
-            conn = self._writer.add_connection(
-                topic, msgtype, typestore=typestore(), offered_qos_profiles=_default_qos()
-            )
+            conn = self._add_connection(topic, msgtype, definition)
             self._connections[topic] = conn
         elif conn.msgtype != msgtype:
             raise BagError(f"{self.path}: topic {topic} is {conn.msgtype}, not {msgtype}")
@@ -383,6 +472,25 @@ class BagWriter:
             data = typestore().serialize_cdr(message, msgtype)
         self._writer.write(conn, stamp, bytes(data))
         self.message_count += 1
+
+    def _add_connection(
+        self, topic: str, msgtype: str, definition: tuple[str, str] | None
+    ) -> Connection:
+        assert self._writer is not None
+        qos = _default_qos()
+        if definition is not None and definition[0] and definition[1]:
+            msgdef, digest = definition
+            return self._writer.add_connection(
+                topic, msgtype, msgdef=msgdef, rihs01=digest, offered_qos_profiles=qos
+            )
+        if msgtype not in typestore().fielddefs:
+            raise BagError(
+                f"{self.path}: cannot write {msgtype} on {topic}: not a ROS 2 Jazzy type and "
+                "no message definition given"
+            )
+        return self._writer.add_connection(
+            topic, msgtype, typestore=typestore(), offered_qos_profiles=qos
+        )
 
     def write_frame(self, frame: StereoBagFrame) -> None:
         """Write every message of one stereo frame with the frame's stamp."""
@@ -458,6 +566,7 @@ class BagReader:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._reader: Reader | None = None
+        self._typestore: Typestore | None = None
 
     def __enter__(self) -> BagReader:
         from rosbags.rosbag2 import Reader
@@ -479,6 +588,7 @@ class BagReader:
             cause = exc.__cause__ if exc.__cause__ is not None else exc
             raise BagError(f"cannot open bag {self.path}: {one_line(cause)}") from exc
         self._reader = reader
+        self._typestore = bag_typestore(self.path, reader.connections)
         return self
 
     def __exit__(
@@ -509,6 +619,24 @@ class BagReader:
     def topics(self) -> dict[str, str]:
         """Message type by topic."""
         return {conn.topic: conn.msgtype for conn in self.reader.connections}
+
+    def knows(self, msgtype: str) -> bool:
+        """Whether messages of ``msgtype`` decode: a Jazzy type or one the bag defines."""
+        return self._typestore is not None and msgtype in self._typestore.fielddefs
+
+    def definition(self, topic: str) -> tuple[str, str] | None:
+        """(message definition, RIHS01 hash) the bag stores for ``topic``, if any."""
+        for conn in self.reader.connections:
+            if conn.topic == topic and conn.msgdef.data and conn.digest:
+                return conn.msgdef.data, conn.digest
+        return None
+
+    def declared_counts(self) -> dict[str, int]:
+        """Messages per topic as the bag's metadata declares them."""
+        counts: dict[str, int] = {}
+        for conn in self.reader.connections:
+            counts[conn.topic] = counts.get(conn.topic, 0) + int(conn.msgcount)
+        return counts
 
     @property
     def message_count(self) -> int:
@@ -556,8 +684,14 @@ class BagReader:
         Raises:
             BagError: Unknown type or bytes that do not decode (names topic and stamp).
         """
+        store = self._typestore if self._typestore is not None else typestore()
+        if message.msgtype not in store.fielddefs:
+            raise BagError(
+                f"{self.path}: cannot decode {message.msgtype} on {message.topic}: not a ROS 2 "
+                "Jazzy type, and the bag stores no definition of it"
+            )
         try:
-            return typestore().deserialize_cdr(message.data, message.msgtype)
+            return store.deserialize_cdr(message.data, message.msgtype)
         except Exception as exc:
             raise BagError(
                 f"{self.path}: cannot decode {message.msgtype} on {message.topic} at "
@@ -565,15 +699,50 @@ class BagReader:
             ) from exc
 
 
-def check_bag(path: str | Path) -> dict[str, int]:
-    """Read and decode every message of a bag; returns message counts by topic.
+@dataclass
+class BagCheck:
+    """What ``check_bag`` found.
+
+    Attributes:
+        counts: messages read per topic (every one decoded, except ``undecoded`` topics').
+        undecoded: topic -> type, for types neither ROS 2 Jazzy nor the bag defines: their
+            messages were read (counted) but could not be decoded.
+    """
+
+    counts: dict[str, int]
+    undecoded: dict[str, str]
+
+
+def check_bag(path: str | Path) -> BagCheck:
+    """Read and decode every message of a bag, and count them against its metadata.
+
+    Messages of custom types decode with the definitions the bag stores; types nobody
+    defines are read and counted, and listed as not decoded.
 
     Raises:
-        BagError: The bag is incomplete, damaged, or holds a message that does not decode.
+        BagError: The bag is incomplete, damaged, holds a message that does not decode, or
+            its storage holds a different number of messages than its metadata declares
+            (rows deleted, a truncated file): names the topics and both counts.
     """
     counts: dict[str, int] = {}
+    undecoded: dict[str, str] = {}
     with BagReader(path) as bag:
         for message in bag.messages():
-            bag.deserialize(message)
+            if bag.knows(message.msgtype):
+                bag.deserialize(message)
+            else:
+                undecoded[message.topic] = message.msgtype
             counts[message.topic] = counts.get(message.topic, 0) + 1
-    return counts
+        declared = bag.declared_counts()
+    wrong = [
+        f"{topic} {declared.get(topic, 0)} declared, {counts.get(topic, 0)} stored"
+        for topic in sorted(set(declared) | set(counts))
+        if declared.get(topic, 0) != counts.get(topic, 0)
+    ]
+    if wrong:
+        raise BagError(
+            f"{path}: its storage does not hold what its metadata declares "
+            f"({sum(declared.values())} messages declared, {sum(counts.values())} stored: "
+            f"{'; '.join(wrong)})"
+        )
+    return BagCheck(counts, undecoded)

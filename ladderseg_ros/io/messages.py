@@ -749,7 +749,8 @@ def camera_info_msg(
     p = np.asarray(projection, dtype=np.float64).reshape(3, 4)
     if not (np.all(np.isfinite(p)) and p[0, 0] > 0 and p[1, 1] > 0):
         raise EncodingError(
-            f"camera {header.frame_id}: projection matrix needs finite fx, fy > 0, got {p}"
+            f"camera {header.frame_id}: projection matrix needs finite fx, fy > 0, "
+            f"got P = {p.reshape(-1).tolist()}"
         )
     return types.new(
         CAMERA_INFO,

@@ -147,18 +147,48 @@ def _wait(
         time.sleep(0.05)
 
 
+DIAGNOSTICS_WAIT = 10.0  # s for diagnostics counting the last output (the node's: every 1 s)
+
+
 def _wait_quiet(
-    collector: OutputCollector, node: NodeHandle, quiet: float, timeout: float, context: Context
+    collector: OutputCollector,
+    node: NodeHandle,
+    quiet: float,
+    timeout: float,
+    context: Context,
+    last_stamp: int | None = None,
 ) -> None:
-    """Wait until no new output came for ``quiet`` s (the node has finished the last pair)."""
-    deadline = time.monotonic() + timeout
-    last_count, last_change = collector.count(), time.monotonic()
-    while time.monotonic() - last_change < quiet and time.monotonic() < deadline:
+    """Wait until the node has answered the replay (at most ``timeout`` s).
+
+    With ``last_stamp`` (the last pair replayed; the node always takes the newest pair):
+    done when its labels arrived and the node's diagnostics count them (or
+    ``DIAGNOSTICS_WAIT`` s later). Without: done once outputs came and none came for
+    ``quiet`` s and for twice the longest wait between outputs so far. A camera-size frame
+    can take longer than ``quiet`` on a CPU: the wait never ends before an output.
+    """
+    now = time.monotonic()
+    deadline = now + timeout
+    last_count, last_change, longest = collector.count(), now, 0.0
+    while now < deadline:
         _check_context(context)
         node.check_alive()
+        if last_stamp is not None:
+            with collector.lock:
+                answered = last_stamp in collector.labels
+                counted = int(collector.last_diag.get("outputs_total", 0)) >= len(collector.labels)
+            if answered and counted:
+                return
+            if answered:  # the diagnostics that count it come within their period
+                deadline = min(deadline, now + DIAGNOSTICS_WAIT)
+        else:
+            count = collector.count()
+            if count != last_count:
+                longest = max(longest, now - last_change)
+                last_count, last_change = count, now
+            elif count > 0 and now - last_change >= max(quiet, 2.0 * longest):
+                return
         time.sleep(0.05)
-        if collector.count() != last_count:
-            last_count, last_change = collector.count(), time.monotonic()
+        now = time.monotonic()
 
 
 def replay_into_node(
@@ -195,7 +225,7 @@ def replay_into_node(
             published: dict[int, float] = {}
 
             def on_message(message: bags.BagMessage) -> None:
-                if message.topic == bags.TOPIC_LEFT_IMAGE:
+                if message.topic == inputs[0]:  # the left image's (Image or CompressedImage)
                     published[cdr_stamp(message.data)] = time.monotonic()
 
             wanted = [replayer.publishers[t] for t in inputs]
@@ -213,7 +243,14 @@ def replay_into_node(
             LOG.info("node ready; replaying %s", bag)
             if replayer.run(on_message).interrupted:
                 raise KeyboardInterrupt
-            _wait_quiet(collector, node_proc, quiet=2.5, timeout=drain_timeout, context=context)
+            _wait_quiet(
+                collector,
+                node_proc,
+                quiet=2.5,
+                timeout=drain_timeout,
+                context=context,
+                last_stamp=max(published) if published else None,
+            )
             return collector, published
         finally:
             executor.shutdown(timeout_sec=2.0)

@@ -498,15 +498,26 @@ def spin_node(factory: Callable[[], Node], program: str, argv: list[str] | None 
     beside its bare pipeline rose from 78-85% to 89-92% at 20 pairs/s (one-off before/after
     runs; ``bench/pipeline.py`` measures the node as it is now).
     """
+    from rclpy._rclpy_pybind11 import RCLError, UnknownROSArgsError
     from rclpy.exceptions import ParameterException
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+    from ladderseg_ros.ros.ros_args import rcl_error_line, ros_arguments_problem
 
     args = argv if argv is not None else sys.argv
     ours = args[1 : args.index("--ros-args")] if "--ros-args" in args else args[1:]
     if "-h" in ours or "--help" in ours:
         print(help_text(program))
         return 0
-    rclpy.init(args=args)
+    problem = ros_arguments_problem(args)  # rcl's refusal is a traceback naming C sources
+    if problem is not None:
+        print(f"{program}: error: {problem}", file=sys.stderr)
+        return 2
+    try:
+        rclpy.init(args=args)
+    except (RCLError, UnknownROSArgsError) as exc:
+        print(f"{program}: error: {rcl_error_line(exc)}", file=sys.stderr)
+        return 2
     node = None
     try:
         node = factory()

@@ -28,6 +28,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.io.bags import BagError, BagMessage, BagReader
 from ladderseg_ros.ros.conversions import MessageTypeError, message_class
+from ladderseg_ros.ros.ros_args import topic_name_problem
 
 LOG = logging.getLogger(__name__)
 
@@ -112,6 +113,13 @@ class BagReplayer:
             topics = {t: topics[t] for t in self.config.topics}
         if not topics:
             raise ReplayError(f"{self.bag} holds no topics")
+        for topic in topics:
+            problem = topic_name_problem(topic)
+            if problem is not None:  # a bag written by a tool that does not check names
+                raise ReplayError(
+                    f"{self.bag}: topic {topic!r} cannot be published ({problem}); "
+                    "replay the others with --topics"
+                )
         qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST,
             depth=self.config.qos_depth,

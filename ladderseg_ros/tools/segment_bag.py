@@ -96,6 +96,7 @@ class SegmentBagReport:
     confusion: ConfusionMatrix | None = None
     evaluated: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    video_problem: str | None = None  # why no video was written, when one was asked for
 
 
 @dataclass
@@ -111,34 +112,59 @@ class _Frame:
     max_disparity: float | None = None  # colour scale of the disparity panel
 
 
-def choose_mode(uses_disparity: bool, wanted: str, topics: dict[str, str]) -> str:
+COMPRESSED_SUFFIX = "/compressed"  # image_transport's topic of an image's CompressedImage
+
+
+def image_topics(compressed: bool) -> tuple[str, str]:
+    """(left, right) image topics the node reads: ``<image topic>/compressed`` if compressed."""
+    suffix = COMPRESSED_SUFFIX if compressed else ""
+    return bags.TOPIC_LEFT_IMAGE + suffix, bags.TOPIC_RIGHT_IMAGE + suffix
+
+
+def choose_mode(
+    uses_disparity: bool, wanted: str, topics: dict[str, str], compressed: bool = False
+) -> str:
     """``mono``, ``compute`` or ``topic``, as the node decides, checked against the bag.
 
+    Args:
+        uses_disparity: the weights select scales by disparity.
+        wanted: ``auto``, ``compute`` or ``topic``.
+        topics: the bag's message type by topic.
+        compressed: read the images' ``/compressed`` topics (sensor_msgs/CompressedImage),
+            as the node's ``compressed`` parameter does.
+
     Raises:
-        BagError: The bag lacks the topics the mode needs (names them).
+        BagError: The bag lacks the topics the mode needs, or an image topic is not of the
+            type ``compressed`` asks for (names them, and the other choice when the bag has it).
     """
     if wanted not in DISPARITY_CHOICES:
         raise BagError(f"disparity source {wanted!r}: use one of {', '.join(DISPARITY_CHOICES)}")
-    pair = (
-        bags.TOPIC_LEFT_IMAGE,
-        bags.TOPIC_RIGHT_IMAGE,
-        bags.TOPIC_LEFT_INFO,
-        bags.TOPIC_RIGHT_INFO,
-    )
+    left, right = image_topics(compressed)
+    pair = (left, right, bags.TOPIC_LEFT_INFO, bags.TOPIC_RIGHT_INFO)
     if not uses_disparity:
-        mode, needed = "mono", (bags.TOPIC_LEFT_IMAGE,)
+        mode, needed = "mono", (left,)
     elif wanted == "auto":
         mode = "compute" if all(t in topics for t in pair) else "topic"
-        needed = pair if mode == "compute" else (bags.TOPIC_LEFT_IMAGE, bags.TOPIC_DISPARITY)
+        needed = pair if mode == "compute" else (left, bags.TOPIC_DISPARITY)
     elif wanted == "compute":
         mode, needed = "compute", pair
     else:
-        mode, needed = "topic", (bags.TOPIC_LEFT_IMAGE, bags.TOPIC_DISPARITY)
+        mode, needed = "topic", (left, bags.TOPIC_DISPARITY)
     missing = [t for t in needed if t not in topics]
     if missing:
-        raise BagError(
-            f"disparity source {mode!r} needs topics {missing}, the bag has {sorted(topics)}"
+        other = image_topics(not compressed)[0]
+        hint = (
+            f" (it has {other}: pass --param compressed:={str(not compressed).lower()})"
+            if other in topics
+            else ""
         )
+        raise BagError(
+            f"disparity source {mode!r} needs topics {missing}, the bag has {sorted(topics)}" + hint
+        )
+    expected = bags.COMPRESSED_IMAGE_TYPE if compressed else bags.IMAGE_TYPE
+    for topic in (left, right):
+        if topic in needed and topics[topic] != expected:
+            raise BagError(f"{topic} is {topics[topic]}, expected {expected}")
     return mode
 
 
@@ -175,7 +201,8 @@ class _BagSegmenter:
         p = self.params = config.params
         # The bag is checked against the model before any export or int8 calibration.
         uses_disparity = weights_metadata(p.weights).model.uses_disparity
-        self.mode = choose_mode(uses_disparity, config.disparity, topics)
+        self.mode = choose_mode(uses_disparity, config.disparity, topics, p.compressed)
+        left, right = image_topics(p.compressed)
         segmenter = Segmenter.from_weights(
             p.weights,
             p.backend,
@@ -217,8 +244,8 @@ class _BagSegmenter:
             raise BagError("--points needs disparity: these weights have no scale selection")
         if config.points and self.mode == "topic" and bags.TOPIC_LEFT_INFO not in topics:
             raise BagError(f"--points needs {bags.TOPIC_LEFT_INFO} (cx, cy) in the bag")
-        second = {"compute": bags.TOPIC_RIGHT_IMAGE, "topic": bags.TOPIC_DISPARITY}
-        self.inputs = [bags.TOPIC_LEFT_IMAGE] + ([second[self.mode]] if self.mode in second else [])
+        second = {"compute": right, "topic": bags.TOPIC_DISPARITY}
+        self.inputs = [left] + ([second[self.mode]] if self.mode in second else [])
         # the CameraInfos the node subscribes to: both in compute mode, else the left one
         # (mono: its fx sets the network's scale; topic: the cloud's principal point)
         self.infos = [bags.TOPIC_LEFT_INFO, bags.TOPIC_RIGHT_INFO]
@@ -339,7 +366,12 @@ def segment_bag(
     """
     from tqdm import tqdm
 
-    from ladderseg_ros.tools.visualize import FrameDirWriter, VideoWriter, compose_row
+    from ladderseg_ros.tools.visualize import (
+        FrameDirWriter,
+        VideoWriter,
+        VisualizeError,
+        compose_row,
+    )
 
     in_bag, out_bag = Path(in_bag), Path(out_bag)
     _check_outputs(in_bag, out_bag, config)
@@ -350,9 +382,10 @@ def segment_bag(
         total = sum(
             c.msgcount for c in bag.reader.connections if topics is None or c.topic in topics
         )
-        fps = _frame_rate(bag)
+        fps = _frame_rate(bag, run.inputs[0])
         video = VideoWriter(config.video, fps) if config.video else None
         frames_dir = FrameDirWriter(config.frames_dir) if config.frames_dir else None
+        problems: list[str] = []  # the video's, when it had to be given up
         with video or nullcontext(), frames_dir or nullcontext():
 
             def show(frame: _Frame) -> None:
@@ -367,17 +400,22 @@ def segment_bag(
                         frame.truth,
                         frame.max_disparity,
                     )
-                    for out in (video, frames_dir):
-                        if out is not None:
-                            out.write(row)
+                    if frames_dir is not None:
+                        frames_dir.write(row)
+                    if video is not None and not problems:
+                        try:
+                            video.write(row)
+                        except VisualizeError as exc:  # never the reason the bag is lost
+                            LOG.warning("no video: %s", exc)
+                            video.discard(exc)
+                            problems.append(str(exc))
 
+            uncopied: set[str] = set()
             bar = tqdm(total=total, unit="msg", desc="segment-bag", disable=not config.progress)
             with bar:
                 for message in bag.messages(topics):
                     if config.include_inputs:
-                        writer.write(
-                            message.topic, message.msgtype, message.data, message.timestamp
-                        )
+                        _copy(bag, writer, message, uncopied)
                     for frame in run.add(bag, message):
                         show(frame)
                     bar.update(1)
@@ -394,12 +432,37 @@ def segment_bag(
         confusion=run.confusion if run.evaluated else None,
         evaluated=run.evaluated,
         skipped=run.skipped,
+        video_problem=problems[0] if problems else None,
     )
 
 
-def _frame_rate(bag: bags.BagReader) -> float:
+def _copy(
+    bag: bags.BagReader, writer: bags.BagWriter, message: bags.BagMessage, uncopied: set[str]
+) -> None:
+    """Copies ``message``'s bytes as recorded, with the definition the input bag stores.
+
+    A topic whose type neither ROS 2 Jazzy nor the input bag defines cannot be written
+    (a rosbag2 connection needs a definition): it is left out, with one warning.
+    """
+    if message.topic in uncopied:
+        return
+    known = message.msgtype in bags.typestore().fielddefs  # written with the Jazzy definition
+    definition = None if known else bag.definition(message.topic)
+    if not known and definition is None:
+        uncopied.add(message.topic)
+        LOG.warning(
+            "%s (%s) not copied: not a ROS 2 Jazzy type and %s stores no definition of it",
+            message.topic,
+            message.msgtype,
+            bag.path,
+        )
+        return
+    writer.write(message.topic, message.msgtype, message.data, message.timestamp, definition)
+
+
+def _frame_rate(bag: bags.BagReader, left: str) -> float:
     """Left images per second of bag time (10 when the bag cannot tell)."""
-    count = sum(c.msgcount for c in bag.reader.connections if c.topic == bags.TOPIC_LEFT_IMAGE)
+    count = sum(c.msgcount for c in bag.reader.connections if c.topic == left)
     if count < 2 or bag.duration <= 0:
         return 10.0
     return (count - 1) / (bag.duration / 1e9)

@@ -12,6 +12,7 @@ directory is built under a temporary name and renamed when complete.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -28,13 +29,35 @@ from ladderseg_ros.fileio import (
     refuse_existing,
 )
 
+_LOG = logging.getLogger(__name__)
 VIDEO_FOURCC = "mp4v"
+#: Largest side of a video frame or a contact sheet; larger rows are scaled down to it. The
+#: mp4v encoder refuses 8192 and more (a 4-panel row of a 2048-wide camera), and 4096 is what
+#: common players decode.
+MAX_PICTURE_SIDE = 4096
 PANEL_TITLES = ("left", "disparity", "segmentation", "ground truth")
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 class VisualizeError(LadderSegError):
     """A picture or video cannot be composed or written; the message names the path."""
+
+
+def fitted_size(width: int, height: int, limit: int = MAX_PICTURE_SIDE) -> tuple[int, int]:
+    """(width, height) scaled down so that neither side exceeds ``limit``, both even.
+
+    Even sides because MPEG-4 encodes 2x2 chroma blocks; a size within the limit only loses
+    an odd last pixel.
+    """
+    scale = min(1.0, limit / max(width, height))
+    return tuple(max(2, int(side * scale) // 2 * 2) for side in (width, height))  # type: ignore[return-value]
+
+
+def fit_picture(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``rgb`` resized (area averaging) to ``size`` = (width, height), or as is if it has it."""
+    if (rgb.shape[1], rgb.shape[0]) == size:
+        return rgb
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
 @contextlib.contextmanager
@@ -105,15 +128,23 @@ def compose_row(
     return np.hstack([_caption(p, t) for p, t in zip(panels, titles, strict=True)])
 
 
-def contact_sheet(rows: Sequence[np.ndarray], max_rows: int = 6) -> np.ndarray:
-    """Up to ``max_rows`` rows spread evenly over ``rows``, stacked with a thin gap."""
+def contact_sheet(
+    rows: Sequence[np.ndarray], max_rows: int = 6, max_width: int = MAX_PICTURE_SIDE
+) -> np.ndarray:
+    """Up to ``max_rows`` rows spread evenly over ``rows``, stacked with a thin gap.
+
+    Rows wider than ``max_width`` are scaled down to it (a 4-panel row of a 4096-wide
+    camera is 16384 wide).
+    """
     if not rows:
         raise VisualizeError("no frames to put on a contact sheet")
     picks = np.unique(np.linspace(0, len(rows) - 1, min(max_rows, len(rows))).round().astype(int))
-    gap = np.full((4, rows[0].shape[1], 3), 255, dtype=np.uint8)
+    height, width = rows[0].shape[:2]
+    size = fitted_size(width, height, max_width) if width > max_width else (width, height)
+    gap = np.full((4, size[0], 3), 255, dtype=np.uint8)
     stacked: list[np.ndarray] = []
     for i in picks:
-        stacked += [rows[i], gap]
+        stacked += [fit_picture(rows[i], size), gap]
     return np.vstack(stacked[:-1])
 
 
@@ -128,6 +159,9 @@ def write_png(path: str | Path, rgb: np.ndarray) -> Path:
 
 class VideoWriter:
     """An mp4 written atomically, frame by frame (RGB rows of one size); a context manager.
+
+    Frames larger than ``MAX_PICTURE_SIDE`` on a side are scaled down to it (one log line),
+    and odd sides rounded down to even: the codec refuses what it cannot encode.
 
     Raises:
         VisualizeError: ``path`` exists, the codec cannot open, or a frame changes size.
@@ -144,6 +178,8 @@ class VideoWriter:
         self._tmp: Path | None = None
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
+        self._video_size: tuple[int, int] = (0, 0)
+        self._discarded = False
 
     def __enter__(self) -> VideoWriter:
         if not self.path.parent.is_dir():
@@ -155,19 +191,45 @@ class VideoWriter:
         """Appends one RGB frame (uint8, H x W x 3, the size of the first frame)."""
         size = (rgb.shape[1], rgb.shape[0])
         if self._writer is None:
-            fourcc = cv2.VideoWriter_fourcc(*VIDEO_FOURCC)
-            self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, size)
-            if not self._writer.isOpened():
-                raise VisualizeError(f"cannot open a {VIDEO_FOURCC} video writer for {self.path}")
             self._size = size
+            self._video_size = fitted_size(*size)
+            if max(size) > MAX_PICTURE_SIDE:
+                _LOG.info(
+                    "video %s: frames of %dx%d scaled to %dx%d (at most %d a side)",
+                    self.path,
+                    *size,
+                    *self._video_size,
+                    MAX_PICTURE_SIDE,
+                )
+            fourcc = cv2.VideoWriter_fourcc(*VIDEO_FOURCC)
+            self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, self._video_size)
+            if not self._writer.isOpened():
+                raise VisualizeError(
+                    f"cannot open a {VIDEO_FOURCC} video writer of {self._video_size[0]}x"
+                    f"{self._video_size[1]} for {self.path}"
+                )
         elif size != self._size:
             raise VisualizeError(f"video {self.path}: frame {size} after frames of {self._size}")
-        self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        frame = fit_picture(rgb, self._video_size)
+        self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         self.frames += 1
+
+    def discard(self, reason: BaseException) -> None:
+        """Gives the video up: its temporary file is deleted and ``path`` never appears.
+
+        For a caller that goes on without it; leaving the ``with`` block is then a no-op.
+        """
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        self._discarded = True
+        self._output.__exit__(type(reason), reason, None)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
     ) -> None:
+        if self._discarded:
+            return
         if self._writer is not None:
             self._writer.release()
         if exc_type is None and self.frames == 0:

@@ -15,6 +15,7 @@ import torch
 
 from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.fileio import atomic_output
+from ladderseg_ros.weights import WeightsError, load_tensors
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable training checkpoint ({exc})") from exc
+        state = load_tensors(path, "training checkpoint")
+    except WeightsError as exc:
+        raise CheckpointError(str(exc)) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"training checkpoint {path} holds a {type(state).__name__}")
+    return state

@@ -283,3 +283,25 @@ def test_context_shutdown_stops_the_replayer(bag: Path) -> None:
     assert stats.loops == 1
     assert time.monotonic() - started < 2.0
     node.destroy_node()
+
+
+def test_a_bag_topic_rcl_refuses_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A topic name with a space (written by a tool that does not check names) was an
+    InvalidTopicNameException traceback from create_publisher; now one line naming the bag
+    and the topic, exit 2, and --topics replays the others."""
+    from ladderseg_ros.cli.main import main
+
+    path = tmp_path / "bag"
+    p_left, _ = bags.stereo_projections(50.0, 50.0, 8.0, 4.0, 0.5)
+    info = bags.camera_info_msg(p_left, 16, 8, START_NS, "left")
+    with bags.BagWriter(path) as writer:
+        writer.write("/stereo/left camera_info", bags.CAMERA_INFO_TYPE, info, START_NS)
+        writer.write(bags.TOPIC_LEFT_INFO, bags.CAMERA_INFO_TYPE, info, START_NS)
+    assert main(["replay", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"ladderseg replay: error: {path}: topic '/stereo/left camera_info'")
+    assert "(character 13: ' ')" in err
+    assert len(err.splitlines()) == 1
+    assert main(["replay", str(path), "--topics", bags.TOPIC_LEFT_INFO]) == 0

@@ -98,3 +98,83 @@ def test_a_target_that_appears_meanwhile_is_never_replaced(tmp_path: Path) -> No
         write_while_another_process_wins_the_race()
     assert target.read_bytes() == b"someone else's"
     assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]  # no temporary file left
+
+
+def _camera_row(width: int, height: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    left = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    labels = rng.integers(0, 19, (height, width), dtype=np.uint8)
+    return compose_row(left, labels, CITYSCAPES, None, labels)
+
+
+@pytest.mark.parametrize(
+    ("camera", "video"),
+    [((2048, 1024), (4096, 512)), ((4096, 2160), (4096, 540)), ((1241, 375), (4096, 308))],
+)
+def test_videos_at_camera_sizes_are_scaled_to_what_the_codec_takes(
+    tmp_path: Path, camera: tuple[int, int], video: tuple[int, int]
+) -> None:
+    """A 4-panel row of a 2048x1024 camera is 8192 wide: mp4v refused it ("cannot open a
+    mp4v video writer") after all the work. Rows are scaled to 4096 a side (even sides)."""
+    from ladderseg_ros.tools.visualize import fitted_size
+
+    assert fitted_size(4 * camera[0], camera[1]) == video
+    path = tmp_path / "v.mp4"
+    with VideoWriter(path, 5.0) as writer:
+        for seed in range(2):
+            writer.write(_camera_row(*camera, seed))
+    capture = cv2.VideoCapture(str(path))
+    ok, frame = capture.read()
+    assert ok
+    assert (frame.shape[1], frame.shape[0]) == video
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]
+
+
+def test_contact_sheets_of_wide_rows_are_scaled(tmp_path: Path) -> None:
+    rows = [_camera_row(2048, 256, seed) for seed in range(3)]
+    sheet = contact_sheet(rows)
+    assert sheet.shape == (3 * 128 + 2 * 4, 4096, 3)
+    small = [row(0), row(1)]
+    assert contact_sheet(small).shape[1] == 4 * W  # narrow rows as they are
+
+
+def test_a_video_the_codec_refuses_never_loses_the_demo_pictures(
+    tmp_path: Path, monkeypatch, caplog
+) -> None:
+    """The demo's contact sheet and score are kept when no video can be written."""
+    from types import SimpleNamespace
+
+    from ladderseg_ros.io import bags
+    from ladderseg_ros.tools import visualize
+    from ladderseg_ros.tools.demo.pictures import pictures_and_score
+
+    p_left, p_right = bags.stereo_projections(1000.0, 1000.0, 1024.0, 512.0, 0.5)
+    rng = np.random.default_rng(0)
+    collector = SimpleNamespace(labels={}, disparity={})
+    bag = tmp_path / "bag"
+    with bags.BagWriter(bag) as writer:
+        for i in range(2):
+            stamp = 10**9 + i * 10**8
+            truth = rng.integers(0, 19, (1024, 2048), dtype=np.uint8)
+            left = rng.integers(0, 256, (1024, 2048, 3), dtype=np.uint8)
+            frame = bags.StereoBagFrame(stamp, left, p_left, p_right=p_right, semantic_gt=truth)
+            writer.write_frame(frame)
+            collector.labels[stamp] = (0.0, truth)
+    work = tmp_path / "work"
+    work.mkdir()
+    confusion, files = pictures_and_score(bag, collector, CITYSCAPES, work)
+    assert [f.name for f in files] == ["contact_sheet.png", "demo.mp4"]
+    assert confusion.pixel_accuracy() == 1.0
+    assert cv2.imread(str(work / "contact_sheet.png")).shape[1] == 4096
+    monkeypatch.setattr(visualize, "VIDEO_FOURCC", "ZZZZ")  # a codec this OpenCV lacks
+    again = tmp_path / "again"
+    again.mkdir()
+    with caplog.at_level("WARNING"):
+        confusion, files = pictures_and_score(bag, collector, CITYSCAPES, again)
+    assert [f.name for f in files] == ["contact_sheet.png"]
+    assert confusion.pixel_accuracy() == 1.0
+    assert sorted(p.name for p in again.iterdir()) == ["contact_sheet.png"]
+    assert any(
+        "no video: cannot open a ZZZZ video writer" in r.getMessage() for r in caplog.records
+    )

@@ -22,6 +22,20 @@ NODE_REMAPS = {  # the node's relative input names -> the bag's topics
     "right/camera_info": bags.TOPIC_RIGHT_INFO,
     "disparity": bags.TOPIC_DISPARITY,
 }
+COMPRESSED = "/compressed"  # image_transport's suffix, as the node's ``compressed`` reads it
+
+
+def node_remaps(compressed: bool = False) -> dict[str, str]:
+    """``NODE_REMAPS``, with the images' ``/compressed`` topics for a CompressedImage bag."""
+    if not compressed:
+        return dict(NODE_REMAPS)
+    images = ("left/image_rect", "right/image_rect")
+    return {
+        (f"{name}{COMPRESSED}" if name in images else name): (
+            f"{topic}{COMPRESSED}" if name in images else topic
+        )
+        for name, topic in NODE_REMAPS.items()
+    }
 
 
 class NodeProcess:
@@ -33,7 +47,14 @@ class NodeProcess:
     ``NODE_REMAPS``.
     """
 
-    def __init__(self, weights: Path, mode: str, log: Path, params: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        weights: Path,
+        mode: str,
+        log: Path,
+        params: tuple[str, ...],
+        remaps: dict[str, str] | None = None,
+    ) -> None:
         self.log = log
         args = [sys.executable, "-m", "ladderseg_ros.ros.node", "--ros-args"]
         # The node's default input QoS (best effort, as with a camera driver); the transport
@@ -43,7 +64,7 @@ class NodeProcess:
             node_params.append(f"disparity_source:={mode}")
         for param in (*node_params, *params):
             args += ["-p", param]
-        for name, topic in NODE_REMAPS.items():
+        for name, topic in (NODE_REMAPS if remaps is None else remaps).items():
             args += ["-r", f"{name}:={topic}"]
         self.args = args
         self.process: subprocess.Popen[bytes] | None = None

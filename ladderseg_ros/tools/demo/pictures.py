@@ -17,7 +17,13 @@ from ladderseg_ros.classes import LabelSet
 from ladderseg_ros.io import bags
 from ladderseg_ros.stereo import SgbmConfig, StereoError, compute_disparity, fit_disparity
 from ladderseg_ros.tools.demo.config import DemoError
-from ladderseg_ros.tools.visualize import VideoWriter, compose_row, contact_sheet, write_png
+from ladderseg_ros.tools.visualize import (
+    VideoWriter,
+    VisualizeError,
+    compose_row,
+    contact_sheet,
+    write_png,
+)
 from ladderseg_ros.training.evaluation import ConfusionMatrix
 
 if TYPE_CHECKING:
@@ -36,28 +42,31 @@ class _BagImages:
     disparity: dict[int, np.ndarray] = field(default_factory=dict)
 
 
-def _read_bag_images(bag: Path, collector: OutputCollector) -> _BagImages:
+def _read_bag_images(bag: Path, collector: OutputCollector, compressed: bool = False) -> _BagImages:
     """Left images and truth of the stamps the node segmented.
 
     When the node sent no disparity, the bag's disparity and right images too, to show one.
+    ``compressed``: the images are CompressedImage on ``<image topic>/compressed``.
     """
-    from ladderseg_ros.io.messages import header_ns, image_to_rgb
+    from ladderseg_ros.io.messages import camera_image_to_rgb, header_ns
+    from ladderseg_ros.tools.segment_bag import image_topics
 
+    left_topic, right_topic = image_topics(compressed)
     images = _BagImages()
     with bags.BagReader(bag) as reader:
-        wanted = [bags.TOPIC_LEFT_IMAGE, bags.TOPIC_SEMANTIC_GT]
+        wanted = [left_topic, bags.TOPIC_SEMANTIC_GT]
         if not collector.disparity:  # the node sent none: show the bag's, or SGBM's
-            wanted += [bags.TOPIC_DISPARITY, bags.TOPIC_RIGHT_IMAGE]
+            wanted += [bags.TOPIC_DISPARITY, right_topic]
         topics = [t for t in wanted if t in reader.topics]
         for message in reader.messages(topics):
             msg = reader.deserialize(message)
             stamp = header_ns(msg)
             if stamp not in collector.labels:
                 continue
-            if message.topic == bags.TOPIC_LEFT_IMAGE:
-                images.lefts[stamp] = np.array(image_to_rgb(msg, message.topic))
-            elif message.topic == bags.TOPIC_RIGHT_IMAGE:
-                images.rights[stamp] = np.array(image_to_rgb(msg, message.topic))
+            if message.topic == left_topic:
+                images.lefts[stamp] = np.array(camera_image_to_rgb(msg, message.topic))
+            elif message.topic == right_topic:
+                images.rights[stamp] = np.array(camera_image_to_rgb(msg, message.topic))
             elif message.topic == bags.TOPIC_DISPARITY:
                 images.disparity[stamp] = bags.disparity_array(msg, message.topic)
             else:
@@ -104,8 +113,11 @@ def pictures_and_score(
     label_set: LabelSet,
     work: Path,
     num_disparities: int = SgbmConfig.num_disparities,
+    compressed: bool = False,
 ) -> tuple[ConfusionMatrix | None, list[Path]]:
     """Scores the segmented stamps and writes ``contact_sheet.png`` and ``demo.mp4``.
+
+    A video the codec refuses is left out with a warning; the score and the rest stay.
 
     Args:
         bag: the replayed bag (left images, ground truth, maybe disparity and right images).
@@ -113,6 +125,7 @@ def pictures_and_score(
         label_set: the weights' classes.
         work: the folder to write into.
         num_disparities: SGBM range for a disparity panel the node did not send.
+        compressed: the bag's images are CompressedImage on ``<image topic>/compressed``.
 
     Returns:
         The confusion matrix against the bag's ground truth (None when it has none) and the
@@ -121,7 +134,7 @@ def pictures_and_score(
     Raises:
         DemoError: no segmented frame matched a left image of the bag.
     """
-    images = _read_bag_images(bag, collector)
+    images = _read_bag_images(bag, collector, compressed)
     confusion = ConfusionMatrix(label_set.num_classes) if images.truths else None
     sgbm = SgbmConfig(num_disparities=num_disparities)
     rows = []
@@ -140,8 +153,12 @@ def pictures_and_score(
     stamps = sorted(collector.labels)
     span = (stamps[-1] - stamps[0]) / 1e9
     fps = (len(stamps) - 1) / span if len(stamps) > 1 and span > 0 else 2.0
-    sheet = write_png(work / "contact_sheet.png", contact_sheet(rows))
-    with VideoWriter(work / "demo.mp4", fps) as video:
-        for row in rows:
-            video.write(row)
-    return confusion, [sheet, video.path]
+    files = [write_png(work / "contact_sheet.png", contact_sheet(rows))]
+    try:
+        with VideoWriter(work / "demo.mp4", fps) as video:
+            for row in rows:
+                video.write(row)
+        files.append(video.path)
+    except VisualizeError as exc:  # a picture is never the reason the rest is lost
+        LOG.warning("no video: %s", exc)
+    return confusion, files

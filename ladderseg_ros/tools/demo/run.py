@@ -21,7 +21,7 @@ from ladderseg_ros.io import bags
 from ladderseg_ros.ros.params import NodeParams
 from ladderseg_ros.tools.demo.config import DEFAULT_WEIGHTS, DemoConfig, DemoError
 from ladderseg_ros.tools.demo.environment import private_ros_domain
-from ladderseg_ros.tools.demo.node_process import NODE_REMAPS, NodeProcess
+from ladderseg_ros.tools.demo.node_process import NodeProcess, node_remaps
 from ladderseg_ros.tools.demo.pictures import pictures_and_score
 from ladderseg_ros.tools.demo.report import DemoReport, make_report
 from ladderseg_ros.tools.drives import kitti_frames, synthetic_frames
@@ -124,11 +124,17 @@ def _sgbm_range(node_params: tuple[str, ...]) -> int:
     return NodeParams.defaults().sgbm_num_disparities if text is None else int(text)
 
 
-def _input_topics(mode: str) -> list[str]:
-    """The bag topics the node reads in disparity ``mode`` (mono, compute or topic)."""
-    inputs = [bags.TOPIC_LEFT_IMAGE]
+def _input_topics(mode: str, compressed: bool = False) -> list[str]:
+    """The bag topics the node reads in disparity ``mode`` (mono, compute or topic).
+
+    The left image's comes first; ``compressed``: the images' ``/compressed`` topics.
+    """
+    from ladderseg_ros.tools.segment_bag import image_topics
+
+    left, right = image_topics(compressed)
+    inputs = [left]
     if mode == "compute":
-        inputs += [bags.TOPIC_RIGHT_IMAGE, bags.TOPIC_LEFT_INFO, bags.TOPIC_RIGHT_INFO]
+        inputs += [right, bags.TOPIC_LEFT_INFO, bags.TOPIC_RIGHT_INFO]
     elif mode == "topic":
         inputs += [bags.TOPIC_DISPARITY]
     return inputs
@@ -148,7 +154,7 @@ def run_demo(config: DemoConfig) -> DemoReport:
         BagError: The given bag or KITTI drive cannot be read.
     """
     from ladderseg_ros.inference.segmenter import label_set_for
-    from ladderseg_ros.tools.segment_bag import choose_mode
+    from ladderseg_ros.tools.segment_bag import choose_mode, image_topics
 
     start = time.monotonic()
     if config.bag is not None and config.kitti is not None:
@@ -166,14 +172,21 @@ def run_demo(config: DemoConfig) -> DemoReport:
         bag = _write_drive(config, work)
         with bags.BagReader(bag) as reader:
             topics = reader.topics
+        # a bag as cars record it: CompressedImage on <image topic>/compressed only
+        compressed = bags.TOPIC_LEFT_IMAGE not in topics and image_topics(True)[0] in topics
+        mode = choose_mode(metadata.model.uses_disparity, "auto", topics, compressed)
+        inputs = _input_topics(mode, compressed)
+        with bags.BagReader(bag) as reader:
             frames_published = sum(
-                c.msgcount for c in reader.reader.connections if c.topic == bags.TOPIC_LEFT_IMAGE
+                c.msgcount for c in reader.reader.connections if c.topic == inputs[0]
             )
-        mode = choose_mode(metadata.model.uses_disparity, "auto", topics)
         node_params = _default_node_params(config) + config.node_params
+        if compressed:
+            node_params += ("compressed:=true",)
+        remaps = node_remaps(compressed)
         with (
             private_ros_domain(config.domain_id) as domain,
-            NodeProcess(weights, mode, work / "node.log", node_params) as node_proc,
+            NodeProcess(weights, mode, work / "node.log", node_params, remaps) as node_proc,
         ):
             LOG.info("private ROS domain %d, loopback only", domain)
             # Imported here: the ROS side (rclpy) lives under ros/ and only the demo run needs it.
@@ -182,8 +195,8 @@ def run_demo(config: DemoConfig) -> DemoReport:
             collector, published = replay_into_node(
                 bag,
                 node_proc,
-                NODE_REMAPS,
-                _input_topics(mode),
+                remaps,
+                inputs,
                 rate=config.rate,
                 startup_timeout=config.startup_timeout,
                 drain_timeout=config.drain_timeout,
@@ -194,7 +207,7 @@ def run_demo(config: DemoConfig) -> DemoReport:
         if not collector.labels:
             raise DemoError(f"the node published no labels; its log:\n{node_proc.log_tail()}")
         confusion, files = pictures_and_score(
-            bag, collector, label_set, work, _sgbm_range(node_params)
+            bag, collector, label_set, work, _sgbm_range(node_params), compressed
         )
         report = make_report(
             config.out, collector, published, frames_published, label_set, confusion

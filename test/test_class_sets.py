@@ -147,7 +147,7 @@ def test_vistas_config(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("classes: [{name: a, color: [1, 2]}]", "colour \\[1, 2\\] is not 3 values"),
+        ("classes: [{name: a, color: [1, 2]}]", "color \\[1, 2\\] has 2 values, expected 3"),
         ("classes: [{name: a, color: [1, 2, 3], ids: [300]}]", "stored id 300"),
         ("classes: [{name: a, color: [1,2,3], ids: [4]}, {name: b, color: [3,2,1], ids: [4]}]",
          "stored id 4 is given twice"),

@@ -56,7 +56,7 @@ def test_older_files_keep_their_colours(repo_root: Path) -> None:
             [{"name": "g", "color": [1, 1, 1], "classes": ["nope"]}],
             "unknown class 'nope'",
         ),
-        ("groups", [{"name": "g"}], "group 0 needs"),
+        ("groups", [{"name": "g"}], "group 'g' has no 'color'"),
         ("ignore_index", 0, "ignore_index must be 255"),
     ],
 )

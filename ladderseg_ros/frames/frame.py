@@ -36,6 +36,8 @@ class FrameGeometry:
         projection: The left camera's 3x4 projection P (row major, as CameraInfo.p) when
             it describes this image: the point cloud's fx, fy, cx, cy.
         projection_missing: Why ``projection`` is None (said when a cloud is wanted).
+        focal_source: Where ``focal`` came from (``left/camera_info``, ``disparity f``),
+            for the line that says what scale it set.
     """
 
     focal: float | None = None
@@ -43,6 +45,7 @@ class FrameGeometry:
     cx_offset: float = 0.0
     projection: tuple[float, ...] | None = None
     projection_missing: str = NO_PROJECTION
+    focal_source: str = "calibration"
 
 
 @dataclass(frozen=True)

@@ -219,6 +219,7 @@ class FrameProcessor:
             focal_length=result.focal,
             return_confidence=wanted.confidence or wanted.points,
         )
+        self._describe_scale(frame, result)
         out = result.outputs
         labels = segmentation.labels
         color = apply_palette(labels, self._lut) if (wanted.color or wanted.overlay) else None
@@ -232,6 +233,16 @@ class FrameProcessor:
             out.groups = self.groups(labels)
         if wanted.points:
             self._points(frame, disparity, labels, confidence, result)
+
+    def _describe_scale(self, frame: StereoFrame, result: FrameResult) -> None:
+        """Once per camera size and focal length: the network size it set (and any clamp)."""
+        describe = getattr(self.segmenter, "describe_scale", None)
+        said = describe(frame.width, frame.height, result.focal) if describe else None
+        if said is not None:
+            line, clamped = said
+            source = frame.geometry.focal_source if result.focal else "no calibration"
+            kind = "network_size_clamped" if clamped else "network_size"
+            result.notes.append(FrameNote(f"{kind}:{source}", f"{source}: {line}", bad=False))
 
     def _points(
         self,

@@ -100,13 +100,21 @@ class Segmenter:
         backend: Backend,
         metadata: WeightsMetadata,
         input_size: tuple[int, int] | None = None,
+        max_network_pixels: int | None = None,
     ) -> None:
         self.backend = backend
         self.metadata = metadata
         self.label_set = label_set_for(metadata)
         self.uses_disparity = metadata.model.uses_disparity
         self.input_size = input_size
+        self.max_network_pixels = max_network_pixels or self.default_max_network_pixels()
         self._warned_sizes: set[tuple[int, int, float | None]] = set()
+        self._described: set[tuple[int, int, float | None]] = set()
+
+    def default_max_network_pixels(self) -> int | None:
+        """The trained input's pixel count (None when the weights record no trained size)."""
+        trained = self.metadata.input_size
+        return None if trained is None else trained[0] * trained[1]
 
     @property
     def backend_name(self) -> str:
@@ -123,6 +131,7 @@ class Segmenter:
         threads: int | None = None,
         input_size: tuple[int, int] | None = None,
         precision: str = "fp32",
+        max_network_pixels: int | None = None,
     ) -> Segmenter:
         """Loads weights (``.safetensors``; ``.onnx`` for onnxruntime) and builds a backend.
 
@@ -138,6 +147,8 @@ class Segmenter:
                 ``backends.torch_threads_default``).
             input_size: (width, height) the network sees; None (the default) resizes each
                 image to the scale the weights were trained at (``network_size``).
+            max_network_pixels: the most pixels the network runs at when its size follows the
+                trained scale (None: the trained input's pixel count; ``trained_size``).
             precision: ``fp32`` or ``int8`` (onnxruntime: static QDQ quantization calibrated
                 on synthetic frames, made once from a ``.safetensors`` file and cached; an
                 ``.onnx`` file must already be of that precision, see ``ladderseg export``).
@@ -192,11 +203,11 @@ class Segmenter:
             backend_ = OnnxRuntimeBackend(
                 path, device, threads, mean=metadata.mean, std=metadata.std
             )
-            return cls(backend_, metadata, input_size)
+            return cls(backend_, metadata, input_size, max_network_pixels)
         model, metadata = load_weights(path)
         if backend == "torch":
             backend_ = TorchBackend(model, device, half, threads, metadata.mean, metadata.std)
-            return cls(backend_, metadata, input_size)
+            return cls(backend_, metadata, input_size, max_network_pixels)
         if half:
             _LOG.warning("half precision is a torch-backend option; onnxruntime runs float32")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
@@ -221,7 +232,7 @@ class Segmenter:
         backend_ = OnnxRuntimeBackend(
             onnx_path, device, threads, mean=metadata.mean, std=metadata.std
         )
-        return cls(backend_, metadata, input_size)
+        return cls(backend_, metadata, input_size, max_network_pixels)
 
     def trained_size(
         self, width: int, height: int, focal_length: float | None = None
@@ -242,20 +253,66 @@ class Segmenter:
             evaluation resizes to multiples of 64: padding the image instead puts a band the
             network never saw at its bottom, where the road is (measured on the synthetic
             rigs with the demo weights: 47.7 -> 56.4 mIoU at the KITTI rig, 37.1 -> 46.9 at
-            the Cityscapes rig).
+            the Cityscapes rig). A size above ``max_network_pixels`` is scaled down to fit
+            (aspect kept, sides rounded to the stride, the longer one cut by a stride while
+            it does not fit): a calibration with a tiny focal length, or
+            weights trained at a long focal length on a short one, never sizes an
+            allocation without bound.
         """
+        return self._trained_size(width, height, focal_length)[0]
+
+    def _trained_size(
+        self, width: int, height: int, focal_length: float | None
+    ) -> tuple[tuple[int, int], tuple[int, int] | None]:
+        """``trained_size`` and the size it was clamped from (None: not clamped)."""
         trained, trained_focal = self.metadata.input_size, self.metadata.focal_length
         if trained is None:
-            return width, height
+            return (width, height), None
         if trained_focal and focal_length and math.isfinite(focal_length) and focal_length > 0:
             scale = trained_focal / focal_length
         else:
             scale = trained[0] / width
         stride = self.output_stride
-        return tuple(  # type: ignore[return-value]
-            max(stride, math.floor(side * scale / stride + 0.5) * stride)
-            for side in (width, height)
+        size = tuple(
+            max(stride, math.floor(s * scale / stride + 0.5) * stride) for s in (width, height)
         )
+        limit = self.max_network_pixels
+        if limit is None or size[0] * size[1] <= limit:
+            return size, None  # type: ignore[return-value]
+        shrink = math.sqrt(limit / (size[0] * size[1]))
+        width, height = (max(stride, math.floor(s * shrink / stride + 0.5) * stride) for s in size)
+        while width * height > limit and max(width, height) > stride:  # rounded up past it
+            if width >= height:
+                width -= stride
+            else:
+                height -= stride
+        return (width, height), size  # type: ignore[return-value]
+
+    def describe_scale(
+        self, width: int, height: int, focal_length: float | None = None
+    ) -> tuple[str, bool] | None:
+        """One line on the network size of a camera, the first time it is asked for.
+
+        Returns:
+            (line, clamped) for a camera size and focal length not described before, else
+            None. ``clamped``: ``max_network_pixels`` cut the trained scale's size.
+        """
+        key = (width, height, focal_length)
+        if key in self._described or self.input_size is not None:
+            return None
+        self._described.add(key)
+        size, wanted = self._trained_size(width, height, focal_length)
+        focal = f"fx {focal_length:g} px" if focal_length else "no focal length (trained width)"
+        line = (
+            f"network {size[0]}x{size[1]} for {width}x{height} images at {focal} "
+            f"(trained {self.metadata.describe_scale()})"
+        )
+        if wanted is not None:
+            line += (
+                f"; the trained scale wants {wanted[0]}x{wanted[1]}, clamped to "
+                f"max_network_pixels={self.max_network_pixels}"
+            )
+        return line, wanted is not None
 
     @property
     def output_stride(self) -> int:

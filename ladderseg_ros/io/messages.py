@@ -632,11 +632,21 @@ def left_projection(
 
 
 def left_focal(info: CameraInfoMessage | None, width: int, height: int) -> float | None:
-    """Fx (px) of a CameraInfo describing a ``width`` x ``height`` image, else None."""
+    """Fx (px) of a CameraInfo describing a ``width`` x ``height`` image, else None.
+
+    Raises:
+        BadMessageError: kind ``bad_camera_info``: an implausible fx (``stereo.check_focal``:
+            e.g. P = identity, fx 1 px), which would size the network without bound.
+    """
     if info is None or (info.width, info.height) not in ((0, 0), (width, height)):
         return None
     fx = float(info.p[0]) or float(info.k[0])
-    return fx if math.isfinite(fx) and fx > 0 else None
+    if fx == 0.0:
+        return None  # an uncalibrated camera: the trained width sets the scale
+    try:
+        return check_focal(fx, width, "fx")
+    except StereoError as exc:
+        raise BadMessageError("bad_camera_info", f"left/camera_info: {exc}") from None
 
 
 # ----------------------------------------------------------------------- encoding

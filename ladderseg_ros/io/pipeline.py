@@ -9,6 +9,7 @@ before both CameraInfos are held by its ``CalibrationGate`` (bounded).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import deque
 from collections.abc import Collection, Sequence
@@ -190,10 +191,16 @@ class MessagePipeline:
                     f"{right.shape[1]}x{right.shape[0]} differ",
                 )
             geometry = messages.stereo_geometry(left_info, right_info, width, height)
+            geometry = dataclasses.replace(geometry, focal_source="left/camera_info")
             return StereoFrame(left, right, geometry=geometry, stamp=stamp, frame_id=frame_id), []
         if self.mode == "mono":
             focal = messages.left_focal(left_info, width, height)
-            geometry = FrameGeometry(focal, projection=projection, projection_missing=missing)
+            geometry = FrameGeometry(
+                focal,
+                projection=projection,
+                projection_missing=missing,
+                focal_source="left/camera_info",
+            )
             return StereoFrame(left, geometry=geometry, stamp=stamp, frame_id=frame_id), []
         topic = self.topics[1]
         received = messages.disparity_from_msg(msgs[1], topic, max_pixels)
@@ -207,7 +214,11 @@ class MessagePipeline:
                 )
             )
         geometry = FrameGeometry(
-            received.focal, received.baseline, projection=projection, projection_missing=missing
+            received.focal,
+            received.baseline,
+            projection=projection,
+            projection_missing=missing,
+            focal_source=f"{topic} f",
         )
         frame = StereoFrame(
             left,

@@ -122,6 +122,7 @@ class LadderSegNode(Node):
             threads=p.threads or None,
             input_size=p.input_size(),
             precision=p.precision,
+            max_network_pixels=p.max_network_pixels or None,
         )
         label_set = self.segmenter.label_set
         if p.palette_file:

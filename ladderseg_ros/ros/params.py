@@ -193,6 +193,15 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("palette_file", "", "YAML palette overriding the weights' class colours."),
     ParamSpec("max_image_pixels", 16_777_216, "Larger images are rejected.", 1, 1 << 28, 1),
     ParamSpec(
+        "max_network_pixels",
+        0,
+        "Most pixels the network runs at when its size follows the trained scale (a short "
+        "focal length scales up); 0 = the trained input's pixel count.",
+        0,
+        1 << 28,
+        1,
+    ),
+    ParamSpec(
         "max_stamp_future", 2.0, "Stamps further ahead of the clock (s) are rejected; 0 = off.", 0.0
     ),
     ParamSpec(
@@ -298,6 +307,7 @@ class NodeParams:
     output_depth: int
     palette_file: str
     max_image_pixels: int
+    max_network_pixels: int
     max_stamp_future: float
     max_stamp_age: float
     diagnostics_period: float

@@ -211,6 +211,7 @@ class _BagSegmenter:
             p.threads or None,
             p.input_size(),
             precision=p.precision,
+            max_network_pixels=p.max_network_pixels or None,
         )
         self.label_set = segmenter.label_set
         # the groups file, else the groups the weights' class set carries

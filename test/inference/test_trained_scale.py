@@ -49,7 +49,11 @@ def test_focal_length_sets_the_network_size() -> None:
     assert result.labels.shape == (512, 1024)
     assert result.confidence.shape == (512, 1024)
     # Another size and aspect: 600x260 at fx 200 -> 300x130 -> sides rounded to the output
-    # stride (64), as the authors' evaluation does, instead of zero-padding the bottom.
+    # stride (64), as the authors' evaluation does, instead of zero-padding the bottom: 320x128
+    # is more than the trained 256x128 pixels (max_network_pixels), so 256x128.
+    seg(np.zeros((260, 600, 3), np.uint8), focal_length=200.0)
+    assert seg.backend.shapes[-1] == (128, 256)
+    seg.max_network_pixels = None  # unbounded: the trained scale's own rounding
     seg(np.zeros((260, 600, 3), np.uint8), focal_length=200.0)
     assert seg.backend.shapes[-1] == (128, 320)
     assert seg.trained_size(2048, 1024, 2262.52) == (64, 64)  # never below one stride
@@ -203,3 +207,42 @@ def test_mono_pipeline_reads_the_left_focal_length_when_it_fits() -> None:
     pipeline(None).run(msgs, Wanted(), 1 << 25)
     # fx 400 -> 128x64; unknown fx -> the trained width, 256x128
     assert seg.backend.shapes == [(64, 128), (128, 256), (128, 256)]
+
+
+def test_network_size_is_bounded_by_max_network_pixels() -> None:
+    # the authors' scale (2048x1024, fx 2262.5) on a KITTI camera (1242x375, fx 721.5) wants
+    # 3904x1152, 2.1x the trained pixels: clamped to the trained pixel count, aspect kept
+    seg = _segmenter("ldn_tiny", (2048, 1024), 2262.5)
+    assert seg.max_network_pixels == 2048 * 1024
+    width, height = seg.trained_size(1242, 375, 721.5)
+    assert width * height <= 2048 * 1024
+    assert (width, height) == (2688, 768)
+    line, clamped = seg.describe_scale(1242, 375, 721.5)
+    assert clamped
+    assert "network 2688x768 for 1242x375 images at fx 721.5 px" in line
+    assert "wants 3904x1152, clamped to max_network_pixels=2097152" in line
+    assert seg.describe_scale(1242, 375, 721.5) is None  # said once per camera
+    # fx 1 px (P = identity) would be a 2262x upscale: never more than the bound
+    assert np.prod(seg.trained_size(1242, 375, 1.0)) <= 2048 * 1024
+    seg.max_network_pixels = 64 * 64 * 4
+    assert seg.trained_size(1242, 375, 721.5) == (256, 64)
+    seg.max_network_pixels = seg.default_max_network_pixels()
+    unclamped = seg.describe_scale(2048, 1024, 2262.5)
+    assert unclamped is not None
+    assert not unclamped[1]
+
+
+def test_mono_focal_from_an_implausible_camera_info_is_bad_camera_info() -> None:
+    from sensor_msgs.msg import CameraInfo
+
+    from ladderseg_ros.io.messages import BadMessageError, left_focal
+
+    info = CameraInfo(width=1242, height=375)
+    info.p = [1.0, 0, 0, 0, 0, 1.0, 0, 0, 0, 0, 1.0, 0]  # P = identity
+    with pytest.raises(BadMessageError, match="left/camera_info: fx 1 px is implausible") as e:
+        left_focal(info, 1242, 375)
+    assert e.value.kind == "bad_camera_info"
+    info.p[0] = 721.5
+    assert left_focal(info, 1242, 375) == 721.5
+    info.p[0] = info.k[0] = 0.0  # uncalibrated: the trained width sets the scale
+    assert left_focal(info, 1242, 375) is None

@@ -21,7 +21,8 @@ Output sets: ``labels`` (``~/labels`` subscribed) and ``all`` (labels, colour, o
 confidence). ``--rounds`` blocks of floor and node frames alternate so that both see the same
 machine load. Every process uses the package's Fast DDS profile
 (``config/fastdds_large_images.xml``). ``--root DIR`` runs the node of another checkout of
-the package (a "before" table); the floor and the client stay this file's.
+the package; ``--before DIR`` runs a second checkout's node beside it, interleaved block by
+block with the floor and the first (a "before" column measured in the same run).
 
 Prints one row per size, mode and output set: median ms per frame of floor and node and
 node/floor; then stereo/received per size.
@@ -324,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="alternating floor/node blocks")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose node runs")
+    parser.add_argument(
+        "--before", type=Path, help="another checkout whose node runs beside, interleaved"
+    )
     parser.add_argument("--param", action="append", default=[], help="NAME:=VALUE for the node")
     parser.add_argument("--floor-child", nargs=3, metavar=("SIZE", "MODE", "NS"))
     args = parser.parse_args(argv)
@@ -337,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("ROS_DOMAIN_ID", str(50 + os.getpid() % 50))
     tmp = Path(tempfile.mkdtemp(prefix="ladderseg_ceiling_"))
-    rows: list[tuple[str, str, str, float, float]] = []
+    rows: list[tuple[str, str, str, dict[str, float]]] = []
     print(f"node from {args.root}; load average {os.getloadavg()[0]:.2f}", flush=True)
     rclpy.init()
     client_node = rclpy.create_node("ceiling_client")
@@ -352,26 +356,34 @@ def main(argv: list[str] | None = None) -> int:
                 params = [f"weights:={weights}", *args.param]
                 if mode == "received":
                     params.append("disparity_source:=topic")
-                command = [sys.executable, "-m", "ladderseg_ros.ros.node", "--ros-args"]
-                command += [a for p in params for a in ("-p", p)] + ["-r", "__ns:=/n"]
-                node = start(command, tmp / f"node-{size}-{mode}.log", args.root)
+                roots = {"node": (args.root, "/n")}
+                if args.before:
+                    roots["before"] = (args.before, "/b")
+                procs = []
+                for name, (root, namespace) in roots.items():
+                    command = [sys.executable, "-m", "ladderseg_ros.ros.node", "--ros-args"]
+                    command += [a for p in params for a in ("-p", p)]
+                    command += ["-r", f"__ns:={namespace}"]
+                    procs.append(start(command, tmp / f"{name}-{size}-{mode}.log", root))
                 floor_cmd = [sys.executable, __file__, "--floor-child", size, mode, "/f"]
-                floor = start(floor_cmd, tmp / f"floor-{size}-{mode}.log", ROOT)
-                procs = [node, floor]
+                procs.append(start(floor_cmd, tmp / f"floor-{size}-{mode}.log", ROOT))
                 try:
-                    clients = {
-                        "floor": Client(client_node, "/f", mode, width, height),
-                        "node": Client(client_node, "/n", mode, width, height),
-                    }
-                    prefixes = {"floor": "/f/floor", "node": "/n/ladderseg"}
+                    clients = {"floor": Client(client_node, "/f", mode, width, height)}
+                    prefixes = {"floor": "/f/floor"}
+                    for name, (_, namespace) in roots.items():
+                        clients[name] = Client(client_node, namespace, mode, width, height)
+                        prefixes[name] = f"{namespace}/ladderseg"
                     for name in args.outputs.split(","):
                         times = measure(clients, OUTPUT_SETS[name], prefixes, args, procs)
-                        floor_ms = 1e3 * statistics.median(times["floor"])
-                        node_ms = 1e3 * statistics.median(times["node"])
-                        rows.append((size, mode, name, floor_ms, node_ms))
+                        ms = {k: 1e3 * statistics.median(v) for k, v in times.items()}
+                        rows.append((size, mode, name, ms))
                         print(
-                            f"{size:>9} {mode:>8} {name:>6}: floor {floor_ms:7.1f} ms  "
-                            f"node {node_ms:7.1f} ms  node/floor {node_ms / floor_ms:.2f}",
+                            f"{size:>9} {mode:>8} {name:>6}: "
+                            + "  ".join(f"{k} {v:7.1f} ms" for k, v in ms.items())
+                            + "  "
+                            + "  ".join(
+                                f"{k}/floor {ms[k] / ms['floor']:.2f}" for k in ms if k != "floor"
+                            ),
                             flush=True,
                         )
                     for client in clients.values():
@@ -384,18 +396,19 @@ def main(argv: list[str] | None = None) -> int:
         rclpy.try_shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\nload average {os.getloadavg()[0]:.2f}")
-    print("| size | mode | outputs | floor ms | node ms | node/floor |\n|---|---|---|---|---|---|")
-    for size, mode, name, floor_ms, node_ms in rows:
-        print(
-            f"| {size} | {mode} | {name} | {floor_ms:.1f} | {node_ms:.1f} | "
-            f"{node_ms / floor_ms:.2f} |"
-        )
-    by_key = {(s, m, o): n for s, m, o, _, n in rows}
-    for size, _, name, _, _ in rows:
-        if (size, "stereo", name) in by_key and (size, "received", name) in by_key:
-            ratio = by_key[(size, "stereo", name)] / by_key[(size, "received", name)]
-            print(f"stereo/received {size} {name}: {ratio:.2f}")
-            by_key.pop((size, "stereo", name))
+    nodes = ["before", "node"] if args.before else ["node"]
+    head = " | ".join(f"{n} ms | {n}/floor" for n in nodes)
+    print(f"| size | mode | outputs | floor ms | {head} |")
+    print("|---|---|---|---|" + "---|---|" * len(nodes))
+    for size, mode, name, ms in rows:
+        cells = " | ".join(f"{ms[n]:.1f} | {ms[n] / ms['floor']:.2f}" for n in nodes)
+        print(f"| {size} | {mode} | {name} | {ms['floor']:.1f} | {cells} |")
+    by_key = {(s, m, o): ms for s, m, o, ms in rows}
+    for (size, mode, name), ms in by_key.items():
+        received = by_key.get((size, "received", name))
+        if mode == "stereo" and received:
+            ratios = ", ".join(f"{n} {ms[n] / received[n]:.2f}" for n in nodes)
+            print(f"computed/received disparity {size} {name}: {ratios}")
     return 0
 
 

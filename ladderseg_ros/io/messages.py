@@ -434,13 +434,22 @@ class ReceivedDisparity:
 
 
 def disparity_from_msg(
-    msg: DisparityImageMessage, topic: str = "disparity", max_pixels: int = DEFAULT_MAX_PIXELS
+    msg: DisparityImageMessage,
+    topic: str = "disparity",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    sample: tuple[int, int] | None = None,
 ) -> ReceivedDisparity:
     """Disparity in pixels with 0 = invalid, plus the message's f, T, range and step.
 
     A pixel is valid when finite, > 0 and inside [min_disparity, max_disparity] (see the
     module docstring; stereo_image_proc marks invalid pixels with min_disparity - 1, NaN
     or inf).
+
+    ``sample`` = (width, height) smaller than the map: only the pixels a nearest resize to
+    that size reads are copied and checked, and the measurement comes at that size (values,
+    f, range and step scaled with it), as when only the network reads the disparity (it
+    resizes it to its own size, nearest). The map's aspect must then be ``sample``'s
+    (``disparity_size``).
 
     Raises:
         BadMessageError: The image is not 32FC1, its buffer is malformed, or f/t are
@@ -455,7 +464,21 @@ def disparity_from_msg(
             f"{topic}: disparity encoding {image.encoding!r}, expected '32FC1'",
         )
     f, t = float(msg.f), float(msg.t)
-    disp = image_view(image, topic, max_pixels).astype(np.float32)  # writable copy
+    disp = image_view(image, topic, max_pixels)
+    ratio = 1.0
+    if sample is not None and sample[0] < disp.shape[1] and sample[1] < disp.shape[0]:
+        if not same_aspect((disp.shape[1], disp.shape[0]), sample):
+            raise BadMessageError(
+                "disparity_size",
+                f"{topic}: disparity {disp.shape[1]}x{disp.shape[0]} does not have the aspect "
+                f"of the image (not a scaled copy: refusing to stretch it)",
+            )
+        import cv2
+
+        ratio = sample[0] / disp.shape[1]
+        disp = cv2.resize(np.ascontiguousarray(disp), sample, interpolation=cv2.INTER_NEAREST)
+    else:
+        disp = disp.astype(np.float32)  # writable copy
     if not (math.isfinite(f) and f > 0 and math.isfinite(t) and t > 0):
         raise BadMessageError("bad_calibration", f"{topic}: focal f={f} or baseline t={t}")
     try:
@@ -472,7 +495,11 @@ def disparity_from_msg(
         invalid = ~finite | (disp <= 0) | (disp < lo) | (disp > hi)
     disp[invalid] = 0.0
     nonfinite = int(finite.size - np.count_nonzero(finite))
-    return ReceivedDisparity(disp, f, t, nonfinite, lo, hi, float(msg.delta_d))
+    if ratio != 1.0:
+        disp *= np.float32(ratio)
+    return ReceivedDisparity(
+        disp, f * ratio, t, nonfinite, lo * ratio, hi * ratio, float(msg.delta_d) * ratio
+    )
 
 
 # relative tolerance for values a rectified pair must share (fx, fy, cy), calibration files

@@ -10,6 +10,7 @@ before both CameraInfos are held by its ``CalibrationGate`` (bounded).
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 from collections import deque
 from collections.abc import Collection, Sequence
@@ -170,8 +171,14 @@ class MessagePipeline:
             )
         return held, note
 
-    def frame(self, msgs: Sequence[Any], max_pixels: int) -> tuple[StereoFrame, list[FrameNote]]:
+    def frame(
+        self, msgs: Sequence[Any], max_pixels: int, wanted: Wanted | None = None
+    ) -> tuple[StereoFrame, list[FrameNote]]:
         """Decode a synchronized set into a ``StereoFrame`` (and what decoding noticed).
+
+        A received disparity that only the network reads (``wanted`` asks for neither the
+        ``disparity`` nor the ``points`` output) is sampled at the network's size first:
+        only the pixels the network reads are copied and checked.
 
         Raises:
             BadMessageError: A message cannot be used (its ``kind`` is for counting).
@@ -203,7 +210,10 @@ class MessagePipeline:
             )
             return StereoFrame(left, geometry=geometry, stamp=stamp, frame_id=frame_id), []
         topic = self.topics[1]
-        received = messages.disparity_from_msg(msgs[1], topic, max_pixels)
+        sample = None
+        if wanted is not None and not (wanted.disparity or wanted.points):
+            sample = self._network_sample(msgs[1], width, height)
+        received = messages.disparity_from_msg(msgs[1], topic, max_pixels, sample)
         received = received.on_image(width, height, topic)  # f and range in the left's pixels
         notes = []
         if received.nonfinite:
@@ -232,6 +242,14 @@ class MessagePipeline:
         )
         return frame, notes
 
+    def _network_sample(self, msg: Any, width: int, height: int) -> tuple[int, int] | None:  # noqa: ANN401
+        """The size the network runs at for this left image and the disparity's f."""
+        map_width = int(msg.image.width)
+        f = float(msg.f)
+        if map_width <= 0 or not (math.isfinite(f) and f > 0):
+            return None  # disparity_from_msg says what is wrong
+        return self.processor.segmenter.network_size(width, height, f * width / map_width)
+
     def run(
         self,
         msgs: Sequence[Any],
@@ -246,7 +264,7 @@ class MessagePipeline:
         Raises:
             BadMessageError: A message cannot be used (its ``kind`` is for counting).
         """
-        frame, notes = self.frame(msgs, max_pixels)
+        frame, notes = self.frame(msgs, max_pixels, wanted)
         result = self.processor.process(frame, wanted)
         result.notes[:0] = notes
         return FrameMessages(result, self.encode(result, encode))

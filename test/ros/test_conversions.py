@@ -407,3 +407,26 @@ def test_implausible_disparity_calibration_and_left_projection_are_refused() -> 
     assert projection is not None
     assert projection[0] == 700.0
     assert why == ""
+
+
+def test_received_disparity_sampled_at_the_network_size_checks_only_what_it_reads() -> None:
+    disp = np.full((8, 16), 8.0, np.float32)
+    msg = conversions.disparity_to_msg(
+        disp, 100.0, 0.5, min_disparity=1.0, max_disparity=64.0, delta_d=1 / 16
+    )
+    pixels = np.frombuffer(msg.image.data, np.float32).reshape(8, 16)  # the message's own
+    pixels[0, 0] = np.nan  # read by the nearest sample (row 0, column 0)
+    pixels[1, 1] = np.inf  # not read: rows 0, 2, ... and columns 0, 2, ...
+    got = messages.disparity_from_msg(msg, sample=(8, 4))
+    assert got.disparity.shape == (4, 8)
+    assert got.disparity[0, 0] == 0.0  # NaN is invalid
+    np.testing.assert_array_equal(got.disparity.reshape(-1)[1:], 4.0)  # pixels of its size
+    assert got.nonfinite == 1
+    assert got.focal == pytest.approx(50.0)
+    assert (got.min_disparity, got.max_disparity) == pytest.approx((0.5, 32.0))
+    with pytest.raises(BadMessageError, match="aspect") as info:
+        messages.disparity_from_msg(msg, sample=(8, 8))
+    assert info.value.kind == "disparity_size"
+    full = messages.disparity_from_msg(msg, sample=(16, 8))  # not smaller: as it is
+    assert full.disparity.shape == (8, 16)
+    assert full.nonfinite == 2

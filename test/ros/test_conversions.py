@@ -425,7 +425,7 @@ def test_received_disparity_sampled_at_the_network_size_checks_only_what_it_read
     assert got.focal == pytest.approx(50.0)
     assert (got.min_disparity, got.max_disparity) == pytest.approx((0.5, 32.0))
     with pytest.raises(BadMessageError, match="aspect") as info:
-        messages.disparity_from_msg(msg, sample=(8, 8))
+        messages.disparity_from_msg(msg, sample=(8, 6))
     assert info.value.kind == "disparity_size"
     full = messages.disparity_from_msg(msg, sample=(16, 8))  # not smaller: as it is
     assert full.disparity.shape == (8, 16)

@@ -177,6 +177,33 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+class Spinner:
+    """Spins an executor in a thread; ``paused()`` holds it between waits, so that
+    subscriptions are created and destroyed while no wait set holds them.
+    """
+
+    def __init__(self, executor: object) -> None:
+        self.executor = executor
+        self.lock = threading.Lock()
+        self.running = True
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _spin(self) -> None:
+        while self.running:
+            with self.lock:
+                self.executor.spin_once(timeout_sec=0.02)
+
+    def paused(self) -> threading.Lock:
+        """A context in which the executor is not waiting."""
+        return self.lock
+
+    def stop(self) -> None:
+        """Ends the thread."""
+        self.running = False
+        self.thread.join()
+
+
 class Client:
     """Publishes frames to one namespace and times the outputs that come back."""
 
@@ -244,6 +271,11 @@ class Client:
             self.received.setdefault(stamp, set()).add(key)
             self.lock.notify_all()
 
+    def close(self) -> None:
+        """Destroys the publishers (the executor must not be waiting)."""
+        for pub in [*self.pubs.values(), *self.infos.values()]:
+            self.node.destroy_publisher(pub)
+
     def matched(self) -> bool:
         """Every input and output matched with its peer."""
         pubs = [*self.pubs.values(), *self.infos.values()]
@@ -280,10 +312,12 @@ def measure(
     prefixes: dict[str, str],
     args: argparse.Namespace,
     procs: list[subprocess.Popen[bytes]],
+    spinner: Spinner,
 ) -> dict[str, list[float]]:
     """Interleaved blocks of closed-loop frames per client; seconds per frame by client."""
-    for name, client in clients.items():
-        client.subscribe(outputs, prefixes[name])
+    with spinner.paused():
+        for name, client in clients.items():
+            client.subscribe(outputs, prefixes[name])
     wait(lambda: all(c.matched() for c in clients.values()), "topics matched", procs)
     for client in clients.values():  # warm-up: until a frame comes back whole
         for _ in range(30):
@@ -347,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     client_node = rclpy.create_node("ceiling_client")
     executor = SingleThreadedExecutor()
     executor.add_node(client_node)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    spinner = Spinner(executor)
     try:
         for size in args.sizes.split(","):
             width, height = _size(size)
@@ -368,13 +402,14 @@ def main(argv: list[str] | None = None) -> int:
                 floor_cmd = [sys.executable, __file__, "--floor-child", size, mode, "/f"]
                 procs.append(start(floor_cmd, tmp / f"floor-{size}-{mode}.log", ROOT))
                 try:
-                    clients = {"floor": Client(client_node, "/f", mode, width, height)}
-                    prefixes = {"floor": "/f/floor"}
-                    for name, (_, namespace) in roots.items():
-                        clients[name] = Client(client_node, namespace, mode, width, height)
-                        prefixes[name] = f"{namespace}/ladderseg"
+                    with spinner.paused():
+                        clients = {"floor": Client(client_node, "/f", mode, width, height)}
+                        prefixes = {"floor": "/f/floor"}
+                        for name, (_, namespace) in roots.items():
+                            clients[name] = Client(client_node, namespace, mode, width, height)
+                            prefixes[name] = f"{namespace}/ladderseg"
                     for name in args.outputs.split(","):
-                        times = measure(clients, OUTPUT_SETS[name], prefixes, args, procs)
+                        times = measure(clients, OUTPUT_SETS[name], prefixes, args, procs, spinner)
                         ms = {k: 1e3 * statistics.median(v) for k, v in times.items()}
                         rows.append((size, mode, name, ms))
                         print(
@@ -386,12 +421,15 @@ def main(argv: list[str] | None = None) -> int:
                             ),
                             flush=True,
                         )
-                    for client in clients.values():
-                        client.subscribe((), "")
+                    with spinner.paused():
+                        for client in clients.values():
+                            client.subscribe((), "")
+                            client.close()
                 finally:
                     for proc in procs:
                         stop(proc)
     finally:
+        spinner.stop()
         executor.shutdown()
         rclpy.try_shutdown()
         shutil.rmtree(tmp, ignore_errors=True)

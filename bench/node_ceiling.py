@@ -178,8 +178,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 class Spinner:
-    """Spins an executor in a thread; ``paused()`` holds it between waits, so that
-    subscriptions are created and destroyed while no wait set holds them.
+    """Spins an executor in a thread; ``paused()`` holds it between waits.
+
+    Subscriptions are then created and destroyed while no wait set holds them.
     """
 
     def __init__(self, executor: object) -> None:

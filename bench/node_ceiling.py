@@ -163,8 +163,10 @@ def start(command: list[str], log: Path, root: Path) -> subprocess.Popen[bytes]:
     """``command`` with ``root`` first on the Python path, its output in ``log``."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-    with log.open("wb") as out:
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    with log.open("wb") as out:  # in ``root``: ``python -m`` puts the working folder first
+        return subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=str(root)
+        )
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

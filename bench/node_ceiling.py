@@ -34,7 +34,6 @@ import argparse
 import contextlib
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from pipeline import stop_node  # bench/pipeline.py: Ctrl-C, killed after 30 s
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "config" / "fastdds_large_images.xml"
@@ -167,16 +167,6 @@ def start(command: list[str], log: Path, root: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=str(root)
         )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Ctrl-C; killed after 30 s."""
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 class Spinner:
@@ -430,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
                             client.close()
                 finally:
                     for proc in procs:
-                        stop(proc)
+                        stop_node(proc)
     finally:
         spinner.stop()
         executor.shutdown()

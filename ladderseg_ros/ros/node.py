@@ -517,6 +517,9 @@ class LadderSegNode(Node):
         problem = self._pairing_problem()
         if problem:
             self._warn("no_pair", f"no pair formed: {problem}")
+        slop = self._sync.slop_warning(self.input_topics) if self._sync is not None else ""
+        if slop and "slop" not in self._last_warn:  # once per activation
+            self._warn("slop", slop)
         status = diagnostic_status(
             f"{self.get_fully_qualified_name()}: pipeline",
             self.segmenter.backend_name,

@@ -26,6 +26,9 @@ setup(
     # ROS packages are never pulled from here so that a system ROS is never shadowed.
     install_requires=["setuptools"],
     extras_require={
+        # colcon runs pytest only for packages that declare it as a test dependency (without
+        # it colcon falls back to unittest, which finds none of the tests: "0 tests")
+        "test": ["pytest"],
         "gpu": ["onnxruntime-gpu>=1.20"],
         "ros-wheels": [
             line

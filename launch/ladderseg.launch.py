@@ -4,10 +4,16 @@ Precedence: the launch arguments weights/backend/device/use_sim_time are applied
 the params file after them, so a value set in the user's params file wins over a launch
 argument's default. The shipped config/ladderseg.yaml leaves those four out, so with it
 the launch arguments take effect.
+
+A ``params_file`` or ``fastdds_profile`` that names no file stops the launch with one line
+naming the argument and the path (launch_ros would only warn and start the node on defaults;
+Fast DDS would log an XML error and run without the profile).
 """
 
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+import os
+
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
@@ -43,6 +49,27 @@ ARGUMENTS = (
         "camera driver too.",
     ),
 )
+
+
+FILE_ARGUMENTS = ("params_file", "fastdds_profile")
+
+
+class MissingFileError(RuntimeError):
+    """A launch argument that must name a file names none."""
+
+
+def check_files(context: LaunchContext) -> list:
+    """Refuse to start when a ``FILE_ARGUMENTS`` argument names no file.
+
+    Raises:
+        MissingFileError: One line naming the argument and the path (``ros2 launch`` prints
+            it and exits 1).
+    """
+    for name in FILE_ARGUMENTS:
+        path = LaunchConfiguration(name).perform(context)
+        if not os.path.isfile(path):
+            raise MissingFileError(f"launch argument {name}:={path!r} is not a file")
+    return []
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -85,4 +112,4 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(name, default_value=default, description=description)
         for name, default, description in ARGUMENTS
     ]
-    return LaunchDescription([*declared, node])
+    return LaunchDescription([*declared, OpaqueFunction(function=check_files), node])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,8 +14,8 @@ import pytest
 
 from ladderseg_ros.cli.main import COMMANDS, build_parser
 
-PACKAGE_FILES = ("package.xml", "setup.py", "setup.cfg", "requirements-ros.txt")
-PACKAGE_DIRS = ("ladderseg_ros", "resource", "launch", "config")
+PACKAGE_FILES = ("package.xml", "setup.py", "setup.cfg", "requirements-ros.txt", "pytest.ini")
+PACKAGE_DIRS = ("ladderseg_ros", "resource", "launch", "config", "test")
 
 
 def _config_files(folder: Path) -> list[str]:
@@ -70,6 +71,91 @@ def test_colcon_build_installs_the_package(repo_root: Path, tmp_path: Path) -> N
     assert "ladderseg_node" in node_script
     site = next((prefix / "lib").glob("python3*/site-packages"))
     assert (site / "ladderseg_ros" / "classes.py").is_file()
+
+    # `colcon test` runs the package's pytest tests (it ran 0 and said success: without a
+    # declared pytest test dependency colcon falls back to unittest); one file keeps it short
+    proc = subprocess.run(
+        [
+            *(str(colcon), "test", "--event-handlers", "console_direct-", "--pytest-args"),
+            *("test/test_classes.py", "-p", "no:cacheprovider"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = ET.parse(tmp_path / "build" / "ladderseg_ros" / "pytest.xml").getroot()
+    suite = report if report.tag == "testsuite" else report.find("testsuite")
+    expected = len(_test_ids(repo_root / "test" / "test_classes.py"))
+    assert int(suite.get("tests")) == expected > 0
+    assert int(suite.get("failures")) == int(suite.get("errors")) == 0
+    proc = subprocess.run(
+        [str(colcon.with_name("colcon")), "test-result", "--verbose"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"{expected} tests, 0 errors, 0 failures" in proc.stdout
+
+
+def _test_ids(path: Path) -> list[str]:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            str(path),
+            "-p",
+            "no:cacheprovider",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=path.parents[1],
+    )
+    return [line for line in proc.stdout.splitlines() if "::" in line]
+
+
+def test_colcon_runs_pytest_not_unittest(repo_root: Path) -> None:
+    """colcon picks pytest only when setup.py declares it as a test dependency
+    (``extras_require['test']`` or ``tests_require``); package.xml gives rosdep the same."""
+    from colcon_core.task.python.test import has_test_dependency
+    from colcon_python_setup_py.package_identification.python_setup_py import (
+        get_setup_information,
+    )
+
+    info = get_setup_information(repo_root / "setup.py")
+    assert has_test_dependency(info, "pytest")
+    root = ET.parse(repo_root / "package.xml").getroot()
+    assert "python3-pytest" in {e.text for e in root.findall("test_depend")}
+
+
+def test_car_requirements_are_run_time_only_and_tested_versions(repo_root: Path) -> None:
+    """The car's list installs into ROS's Python: no test, lint or build tools and no
+    numpy pin; each package at the version requirements.txt tests."""
+
+    def pins(name: str) -> dict[str, str]:
+        lines = (repo_root / name).read_text().splitlines()
+        return {
+            line.split("==")[0] + line.partition(";")[2]: line
+            for line in (raw.strip() for raw in lines)
+            if line[:1].isalpha()
+        }
+
+    car, dev = pins("requirements-car.txt"), pins("requirements.txt")
+    assert car
+    assert all(dev.get(key) == line for key, line in car.items()), set(car) - set(dev)
+    names = {re.split(r"[=<>;! ]", key)[0].lower() for key in car}
+    tools = {"pytest", "pytest-timeout", "ruff", "import-linter", "colcon-core", "colcon-ros"}
+    assert not names & (tools | {"numpy", "setuptools", "colcon-python-setup-py", "torch"})
+    assert {"safetensors", "onnxruntime", "rosbags"} <= names
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,20 @@
 
 ``StampSynchronizer`` follows message_filters' semantics: each input keeps at most
 ``queue_size`` items keyed by stamp; exact mode emits when every input holds the same
-stamp, approximate mode emits the combination closest to the newest item whose stamps
-span less than ``slop`` seconds; after emitting, everything at or before the emitted stamps
-is discarded (a missing partner never blocks later sets). Unlike message_filters it
+stamp; after emitting, everything at or before the emitted stamps is discarded (a missing
+partner never blocks later sets).
+
+Approximate mode emits, as message_filters' ApproximateTime policy does, only sets whose
+members are each other's nearest partners, and only once no item still to come could be
+nearer (items of one input arrive in stamp order): a lost image then never shifts the later
+pairs, whatever the slop. A set spanning more than ``slop`` seconds is never emitted. The
+proof needs a lower bound on the gap to an input's next item (message_filters'
+``setInterMessageLowerBound``): half the period measured on that input (the median of its
+recent stamp gaps), and never more than twice the slop (until a period is measured). With
+stamps equal across inputs, or a slop under a quarter of the period, a set goes out as soon
+as its last member arrives; a larger offset between the cameras can wait for the next item.
+A slop above half the measured period is reported (``slop_warning``): within such a slop an
+image has two candidate partners. Unlike message_filters it
 treats a stream that restarts (a bag looping, a clock reset) as a new stream, whatever the
 size of the jump: items older than the last emitted set are kept apart, and as soon as
 they form a complete set among themselves (every input went back, not one straggler) the
@@ -21,8 +32,10 @@ these same, tested rules; message_filters (when installed) is not used.
 from __future__ import annotations
 
 import itertools
+import statistics
 import threading
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ladderseg_ros.errors import LadderSegError
@@ -44,6 +57,11 @@ class SyncStats:
     # signed offset (s) from the last unmatched message to the nearest stamp queued on
     # another input (None: no other input held anything); why exact pairing fails
     nearest_offset: float | None = None
+    # per input, the median gap between its recent stamps (s); None until two have come
+    periods: list[float | None] = field(default_factory=list)
+
+
+PERIOD_GAPS = 9  # stamp gaps per input kept to measure its period (their median)
 
 
 class StampSynchronizer:
@@ -80,8 +98,36 @@ class StampSynchronizer:
         # messages older than the last emitted set: stragglers, or a restarted stream
         self._behind: list[dict[int, object]] = [{} for _ in range(num_inputs)]
         self._last_emitted: int | None = None
+        # the newest stamp queued per input since the last reset: later items come after it
+        self._newest: list[int | None] = [None] * num_inputs
+        self._gaps: list[deque[int]] = [deque(maxlen=PERIOD_GAPS) for _ in range(num_inputs)]
         self._lock = threading.Lock()
-        self.stats = SyncStats(received=[0] * num_inputs)
+        self.stats = SyncStats(received=[0] * num_inputs, periods=[None] * num_inputs)
+
+    def slop_warning(self, names: Sequence[str] = ()) -> str:
+        """Why approximate pairing can go wrong with this slop, or ``""``.
+
+        Args:
+            names: The inputs' names (topics), in input order; indices when not given.
+
+        Returns:
+            One line when the slop is above half the period measured on an input.
+        """
+        if self._slop_ns is None:
+            return ""
+        measured = [(p, i) for i, p in enumerate(self.stats.periods) if p is not None]
+        if not measured:
+            return ""
+        period, index = min(measured)
+        slop = self._slop_ns / 1e9
+        if slop <= period / 2:
+            return ""
+        name = names[index] if index < len(names) else f"input {index}"
+        return (
+            f"slop {slop:g} s is more than half the frame period measured on {name} "
+            f"({period * 1e3:.1f} ms): within it an image has two candidate partners, so pairs "
+            f"wait for proof of the nearest; set slop below {period / 2:.4f}"
+        )
 
     def reset(self) -> None:
         """Forget every queued item (counted dropped) and the last emitted stamp."""
@@ -93,6 +139,7 @@ class StampSynchronizer:
             self.stats.dropped += len(queue)
             queue.clear()
         self._last_emitted = None
+        self._newest = [None] * len(self._queues)
 
     def add(self, item: object, index: int, stamp: int) -> None:
         """Offer an item of input ``index``; calls the callback when a set completes.
@@ -101,11 +148,12 @@ class StampSynchronizer:
         """
         with self._lock:
             emitted = self._add_locked(item, index, stamp)
-        if emitted is not None:
-            self._callback(*emitted)
+        for items in emitted:
+            self._callback(*items)
 
-    def _add_locked(self, item: object, index: int, stamp: int) -> list[object] | None:
+    def _add_locked(self, item: object, index: int, stamp: int) -> list[list[object]]:
         self.stats.received[index] += 1
+        self._measure(index, stamp)
         last = self._last_emitted
         if last is not None and stamp <= last:
             if last - stamp > self._reset_ns:
@@ -113,12 +161,23 @@ class StampSynchronizer:
                 self.stats.resets += 1
             elif not self._restarted(item, index, stamp):
                 self.stats.late += 1
-                return None
+                return []
         self._queue(self._queues, index, stamp, item)
-        chosen = self._match(self._queues, index, stamp)
-        if chosen is None:
+        newest = self._newest[index]
+        self._newest[index] = stamp if newest is None else max(newest, stamp)
+        if self._slop_ns is None:
+            chosen = self._match(self._queues, index, stamp)
+            emitted = [] if chosen is None else [self._emit(chosen)]
+        else:
+            emitted = []
+            while (chosen := self._nearest_set()) is not None:
+                emitted.append(self._emit(chosen))
+        if not emitted:
             self.stats.nearest_offset = self._nearest_offset(index, stamp)
-            return None
+        return emitted
+
+    def _emit(self, chosen: list[int]) -> list[object]:
+        """Take the set ``chosen`` (one stamp per input); discard everything before it."""
         items = [q[t] for q, t in zip(self._queues, chosen, strict=True)]
         for q, t in zip(self._queues, chosen, strict=True):
             for key in [k for k in q if k <= t]:
@@ -128,6 +187,69 @@ class StampSynchronizer:
         self._last_emitted = max(chosen)
         self.stats.emitted += 1
         return items
+
+    def _measure(self, index: int, stamp: int) -> None:
+        """Track the gaps between an input's successive stamps (its frame period)."""
+        newest = self._newest[index]
+        if newest is None or stamp <= newest:
+            return
+        gaps = self._gaps[index]
+        gaps.append(stamp - newest)
+        self.stats.periods[index] = statistics.median(gaps) / 1e9
+
+    def _gap_bound(self, index: int) -> int:
+        """A lower bound (ns) on the gap from input ``index``'s newest item to its next."""
+        assert self._slop_ns is not None
+        bound = 2 * self._slop_ns
+        period = self.stats.periods[index]
+        if period is not None:
+            bound = min(bound, round(period * 1e9 / 2))
+        return bound
+
+    def _nearest(self, index: int, stamp: int) -> int | None:
+        """The stamp queued on input ``index`` nearest to ``stamp``, for certain.
+
+        None when nothing is queued there, or a later item of that input could be nearer.
+        """
+        queue = self._queues[index]
+        if not queue:
+            return None
+        best = min(queue, key=lambda t: (abs(t - stamp), t))
+        newest = self._newest[index]
+        assert newest is not None
+        # any later item of this input comes at least the gap bound after its newest
+        if abs(best - stamp) > newest + self._gap_bound(index) - stamp:
+            return None
+        return best
+
+    def _nearest_set(self) -> list[int] | None:
+        """The oldest set of certain, mutual nearest partners spanning at most the slop.
+
+        Mutual sets spanning more are dropped on the way (they can never pair).
+        """
+        assert self._slop_ns is not None
+        for first in sorted(self._queues[0]):
+            chosen: list[int] = [first]
+            for j in range(1, len(self._queues)):
+                nearest = self._nearest(j, first)
+                if nearest is None:
+                    break
+                chosen.append(nearest)
+            else:
+                mutual = all(
+                    self._nearest(j, chosen[i]) == chosen[j]
+                    for i in range(len(chosen))
+                    for j in range(len(chosen))
+                    if i != j
+                )
+                if not mutual:
+                    continue
+                if max(chosen) - min(chosen) <= self._slop_ns:
+                    return chosen
+                for queue, t in zip(self._queues, chosen, strict=True):  # never a set
+                    del queue[t]
+                    self.stats.dropped += 1
+        return None
 
     def _queue(self, queues: list[dict[int, object]], index: int, stamp: int, item: object) -> None:
         queue = queues[index]
@@ -151,6 +273,7 @@ class StampSynchronizer:
         self.stats.late -= sum(len(q) for q in behind) - 1
         self._clear()
         self._queues = behind
+        self._newest = [max(q) if q else None for q in behind]
         self.stats.resets += 1
         return True
 
@@ -159,6 +282,10 @@ class StampSynchronizer:
         return min(offsets, key=abs) / 1e9 if offsets else None
 
     def _match(self, queues: list[dict[int, object]], index: int, stamp: int) -> list[int] | None:
+        """A set with the item just queued: exact stamps, or any combination within the slop.
+
+        The latter only tells a restarted stream (approximate mode).
+        """
         if self._slop_ns is None:
             if all(stamp in q for q in queues):
                 return [stamp] * len(queues)

@@ -12,14 +12,27 @@ node's: this class only orders ``LadderSegNode``'s set-up steps by transition.
 - ``deactivate``: all of those go; the loaded model stays.
 - ``cleanup``: the model is freed.
 - ``shutdown``: from any state, whatever is active or loaded is released.
+
+A client's mistake never stops the node: a transition its current state does not allow
+(``activate`` while active, an unknown id or label) is refused with ``success: false`` and
+one warning naming the transitions allowed; rclpy would raise ``RCLError: Transition is not
+registered`` out of the service callback and end the process. A transition callback that
+fails unexpectedly is logged with its reason and reported as an error (rclpy then runs
+``on_error``, which returns the node to unconfigured).
+
+One worker thread serves every activation: ``deactivate`` returns once no frame of the
+ending activation can still be published (a frame still being computed is dropped when it
+is done), and ``activate`` never starts a second worker beside one still busy.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from lifecycle_msgs.srv import ChangeState
 
 # The names the Humble demos use (lifecycle_py); rclpy.lifecycle exists since Galactic and has
 # the same API on Humble and Jazzy.
@@ -52,7 +65,39 @@ class LadderSegLifecycleNode(LadderSegNode, LifecycleNode):
         self.segmenter: Any = None
         self.configure_error = ""
         self._worker = None
+        self._active = False
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        service = self._service_change_state
+        service.callback = self._guarded_change_state(service.callback)
+
+    def _guarded_change_state(
+        self, change_state: Callable[[Any, Any], ChangeState.Response]
+    ) -> Callable[[Any, Any], ChangeState.Response]:
+        """Wrap rclpy's change_state service callback: refuse what the state forbids."""
+
+        def guarded(
+            request: ChangeState.Request, response: ChangeState.Response
+        ) -> ChangeState.Response:
+            state = self._state_machine.current_state[1]
+            # (id, label, start id, start label, goal id, goal label) from the current state
+            allowed = {t[0]: t[1] for t in self._state_machine.available_transitions}
+            wanted = request.transition
+            if wanted.label:
+                ok = wanted.label in allowed.values()
+                asked = f"{wanted.label!r}"
+            else:
+                ok = wanted.id in allowed
+                asked = f"id {wanted.id}"
+            if not ok:
+                self.get_logger().warning(
+                    f"refused transition {asked} in state {state!r}: allowed are "
+                    f"{', '.join(f'{label} ({i})' for i, label in sorted(allowed.items()))}"
+                )
+                response.success = False
+                return response
+            return change_state(request, response)
+
+        return guarded
 
     # ----------------------------------------------------------- transitions
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -63,6 +108,9 @@ class LadderSegLifecycleNode(LadderSegNode, LifecycleNode):
             self._warm_up()
         except (LadderSegError, OSError, ValueError) as exc:  # weights, files, parameters
             return self._failed("configure", exc)
+        except Exception as exc:  # logged here: rclpy turns it into ERROR without a word
+            self._failed("configure", exc)
+            raise
         self.configure_error = ""
         self.get_logger().info(f"configured: {self.segmenter.backend_name}")
         return TransitionCallbackReturn.SUCCESS
@@ -73,10 +121,16 @@ class LadderSegLifecycleNode(LadderSegNode, LifecycleNode):
             self._start()
         except LadderSegError as exc:
             return self._failed("activate", exc)
+        except Exception as exc:
+            self._failed("activate", exc)
+            raise
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Stop the worker; drop subscriptions and publishers (the model stays)."""
+        """Drop subscriptions and publishers (the model and the worker stay).
+
+        Returns once no frame of this activation can still be published.
+        """
         self._stop_processing()
         return TransitionCallbackReturn.SUCCESS
 
@@ -86,9 +140,8 @@ class LadderSegLifecycleNode(LadderSegNode, LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Stop whatever runs and release the model."""
-        if self._worker is not None:
-            self._stop_processing()
+        """Stop whatever runs, end the worker and release the model."""
+        self._end_worker()
         self._unload()
         return TransitionCallbackReturn.SUCCESS
 
@@ -97,6 +150,7 @@ class LadderSegLifecycleNode(LadderSegNode, LifecycleNode):
         if self._worker is not None:
             self._stop_processing()
         self._unload()
+        self.get_logger().error(f"error while in {state.label!r}: back to unconfigured")
         return TransitionCallbackReturn.SUCCESS  # back to unconfigured
 
     # --------------------------------------------------------------- helpers
@@ -129,7 +183,7 @@ class LadderSegLifecycleNode(LadderSegNode, LifecycleNode):
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``ladderseg_lifecycle_node``."""
-    return spin_node(LadderSegLifecycleNode, "ladderseg_lifecycle_node", argv)
+    return spin_node(LadderSegLifecycleNode, "ladderseg_lifecycle_node", argv, exiting=True)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,11 @@ class NewestSlot(Generic[T]):
             self._cond.notify()
             return True
 
+    def clear(self) -> None:
+        """Forget the waiting item, if any (not counted as replaced)."""
+        with self._cond:
+            self._item = None
+
     def wake(self) -> None:
         """Wake a ``get`` waiting now (work arrived elsewhere)."""
         with self._cond:

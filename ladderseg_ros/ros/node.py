@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
 import threading
 import time
@@ -154,9 +155,8 @@ class LadderSegNode(Node):
         """Publishers, subscriptions, the worker (a managed node's activate)."""
         p = self.params
         self.stats = PipelineStats()
-        self._slot: NewestSlot[tuple[tuple[Any, ...], float]] = NewestSlot()
-        self._released: deque[tuple[tuple[Any, ...], float]] = deque()  # calibrated now
         self._last_warn: dict[str, float] = {}
+        self._ensure_worker()
         self._publish_label_metadata()
         self._make_publishers()
         specs = self._input_specs()
@@ -167,11 +167,11 @@ class LadderSegNode(Node):
         )
         self._make_subscriptions(specs)
         self._diag_timer = self._wall_timer(p.diagnostics_period, self._publish_diagnostics)
-        self._stop = threading.Event()
-        self._worker: threading.Thread | None = threading.Thread(
-            target=self._work, name="ladderseg-worker", daemon=True
-        )
-        self._worker.start()
+        self._slot.clear()  # anything filed while inactive belongs to no activation
+        self._released.clear()
+        with self._publish_lock:  # frames taken from now on belong to this activation
+            self._activation += 1
+            self._active = True
         # the names as subscribed: after the namespace and any remapping (--ros-args -r)
         subscribed = [getattr(sub, "topic_name", "?") for sub in self._subs]
         self.get_logger().info(
@@ -179,12 +179,41 @@ class LadderSegNode(Node):
             f"({self.label_set.num_classes}), mode {self.mode}, inputs {subscribed}"
         )
 
+    def _ensure_worker(self) -> None:
+        """The node's one worker thread, its mailbox and its activation guard (made once).
+
+        A managed node keeps the same worker over every deactivate/activate cycle: a frame
+        still running when the node is deactivated finishes on it, unpublished, and no
+        second worker ever runs beside it.
+        """
+        if getattr(self, "_worker", None) is not None:
+            return
+        self._slot: NewestSlot[tuple[tuple[Any, ...], float]] = NewestSlot()
+        self._released: deque[tuple[tuple[Any, ...], float]] = deque()  # calibrated now
+        # held while a frame's outputs are published and while an activation opens or closes
+        self._publish_lock = threading.Lock()
+        self._activation = 0  # counts activations and deactivations
+        self._active = False
+        self._frame_activation = -1  # the activation the worker's current frame came in
+        self._stop = threading.Event()  # the node ends
+        self._worker: threading.Thread | None = threading.Thread(
+            target=self._work, name="ladderseg-worker", daemon=True
+        )
+        self._worker.start()
+
     def _stop_processing(self) -> None:
-        """Undo ``_start``: the worker ends, subscriptions and publishers go (the model stays)."""
-        self._stop.set()
-        if self._worker is not None and self._worker.is_alive():
-            self._worker.join(timeout=5.0)
-        self._worker = None
+        """Undo ``_start``: subscriptions and publishers go (the model and the worker stay).
+
+        Returns once no frame of this activation can be published any more: one being
+        published finishes first; one still being computed is dropped when it is done.
+        """
+        if not self._active:
+            return
+        with self._publish_lock:
+            self._active = False
+            self._activation += 1
+        self._slot.clear()
+        self._released.clear()
         self.destroy_timer(self._diag_timer)
         for sub in self._subs:
             handle = getattr(sub, "sub", sub)  # a message_filters.Subscriber wraps one
@@ -389,24 +418,61 @@ class LadderSegNode(Node):
                 processor.overlay_alpha = self.params.overlay_alpha
         return SetParametersResult(successful=True)
 
+    def _end_worker(self, timeout: float = 10.0) -> None:
+        """End the worker thread for good (the node is destroyed or shut down).
+
+        A frame still being computed after ``timeout`` seconds is left to the daemon thread:
+        it can no longer be published.
+        """
+        if getattr(self, "_worker", None) is None:
+            return
+        if self._active:
+            self._stop_processing()
+        self._stop.set()
+        self._slot.wake()
+        if self._worker is not threading.current_thread():
+            self._worker.join(timeout)
+        self._worker = None
+
     # --------------------------------------------------------------- worker
     def _work(self) -> None:
         while not self._stop.is_set():
             # pairs released by the calibration first: they are older than the slot's
             item = self._released.popleft() if self._released else self._slot.get(timeout=0.1)
-            if item is None:
+            if item is None or not self._active:
                 continue
             msgs, received = item
+            self._frame_activation = activation = self._activation
             try:
                 self._process(msgs, received, time.monotonic())
-            except BadMessageError as exc:
-                self._bad(exc.kind, str(exc))
-            except LadderSegError as exc:
-                self._bad("processing_error", str(exc))
             except Exception as exc:  # the node must outlive any single frame
-                self._bad("internal_error", f"{type(exc).__name__}: {exc}")
+                if self._stopping(activation):
+                    continue  # the node was deactivated or shut down under the frame
+                if isinstance(exc, BadMessageError):
+                    self._bad(exc.kind, str(exc))
+                elif isinstance(exc, LadderSegError):
+                    self._bad("processing_error", str(exc))
+                else:
+                    self._bad("internal_error", f"{type(exc).__name__}: {exc}")
             finally:
-                self.stats.count_processed()
+                if activation == self._activation:
+                    self.stats.count_processed()
+
+    def _stopping(self, activation: int) -> bool:
+        """Whether the frame taken in ``activation`` can no longer be published.
+
+        True when the node was deactivated or destroyed since, or ROS was shut down.
+        """
+        return activation != self._activation or self._stop.is_set() or not self.context.ok()
+
+    def _publish_frame(self, messages: dict[str, Any]) -> bool:
+        """Publish one frame's outputs unless its activation has ended; True if published."""
+        with self._publish_lock:
+            if not self._active or self._stopping(self._frame_activation):
+                return False
+            for key, msg in messages.items():
+                self._pubs[key].publish(msg)
+        return True
 
     def _wanted(self) -> Wanted:
         p = self.params
@@ -436,8 +502,8 @@ class LadderSegNode(Node):
         frame = self.pipeline.run(msgs, wanted, self.params.max_image_pixels)
         for note in frame.result.notes:
             self._note(note)
-        for key, msg in frame.messages.items():
-            self._pubs[key].publish(msg)
+        if not self._publish_frame(frame.messages):
+            return
         now = self.get_clock().now().nanoseconds * 1e-9
         self.stats.count_output(
             now - header_seconds(msgs[0]), time.monotonic() - started, started - received
@@ -457,6 +523,9 @@ class LadderSegNode(Node):
         problem = self._pairing_problem()
         if problem:
             self._warn("no_pair", f"no pair formed: {problem}")
+        slop = self._sync.slop_warning(self.input_topics) if self._sync is not None else ""
+        if slop and "slop" not in self._last_warn:  # once per activation
+            self._warn("slop", slop)
         status = diagnostic_status(
             f"{self.get_fully_qualified_name()}: pipeline",
             self.segmenter.backend_name,
@@ -478,19 +547,42 @@ class LadderSegNode(Node):
         return self._pairing.problem(self._sync.stats, waiting)
 
     def destroy_node(self) -> None:
-        """Stop the worker, then destroy the node."""
-        if getattr(self, "_worker", None) is not None:
-            self._stop_processing()
+        """Stop processing and end the worker, then destroy the node."""
+        self._end_worker()
         super().destroy_node()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``ladderseg_node`` / ``ros2 run ladderseg_ros ladderseg_node``."""
-    return spin_node(LadderSegNode, "ladderseg_node", argv)
+    return spin_node(LadderSegNode, "ladderseg_node", argv, exiting=True)
 
 
-def spin_node(factory: Callable[[], Node], program: str, argv: list[str] | None = None) -> int:
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def ignore_stop_signals() -> dict[int, Any]:
+    """Ignore SIGINT and SIGTERM from now on (the node is stopping already).
+
+    A second Ctrl-C, or ``ros2 launch`` forwarding SIGINT to a process that the terminal
+    signalled too, would otherwise raise KeyboardInterrupt inside the clean-up. Only the
+    main thread can change signal handlers; elsewhere nothing changes.
+
+    Returns:
+        The handlers replaced, by signal (empty off the main thread).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
+
+
+def spin_node(
+    factory: Callable[[], Node], program: str, argv: list[str] | None = None, exiting: bool = False
+) -> int:
     """Create the node with ``factory()`` and spin it until Ctrl-C; 2 on a start-up error.
+
+    Once stopping starts (a signal, a shutdown, an error), further SIGINT/SIGTERM are ignored
+    until the node is destroyed; with ``exiting`` (the node's program ends after this) they
+    stay ignored, otherwise the previous handlers come back.
 
     One executor thread: the callbacks only file messages for the node's worker thread, and
     rclpy's multi-threaded executor spent more CPU per message than the callbacks themselves
@@ -539,10 +631,15 @@ def spin_node(factory: Callable[[], Node], program: str, argv: list[str] | None 
         # Ctrl-C or SIGTERM while the node was starting (loading weights): rclpy's signal
         # handler shut ROS down under it, and its next call failed; a stop, not a fault.
     finally:
+        replaced = ignore_stop_signals()
         if node is not None:
             node.destroy_node()
         if rclpy.ok():
-            rclpy.shutdown()
+            rclpy.shutdown()  # restores the handlers rclpy replaced: ignore them again
+        ignore_stop_signals()
+        if not exiting:
+            for sig, handler in replaced.items():
+                signal.signal(sig, handler)
     return 0
 
 

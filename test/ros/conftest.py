@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import Spinner
 
 # Set before rclpy initialises so that parallel test runs never hear each other. Domains stay
 # in 1..101 (0 is everyone's default; above 101 the DDS ports may leave the valid range).
@@ -55,8 +56,9 @@ class Client:
         self.executor = MultiThreadedExecutor(num_threads=3)
         self.executor.add_node(node)
         self.executor.add_node(self.tester)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
+        # spin_once on a thread that close() stops before anything is destroyed (destroying
+        # a node under executor.spin raised InvalidHandle in the spinning thread)
+        self.spinner = Spinner(self.executor)
 
     def record(self, kind: type, topic: str, qos: Any) -> Any:
         def keep(msg: Any) -> None:
@@ -96,10 +98,9 @@ class Client:
             ]
 
     def close(self) -> None:
-        self.executor.shutdown()
+        self.spinner.stop()  # the callback in flight finishes, then the executor shuts down
         self.node.destroy_node()
         self.tester.destroy_node()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -204,3 +204,174 @@ def test_configure_again_with_another_palette_fails_and_says_why(
     assert not m.transition(Transition.TRANSITION_CONFIGURE)
     assert "restart the node" in node.configure_error
     assert m.state() == "unconfigured"
+
+
+# every transition id lifecycle_msgs defines, and some it does not
+TRANSITION_IDS = sorted(
+    {v for k, v in vars(Transition).items() if k.startswith("TRANSITION_") and isinstance(v, int)}
+    | {-1, 42, 255}
+)
+
+
+def test_a_transition_the_state_does_not_allow_is_refused_and_the_node_stays_up(
+    client: Callable[[Any], Any], tiny_ss_weights: Path
+) -> None:
+    """``activate`` while active killed the process (RCLError out of the service callback):
+    from every state, every id and label it does not allow is refused; the state holds."""
+    node = make(str(tiny_ss_weights))
+    c = client(node)
+    m = Manager(c)
+    for steps in ((), (Transition.TRANSITION_CONFIGURE,), (Transition.TRANSITION_ACTIVATE,)):
+        for step in steps:
+            assert m.transition(step)
+        state = m.state()
+        allowed = {t[0] for t in node._state_machine.available_transitions}
+        refused = [i for i in TRANSITION_IDS if i not in allowed and 0 <= i <= 255]
+        assert len(refused) >= 10
+        for transition_id in refused:
+            assert not m.transition(transition_id), (state, transition_id)
+            assert m.state() == state
+        for label in ("activate" if state == "active" else "deactivate", "no_such_label", " "):
+            request = ChangeState.Request()
+            request.transition.label = label
+            assert not m._call(m.change, request).success, (state, label)
+            assert m.state() == state
+    # still served: a frame goes through, and the allowed transitions still work
+    c.record(Image, "/ladderseg/labels", RELIABLE)
+    send = stereo_inputs(c)
+    c.until(lambda: node._pubs["labels"].get_subscription_count() > 0, "~/labels")
+    stamp = send()
+    c.wait_for(lambda: bool(c.at("/ladderseg/labels", stamp)))
+    assert m.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
+    assert m.state() == "finalized"
+    assert not m.transition(Transition.TRANSITION_CONFIGURE)
+    assert m.state() == "finalized"
+
+
+def _parameter_values() -> list[Any]:
+    from rcl_interfaces.msg import ParameterType, ParameterValue
+
+    values = []
+    for kind, field, value in (
+        (ParameterType.PARAMETER_NOT_SET, None, None),
+        (ParameterType.PARAMETER_BOOL, "bool_value", True),
+        (ParameterType.PARAMETER_INTEGER, "integer_value", -(2**63)),
+        (ParameterType.PARAMETER_INTEGER, "integer_value", 2**63 - 1),
+        (ParameterType.PARAMETER_DOUBLE, "double_value", float("nan")),
+        (ParameterType.PARAMETER_DOUBLE, "double_value", -1e308),
+        (ParameterType.PARAMETER_STRING, "string_value", "\x00 ../x"),
+        (ParameterType.PARAMETER_BYTE_ARRAY, "byte_array_value", [b"\x01"]),
+        (ParameterType.PARAMETER_BOOL_ARRAY, "bool_array_value", [True]),
+        (ParameterType.PARAMETER_INTEGER_ARRAY, "integer_array_value", [1, 2]),
+        (ParameterType.PARAMETER_DOUBLE_ARRAY, "double_array_value", [1.5]),
+        (ParameterType.PARAMETER_STRING_ARRAY, "string_array_value", ["a"]),
+    ):
+        msg = ParameterValue(type=kind)
+        if field is not None:
+            setattr(msg, field, value)
+        values.append(msg)
+    return values
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2], ids=["unconfigured", "inactive", "active"])
+def test_any_parameter_request_is_answered_and_the_node_stays_up(
+    client: Callable[[Any], Any], tiny_ss_weights: Path, steps: int
+) -> None:
+    """Parameter services are the other way in for a client: every declared (and one
+    undeclared) name with a value of every type, one by one and all at once, gets an answer,
+    and the node keeps serving."""
+    from rcl_interfaces.msg import Parameter as ParameterMsg
+    from rcl_interfaces.srv import SetParameters, SetParametersAtomically
+
+    from ladderseg_ros.ros.params import SPECS
+
+    node = make(str(tiny_ss_weights))
+    c = client(node)
+    m = Manager(c)
+    for step in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE)[:steps]:
+        assert m.transition(step)
+    before = {spec.name: node.get_parameter(spec.name).value for spec in SPECS}
+    one = c.tester.create_client(SetParameters, "/ladderseg/set_parameters")
+    atomic = c.tester.create_client(SetParametersAtomically, "/ladderseg/set_parameters_atomically")
+    assert one.wait_for_service(timeout_sec=20)
+    assert atomic.wait_for_service(timeout_sec=20)
+    names = [spec.name for spec in SPECS] + ["class_names", "use_sim_time", "undeclared"]
+    requests = [
+        [ParameterMsg(name=name, value=value) for name in names] for value in _parameter_values()
+    ]
+    for params in requests:
+        answer = m._call(one, SetParameters.Request(parameters=params))
+        assert len(answer.results) == len(params)
+        m._call(atomic, SetParametersAtomically.Request(parameters=params))
+    assert m.state() == ("unconfigured", "inactive", "active")[steps]
+    # the values that changed are ones a client may change, each valid
+    after = {spec.name: node.get_parameter(spec.name).value for spec in SPECS}
+    from ladderseg_ros.ros.params import validate
+
+    for name, value in after.items():
+        if value != before[name]:
+            validate(name, value)
+    if steps == 0:
+        node.set_parameters([Parameter(k, value=v) for k, v in before.items()])
+        assert m.transition(Transition.TRANSITION_CONFIGURE)
+        assert m.transition(Transition.TRANSITION_ACTIVATE)
+    elif steps == 1:
+        assert m.transition(Transition.TRANSITION_ACTIVATE)
+    c.record(Image, "/ladderseg/labels", RELIABLE)
+    send = stereo_inputs(c)
+    c.until(lambda: node._pubs["labels"].get_subscription_count() > 0, "~/labels")
+    stamp = send()
+    c.wait_for(lambda: bool(c.at("/ladderseg/labels", stamp)))
+
+
+class HeldFrames:
+    """Wraps a node's pipeline so that each frame waits inside ``run`` until released: a
+    frame as long as the test wants, on the node's real worker."""
+
+    def __init__(self, node: LadderSegLifecycleNode) -> None:
+        self.pipeline = node.pipeline
+        self.run = self.pipeline.run
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.pipeline.run = self._held  # type: ignore[method-assign]
+
+    def _held(self, *args: Any, **kwargs: Any) -> Any:
+        self.started.set()
+        assert self.release.wait(60), "the test never released the frame"
+        return self.run(*args, **kwargs)
+
+
+def test_deactivate_during_a_long_frame_keeps_one_worker_and_drops_the_frame(
+    client: Callable[[Any], Any], tiny_ss_weights: Path
+) -> None:
+    """A frame still computing when the node is deactivated is never published (not after
+    the deactivation, not after the next activation), and the next activation is served by
+    the same, single worker."""
+    node = make(str(tiny_ss_weights))
+    c = client(node)
+    m = Manager(c)
+    assert m.transition(Transition.TRANSITION_CONFIGURE)
+    assert m.transition(Transition.TRANSITION_ACTIVATE)
+    worker = node._worker
+    c.record(Image, "/ladderseg/labels", RELIABLE)
+    send = stereo_inputs(c)
+    c.until(lambda: node._pubs["labels"].get_subscription_count() > 0, "~/labels")
+    held = HeldFrames(node)
+    old = send()
+    assert held.started.wait(30), "the frame never reached the network"
+
+    assert m.transition(Transition.TRANSITION_DEACTIVATE)  # returns with the frame running
+    assert m.state() == "inactive"
+    assert m.transition(Transition.TRANSITION_ACTIVATE)
+    workers = [t for t in threading.enumerate() if t.name == "ladderseg-worker" and t.is_alive()]
+    assert workers == [worker]
+    assert node._worker is worker
+
+    held.release.set()  # the old frame ends now, in the new activation
+    c.until(lambda: node._pubs["labels"].get_subscription_count() > 0, "~/labels again")
+    new = send()  # the same worker takes it after the old frame: once it is out, so is that
+    c.wait_for(lambda: bool(c.at("/ladderseg/labels", new)))
+    assert not c.at("/ladderseg/labels", old)
+    assert node.stats.bad == {}
+    assert m.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
+    assert not worker.is_alive()

@@ -650,3 +650,37 @@ def test_incompatible_qos_is_named_with_the_remedy(harness: Callable[..., Harnes
     assert level == 1
     assert "left/image_rect" in message
     assert "input_qos:=sensor_data" in message
+
+
+def test_a_slop_above_half_the_frame_period_is_warned_and_a_lost_image_shifts_nothing(
+    harness: Callable[..., Harness],
+) -> None:
+    """25 Hz, slop 50 ms, the left image of the third frame lost: the node pairs every later
+    frame with its own right image, and warns once that the slop exceeds half the period."""
+    h = harness(approximate_sync=True, slop=0.05, diagnostics_period=0.1)
+    paired: list[tuple[int, int]] = []  # (left, right) stamps as the node pairs them
+    deliver = h.node._sync._callback
+
+    def record(*msgs: Any) -> None:
+        paired.append(tuple(messages.header_ns(m) for m in msgs))
+        deliver(*msgs)
+
+    h.node._sync._callback = record
+    left, right = stereo_pair(12)
+    stamps = [h.stamp(0.04 * k) for k in range(6)]
+    h.publish_infos(camera_info(0.0, stamps[0]), camera_info(-FX * BASELINE, stamps[0]))
+    offset = 3_000_000  # the right camera 3 ms late
+    for k, stamp in enumerate(stamps):
+        later = rclpy.time.Time(nanoseconds=rclpy.time.Time.from_msg(stamp).nanoseconds + offset)
+        if k != 2:
+            h.left.publish(_stamped(left, stamp))
+        h.right.publish(_stamped(right, later.to_msg()))
+        h.wait(lambda k=k: h.node._sync.stats.received[1] == k + 1)
+    sync = h.node._sync.stats
+    h.wait(lambda: sync.emitted >= 4)  # the last pair may wait for proof it is the nearest
+    h.wait(lambda: "slop" in h.node._last_warn)
+    assert len(paired) in (4, 5)
+    assert all(r - l_ == offset for l_, r in paired), paired
+    assert h.node.stats.bad == {}
+    warning = h.node._sync.slop_warning(h.node.input_topics)
+    assert warning.startswith("slop 0.05 s is more than half the frame period measured on")

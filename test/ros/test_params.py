@@ -6,6 +6,7 @@ import ast
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -109,8 +110,18 @@ def _string_constants(tree: ast.AST) -> set[str]:
 def test_launch_file_is_thin_and_matches_the_installed_layout() -> None:
     tree = _launch_tree()
     functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
-    assert functions == ["generate_launch_description"]
-    assert not any(isinstance(n, (ast.If, ast.While, ast.Try)) for n in ast.walk(tree))
+    # arguments and remappings, and one check: the files it is given exist (else one line)
+    assert functions == ["check_files", "generate_launch_description"]
+    returned = next(
+        n.value for n in ast.walk(tree.body[-1]) if isinstance(n, ast.Return) and n.value
+    )
+    assert ast.unparse(returned).endswith(
+        "[*declared, OpaqueFunction(function=check_files), node])"
+    )
+    described = [n for n in tree.body if getattr(n, "name", "") != "check_files"]
+    assert not any(
+        isinstance(n, (ast.If, ast.While, ast.Try)) for top in described for n in ast.walk(top)
+    )
     node_call = next(
         n
         for n in ast.walk(tree)
@@ -183,6 +194,41 @@ def test_rviz_config_shows_the_node_outputs() -> None:
     from ladderseg_ros.ros.params import SPEC_BY_NAME
 
     assert SPEC_BY_NAME["points_color"].default == "label"
+
+
+def test_rviz_config_has_the_standard_tools_and_a_view_for_an_optical_frame() -> None:
+    """An empty tool bar and a z-up view of an optical frame (x right, y down, z forward)
+    were what RViz opened with. The orbit view is computed here as RViz's OrbitViewController
+    places its camera (position from yaw, pitch and distance; up: the fixed frame's z made
+    perpendicular to the view direction): it must look forward along +z from behind the
+    camera with image up (-y) up and image right (+x) right."""
+    doc = yaml.safe_load((ROOT / "config" / "ladderseg.rviz").read_text())
+    manager = doc["Visualization Manager"]
+    tools = [tool["Class"] for tool in manager["Tools"]]
+    standard = ["Interact", "MoveCamera", "Select", "FocusCamera", "Measure"]
+    standard += ["SetInitialPose", "SetGoal", "PublishPoint"]
+    assert tools == [f"rviz_default_plugins/{name}" for name in standard]
+    assert {"rviz_common/Views", "rviz_common/Tool Properties"} <= {
+        panel["Class"] for panel in doc["Panels"]
+    }
+    view = manager["Views"]["Current"]
+    assert view["Class"] == "rviz_default_plugins/Orbit"
+    assert view["Target Frame"] == "<Fixed Frame>"
+    assert manager["Global Options"]["Fixed Frame"].endswith("optical_frame")
+    yaw, pitch, distance = view["Yaw"], view["Pitch"], view["Distance"]
+    assert abs(pitch) <= np.pi / 2 - 0.001  # RViz's pitch limits
+    focal = np.array([view["Focal Point"][k] for k in "XYZ"], float)
+    eye = focal + distance * np.array(
+        [np.cos(yaw) * np.cos(pitch), np.sin(yaw) * np.cos(pitch), np.sin(pitch)]
+    )
+    forward = (focal - eye) / np.linalg.norm(focal - eye)
+    up = np.array([0.0, 0.0, 1.0]) - forward * forward[2]
+    up /= np.linalg.norm(up)
+    right = np.cross(forward, up)
+    np.testing.assert_allclose(forward, [0, 0, 1], atol=0.01)
+    np.testing.assert_allclose(up, [0, -1, 0], atol=0.01)
+    np.testing.assert_allclose(right, [1, 0, 0], atol=0.01)
+    assert eye[2] < 0 < focal[2]  # behind the camera, looking at what lies ahead
 
 
 def test_readme_parameter_table_is_the_generated_one() -> None:

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 import pytest
 import rclpy
+from rclpy.parameter import Parameter
+from waiting import Spinner, spin_until
 
 from ladderseg_ros.ros.node import LadderSegNode, spin_node
 
@@ -140,3 +150,117 @@ def test_a_good_params_file_and_remaps_pass_the_checks(tmp_path) -> None:
     argv = ["prog", "--ros-args", "--params-file", str(path), "-r", "left/image_rect:=/cam/l"]
     argv += ["-r", "__ns:=/car", "-r", "~/labels:=seg", "--", "--ros-args", "-r", "__node:=n"]
     assert ros_arguments_problem(argv) is None
+
+
+def _stopped_twice(base: type, weights: Path, activate: bool) -> Callable[[], Any]:
+    """A node factory: the node sends itself SIGINT once it spins, and again while it is
+    being destroyed (a second Ctrl-C, or ``ros2 launch`` forwarding one the terminal sent)."""
+
+    class StoppedTwice(base):  # type: ignore[misc, valid-type]
+        second_sent = False
+
+        def __init__(self) -> None:
+            values = {"weights": str(weights), "sgbm_num_disparities": 16}
+            super().__init__(parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+            if activate:
+                self.trigger_configure()
+                self.trigger_activate()
+            self._first = self.create_timer(0.01, self._interrupt)
+
+        def _interrupt(self) -> None:
+            self.destroy_timer(self._first)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        def destroy_node(self) -> None:
+            os.kill(os.getpid(), signal.SIGINT)
+            type(self).second_sent = True
+            super().destroy_node()
+
+    return StoppedTwice
+
+
+@pytest.mark.parametrize("lifecycle", [False, True], ids=["node", "lifecycle_node"])
+def test_a_second_sigint_during_shutdown_is_ignored(tiny_ss_weights: Path, lifecycle: bool) -> None:
+    """Two Ctrl-C: the second, during the clean-up, raised KeyboardInterrupt in worker.join
+    (exit -2, "process has died"). Now the node ends with 0 and Ctrl-C works again after."""
+    from ladderseg_ros.ros.lifecycle_node import LadderSegLifecycleNode
+
+    factory = _stopped_twice(
+        LadderSegLifecycleNode if lifecycle else LadderSegNode, tiny_ss_weights, lifecycle
+    )
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        code = spin_node(factory, "ladderseg_node", [])
+    except KeyboardInterrupt:
+        pytest.fail("the second SIGINT interrupted the shutdown")
+    assert code == 0
+    assert factory.second_sent
+    assert not rclpy.ok()
+    assert signal.getsignal(signal.SIGINT) is before  # restored: not exiting here
+
+
+def test_ros_shut_down_under_a_frame_is_not_bad_input(tiny_ss_weights: Path) -> None:
+    """A signal shuts ROS down while the worker computes a frame: its publish then fails
+    ("publisher's context is invalid"), which was counted and logged as bad input."""
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from ladderseg_ros.ros import conversions
+
+    context = Context()
+    rclpy.init(context=context)
+    values = {"weights": str(tiny_ss_weights), "sgbm_num_disparities": 16}
+    node = LadderSegNode(
+        context=context, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()]
+    )
+    tester = rclpy.create_node("tester", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    executor.add_node(tester)
+    spinner = Spinner(executor)
+    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    tester.create_subscription(Image, "/ladderseg/labels", lambda _: None, reliable)
+    images = [
+        tester.create_publisher(Image, f"{s}/image_rect", reliable) for s in ("left", "right")
+    ]
+    infos = [
+        tester.create_publisher(CameraInfo, f"{s}/camera_info", reliable) for s in ("left", "right")
+    ]
+    held = threading.Event()
+    release = threading.Event()
+    run = node.pipeline.run
+
+    def held_run(*args: Any, **kwargs: Any) -> Any:
+        held.set()
+        assert release.wait(60)
+        return run(*args, **kwargs)
+
+    node.pipeline.run = held_run
+    spin_until(
+        lambda: (
+            all(p.get_subscription_count() for p in (*images, *infos))
+            and node._pubs["labels"].get_subscription_count()
+        ),
+        what="the node's subscriptions",
+    )
+    stamp = tester.get_clock().now().to_msg()
+    for i, pub in enumerate(infos):
+        info = CameraInfo(width=32, height=16)
+        info.header.stamp = stamp
+        info.p = [20.0, 0.0, 16.0, -10.0 * i, 0.0, 20.0, 8.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+        pub.publish(info)
+    spin_until(lambda: len(node._infos) == 2, what="both CameraInfos")
+    picture = np.zeros((16, 32, 3), np.uint8)
+    for pub in images:
+        msg = conversions.array_to_image(picture, "rgb8")
+        msg.header.stamp = stamp
+        pub.publish(msg)
+    assert held.wait(30), "the frame never reached the network"
+    spinner.stop()
+    context.shutdown()  # what rclpy's SIGINT/SIGTERM handler does
+    release.set()
+    node.destroy_node()  # waits for the worker, which finishes the frame
+    assert node.stats.bad == {}
+    tester.destroy_node()

@@ -111,12 +111,10 @@ def make_report(
     Returns:
         The report, with ``seconds`` 0 and no files (the caller sets them).
     """
-    latencies = [
-        1e3 * (received - published[stamp])
-        for stamp, (received, _) in collector.labels.items()
-        if stamp in published
-    ]
-    receipts = sorted(received for received, _ in collector.labels.values())
+    # only the labels of the stamps this run published (another node on the domain is not ours)
+    ours = {stamp: got for stamp, got in collector.labels.items() if stamp in published}
+    latencies = [1e3 * (received - published[stamp]) for stamp, (received, _) in ours.items()]
+    receipts = sorted(received for received, _ in ours.values())
     span = receipts[-1] - receipts[0]
     rate = (len(receipts) - 1) / span if len(receipts) > 1 and span > 0 else 0.0
     weight = sum(n for n, _ in collector.processing)
@@ -124,7 +122,7 @@ def make_report(
     return DemoReport(
         out=out,
         frames_published=frames_published,
-        frames_received=len(collector.labels),
+        frames_received=len(ours),
         seconds=0.0,
         latency_median_ms=float(np.median(latencies)) if latencies else float("nan"),
         latency_p95_ms=float(np.percentile(latencies, 95)) if latencies else float("nan"),

@@ -91,6 +91,21 @@ def make_weights(folder: Path, mode: str, width: int, height: int) -> Path:
     return save_weights(folder / f"{mode}-{width}x{height}.safetensors", model, metadata)
 
 
+def weights_of(root: Path, folder: Path, mode: str, width: int, height: int) -> Path:
+    """``make_weights`` by the package of checkout ``root`` (its own weights format)."""
+    folder.mkdir(exist_ok=True)
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import node_ceiling; "
+        f"from pathlib import Path; "
+        f"print(node_ceiling.make_weights(Path({str(folder)!r}), {mode!r}, {width}, {height}))"
+    )
+    env = dict(os.environ, PYTHONPATH=str(root))
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, check=True
+    )
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
 def _input_topics(mode: str) -> list[tuple[str, str]]:
     """(message kind, topic) of the inputs of ``mode``, left image first."""
     second = {"plain": [], "stereo": [("image", "right/image_rect")]}.get(
@@ -379,15 +394,15 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.sizes.split(","):
             width, height = _size(size)
             for mode in args.modes.split(","):
-                weights = make_weights(tmp, mode, width, height)
-                params = [f"weights:={weights}", *args.param]
-                if mode == "received":
-                    params.append("disparity_source:=topic")
                 roots = {"node": (args.root, "/n")}
                 if args.before:
                     roots["before"] = (args.before, "/b")
                 procs = []
                 for name, (root, namespace) in roots.items():
+                    weights = weights_of(root, tmp / name, mode, width, height)
+                    params = [f"weights:={weights}", *args.param]
+                    if mode == "received":
+                        params.append("disparity_source:=topic")
                     command = [sys.executable, "-m", "ladderseg_ros.ros.node", "--ros-args"]
                     command += [a for p in params for a in ("-p", p)]
                     command += ["-r", f"__ns:={namespace}"]

@@ -4,9 +4,10 @@ Until this round the Segmenter resized the camera image with OpenCV (``INTER_ARE
 shrinking, ``INTER_LINEAR`` when growing), normalized it in numpy, ran the network and resized
 the labels back (``INTER_NEAREST``). Now the backends do every step (``camera_graph``,
 ``resample``). This renders held-out synthetic test frames of each preset rig at its native
-size and, for each weights file, compares the labels of the Segmenter (ONNX Runtime and torch)
-with that OpenCV pipeline around the same torch network: pixels that agree, and mIoU of both
-against the ground truth (SGBM disparity for scale-selection weights, as the node computes).
+size and, for each weights file, compares the labels of the Segmenter -- ONNX Runtime's graph
+with the resizing inside, as GPU providers run it, and torch -- with that OpenCV pipeline
+around the same torch network: pixels that agree, and mIoU of both against the ground truth
+(SGBM disparity for scale-selection weights, as the node computes).
 
     python bench/graph_parity.py --frames 20
 """
@@ -67,9 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     for weights in args.weights:
         model, metadata = load_weights(weights)
         model.eval()
-        segmenters = {
-            name: Segmenter.from_weights(weights, backend=name, device="cpu")
-            for name in ("onnxruntime", "torch")
+        segmenters = {  # ONNX Runtime's graph as GPU providers run it, here on the CPU
+            "onnxruntime": Segmenter.from_weights(
+                weights, "onnxruntime", "cpu", resize_in_graph=True
+            ),
+            "torch": Segmenter.from_weights(weights, "torch", "cpu"),
         }
         classes = len(metadata.class_names)
         for preset in args.presets:

@@ -204,6 +204,22 @@ class TorchBackend:
             return labels.to(torch.uint8).cpu().numpy(), confidence, out_logits
 
 
+def downsample_input(camera: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) uint8 ``camera`` at ``size`` = (w, h) by OpenCV, as the graph's tables do.
+
+    ``INTER_AREA`` where the width shrinks, ``INTER_LINEAR`` where it grows.
+
+    On the CPU this is what the ONNX Runtime backend runs instead of the graph's resampling:
+    OpenCV took 0.3 ms for 1024x448 -> 64x64 and 2.2 ms for 2048x1024 -> 64x64 where the
+    graph's cast and prefix sums took 1.5 and 9 ms (2048x1024 -> 320x192: 8.2 vs 10 ms), and
+    it is the reference the tables reproduce (``bench/graph_parity.py``).
+    """
+    import cv2
+
+    shrink = size[0] < camera.shape[1]
+    return cv2.resize(camera, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
 def upsample_outputs(
     labels: np.ndarray, confidence: np.ndarray | None, size: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -499,6 +515,8 @@ class OnnxRuntimeBackend:
         cache_dir: where TensorRT engines are kept (default ``default_cache_dir()``).
         mean: per-channel normalization mean of 0..1 RGB (default: the file's metadata).
         std: per-channel standard deviation (default: the file's metadata).
+        resize_in_graph: resize to and from the network's size in the graph (None: on GPU
+            providers; on the CPU OpenCV does it, ``downsample_input``/``upsample_outputs``).
 
     Raises:
         BackendError: an unknown or malformed device, or a file ONNX Runtime cannot load.
@@ -512,6 +530,7 @@ class OnnxRuntimeBackend:
         cache_dir: Path | None = None,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        resize_in_graph: bool | None = None,
     ) -> None:
         import onnx
         import onnxruntime as ort
@@ -536,7 +555,8 @@ class OnnxRuntimeBackend:
         if mean is None or std is None:
             mean, std = self._normalization()
         self._mean, self._std = tuple(mean), tuple(std)
-        self._on_cpu = providers[0] == "CPUExecutionProvider"
+        on_cpu = providers[0] == "CPUExecutionProvider"
+        self._resize_here = (not resize_in_graph) if resize_in_graph is not None else on_cpu
         inputs = {i.name for i in self._proto.graph.input}
         try:
             probe = self._new_session(self._probe_key(inputs))
@@ -580,16 +600,7 @@ class OnnxRuntimeBackend:
         model = onnx.ModelProto()
         model.CopyFrom(self._proto)
         with_label_outputs(model, keep_logits=logits)
-        with_camera_io(
-            model,
-            camera,
-            network,
-            self._mean,
-            self._std,
-            disparity,
-            confidence,
-            resize_outputs=not self._on_cpu,
-        )
+        with_camera_io(model, camera, network, self._mean, self._std, disparity, confidence)
         options = ort_session_options(self._threads)
         return ort.InferenceSession(model.SerializeToString(), options, providers=self._providers)
 
@@ -627,19 +638,23 @@ class OnnxRuntimeBackend:
             BackendError: no session can be built for these sizes.
         """
         height, width = camera.shape[:2]
+        resize_here = self._resize_here and (width, height) != tuple(network_size)
+        if resize_here:  # OpenCV measured faster than the graph's resampling on the CPU
+            camera = downsample_input(camera, network_size)
         feed = {"camera": camera[None]}
         disparity_size = None
         if self.uses_disparity and disparity is not None and baseline is not None:
             feed["disparity"] = np.ascontiguousarray(disparity, np.float32)[None, None]
             feed["baseline"] = np.asarray([baseline], np.float32)
             disparity_size = (disparity.shape[1], disparity.shape[0])
-        key = ((width, height), tuple(network_size), disparity_size, want_logits, want_confidence)
+        size = (camera.shape[1], camera.shape[0])
+        key = (size, tuple(network_size), disparity_size, want_logits, want_confidence)
         names = ["labels", "confidence"] if want_confidence else ["labels"]
         names += ["logits"] if want_logits else []
         outputs = self.session_for(key).run(names, feed)  # type: ignore[arg-type]
         labels = outputs.pop(0)[0, 0]
         confidence = outputs.pop(0)[0, 0] if want_confidence else None
         logits = outputs[0][0] if want_logits else None
-        if labels.shape != (height, width):  # the CPU graph leaves them at the network's size
+        if resize_here:
             labels, confidence = upsample_outputs(labels, confidence, (width, height))
         return labels, confidence, logits

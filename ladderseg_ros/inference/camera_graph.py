@@ -126,7 +126,6 @@ def with_camera_io(
     std: Sequence[float],
     disparity: tuple[int, int] | None = None,
     confidence: bool = True,
-    resize_outputs: bool = True,
 ) -> onnx.ModelProto:
     """``model`` with camera-sized uint8 input and camera-sized labels, changed in place.
 
@@ -140,16 +139,12 @@ def with_camera_io(
         std: per-channel standard deviation of 0..1 RGB.
         disparity: (width, height) of the disparity given, or None (a plain network).
         confidence: keep the ``confidence`` output (False: its nodes are never run).
-        resize_outputs: resize labels and confidence to (H, W) in the graph; False leaves
-            them at the network's size (h, w) for the caller to resize (``OnnxRuntimeBackend``
-            on the CPU, where OpenCV does it 10x faster than ONNX Runtime's ``Resize``).
 
     Returns:
         ``model`` with inputs ``camera`` (1, H, W, 3) uint8 RGB [, ``disparity`` (1, 1, hd,
         wd) float32 pixels of its own width, 0 = invalid, ``baseline`` (1,) float32 m] and
-        outputs ``labels`` (1, 1, H, W) uint8 [, ``confidence`` (1, 1, H, W) float32] (at
-        (h, w) where ``resize_outputs`` is False) [, ``logits`` (1, C, h, w) float32 at the
-        network's size].
+        outputs ``labels`` (1, 1, H, W) uint8 [, ``confidence`` (1, 1, H, W) float32] [,
+        ``logits`` (1, C, h, w) float32 at the network's size].
     """
     from onnx import TensorProto, helper
 
@@ -194,13 +189,12 @@ def with_camera_io(
         _rename_output(graph, name, source)
         _rename_input(graph, name, source)
         axis = post.const(np.asarray([1], np.int64), "axes")
-        out_h, out_w = (cam_h, cam_w) if resize_outputs else (net_h, net_w)
-        if (out_w, out_h) != (net_w, net_h):
+        if (cam_w, cam_h) != (net_w, net_h):
             planar = post.op("Unsqueeze", [source, axis])
-            post.resize(planar, [1, 1, out_h, out_w], mode, output=name)
+            post.resize(planar, [1, 1, cam_h, cam_w], mode, output=name)
         else:
             post.op("Unsqueeze", [source, axis], output=name)
-        graph.output.append(helper.make_tensor_value_info(name, dtype, [1, 1, out_h, out_w]))
+        graph.output.append(helper.make_tensor_value_info(name, dtype, [1, 1, cam_h, cam_w]))
     kept = [i for i in graph.input if i.name not in ("image", "disparity", "baseline")]
     del graph.input[:]
     graph.input.extend(new_inputs + kept)

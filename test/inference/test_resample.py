@@ -70,14 +70,22 @@ def test_lengths_below_one_are_refused() -> None:
         axis_resample(0, 4)
 
 
-@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime", "onnxruntime-graph"])
 def test_segmenter_labels_match_the_opencv_pipeline(tmp_path, backend) -> None:
     """The graph's resizing gives the labels that OpenCV resizing around the network gave."""
+    from ladderseg_ros.inference.backends import OnnxRuntimeBackend
+    from ladderseg_ros.inference.export import export_onnx
+
     torch.manual_seed(0)
     model = build_model("ldn_tiny", num_classes=19).eval()
     meta = WeightsMetadata.for_label_set(model.config, "cityscapes", input_size=(256, 128))
     weights = save_weights(tmp_path / "w.safetensors", model, meta)
-    segmenter = Segmenter.from_weights(weights, backend=backend, device="cpu")
+    if backend == "onnxruntime-graph":  # the GPU providers' graph, on the CPU provider
+        onnx_path = export_onnx(model, meta, tmp_path / "w.onnx")
+        ort = OnnxRuntimeBackend(onnx_path, "cpu", resize_in_graph=True)
+        segmenter = Segmenter(ort, meta)
+    else:
+        segmenter = Segmenter.from_weights(weights, backend=backend, device="cpu")
     mean = np.asarray(meta.mean, np.float32) * 255
     std = np.asarray(meta.std, np.float32) * 255
     for camera in [(600, 300), (200, 100)]:  # shrink (area) and grow (linear)

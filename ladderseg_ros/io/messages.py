@@ -402,14 +402,18 @@ class ReceivedDisparity:
             delta_d=self.delta_d * ratio,
         )
 
-    def on_image(self, width: int, height: int, topic: str = "disparity") -> ReceivedDisparity:
+    def on_image(
+        self, width: int, height: int, topic: str = "disparity", aspect_checked: bool = False
+    ) -> ReceivedDisparity:
         """The measurement for a ``width`` x ``height`` image, resized only where it must be.
 
         A map smaller than the image with its aspect (a binned or downsampled matcher's) keeps
         its pixels -- the network resizes it to its own size, and the outputs that need it
         at the image's size resize it then (``FrameProcessor``) -- while f, range and step
         are scaled to the image's pixels; a map of the image's size is kept, a larger one is
-        ``resized``.
+        ``resized``. ``aspect_checked``: the map was sampled at the network's size after its
+        aspect was checked against the image (``disparity_from_msg``); its own aspect is then
+        the network's.
 
         Raises:
             BadMessageError: kind ``disparity_size``: another aspect than the image's.
@@ -417,7 +421,7 @@ class ReceivedDisparity:
         map_height, map_width = self.disparity.shape
         if map_width >= width or map_height >= height:
             return self.resized(width, height, topic)
-        if not same_aspect((map_width, map_height), (width, height)):
+        if not aspect_checked and not same_aspect((map_width, map_height), (width, height)):
             raise BadMessageError(
                 "disparity_size",
                 f"{topic}: disparity {map_width}x{map_height} does not have the aspect of the "
@@ -438,6 +442,7 @@ def disparity_from_msg(
     topic: str = "disparity",
     max_pixels: int = DEFAULT_MAX_PIXELS,
     sample: tuple[int, int] | None = None,
+    image_size: tuple[int, int] | None = None,
 ) -> ReceivedDisparity:
     """Disparity in pixels with 0 = invalid, plus the message's f, T, range and step.
 
@@ -448,8 +453,9 @@ def disparity_from_msg(
     ``sample`` = (width, height) smaller than the map: only the pixels a nearest resize to
     that size reads are copied and checked, and the measurement comes at that size (values,
     f, range and step scaled with it), as when only the network reads the disparity (it
-    resizes it to its own size, nearest). The map's aspect must then be ``sample``'s
-    (``disparity_size``).
+    resizes it to its own size, nearest). The map's aspect must then be that of
+    ``image_size`` = (width, height), the image it belongs to (``disparity_size``);
+    ``sample`` may miss it by the network's rounding to its stride.
 
     Raises:
         BadMessageError: The image is not 32FC1, its buffer is malformed, or f/t are
@@ -467,7 +473,7 @@ def disparity_from_msg(
     disp = image_view(image, topic, max_pixels)
     ratio = 1.0
     if sample is not None and sample[0] < disp.shape[1] and sample[1] < disp.shape[0]:
-        if not same_aspect((disp.shape[1], disp.shape[0]), sample):
+        if not same_aspect((disp.shape[1], disp.shape[0]), image_size or sample):
             raise BadMessageError(
                 "disparity_size",
                 f"{topic}: disparity {disp.shape[1]}x{disp.shape[0]} does not have the aspect "

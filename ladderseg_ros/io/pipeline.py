@@ -213,8 +213,9 @@ class MessagePipeline:
         sample = None
         if wanted is not None and not (wanted.disparity or wanted.points):
             sample = self._network_sample(msgs[1], width, height)
-        received = messages.disparity_from_msg(msgs[1], topic, max_pixels, sample)
-        received = received.on_image(width, height, topic)  # f and range in the left's pixels
+        received = messages.disparity_from_msg(msgs[1], topic, max_pixels, sample, (width, height))
+        # f and range in the left's pixels (a sampled map has the network's aspect)
+        received = received.on_image(width, height, topic, aspect_checked=sample is not None)
         notes = []
         if received.nonfinite:
             notes.append(

@@ -427,6 +427,10 @@ def test_received_disparity_sampled_at_the_network_size_checks_only_what_it_read
     with pytest.raises(BadMessageError, match="aspect") as info:
         messages.disparity_from_msg(msg, sample=(8, 6))
     assert info.value.kind == "disparity_size"
+    # the network's size may miss the image's aspect by its rounding to the stride
+    rounded = messages.disparity_from_msg(msg, sample=(8, 5), image_size=(16, 8))
+    assert rounded.disparity.shape == (5, 8)
+    assert rounded.on_image(16, 8, aspect_checked=True).focal == pytest.approx(100.0)
     full = messages.disparity_from_msg(msg, sample=(16, 8))  # not smaller: as it is
     assert full.disparity.shape == (8, 16)
     assert full.nonfinite == 2

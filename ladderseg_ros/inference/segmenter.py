@@ -372,7 +372,8 @@ class Segmenter:
             rgb: (H, W, 3) uint8, RGB order (a view of a message's buffer is not copied).
             disparity: (h, w) float32 disparity in pixels of its own width (0 = invalid): at
                 ``rgb``'s size or smaller (e.g. matched at a fraction of the network's
-                size), of ``rgb``'s aspect ratio within ``DISPARITY_ASPECT_TOLERANCE``.
+                size), of ``rgb``'s aspect ratio within ``DISPARITY_ASPECT_TOLERANCE``, or at
+                the network's size exactly.
             baseline: stereo baseline in metres.
             return_logits: also return (C, H, W) logits.
             focal_length: the camera's fx in pixels at ``rgb``'s size, when known: sets the
@@ -394,10 +395,10 @@ class Segmenter:
         if not rgb.flags.c_contiguous:
             rgb = np.ascontiguousarray(rgb)
         height, width = rgb.shape[:2]
+        size = self.network_size(width, height, focal_length)
         disp = base = None
         if self.uses_disparity:
-            disp, base = self._check_stereo(disparity, baseline, (height, width))
-        size = self.network_size(width, height, focal_length)
+            disp, base = self._check_stereo(disparity, baseline, (height, width), size)
         labels, confidence, logits = self.backend.run(
             rgb, size, disp, base, return_logits, return_confidence
         )
@@ -406,13 +407,18 @@ class Segmenter:
         return SegmentationResult(labels, confidence, logits)
 
     def _check_stereo(
-        self, disparity: np.ndarray | None, baseline: float | None, shape: tuple[int, int]
+        self,
+        disparity: np.ndarray | None,
+        baseline: float | None,
+        shape: tuple[int, int],
+        network: tuple[int, int],
     ) -> tuple[np.ndarray, float]:
         name = self.metadata.model.name
         if disparity is None or baseline is None:
             raise SegmenterError(f"model {name!r} selects scales: pass disparity and baseline")
         disparity = np.asarray(disparity, dtype=np.float32)
-        if (
+        at_network = disparity.shape == (network[1], network[0])  # sampled where it is read
+        if not at_network and (
             disparity.ndim != 2
             or min(disparity.shape) < 1
             or disparity.shape[0] > shape[0]

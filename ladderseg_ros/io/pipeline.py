@@ -125,8 +125,9 @@ class MessagePipeline:
         calibration_backlog: Sets held while a CameraInfo is missing (compute mode).
 
     Input sets may hold Image or CompressedImage messages, from rclpy or rosbags. Compute
-    mode calibrates from the gate's CameraInfos; topic mode resizes the received disparity
-    to the left image (values, f, range and step scaled together); the left CameraInfo,
+    mode calibrates from the gate's CameraInfos; topic mode scales the received disparity's
+    f, range and step to the left image and keeps its pixels at their own size (sampled at
+    the network's size when only the network reads them); the left CameraInfo,
     when one of the image's size came, gives the cloud its projection and, in mono mode,
     the focal length that sets the network's scale.
 

@@ -156,3 +156,40 @@ def test_disparity_only_for_the_network_is_matched_at_the_networks_scale(
         assert not np.array_equal(at_camera, at_network)
     finally:
         recording.segmenter.input_size = None
+
+
+def test_topic_mode_samples_a_received_disparity_at_the_networks_size() -> None:
+    """A camera whose network size (rounded to the stride) misses its aspect: the map is
+    sampled at the network's size when only the network reads it (1242x375 maps were once
+    refused there), and kept whole when an output needs it."""
+    import torch
+
+    from ladderseg_ros.inference import Segmenter
+    from ladderseg_ros.inference.backends import TorchBackend
+    from ladderseg_ros.io.pipeline import MessagePipeline
+    from ladderseg_ros.model import build_model
+    from ladderseg_ros.ros import conversions
+    from ladderseg_ros.weights import WeightsMetadata
+
+    torch.manual_seed(0)
+    model = build_model("ldn_tiny_ss", num_classes=19).eval()
+    meta = WeightsMetadata.for_label_set(
+        model.config, "cityscapes", input_size=(256, 128), focal_length=128.0
+    )
+    segmenter = Segmenter(TorchBackend(model, "cpu", threads=1), meta)
+    processor = FrameProcessor(segmenter, CITYSCAPES, SgbmConfig(num_disparities=16))
+    pipeline = MessagePipeline(processor, "topic", ["left", "disparity"], conversions.RCLPY)
+    width, height = 310, 94  # fx 155: network 256x64 (rounded), not the camera's aspect
+    left = conversions.array_to_image(np.zeros((height, width, 3), np.uint8), "rgb8")
+    disp = conversions.disparity_to_msg(
+        np.full((height, width), 6.2, np.float32), 155.0, 0.5, delta_d=1 / 16
+    )
+    assert segmenter.network_size(width, height, 155.0) == (256, 64)
+    frame, _ = pipeline.frame([left, disp], 1 << 24, Wanted(disparity=False))
+    assert frame.disparity.shape == (64, 256)  # sampled, in pixels of its own width
+    np.testing.assert_allclose(frame.disparity, 6.2 * 256 / 310, rtol=1e-6)
+    assert frame.geometry.focal == pytest.approx(155.0)  # the left image's pixels
+    out = pipeline.run([left, disp], Wanted(disparity=False), 1 << 24)
+    assert out.result.outputs.labels.shape == (height, width)
+    frame, _ = pipeline.frame([left, disp], 1 << 24, Wanted(disparity=True))
+    assert frame.disparity.shape == (height, width)

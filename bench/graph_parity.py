@@ -5,7 +5,8 @@ shrinking, ``INTER_LINEAR`` when growing), normalized it in numpy, ran the netwo
 the labels back (``INTER_NEAREST``). Now the backends do every step (``camera_graph``,
 ``resample``). This renders held-out synthetic test frames of each preset rig at its native
 size and, for each weights file, compares the labels of the Segmenter -- ONNX Runtime's graph
-with the resizing inside, as GPU providers run it, and torch -- with that OpenCV pipeline
+with the resizing inside, as GPU providers run it, and torch resizing on its device, as on a
+GPU -- with that OpenCV pipeline
 around the same torch network: pixels that agree, and mIoU of both against the ground truth
 (SGBM disparity for scale-selection weights, as the node computes).
 
@@ -23,6 +24,7 @@ import torch
 
 from ladderseg_ros.data.synthetic import RIGS, SPLIT_SEEDS, render_frame
 from ladderseg_ros.inference import Segmenter
+from ladderseg_ros.inference.backends import TorchBackend
 from ladderseg_ros.stereo import SgbmConfig, compute_disparity, resize_disparity
 from ladderseg_ros.training.evaluation import ConfusionMatrix
 from ladderseg_ros.weights import load_weights
@@ -72,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
             "onnxruntime": Segmenter.from_weights(
                 weights, "onnxruntime", "cpu", resize_in_graph=True
             ),
-            "torch": Segmenter.from_weights(weights, "torch", "cpu"),
+            "torch": Segmenter(
+                TorchBackend(model, "cpu", False, None, metadata.mean, metadata.std, True),
+                metadata,
+            ),
         }
         classes = len(metadata.class_names)
         for preset in args.presets:

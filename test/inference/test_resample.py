@@ -70,7 +70,7 @@ def test_lengths_below_one_are_refused() -> None:
         axis_resample(0, 4)
 
 
-@pytest.mark.parametrize("backend", ["torch", "onnxruntime", "onnxruntime-graph"])
+@pytest.mark.parametrize("backend", ["torch", "torch-device", "onnxruntime", "onnxruntime-graph"])
 def test_segmenter_labels_match_the_opencv_pipeline(tmp_path, backend) -> None:
     """The graph's resizing gives the labels that OpenCV resizing around the network gave."""
     from ladderseg_ros.inference.backends import OnnxRuntimeBackend
@@ -84,6 +84,11 @@ def test_segmenter_labels_match_the_opencv_pipeline(tmp_path, backend) -> None:
         onnx_path = export_onnx(model, meta, tmp_path / "w.onnx")
         ort = OnnxRuntimeBackend(onnx_path, "cpu", resize_in_graph=True)
         segmenter = Segmenter(ort, meta)
+    elif backend == "torch-device":  # the GPU's torch path, on the CPU
+        from ladderseg_ros.inference.backends import TorchBackend
+
+        torch_backend = TorchBackend(model, "cpu", False, 1, meta.mean, meta.std, True)
+        segmenter = Segmenter(torch_backend, meta)
     else:
         segmenter = Segmenter.from_weights(weights, backend=backend, device="cpu")
     mean = np.asarray(meta.mean, np.float32) * 255

@@ -156,12 +156,14 @@ class FrameOutputs:
 class FrameNote:
     """Something a frame's processing wants said: ``kind`` for counting, ``text`` to log.
 
-    ``bad`` notes are counted as bad input by the node; the others are only logged.
+    ``bad`` notes are counted as bad input by the node; the others are only logged (warnings,
+    throttled), but ``info`` notes, which their source says once, at INFO each time.
     """
 
     kind: str
     text: str
     bad: bool = True
+    info: bool = False
 
 
 @dataclass

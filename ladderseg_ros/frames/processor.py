@@ -242,7 +242,7 @@ class FrameProcessor:
             line, clamped = said
             source = frame.geometry.focal_source if result.focal else "no calibration"
             kind = "network_size_clamped" if clamped else "network_size"
-            result.notes.append(FrameNote(f"{kind}:{source}", f"{source}: {line}", bad=False))
+            result.notes.append(FrameNote(kind, f"{source}: {line}", bad=False, info=True))
 
     def _points(
         self,

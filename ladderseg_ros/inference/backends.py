@@ -1,9 +1,10 @@
 """Inference backends: torch (CPU/CUDA, fp16, channels_last) and ONNX Runtime.
 
 A backend takes the camera's uint8 RGB image and the size the network runs at, and returns
-labels and confidence at the camera's size: resizing, normalization, the network, argmax,
-confidence and the resize back all run where the network runs (the GPU when there is one;
-on the CPU, in the backend's threads). See ``camera_graph`` and ``resample``.
+labels and confidence at the camera's size: on a GPU, resizing, normalization, the network,
+argmax, confidence and the resize back all run there (``camera_graph``, ``resample``); on
+the CPU OpenCV resizes to and from the network's size (it measured faster there:
+``downsample_input``) and the backend does the rest.
 """
 
 from __future__ import annotations
@@ -179,7 +180,12 @@ class TorchBackend:
         import torch
         import torch.nn.functional as F
 
-        from ladderseg_ros.inference.resample import axis_resample, integer_area, resample_torch
+        from ladderseg_ros.inference.resample import (
+            axis_resample,
+            integer_area,
+            nearest_torch,
+            resample_torch,
+        )
 
         (cam_h, cam_w), (net_w, net_h) = camera.shape[:2], network_size
         if self._resize_here and (cam_w, cam_h) != (net_w, net_h):  # OpenCV: faster on a CPU
@@ -205,15 +211,13 @@ class TorchBackend:
                 d = torch.from_numpy(np.ascontiguousarray(disparity, np.float32))
                 d = d.to(self.device)[None, None]
                 if d.shape[2:] != (net_h, net_w):
-                    d = F.interpolate(d, size=(net_h, net_w), mode="nearest") * (
-                        net_w / disparity.shape[1]
-                    )
+                    d = nearest_torch(d, (net_h, net_w)) * (net_w / disparity.shape[1])
                 b = torch.tensor([baseline], dtype=torch.float32, device=self.device)
             logits = self.model(x, d, b)["out"][0].float()
             prob, labels = torch.softmax(logits, 0).max(0)
             if (cam_w, cam_h) != (net_w, net_h):
                 size = (cam_h, cam_w)
-                labels = F.interpolate(labels[None, None].float(), size=size, mode="nearest")[0, 0]
+                labels = nearest_torch(labels[None, None], size)[0, 0]
                 if want_confidence:
                     prob = F.interpolate(prob[None, None], size=size, mode="bilinear")[0, 0]
             out_logits = logits.cpu().numpy() if want_logits else None
@@ -224,17 +228,22 @@ class TorchBackend:
 def downsample_input(camera: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(H, W, 3) uint8 ``camera`` at ``size`` = (w, h) by OpenCV, as the graph's tables do.
 
-    ``INTER_AREA`` where the width shrinks, ``INTER_LINEAR`` where it grows.
-
-    On the CPU this is what the ONNX Runtime backend runs instead of the graph's resampling:
+    Each axis by its own rule: ``INTER_AREA`` where it shrinks, ``INTER_LINEAR`` where it
+    grows (OpenCV's ``INTER_AREA`` on an image that shrinks one way and grows the other is
+    neither). On the CPU this is what the backends run instead of the graph's resampling:
     OpenCV took 0.3 ms for 1024x448 -> 64x64 and 2.2 ms for 2048x1024 -> 64x64 where the
-    graph's cast and prefix sums took 1.5 and 9 ms (2048x1024 -> 320x192: 8.2 vs 10 ms), and
-    it is the reference the tables reproduce (``bench/graph_parity.py``).
+    graph's cast and prefix sums took 1.5 and 9 ms (2048x1024 -> 320x192: 8.2 vs 10 ms).
     """
     import cv2
 
-    shrink = size[0] < camera.shape[1]
-    return cv2.resize(camera, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    height, width = camera.shape[:2]
+    if size[0] <= width and size[1] <= height:
+        return cv2.resize(camera, size, interpolation=cv2.INTER_AREA)
+    if size[0] >= width and size[1] >= height:
+        return cv2.resize(camera, size, interpolation=cv2.INTER_LINEAR)
+    shrunk = (size[0], height) if size[0] < width else (width, size[1])
+    camera = cv2.resize(camera, shrunk, interpolation=cv2.INTER_AREA)
+    return cv2.resize(camera, size, interpolation=cv2.INTER_LINEAR)
 
 
 def upsample_outputs(

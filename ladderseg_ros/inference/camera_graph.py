@@ -5,7 +5,7 @@ float32 at the network's size; output ``logits``) so that ONNX Runtime -- on a G
 GPU -- does every per-pixel step: the camera's (1, H, W, 3) uint8 RGB image is resized to the
 network's size as OpenCV's ``INTER_AREA`` (``INTER_LINEAR`` where it grows) would
 (``inference.resample``), rounded to whole grey levels as OpenCV's uint8 result is,
-normalized, segmented, and the labels (nearest, as ``INTER_NEAREST``) and confidence
+normalized, segmented, and the labels (nearest, gathered as ``INTER_NEAREST``) and confidence
 (bilinear, as ``INTER_LINEAR``) are resized back to (H, W). A scale-selection network's
 disparity comes at any size, in pixels of its own width, and is resized (nearest) and
 rescaled to the network's size inside the graph.
@@ -22,7 +22,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ladderseg_ros.inference.resample import AxisResample, axis_resample, integer_area
+from ladderseg_ros.inference.resample import (
+    AxisResample,
+    axis_resample,
+    integer_area,
+    nearest_index,
+)
 
 if TYPE_CHECKING:
     import onnx
@@ -57,19 +62,26 @@ class _Builder:
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], **attrs))
         return out
 
-    def resize(self, x: str, sizes: Sequence[int], mode: str, output: str | None = None) -> str:
-        """``Resize`` to ``sizes``: nearest as ``INTER_NEAREST``, linear as ``INTER_LINEAR``.
-
-        Nearest takes input pixel ``floor(i n_in / n_out)``; linear has half-pixel centres.
-        """
-        attrs = (
-            {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
-             "nearest_mode": "floor"}
-            if mode == "nearest"
-            else {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
-        )  # fmt: skip
+    def resize(self, x: str, sizes: Sequence[int], output: str | None = None) -> str:
+        """Bilinear ``Resize`` of an (N, C, h, w) tensor to ``sizes``, as ``INTER_LINEAR``."""
+        attrs = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
         sizes_name = self.const(np.asarray(sizes, np.int64), "sizes")
         return self.op("Resize", [x, "", "", sizes_name], output, **attrs)
+
+    def nearest(
+        self, x: str, source: tuple[int, int], target: tuple[int, int], output: str | None = None
+    ) -> str:
+        """An (N, C, h, w) tensor of ``source`` = (h, w) at ``target`` = (H, W), nearest.
+
+        Gathers by ``resample.nearest_index`` (OpenCV's ``INTER_NEAREST`` exactly; ONNX
+        Runtime's nearest ``Resize`` computes the source index in float32 and lands a pixel
+        short at some exact positions: 28 of 256 for 480 -> 256).
+        """
+        rows = self.op(
+            "Gather", [x, self.const(nearest_index(source[0], target[0]), "rows")], axis=2
+        )
+        cols = self.const(nearest_index(source[1], target[1]), "cols")
+        return self.op("Gather", [rows, cols], output, axis=3)
 
     def resample(self, x: str, axis: int, rank: int, table: AxisResample) -> str:
         """``x`` resampled along ``axis`` (``inference.resample``'s tables)."""
@@ -175,7 +187,7 @@ def with_camera_io(
         new_inputs.append(helper.make_tensor_value_info("baseline", TensorProto.FLOAT, [1]))
         if (disp_w, disp_h) != (net_w, net_h):
             _rename_input(graph, "disparity", "_disparity_net")
-            d = pre.resize("disparity", [1, 1, net_h, net_w], "nearest")
+            d = pre.nearest("disparity", (disp_h, disp_w), (net_h, net_w))
             ratio = pre.const(np.float32(net_w / disp_w), "ratio")
             pre.op("Mul", [d, ratio], output="_disparity_net")
     # labels, confidence (1, h, w) -> (1, 1, H, W)
@@ -191,7 +203,10 @@ def with_camera_io(
         axis = post.const(np.asarray([1], np.int64), "axes")
         if (cam_w, cam_h) != (net_w, net_h):
             planar = post.op("Unsqueeze", [source, axis])
-            post.resize(planar, [1, 1, cam_h, cam_w], mode, output=name)
+            if mode == "nearest":
+                post.nearest(planar, (net_h, net_w), (cam_h, cam_w), output=name)
+            else:
+                post.resize(planar, [1, 1, cam_h, cam_w], output=name)
         else:
             post.op("Unsqueeze", [source, axis], output=name)
         graph.output.append(helper.make_tensor_value_info(name, dtype, [1, 1, cam_h, cam_w]))

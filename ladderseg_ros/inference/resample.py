@@ -134,3 +134,16 @@ def resample_torch(x: torch.Tensor, axis: int, table: AxisResample) -> torch.Ten
     prefix = torch.cumsum(x, axis) - x  # exclusive
     ends = [prefix.index_select(axis, torch.from_numpy(i).to(x.device)) for i in table.index]
     return (ends[1] - ends[0]) * table.scale + weighted(1) - weighted(0)
+
+
+def nearest_torch(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, C, h, w) ``x`` at ``size`` = (H, W) by ``nearest_index`` (``INTER_NEAREST``).
+
+    torch's ``interpolate(mode="nearest")`` computes the index in float and lands a pixel
+    short at some exact positions (7 of 1280 for 448 -> 1280).
+    """
+    import torch
+
+    rows = torch.from_numpy(nearest_index(x.shape[2], size[0])).to(x.device)
+    cols = torch.from_numpy(nearest_index(x.shape[3], size[1])).to(x.device)
+    return x.index_select(2, rows).index_select(3, cols)

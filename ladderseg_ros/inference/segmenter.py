@@ -31,15 +31,13 @@ from ladderseg_ros.inference.backends import (
     ort_auto_device,
 )
 from ladderseg_ros.inference.cache import cached_file
+from ladderseg_ros.stereo import same_aspect
 from ladderseg_ros.weights import WeightsMetadata
 
 _LOG = logging.getLogger(__name__)
 BACKENDS = ("auto", "torch", "onnxruntime")
 SCALE_WARNING_RATIO = 1.5
 """An explicit input size this far (either way) from the trained scale is warned about."""
-#: How far (log of the ratio) a disparity map's aspect ratio may be from the image's: maps
-#: matched at a fraction of the network's size (rounded to whole pixels) stay within it
-DISPARITY_ASPECT_TOLERANCE = 0.15
 #: (width, height) of the calibration frames when neither the caller nor the weights name one
 INT8_CALIBRATION_SIZE = (1024, 448)
 
@@ -108,8 +106,8 @@ class Segmenter:
         self.uses_disparity = metadata.model.uses_disparity
         self.input_size = input_size
         self.max_network_pixels = max_network_pixels or self.default_max_network_pixels()
-        self._warned_sizes: set[tuple[int, int, float | None]] = set()
-        self._described: set[tuple[int, int, float | None]] = set()
+        self._warned_sizes: set[tuple[int, int, int]] = set()
+        self._described: set[tuple[int, int, tuple[int, int]]] = set()
 
     def default_max_network_pixels(self) -> int | None:
         """The trained input's pixel count (None when the weights record no trained size)."""
@@ -297,14 +295,16 @@ class Segmenter:
         """One line on the network size of a camera, the first time it is asked for.
 
         Returns:
-            (line, clamped) for a camera size and focal length not described before, else
+            (line, clamped) for a camera size and network size not described before, else
             None. ``clamped``: ``max_network_pixels`` cut the trained scale's size.
         """
-        key = (width, height, focal_length)
-        if key in self._described or self.input_size is not None:
+        if self.input_size is not None:
+            return None
+        size, wanted = self._trained_size(width, height, focal_length)
+        key = (width, height, size)  # a focal length that jitters gives no new line
+        if key in self._described:
             return None
         self._described.add(key)
-        size, wanted = self._trained_size(width, height, focal_length)
         focal = f"fx {focal_length:g} px" if focal_length else "no focal length (trained width)"
         line = (
             f"network {size[0]}x{size[1]} for {width}x{height} images at {focal} "
@@ -333,10 +333,10 @@ class Segmenter:
         """
         if self.input_size is None:
             return self.trained_size(width, height, focal_length)
-        key = (width, height, focal_length)
+        wanted = self.trained_size(width, height, focal_length)[0]
+        key = (width, height, wanted)  # bounded by the sizes, not by the focal lengths seen
         if key not in self._warned_sizes and self.metadata.input_size is not None:
             self._warned_sizes.add(key)
-            wanted = self.trained_size(width, height, focal_length)[0]
             ratio = self.input_size[0] / wanted
             if max(ratio, 1 / ratio) > SCALE_WARNING_RATIO:
                 _LOG.warning(
@@ -372,8 +372,8 @@ class Segmenter:
             rgb: (H, W, 3) uint8, RGB order (a view of a message's buffer is not copied).
             disparity: (h, w) float32 disparity in pixels of its own width (0 = invalid): at
                 ``rgb``'s size or smaller (e.g. matched at a fraction of the network's
-                size), of ``rgb``'s aspect ratio within ``DISPARITY_ASPECT_TOLERANCE``, or at
-                the network's size exactly.
+                size), a scaled copy of ``rgb``'s size (each side rounded to whole pixels,
+                ``stereo.same_aspect``), or at the network's size exactly.
             baseline: stereo baseline in metres.
             return_logits: also return (C, H, W) logits.
             focal_length: the camera's fx in pixels at ``rgb``'s size, when known: sets the
@@ -420,15 +420,13 @@ class Segmenter:
         at_network = disparity.shape == (network[1], network[0])  # sampled where it is read
         if not at_network and (
             disparity.ndim != 2
-            or min(disparity.shape) < 1
             or disparity.shape[0] > shape[0]
             or disparity.shape[1] > shape[1]
-            or abs(math.log((disparity.shape[1] / disparity.shape[0]) / (shape[1] / shape[0])))
-            > DISPARITY_ASPECT_TOLERANCE
+            or not same_aspect(disparity.shape[::-1], shape[::-1])
         ):
             raise SegmenterError(
                 f"disparity shape {disparity.shape} does not fit the image's {shape}: "
-                "give it at the image's size or smaller, of the same aspect ratio"
+                "give it at the image's size or a scaled copy of it, or at the network's size"
             )
         if not (math.isfinite(baseline) and baseline > 0):
             raise SegmenterError(f"baseline must be a positive number of metres, got {baseline}")

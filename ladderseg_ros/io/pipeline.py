@@ -250,6 +250,8 @@ class MessagePipeline:
         f = float(msg.f)
         if map_width <= 0 or not (math.isfinite(f) and f > 0):
             return None  # disparity_from_msg says what is wrong
+        if map_width > width:  # resized to the left image first, whoever listens
+            return None
         return self.processor.segmenter.network_size(width, height, f * width / map_width)
 
     def run(

@@ -513,6 +513,8 @@ class LadderSegNode(Node):
         """Count (bad input) or only log (throttled) what the pipeline noticed."""
         if note.bad:
             self._bad(note.kind, note.text)
+        elif note.info:
+            self.get_logger().info(note.text)  # said once at its source
         else:
             self._warn(note.kind, note.text)
 

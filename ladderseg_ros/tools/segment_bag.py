@@ -325,7 +325,12 @@ class _BagSegmenter:
         result = done.result
         stamp = result.frame.stamp
         for note in result.notes:
-            LOG.warning("frame at %d ns: %s", stamp, note.text)
+            LOG.log(
+                logging.INFO if note.info else logging.WARNING,
+                "frame at %d ns: %s",
+                stamp,
+                note.text,
+            )
         for name, msg in done.messages.items():
             self.writer.write(OUTPUT_TOPICS[name], OUTPUTS[name][0], msg, received)
         self.frames += 1

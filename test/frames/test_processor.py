@@ -193,3 +193,51 @@ def test_topic_mode_samples_a_received_disparity_at_the_networks_size() -> None:
     assert out.result.outputs.labels.shape == (height, width)
     frame, _ = pipeline.frame([left, disp], 1 << 24, Wanted(disparity=True))
     assert frame.disparity.shape == (height, width)
+
+
+def _tiny_ss_segmenter(max_network_pixels: int | None = None):
+    import torch
+
+    from ladderseg_ros.inference import Segmenter
+    from ladderseg_ros.inference.backends import TorchBackend
+    from ladderseg_ros.model import build_model
+    from ladderseg_ros.weights import WeightsMetadata
+
+    torch.manual_seed(0)
+    model = build_model("ldn_tiny_ss", num_classes=19).eval()
+    meta = WeightsMetadata.for_label_set(
+        model.config, "cityscapes", input_size=(256, 128), focal_length=128.0
+    )
+    return Segmenter(TorchBackend(model, "cpu", threads=1), meta, None, max_network_pixels)
+
+
+def test_a_tiny_network_still_gets_its_few_pixels_of_disparity() -> None:
+    """1/8 of a 64x64 network on a 640x192 camera is an 8x2 map: each side rounded, its
+    aspect is off, and it was refused on every frame unless ~/disparity was subscribed."""
+    segmenter = _tiny_ss_segmenter(max_network_pixels=64 * 64)
+    processor = FrameProcessor(segmenter, CITYSCAPES, SgbmConfig(num_disparities=16))
+    rng = np.random.default_rng(2)
+    left = rng.integers(0, 256, (192, 640, 3), np.uint8)
+    frame = StereoFrame(left, np.roll(left, -4, axis=1), geometry=FrameGeometry(128.0, 0.5))
+    assert segmenter.network_size(640, 192, 128.0) == (64, 64)
+    result = processor.process(frame, Wanted(disparity=False, color=False, overlay=False))
+    assert result.outputs.labels.shape == (192, 640)
+
+
+@pytest.mark.parametrize("map_size", [(155, 47), (310, 94), (620, 188)])
+def test_topic_mode_labels_do_not_depend_on_who_listens(map_size) -> None:
+    """A received disparity smaller than, as large as and larger than the image: the network
+    reads the same pixels whether or not ~/disparity wants the map at the image's size."""
+    from ladderseg_ros.io.pipeline import MessagePipeline
+    from ladderseg_ros.ros import conversions
+
+    processor = FrameProcessor(_tiny_ss_segmenter(), CITYSCAPES, SgbmConfig(num_disparities=16))
+    pipeline = MessagePipeline(processor, "topic", ["left", "disparity"], conversions.RCLPY)
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, (94, 310, 3), np.uint8)
+    left = conversions.array_to_image(pixels, "rgb8")
+    values = rng.uniform(1.0, 30.0, (map_size[1], map_size[0])).astype(np.float32)
+    disp = conversions.disparity_to_msg(values, 155.0 * map_size[0] / 310, 0.5, delta_d=1 / 16)
+    quiet = pipeline.run([left, disp], Wanted(disparity=False), 1 << 24).result.outputs.labels
+    heard = pipeline.run([left, disp], Wanted(disparity=True), 1 << 24).result.outputs.labels
+    np.testing.assert_array_equal(quiet, heard)

@@ -113,3 +113,47 @@ def test_segmenter_labels_match_the_opencv_pipeline(tmp_path, backend) -> None:
         assert result.labels.shape == (camera[1], camera[0])
         assert np.mean(result.labels == expected) >= 0.999
         np.testing.assert_allclose(result.confidence, confidence, atol=0.02)
+
+
+@pytest.mark.parametrize(("n_in", "n_out"), [(480, 256), (448, 1280), (375, 192), (1000, 512)])
+def test_graph_and_torch_nearest_are_inter_nearest(n_in, n_out) -> None:
+    """ONNX Runtime's nearest Resize and torch's interpolate land a pixel short at some exact
+    positions (28 of 256 for 480 -> 256): both paths gather by the tables instead."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from ladderseg_ros.inference.camera_graph import _Builder
+    from ladderseg_ros.inference.resample import nearest_torch
+
+    labels = np.random.default_rng(4).integers(0, 19, (1, 1, 7, n_in), np.uint8)
+    expected = cv2.resize(labels[0, 0], (n_out, 7), interpolation=cv2.INTER_NEAREST)
+    builder = _Builder("t")
+    builder.nearest("x", (7, n_in), (7, n_out), output="y")
+    graph = helper.make_graph(
+        builder.nodes,
+        "nearest",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 1, 7, n_in])],
+        [helper.make_tensor_value_info("y", TensorProto.UINT8, [1, 1, 7, n_out])],
+        builder.constants,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(session.run(None, {"x": labels})[0][0, 0], expected)
+    got = nearest_torch(torch.from_numpy(labels), (7, n_out)).numpy()[0, 0]
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_opencv_input_resize_follows_each_axis_as_the_tables_do() -> None:
+    """Shrinking one way and growing the other: INTER_AREA alone is neither; each axis by its
+    own rule, as the graph and torch paths resample."""
+    from ladderseg_ros.inference.backends import downsample_input
+
+    image = _image(2000, 12)
+    for size in [(640, 64), (64, 640 // 10), (2000, 6), (1000, 24)]:
+        rows, cols = axis_resample(12, size[1]), axis_resample(2000, size[0])
+        x = resample_numpy(resample_numpy(image.astype(np.float32), 0, rows), 1, cols)
+        tables = rounded_numpy(x, rows, cols)
+        diff = np.abs(downsample_input(image, size).astype(int) - tables)
+        assert diff.max() <= 2, size  # OpenCV rounds to uint8 between the two axes

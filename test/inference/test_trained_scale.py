@@ -246,3 +246,10 @@ def test_mono_focal_from_an_implausible_camera_info_is_bad_camera_info() -> None
     assert left_focal(info, 1242, 375) == 721.5
     info.p[0] = info.k[0] = 0.0  # uncalibrated: the trained width sets the scale
     assert left_focal(info, 1242, 375) is None
+
+
+def test_a_jittering_focal_length_is_described_once() -> None:
+    seg = _segmenter("ldn_tiny", (2048, 1024), 2262.5)
+    lines = [seg.describe_scale(1242, 375, 721.5 + i * 1e-6) for i in range(1000)]
+    assert sum(line is not None for line in lines) == 1
+    assert len(seg._described) == 1

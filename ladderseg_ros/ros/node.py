@@ -636,8 +636,9 @@ def spin_node(
         replaced = ignore_stop_signals()
         if node is not None:
             node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()  # restores the handlers rclpy replaced: ignore them again
+        # also after a signal shut the context down: the next rclpy.init (a test, a library
+        # user) gets a fresh default context; it restores rclpy's handlers: ignore them again
+        rclpy.try_shutdown()
         ignore_stop_signals()
         if not exiting:
             for sig, handler in replaced.items():

@@ -195,11 +195,12 @@ def test_topic_mode_samples_a_received_disparity_at_the_networks_size() -> None:
     assert frame.disparity.shape == (height, width)
 
 
-def _tiny_ss_segmenter(max_network_pixels: int | None = None):
+def _tiny_ss_segmenter(max_network_pixels: int | None = None, onnx_folder=None):
     import torch
 
     from ladderseg_ros.inference import Segmenter
-    from ladderseg_ros.inference.backends import TorchBackend
+    from ladderseg_ros.inference.backends import OnnxRuntimeBackend, TorchBackend
+    from ladderseg_ros.inference.export import export_onnx
     from ladderseg_ros.model import build_model
     from ladderseg_ros.weights import WeightsMetadata
 
@@ -208,7 +209,11 @@ def _tiny_ss_segmenter(max_network_pixels: int | None = None):
     meta = WeightsMetadata.for_label_set(
         model.config, "cityscapes", input_size=(256, 128), focal_length=128.0
     )
-    return Segmenter(TorchBackend(model, "cpu", threads=1), meta, None, max_network_pixels)
+    if onnx_folder is not None:
+        backend = OnnxRuntimeBackend(export_onnx(model, meta, onnx_folder / "w.onnx"), "cpu", 1)
+    else:
+        backend = TorchBackend(model, "cpu", threads=1)
+    return Segmenter(backend, meta, None, max_network_pixels)
 
 
 def test_a_tiny_network_still_gets_its_few_pixels_of_disparity() -> None:
@@ -224,14 +229,16 @@ def test_a_tiny_network_still_gets_its_few_pixels_of_disparity() -> None:
     assert result.outputs.labels.shape == (192, 640)
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
 @pytest.mark.parametrize("map_size", [(155, 47), (310, 94), (620, 188)])
-def test_topic_mode_labels_do_not_depend_on_who_listens(map_size) -> None:
+def test_topic_mode_labels_do_not_depend_on_who_listens(map_size, backend, tmp_path) -> None:
     """A received disparity smaller than, as large as and larger than the image: the network
     reads the same pixels whether or not ~/disparity wants the map at the image's size."""
     from ladderseg_ros.io.pipeline import MessagePipeline
     from ladderseg_ros.ros import conversions
 
-    processor = FrameProcessor(_tiny_ss_segmenter(), CITYSCAPES, SgbmConfig(num_disparities=16))
+    segmenter = _tiny_ss_segmenter(onnx_folder=tmp_path if backend == "onnxruntime" else None)
+    processor = FrameProcessor(segmenter, CITYSCAPES, SgbmConfig(num_disparities=16))
     pipeline = MessagePipeline(processor, "topic", ["left", "disparity"], conversions.RCLPY)
     rng = np.random.default_rng(5)
     pixels = rng.integers(0, 256, (94, 310, 3), np.uint8)

@@ -667,19 +667,30 @@ def left_projection(
 def left_focal(info: CameraInfoMessage | None, width: int, height: int) -> float | None:
     """Fx (px) of a CameraInfo describing a ``width`` x ``height`` image, else None.
 
+    Binning and region of interest are applied as for the stereo pair
+    (``_received_projection``, image_geometry's rules); an info of another size, or one
+    with neither P nor K (uncalibrated), gives None: the trained width sets the scale.
+
     Raises:
         BadMessageError: kind ``bad_camera_info``: an implausible fx (``stereo.check_focal``:
             e.g. P = identity, fx 1 px), which would size the network without bound.
     """
-    if info is None or (info.width, info.height) not in ((0, 0), (width, height)):
+    if info is None:
         return None
-    fx = float(info.p[0]) or float(info.k[0])
-    if fx == 0.0:
-        return None  # an uncalibrated camera: the trained width sets the scale
+    if float(info.p[0]) == 0.0:
+        fx = float(info.k[0])  # only the raw camera's K: no binning or crop to undo
+        if fx == 0.0 or (info.width, info.height) not in ((0, 0), (width, height)):
+            return None
+        try:
+            return check_focal(fx, width, "fx")
+        except StereoError as exc:
+            raise BadMessageError("bad_camera_info", f"left/camera_info: {exc}") from None
     try:
-        return check_focal(fx, width, "fx")
-    except StereoError as exc:
-        raise BadMessageError("bad_camera_info", f"left/camera_info: {exc}") from None
+        return float(_received_projection(info, "left", width, height)[0, 0])
+    except BadMessageError as exc:
+        if exc.kind == "camera_info_size":
+            return None
+        raise
 
 
 # ----------------------------------------------------------------------- encoding

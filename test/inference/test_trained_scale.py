@@ -242,7 +242,7 @@ def test_mono_focal_from_an_implausible_camera_info_is_bad_camera_info() -> None
     with pytest.raises(BadMessageError, match="left/camera_info: fx 1 px is implausible") as e:
         left_focal(info, 1242, 375)
     assert e.value.kind == "bad_camera_info"
-    info.p[0] = 721.5
+    info.p[0] = info.p[5] = 721.5
     assert left_focal(info, 1242, 375) == 721.5
     info.p[0] = info.k[0] = 0.0  # uncalibrated: the trained width sets the scale
     assert left_focal(info, 1242, 375) is None
@@ -253,3 +253,17 @@ def test_a_jittering_focal_length_is_described_once() -> None:
     lines = [seg.describe_scale(1242, 375, 721.5 + i * 1e-6) for i in range(1000)]
     assert sum(line is not None for line in lines) == 1
     assert len(seg._described) == 1
+
+
+def test_mono_focal_applies_binning_and_region_of_interest() -> None:
+    from sensor_msgs.msg import CameraInfo
+
+    from ladderseg_ros.io.messages import left_focal
+
+    info = CameraInfo(width=2484, height=750, binning_x=2, binning_y=2)
+    info.p = [1400.0, 0, 1242, 0, 0, 1400.0, 375, 0, 0, 0, 1.0, 0]
+    assert left_focal(info, 1242, 375) == 700.0  # the binned image's pixels
+    assert left_focal(info, 640, 192) is None  # another image: the trained width decides
+    info.binning_x = info.binning_y = 0
+    info.roi.width, info.roi.height, info.roi.x_offset = 1242, 375, 100
+    assert left_focal(info, 1242, 375) == 1400.0  # a crop keeps fx

@@ -179,24 +179,44 @@ def _stopped_twice(base: type, weights: Path, activate: bool) -> Callable[[], An
     return StoppedTwice
 
 
+_SECOND_SIGINT_CHILD = """
+import signal, sys
+from pathlib import Path
+sys.path[:0] = [{test!r}, {test_ros!r}]
+import rclpy
+from test_spin_node import _stopped_twice
+from ladderseg_ros.ros.lifecycle_node import LadderSegLifecycleNode
+from ladderseg_ros.ros.node import LadderSegNode, spin_node
+base = LadderSegLifecycleNode if {lifecycle} else LadderSegNode
+factory = _stopped_twice(base, Path({weights!r}), {lifecycle})
+before = signal.getsignal(signal.SIGINT)
+try:
+    code = spin_node(factory, "ladderseg_node", [])
+except KeyboardInterrupt:
+    print("the second SIGINT interrupted the shutdown")
+    sys.exit(3)
+print("result", code, factory.second_sent, rclpy.ok(), signal.getsignal(signal.SIGINT) is before)
+"""
+
+
 @pytest.mark.parametrize("lifecycle", [False, True], ids=["node", "lifecycle_node"])
 def test_a_second_sigint_during_shutdown_is_ignored(tiny_ss_weights: Path, lifecycle: bool) -> None:
     """Two Ctrl-C: the second, during the clean-up, raised KeyboardInterrupt in worker.join
-    (exit -2, "process has died"). Now the node ends with 0 and Ctrl-C works again after."""
-    from ladderseg_ros.ros.lifecycle_node import LadderSegLifecycleNode
+    (exit -2, "process has died"). Now the node ends with 0 and Ctrl-C works again after.
 
-    factory = _stopped_twice(
-        LadderSegLifecycleNode if lifecycle else LadderSegNode, tiny_ss_weights, lifecycle
+    In a process of its own, as the node runs: signal handlers are per process, and what
+    earlier tests left installed must not decide whether a SIGINT reaches rclpy."""
+    import subprocess
+    import sys
+
+    here = Path(__file__).resolve().parent
+    code = _SECOND_SIGINT_CHILD.format(
+        test=str(here.parent), test_ros=str(here), lifecycle=lifecycle, weights=str(tiny_ss_weights)
     )
-    before = signal.getsignal(signal.SIGINT)
-    try:
-        code = spin_node(factory, "ladderseg_node", [])
-    except KeyboardInterrupt:
-        pytest.fail("the second SIGINT interrupted the shutdown")
-    assert code == 0
-    assert factory.second_sent
-    assert not rclpy.ok()
-    assert signal.getsignal(signal.SIGINT) is before  # restored: not exiting here
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # spin_node returned 0, the second SIGINT was sent, ROS is down, SIGINT's handler restored
+    assert "result 0 True False True" in done.stdout, done.stdout + done.stderr
 
 
 def test_ros_shut_down_under_a_frame_is_not_bad_input(tiny_ss_weights: Path) -> None:

@@ -628,10 +628,11 @@ def spin_node(
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:
-        if node is not None or rclpy.ok():
+        if rclpy.ok():
             raise
-        # Ctrl-C or SIGTERM while the node was starting (loading weights): rclpy's signal
-        # handler shut ROS down under it, and its next call failed; a stop, not a fault.
+        # Ctrl-C or SIGTERM while the node was starting (loading weights), or while the
+        # executor was between waits (its next wait set fails: "context is not valid"):
+        # rclpy's signal handler shut ROS down under it; a stop, not a fault.
     finally:
         replaced = ignore_stop_signals()
         if node is not None:

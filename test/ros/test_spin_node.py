@@ -284,3 +284,26 @@ def test_ros_shut_down_under_a_frame_is_not_bad_input(tiny_ss_weights: Path) -> 
     node.destroy_node()  # waits for the worker, which finishes the frame
     assert node.stats.bad == {}
     tester.destroy_node()
+
+
+def test_a_shutdown_between_two_waits_is_a_quiet_stop(
+    tiny_ss_weights: Path, monkeypatch, capsys
+) -> None:
+    """A signal that shuts ROS down while the executor is between two waits makes the next
+    wait set fail ("the given context is not valid"): a stop, exit 0, not a traceback (seen
+    once in 5 runs of test/ros beside two busy loops)."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    def spin(self: SingleThreadedExecutor) -> None:
+        rclpy.shutdown()  # what rclpy's SIGINT handler does
+        raise RuntimeError("failed to initialize wait set: the given context is not valid")
+
+    monkeypatch.setattr(SingleThreadedExecutor, "spin", spin)
+    values = {"weights": str(tiny_ss_weights), "sgbm_num_disparities": 16}
+
+    def factory() -> LadderSegNode:
+        return LadderSegNode(parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+
+    assert spin_node(factory, "ladderseg_node", []) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert not rclpy.ok()

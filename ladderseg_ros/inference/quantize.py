@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,6 +65,22 @@ DEFAULT_CALIBRATION_FRAMES = 16
 
 class QuantizeError(LadderSegError):
     """An ONNX model could not be quantized."""
+
+
+@contextlib.contextmanager
+def _library_temporaries_in(folder: str) -> Iterator[None]:
+    """Temporary files and folders made meanwhile go inside ``folder`` (removed with it).
+
+    ONNX Runtime's quantization tools make folders of their own ("pre.quant.", "ort.quant."),
+    left behind when a signal lands between their ``mkdtemp`` and their clean-up (seen under
+    load: SIGTERM to ``export --int8``).
+    """
+    previous = tempfile.tempdir
+    tempfile.tempdir = folder
+    try:
+        yield
+    finally:
+        tempfile.tempdir = previous
 
 
 def calibration_feeds(
@@ -304,6 +321,7 @@ def quantize_int8(
     with (
         atomic_output(out_path, overwrite=True, suffix=".onnx") as tmp,
         tempfile.TemporaryDirectory() as work,
+        _library_temporaries_in(work),
     ):
         try:
             prepared = Path(work) / "prepared.onnx"

@@ -95,7 +95,7 @@ class _Builder:
 
         def weighted(source: str, k: int) -> str:
             weight = self.const(table.weight[k].reshape(shape), "weight")
-            return self.op("Mul", [gather(source, table.clamped[k]), weight])
+            return self.op("Mul", [gather(source, table.index[k]), weight])
 
         if table.kind == "linear":
             return self.op("Add", [weighted(x, 0), weighted(x, 1)])

@@ -36,7 +36,6 @@ class AxisResample:
         n_out: output length in pixels.
         index: (2, n_out) int64 in 0..n_in-1. area: ``k`` of ``a`` and of ``b`` (into the
             exclusive prefix sums and the pixels); linear: the two input pixels blended.
-        clamped: ``index`` (kept for the readers of both forms).
         weight: (2, n_out) float32. area: ``(a - k) / s`` and ``(b - k) / s``; linear: the
             weights of the two pixels.
         scale: area: ``1 / s``; else 1.
@@ -46,7 +45,6 @@ class AxisResample:
     n_in: int
     n_out: int
     index: np.ndarray
-    clamped: np.ndarray
     weight: np.ndarray
     scale: float
 
@@ -63,7 +61,7 @@ def axis_resample(n_in: int, n_out: int) -> AxisResample:
     if n_out == n_in:
         index = np.stack([out, out]).astype(np.int64)
         weight = np.stack([np.ones(n_out), np.zeros(n_out)]).astype(np.float32)
-        return AxisResample("copy", n_in, n_out, index, index, weight, 1.0)
+        return AxisResample("copy", n_in, n_out, index, weight, 1.0)
     s = n_in / n_out
     if n_out < n_in:
         ends = np.stack([out * s, np.minimum((out + 1) * s, n_in)])
@@ -71,13 +69,13 @@ def axis_resample(n_in: int, n_out: int) -> AxisResample:
         index = np.minimum(np.floor(ends), n_in - 1)  # Q(n_in) read as P[n_in - 1] + x[n_in - 1]
         weight = ((ends - index) / s).astype(np.float32)
         index = index.astype(np.int64)
-        return AxisResample("area", n_in, n_out, index, index, weight, 1.0 / s)
+        return AxisResample("area", n_in, n_out, index, weight, 1.0 / s)
     source = np.maximum((out + 0.5) * s - 0.5, 0.0)
     low = np.minimum(np.floor(source).astype(np.int64), n_in - 1)
     frac = np.where(low >= n_in - 1, 0.0, source - low)
     index = np.stack([low, np.minimum(low + 1, n_in - 1)])
     weight = np.stack([1.0 - frac, frac]).astype(np.float32)
-    return AxisResample("linear", n_in, n_out, index, index, weight, 1.0)
+    return AxisResample("linear", n_in, n_out, index, weight, 1.0)
 
 
 def integer_area(rows: AxisResample, cols: AxisResample) -> bool:
@@ -106,8 +104,8 @@ def resample_numpy(x: np.ndarray, axis: int, table: AxisResample) -> np.ndarray:
     shape = [1] * x.ndim
     shape[axis] = table.n_out
     w0, w1 = (table.weight[k].reshape(shape) for k in range(2))
-    x0 = np.take(x, table.clamped[0], axis)
-    x1 = np.take(x, table.clamped[1], axis)
+    x0 = np.take(x, table.index[0], axis)
+    x1 = np.take(x, table.index[1], axis)
     if table.kind == "linear":
         return x0 * w0 + x1 * w1
     prefix = np.cumsum(x, axis, dtype=np.float64) - x  # exclusive
@@ -125,7 +123,7 @@ def resample_torch(x: torch.Tensor, axis: int, table: AxisResample) -> torch.Ten
     shape[axis] = table.n_out
 
     def weighted(k: int) -> torch.Tensor:
-        index = torch.from_numpy(table.clamped[k]).to(x.device)
+        index = torch.from_numpy(table.index[k]).to(x.device)
         weight = torch.from_numpy(table.weight[k].reshape(shape)).to(x.device, x.dtype)
         return x.index_select(axis, index) * weight
 

@@ -19,7 +19,9 @@ view, so it runs about 1024 pixels wide whatever the camera), the same weights i
 stereo/received is what computing disparity adds.
 Output sets: ``labels`` (``~/labels`` subscribed) and ``all`` (labels, colour, overlay,
 confidence). ``--rounds`` blocks of floor and node frames alternate so that both see the same
-machine load. Every process uses the package's Fast DDS profile
+machine load; stereo and received run at the same time, their blocks interleaved with each
+other's, so that computed/received compares frames measured under the same load. Every
+process uses the package's Fast DDS profile
 (``config/fastdds_large_images.xml``). ``--root DIR`` runs the node of another checkout of
 the package; ``--before DIR`` runs a second checkout's node beside it, interleaved block by
 block with the floor and the first (a "before" column measured in the same run).
@@ -81,6 +83,10 @@ def make_weights(folder: Path, mode: str, width: int, height: int) -> Path:
     from ladderseg_ros.model import build_model
     from ladderseg_ros.weights import WeightsMetadata, save_weights
 
+    name = "plain" if mode == "plain" else "scale-selection"
+    path = folder / f"{name}-{width}x{height}.safetensors"
+    if path.exists():  # stereo and received: the same weights
+        return path
     if mode == "plain":
         model = build_model("ldn_tiny", num_classes=19)
         extra = {"input_size": (64, 32)}
@@ -88,7 +94,7 @@ def make_weights(folder: Path, mode: str, width: int, height: int) -> Path:
         model = build_model("ldn_tiny_ss", num_classes=19)
         extra = {"input_size": (1024, 448), "focal_length": focal_of(1024)}
     metadata = WeightsMetadata.for_label_set(model.config, "cityscapes", **extra)
-    return save_weights(folder / f"{mode}-{width}x{height}.safetensors", model, metadata)
+    return save_weights(path, model, metadata)
 
 
 def weights_of(root: Path, folder: Path, mode: str, width: int, height: int) -> Path:
@@ -357,6 +363,82 @@ def wait(condition: Callable[[], bool], what: str, procs: list[subprocess.Popen[
         time.sleep(0.05)
 
 
+def phases(modes: list[str]) -> list[list[str]]:
+    """Modes measured together: plain on its own; stereo and received in shared blocks.
+
+    Their ratio is what computing disparity adds, so both are measured under the same load.
+    """
+    paired = [m for m in modes if m in ("stereo", "received")]
+    return [[m] for m in modes if m not in paired] + ([paired] if paired else [])
+
+
+def run_phase(
+    modes: list[str],
+    width: int,
+    height: int,
+    size: str,
+    args: argparse.Namespace,
+    tmp: Path,
+    client_node: object,
+    spinner: Spinner,
+) -> list[tuple[str, str, str, dict[str, float]]]:
+    """One row per mode and output set: every mode's floor and node(s) run at once.
+
+    Their frames are measured in interleaved blocks (``measure``).
+    """
+    roots = {"node": args.root, **({"before": args.before} if args.before else {})}
+    procs: list[subprocess.Popen[bytes]] = []
+    clients: dict[str, Client] = {}
+    prefixes: dict[str, str] = {}
+    for mode in modes:
+        for name, root in roots.items():
+            namespace = f"/{name[0]}{mode[0]}"
+            weights = weights_of(root, tmp / name, mode, width, height)
+            params = [f"weights:={weights}", *args.param]
+            if mode == "received":
+                params.append("disparity_source:=topic")
+            command = [sys.executable, "-m", "ladderseg_ros.ros.node", "--ros-args"]
+            command += [a for p in params for a in ("-p", p)]
+            command += ["-r", f"__ns:={namespace}"]
+            procs.append(start(command, tmp / f"{name}-{size}-{mode}.log", root))
+            prefixes[f"{mode}:{name}"] = f"{namespace}/ladderseg"
+        namespace = f"/f{mode[0]}"
+        floor_cmd = [sys.executable, __file__, "--floor-child", size, mode, namespace]
+        procs.append(start(floor_cmd, tmp / f"floor-{size}-{mode}.log", ROOT))
+        prefixes[f"{mode}:floor"] = f"{namespace}/floor"
+    rows = []
+    try:
+        with spinner.paused():
+            for key, prefix in prefixes.items():
+                mode = key.partition(":")[0]
+                namespace = prefix.rsplit("/", 1)[0]
+                clients[key] = Client(client_node, namespace, mode, width, height)
+        for outputs in args.outputs.split(","):
+            times = measure(clients, OUTPUT_SETS[outputs], prefixes, args, procs, spinner)
+            for mode in modes:
+                ms = {
+                    key.partition(":")[2]: 1e3 * statistics.median(v)
+                    for key, v in times.items()
+                    if key.startswith(f"{mode}:")
+                }
+                rows.append((size, mode, outputs, ms))
+                print(
+                    f"{size:>9} {mode:>8} {outputs:>6}: "
+                    + "  ".join(f"{k} {v:7.1f} ms" for k, v in ms.items())
+                    + "  "
+                    + "  ".join(f"{k}/floor {ms[k] / ms['floor']:.2f}" for k in ms if k != "floor"),
+                    flush=True,
+                )
+        with spinner.paused():
+            for client in clients.values():
+                client.subscribe((), "")
+                client.close()
+    finally:
+        for proc in procs:
+            stop_node(proc)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     """Measures and prints the table; returns 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -393,49 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for size in args.sizes.split(","):
             width, height = _size(size)
-            for mode in args.modes.split(","):
-                roots = {"node": (args.root, "/n")}
-                if args.before:
-                    roots["before"] = (args.before, "/b")
-                procs = []
-                for name, (root, namespace) in roots.items():
-                    weights = weights_of(root, tmp / name, mode, width, height)
-                    params = [f"weights:={weights}", *args.param]
-                    if mode == "received":
-                        params.append("disparity_source:=topic")
-                    command = [sys.executable, "-m", "ladderseg_ros.ros.node", "--ros-args"]
-                    command += [a for p in params for a in ("-p", p)]
-                    command += ["-r", f"__ns:={namespace}"]
-                    procs.append(start(command, tmp / f"{name}-{size}-{mode}.log", root))
-                floor_cmd = [sys.executable, __file__, "--floor-child", size, mode, "/f"]
-                procs.append(start(floor_cmd, tmp / f"floor-{size}-{mode}.log", ROOT))
-                try:
-                    with spinner.paused():
-                        clients = {"floor": Client(client_node, "/f", mode, width, height)}
-                        prefixes = {"floor": "/f/floor"}
-                        for name, (_, namespace) in roots.items():
-                            clients[name] = Client(client_node, namespace, mode, width, height)
-                            prefixes[name] = f"{namespace}/ladderseg"
-                    for name in args.outputs.split(","):
-                        times = measure(clients, OUTPUT_SETS[name], prefixes, args, procs, spinner)
-                        ms = {k: 1e3 * statistics.median(v) for k, v in times.items()}
-                        rows.append((size, mode, name, ms))
-                        print(
-                            f"{size:>9} {mode:>8} {name:>6}: "
-                            + "  ".join(f"{k} {v:7.1f} ms" for k, v in ms.items())
-                            + "  "
-                            + "  ".join(
-                                f"{k}/floor {ms[k] / ms['floor']:.2f}" for k in ms if k != "floor"
-                            ),
-                            flush=True,
-                        )
-                    with spinner.paused():
-                        for client in clients.values():
-                            client.subscribe((), "")
-                            client.close()
-                finally:
-                    for proc in procs:
-                        stop_node(proc)
+            for phase in phases(args.modes.split(",")):
+                rows += run_phase(phase, width, height, size, args, tmp, client_node, spinner)
     finally:
         spinner.stop()
         executor.shutdown()

@@ -35,10 +35,15 @@ from ladderseg_ros.stereo import (
 
 
 class Segmentation(Protocol):
-    """What a Segmenter returns: (H, W) uint8 ``labels`` and float32 ``confidence``."""
+    """What a Segmenter returns: (H, W) uint8 ``labels`` and float32 ``confidence``.
+
+    ``network_labels``: (h, w) uint8 labels at the network's size when ``labels`` is their
+    OpenCV ``INTER_NEAREST`` resize, else None (``inference.SegmentationResult``).
+    """
 
     labels: np.ndarray
     confidence: np.ndarray | None
+    network_labels: np.ndarray | None
 
 
 class SegmenterLike(Protocol):
@@ -63,6 +68,22 @@ class SegmenterLike(Protocol):
     ) -> tuple[int, int]:
         """(width, height) the network runs at for an image of this size and focal length."""
         ...
+
+
+def label_colors(segmentation: Segmentation, lut: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 palette colours of ``segmentation.labels`` by a (256, 3) uint8 ``lut``.
+
+    Made at the network's size and resized as the labels were (``INTER_NEAREST``) when the
+    Segmenter resized labels on the CPU: OpenCV picks the same source pixel for any channel
+    count, so the colours equal those of the camera-size labels, for the network's pixels
+    (1024x448 camera, 64x64 network: 0.41 instead of 0.90 ms).
+    """
+    small = segmentation.network_labels
+    if small is None:
+        return apply_palette(segmentation.labels, lut)
+    height, width = segmentation.labels.shape[:2]
+    colors = apply_palette(small, lut)
+    return cv2.resize(colors, (width, height), interpolation=cv2.INTER_NEAREST)
 
 
 def blend_overlay(rgb: np.ndarray, color: np.ndarray, alpha: float) -> np.ndarray:
@@ -222,7 +243,7 @@ class FrameProcessor:
         self._describe_scale(frame, result)
         out = result.outputs
         labels = segmentation.labels
-        color = apply_palette(labels, self._lut) if (wanted.color or wanted.overlay) else None
+        color = label_colors(segmentation, self._lut) if (wanted.color or wanted.overlay) else None
         out.labels = labels if wanted.labels else None
         out.color = color if wanted.color else None
         if wanted.overlay and color is not None:

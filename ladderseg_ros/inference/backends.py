@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 
@@ -29,7 +29,25 @@ if TYPE_CHECKING:
 
 _LOG = logging.getLogger(__name__)
 
-BackendOutput = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
+
+class BackendOutput(NamedTuple):
+    """What ``Backend.run`` returns.
+
+    Attributes:
+        labels: (H, W) uint8 trainIds at the camera's size.
+        confidence: (H, W) float32 largest softmax probability, or None.
+        logits: (C, h, w) float32 at the network's size, or None.
+        network_labels: (h, w) uint8 labels at the network's size when ``labels`` is their
+            OpenCV ``INTER_NEAREST`` resize (the CPU path, ``upsample_outputs``), else None.
+            Maps that are a function of the label (palette colours) cost their pixels
+            there and come to the camera's size exactly by the same resize
+            (``frames.processor.label_colors``).
+    """
+
+    labels: np.ndarray
+    confidence: np.ndarray | None
+    logits: np.ndarray | None
+    network_labels: np.ndarray | None = None
 
 
 class BackendError(LadderSegError):
@@ -65,7 +83,9 @@ class Backend(Protocol):
 
         Returns:
             (H, W) uint8 labels, (H, W) float32 confidence (largest softmax probability) or
-            None, and (C, h, w) float32 logits at the network's size or None.
+            None, (C, h, w) float32 logits at the network's size or None, and the labels at
+            the network's size where ``labels`` was resized from them on the CPU
+            (``BackendOutput``).
         """
         ...
 
@@ -190,11 +210,11 @@ class TorchBackend:
         (cam_h, cam_w), (net_w, net_h) = camera.shape[:2], network_size
         if self._resize_here and (cam_w, cam_h) != (net_w, net_h):  # OpenCV: faster on a CPU
             small = downsample_input(camera, network_size)
-            labels, confidence, logits = self.run(
+            small_labels, confidence, logits, _ = self.run(
                 small, network_size, disparity, baseline, want_logits, want_confidence
             )
-            labels, confidence = upsample_outputs(labels, confidence, (cam_w, cam_h))
-            return labels, confidence, logits
+            labels, confidence = upsample_outputs(small_labels, confidence, (cam_w, cam_h))
+            return BackendOutput(labels, confidence, logits, small_labels)
         with torch.inference_mode():
             pixels = camera if camera.flags.writeable else camera.copy()  # torch wants it
             x = torch.from_numpy(pixels).to(self.device)[None].float()  # (1, H, W, 3)
@@ -222,7 +242,7 @@ class TorchBackend:
                     prob = F.interpolate(prob[None, None], size=size, mode="bilinear")[0, 0]
             out_logits = logits.cpu().numpy() if want_logits else None
             confidence = prob.cpu().numpy() if want_confidence else None
-            return labels.to(torch.uint8).cpu().numpy(), confidence, out_logits
+            return BackendOutput(labels.to(torch.uint8).cpu().numpy(), confidence, out_logits)
 
 
 def downsample_input(camera: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -681,6 +701,8 @@ class OnnxRuntimeBackend:
         labels = outputs.pop(0)[0, 0]
         confidence = outputs.pop(0)[0, 0] if want_confidence else None
         logits = outputs[0][0] if want_logits else None
-        if resize_here:
-            labels, confidence = upsample_outputs(labels, confidence, (width, height))
-        return labels, confidence, logits
+        if not resize_here:
+            return BackendOutput(labels, confidence, logits)
+        small_labels = labels
+        labels, confidence = upsample_outputs(labels, confidence, (width, height))
+        return BackendOutput(labels, confidence, logits, small_labels)

@@ -55,11 +55,15 @@ class SegmentationResult:
         confidence: (H, W) float32 softmax probability of the chosen class (None when not
             asked for).
         logits: (C, H, W) float32, only when asked for.
+        network_labels: (h, w) uint8 labels at the network's size when ``labels`` is their
+            nearest resize (``backends.BackendOutput``), else None: maps that are a function
+            of the label are cheaper made there (``frames.processor.label_colors``).
     """
 
     labels: np.ndarray
     confidence: np.ndarray | None
     logits: np.ndarray | None = None
+    network_labels: np.ndarray | None = None
 
 
 def label_set_for(metadata: WeightsMetadata) -> LabelSet:
@@ -399,12 +403,11 @@ class Segmenter:
         disp = base = None
         if self.uses_disparity:
             disp, base = self._check_stereo(disparity, baseline, (height, width), size)
-        labels, confidence, logits = self.backend.run(
-            rgb, size, disp, base, return_logits, return_confidence
-        )
+        out = self.backend.run(rgb, size, disp, base, return_logits, return_confidence)
+        logits = out.logits
         if logits is not None and size != (width, height):
             logits = _resize_channels(logits, (width, height))
-        return SegmentationResult(labels, confidence, logits)
+        return SegmentationResult(out.labels, out.confidence, logits, out.network_labels)
 
     def _check_stereo(
         self,

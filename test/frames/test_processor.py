@@ -248,3 +248,54 @@ def test_topic_mode_labels_do_not_depend_on_who_listens(map_size, backend, tmp_p
     quiet = pipeline.run([left, disp], Wanted(disparity=False), 1 << 24).result.outputs.labels
     heard = pipeline.run([left, disp], Wanted(disparity=True), 1 << 24).result.outputs.labels
     np.testing.assert_array_equal(quiet, heard)
+
+
+@pytest.mark.parametrize(
+    ("network", "camera"),
+    [
+        ((64, 64), (1024, 448)),
+        ((48, 20), (1242, 375)),
+        ((320, 192), (97, 61)),
+        ((8, 200), (300, 7)),
+    ],
+)
+def test_colours_made_at_the_networks_size_equal_the_camera_size_palette(
+    network: tuple[int, int], camera: tuple[int, int]
+) -> None:
+    import cv2
+
+    from ladderseg_ros.classes import apply_palette, palette_lut
+    from ladderseg_ros.frames.processor import label_colors
+    from ladderseg_ros.inference.segmenter import SegmentationResult
+
+    small = np.random.default_rng(network[0]).integers(0, 19, network[::-1], np.uint8)
+    labels = cv2.resize(small, camera, interpolation=cv2.INTER_NEAREST)  # upsample_outputs
+    lut = palette_lut(CITYSCAPES)
+    colors = label_colors(SegmentationResult(labels, None, None, small), lut)
+    assert colors.shape == (camera[1], camera[0], 3)
+    np.testing.assert_array_equal(colors, apply_palette(labels, lut))
+    np.testing.assert_array_equal(
+        label_colors(SegmentationResult(labels, None), lut), apply_palette(labels, lut)
+    )
+
+
+def test_the_cpu_segmenters_colours_are_the_palette_of_its_labels(tmp_path) -> None:
+    from ladderseg_ros.classes import apply_palette, palette_lut
+    from ladderseg_ros.inference import Segmenter
+    from ladderseg_ros.model import build_model
+    from ladderseg_ros.weights import WeightsMetadata, save_weights
+
+    model = build_model("ldn_tiny", num_classes=19)
+    meta = WeightsMetadata.for_label_set(model.config, "cityscapes", input_size=(64, 32))
+    path = save_weights(tmp_path / "plain.safetensors", model, meta)
+    rng = np.random.default_rng(3)
+    camera = rng.integers(0, 256, (75, 242, 3), np.uint8)
+    for backend in ("onnxruntime", "torch"):
+        segmenter = Segmenter.from_weights(path, backend, "cpu")
+        processor = FrameProcessor(segmenter, CITYSCAPES, SgbmConfig())
+        out = processor.process(StereoFrame(camera), Wanted(disparity=False)).outputs
+        seg = segmenter(camera)
+        width, height = segmenter.network_size(242, 75)  # resized on the CPU
+        assert seg.network_labels.shape == (height, width) != (75, 242)
+        np.testing.assert_array_equal(out.labels, seg.labels)
+        np.testing.assert_array_equal(out.color, apply_palette(out.labels, palette_lut(CITYSCAPES)))

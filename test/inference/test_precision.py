@@ -271,7 +271,7 @@ def test_onnxruntime_builds_one_session_per_shape_and_keeps_a_few(tiny_ss, tmp_p
     assert backend.session_for(key) is not first  # evicted, rebuilt
     # labels and confidence come from the graph: argmax and top softmax of the logits
     rgb, disparity = _frame(128, 64)
-    labels, confidence, logits = backend.run(rgb, (128, 64), disparity, 0.5, True)
+    labels, confidence, logits, _ = backend.run(rgb, (128, 64), disparity, 0.5, True)
     assert labels.dtype == np.uint8
     assert labels.shape == (64, 128)
     np.testing.assert_array_equal(labels, logits.argmax(0))

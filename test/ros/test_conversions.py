@@ -314,6 +314,25 @@ def test_stereo_geometry_rejects_what_it_cannot_honour(left, right, kind: str, w
     assert info.value.kind == kind
 
 
+@pytest.mark.parametrize(
+    ("entry", "value", "accepted"),
+    [(10, 1.000009, True), (10, 1.00002, False), (8, 1e-6, False), (9, 1e-9, True)],
+)
+def test_a_projection_is_rectified_when_its_last_row_is_0_0_1(
+    entry: int, value: float, accepted: bool
+) -> None:
+    left = geometry_info()
+    p = list(left.p)
+    p[entry] = value  # row 3 of P: entries 8, 9, 10 (and Tz)
+    left.p = p
+    if accepted:
+        assert messages.stereo_geometry(left, geometry_info(tx=-70), 8, 6).focal == 700.0
+        return
+    with pytest.raises(BadMessageError, match="last row") as info:
+        messages.stereo_geometry(left, geometry_info(tx=-70), 8, 6)
+    assert info.value.kind == "bad_camera_info"
+
+
 @pytest.mark.parametrize("size", [(1, 1), (7, 3), (640, 100), (100, 192)])
 def test_received_disparity_of_another_aspect_is_rejected(size: tuple[int, int]) -> None:
     width, height = size

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Protocol
 
 import cv2
@@ -70,6 +71,10 @@ class SegmenterLike(Protocol):
         ...
 
 
+def _unheard(result: FrameResult, name: str) -> None:
+    """``process``'s ``ready`` when nobody listens."""
+
+
 def label_colors(segmentation: Segmentation, lut: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 palette colours of ``segmentation.labels`` by a (256, 3) uint8 ``lut``.
 
@@ -126,8 +131,20 @@ class FrameProcessor:
         self.label_set = label_set
         self._lut = palette_lut(label_set)
 
-    def process(self, frame: StereoFrame, wanted: Wanted | None = None) -> FrameResult:
+    def process(
+        self,
+        frame: StereoFrame,
+        wanted: Wanted | None = None,
+        ready: Callable[[FrameResult, str], None] | None = None,
+    ) -> FrameResult:
         """Run the pipeline on ``frame`` and describe its output disparity.
+
+        ``ready(result, name)`` is called as each output is final (its array set in
+        ``result.outputs``, and for ``disparity`` its range and step in ``result``), in the
+        order they are made: ``disparity`` (before the network, when wanted), ``labels``,
+        ``confidence``, ``color``, ``overlay``, ``groups``, ``points``. A node publishes
+        each then, while it computes the next: its subscribers start receiving the labels
+        while the colours are still being made.
 
         Disparity is computed (SGBM, ``stereo.compute_disparity`` with the geometry's
         ``cx_offset``) when the frame brings a right image and the model uses disparity,
@@ -144,13 +161,15 @@ class FrameProcessor:
         result = self._describe(frame)
         disparity = self._disparity(frame, wanted)
         result.outputs.disparity = disparity if wanted.disparity else None
-        if wanted.segmentation:
-            self._segment(frame, disparity, wanted, result)
         if not math.isfinite(result.max_disparity) and result.outputs.disparity is not None:
             valid = result.outputs.disparity > 0  # no range given: the largest valid value
             result.max_disparity = (
                 float(result.outputs.disparity[valid].max()) if valid.any() else 0.0
             )
+        if ready is not None and result.outputs.disparity is not None:
+            ready(result, "disparity")
+        if wanted.segmentation:
+            self._segment(frame, disparity, wanted, result, ready or _unheard)
         return result
 
     def _describe(self, frame: StereoFrame) -> FrameResult:
@@ -229,9 +248,17 @@ class FrameProcessor:
         return dataclasses.replace(self.sgbm, scale=scale)
 
     def _segment(
-        self, frame: StereoFrame, disparity: np.ndarray | None, wanted: Wanted, result: FrameResult
+        self,
+        frame: StereoFrame,
+        disparity: np.ndarray | None,
+        wanted: Wanted,
+        result: FrameResult,
+        ready: Callable[[FrameResult, str], None],
     ) -> None:
-        """Labels (at the left image's size, as the Segmenter promises) and what follows."""
+        """Labels (at the left image's size, as the Segmenter promises) and what follows.
+
+        Each output is handed to ``ready`` as soon as it is set.
+        """
         uses_disparity = bool(self.segmenter.uses_disparity)
         segmentation = self.segmenter(
             frame.left,
@@ -243,17 +270,27 @@ class FrameProcessor:
         self._describe_scale(frame, result)
         out = result.outputs
         labels = segmentation.labels
+        confidence = segmentation.confidence
+        if wanted.labels:
+            out.labels = labels
+            ready(result, "labels")
+        if wanted.confidence:
+            out.confidence = confidence
+            ready(result, "confidence")
         color = label_colors(segmentation, self._lut) if (wanted.color or wanted.overlay) else None
-        out.labels = labels if wanted.labels else None
-        out.color = color if wanted.color else None
+        if wanted.color:
+            out.color = color
+            ready(result, "color")
         if wanted.overlay and color is not None:
             out.overlay = blend_overlay(frame.left, color, self.overlay_alpha)
-        confidence = segmentation.confidence
-        out.confidence = confidence if wanted.confidence else None
+            ready(result, "overlay")
         if wanted.groups and self.groups is not None:
             out.groups = self.groups(labels)
+            ready(result, "groups")
         if wanted.points:
             self._points(frame, disparity, labels, confidence, result)
+            if out.points is not None:
+                ready(result, "points")
 
     def _describe_scale(self, frame: StereoFrame, result: FrameResult) -> None:
         """Once per camera size and focal length: the network size it set (and any clamp)."""

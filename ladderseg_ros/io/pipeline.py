@@ -13,7 +13,7 @@ import dataclasses
 import math
 import threading
 from collections import deque
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -30,7 +30,8 @@ from ladderseg_ros.io.messages import (
 T = TypeVar("T")
 
 MODES = ("mono", "compute", "topic")
-# output name -> (message type, image encoding); the order outputs are published in
+# output name -> (message type, image encoding); outputs are published as each is made
+# (``FrameProcessor.process``)
 OUTPUTS: dict[str, tuple[str, str]] = {
     "labels": (messages.IMAGE, "mono8"),
     "color": (messages.IMAGE, "rgb8"),
@@ -260,43 +261,63 @@ class MessagePipeline:
         wanted: Wanted,
         max_pixels: int,
         encode: Collection[str] | None = None,
+        publish: Callable[[str, Any], None] | None = None,
     ) -> FrameMessages:
         """Decode, process and encode one synchronized set.
 
         ``encode`` limits the output messages built (None: every output computed).
+        ``publish(name, message)``, when given, gets each output message as soon as its
+        output is made (``FrameProcessor.process``), while the next is computed; the
+        returned messages are the same objects, in that order.
 
         Raises:
             BadMessageError: A message cannot be used (its ``kind`` is for counting).
         """
         frame, notes = self.frame(msgs, max_pixels, wanted)
-        result = self.processor.process(frame, wanted)
-        result.notes[:0] = notes
-        return FrameMessages(result, self.encode(result, encode))
-
-    def encode(self, result: FrameResult, keys: Collection[str] | None = None) -> dict[str, Any]:
-        """The output messages of ``result``, stamped with its frame's stamp and frame id."""
-        types, out = self.types, result.outputs
-        header = messages.header_msg(types, result.frame.stamp, result.frame.frame_id)
         encoded: dict[str, Any] = {}
-        for key, (msgtype, encoding) in OUTPUTS.items():
-            value = getattr(out, key)
-            if value is None or (keys is not None and key not in keys):
-                continue
-            if msgtype == messages.IMAGE:
-                encoded[key] = messages.image_msg(types, value, encoding, header)
-            elif key == "points":
-                encoded[key] = messages.pointcloud_msg(types, value, header)
-            elif result.disparity_complete:
-                assert result.focal
-                assert result.baseline
-                encoded[key] = messages.disparity_msg(
-                    types,
-                    value,
-                    result.focal,
-                    result.baseline,
-                    header,
-                    delta_d=result.delta_d,
-                    min_disparity=result.min_disparity,
-                    max_disparity=result.max_disparity,
-                )
-        return encoded
+        header: list[Any] = []  # made once, for the first output
+
+        def ready(result: FrameResult, key: str) -> None:
+            if encode is not None and key not in encode:
+                return
+            if not header:
+                header.append(messages.header_msg(self.types, frame.stamp, frame.frame_id))
+            msg = self.encode_one(result, key, header[0])
+            if msg is not None:
+                encoded[key] = msg
+                if publish is not None:
+                    publish(key, msg)
+
+        result = self.processor.process(frame, wanted, ready)
+        result.notes[:0] = notes
+        return FrameMessages(result, encoded)
+
+    def encode_one(self, result: FrameResult, key: str, header: Any) -> Any:  # noqa: ANN401
+        """The message of output ``key`` of ``result``, stamped with ``header``.
+
+        None when the output was not made, or for a disparity without focal length and
+        baseline (no DisparityImage can say what it means).
+        """
+        types = self.types
+        msgtype, encoding = OUTPUTS[key]
+        value = getattr(result.outputs, key)
+        if value is None:
+            return None
+        if msgtype == messages.IMAGE:
+            return messages.image_msg(types, value, encoding, header)
+        if key == "points":
+            return messages.pointcloud_msg(types, value, header)
+        if not result.disparity_complete:
+            return None
+        assert result.focal
+        assert result.baseline
+        return messages.disparity_msg(
+            types,
+            value,
+            result.focal,
+            result.baseline,
+            header,
+            delta_d=result.delta_d,
+            min_disparity=result.min_disparity,
+            max_disparity=result.max_disparity,
+        )

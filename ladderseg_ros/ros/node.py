@@ -84,6 +84,10 @@ def label_info_json(label_set: LabelSet, groups: ClassGroups | None = None) -> s
     return json.dumps(label_metadata(label_set, groups))
 
 
+class FrameAbandoned(Exception):  # noqa: N818 - not an error: the frame's activation ended
+    """The node was deactivated or shut down while a frame was being computed."""
+
+
 class LadderSegNode(Node):
     """Semantic segmentation of a rectified stereo stream (see README for topics/parameters).
 
@@ -204,8 +208,9 @@ class LadderSegNode(Node):
     def _stop_processing(self) -> None:
         """Undo ``_start``: subscriptions and publishers go (the model and the worker stay).
 
-        Returns once no frame of this activation can be published any more: one being
-        published finishes first; one still being computed is dropped when it is done.
+        Returns once no output of this activation can be published any more: one being
+        published finishes first; the outputs of a frame still being computed are dropped
+        (and the rest of that frame is not computed).
         """
         if not self._active:
             return
@@ -446,7 +451,7 @@ class LadderSegNode(Node):
             try:
                 self._process(msgs, received, time.monotonic())
             except Exception as exc:  # the node must outlive any single frame
-                if self._stopping(activation):
+                if isinstance(exc, FrameAbandoned) or self._stopping(activation):
                     continue  # the node was deactivated or shut down under the frame
                 if isinstance(exc, BadMessageError):
                     self._bad(exc.kind, str(exc))
@@ -465,14 +470,17 @@ class LadderSegNode(Node):
         """
         return activation != self._activation or self._stop.is_set() or not self.context.ok()
 
-    def _publish_frame(self, messages: dict[str, Any]) -> bool:
-        """Publish one frame's outputs unless its activation has ended; True if published."""
+    def _publish_output(self, key: str, msg: Any) -> None:  # noqa: ANN401 - an output message
+        """Publish one output of the current frame unless its activation has ended.
+
+        Raises:
+            FrameAbandoned: the node was deactivated or shut down under the frame (the rest
+                of it is not computed).
+        """
         with self._publish_lock:
             if not self._active or self._stopping(self._frame_activation):
-                return False
-            for key, msg in messages.items():
-                self._pubs[key].publish(msg)
-        return True
+                raise FrameAbandoned(key)
+            self._pubs[key].publish(msg)
 
     def _wanted(self) -> Wanted:
         p = self.params
@@ -499,10 +507,13 @@ class LadderSegNode(Node):
             self._note(note)
         if held:
             return
-        frame = self.pipeline.run(msgs, wanted, self.params.max_image_pixels)
+        # each output goes out as soon as it is made (labels first, while colours are made)
+        frame = self.pipeline.run(
+            msgs, wanted, self.params.max_image_pixels, publish=self._publish_output
+        )
         for note in frame.result.notes:
             self._note(note)
-        if not self._publish_frame(frame.messages):
+        if not frame.messages:
             return
         now = self.get_clock().now().nanoseconds * 1e-9
         self.stats.count_output(

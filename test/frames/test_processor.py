@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ W, H = 64, 32
 RNG = np.random.default_rng(5)
 LEFT = RNG.integers(0, 256, (H, W, 3), dtype=np.uint8)
 RIGHT = np.roll(LEFT, -4, axis=1)
+GROUPS_FILE = Path(__file__).resolve().parents[2] / "config" / "groups_driving.yaml"
 P_LEFT = (100.0, 0.0, W / 2, 0.0, 0.0, 100.0, H / 2, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 
@@ -299,3 +301,70 @@ def test_the_cpu_segmenters_colours_are_the_palette_of_its_labels(tmp_path) -> N
         assert seg.network_labels.shape == (height, width) != (75, 242)
         np.testing.assert_array_equal(out.labels, seg.labels)
         np.testing.assert_array_equal(out.color, apply_palette(out.labels, palette_lut(CITYSCAPES)))
+
+
+def test_outputs_are_handed_over_as_each_is_made(processor: FrameProcessor) -> None:
+    from ladderseg_ros.groups import load_groups
+
+    geometry = FrameGeometry(100.0, 0.5, cx_offset=0.0, projection=P_LEFT)
+    frame = StereoFrame(LEFT, RIGHT, geometry=geometry)
+    processor.groups = load_groups(GROUPS_FILE, CITYSCAPES)
+    seen: list[tuple[str, list[str]]] = []
+
+    def ready(result, name: str) -> None:
+        made = [
+            k
+            for k in ("disparity", "labels", "confidence", "color", "overlay", "groups", "points")
+            if getattr(result.outputs, k) is not None
+        ]
+        seen.append((name, made))
+        if name == "disparity":  # with its range, before the network ran
+            assert result.max_disparity == result.num_disparities > 0
+
+    try:
+        result = processor.process(frame, Wanted(groups=True, points=True), ready)
+    finally:
+        processor.groups = None
+    order = ["disparity", "labels", "confidence", "color", "overlay", "groups", "points"]
+    assert [name for name, _ in seen] == order
+    for i, (name, made) in enumerate(seen):
+        assert made == order[: i + 1], name  # each handed over when set, none before
+    assert result.outputs.points is not None
+    seen.clear()
+    processor.process(frame, Wanted(color=False, disparity=False, confidence=False), ready)
+    assert [name for name, _ in seen] == ["labels", "overlay"]
+
+
+def test_the_pipeline_publishes_each_message_as_its_output_is_made(
+    processor: FrameProcessor,
+) -> None:
+    from sensor_msgs.msg import Image
+    from stereo_msgs.msg import DisparityImage
+
+    from ladderseg_ros.io.pipeline import MessagePipeline
+    from ladderseg_ros.ros import conversions
+
+    pipeline = MessagePipeline(processor, "topic", ["left", "disparity"], conversions.RCLPY)
+    left = conversions.array_to_image(LEFT, "rgb8")
+    disparity = conversions.disparity_to_msg(
+        np.full((H, W), 4.0, np.float32), 100.0, 0.5, delta_d=0.25, max_disparity=8.0
+    )
+    published: list[tuple[str, object]] = []
+    done = pipeline.run(
+        [left, disparity], Wanted(), 1 << 24, publish=lambda k, m: published.append((k, m))
+    )
+    names = ["disparity", "labels", "confidence", "color", "overlay"]
+    assert [k for k, _ in published] == names
+    assert list(done.messages) == names
+    assert all(done.messages[k] is m for k, m in published)  # the same messages, built once
+    assert isinstance(done.messages["disparity"], DisparityImage)
+    assert all(isinstance(done.messages[k], Image) for k in names[1:])
+    published.clear()
+    done = pipeline.run(
+        [left, disparity],
+        Wanted(),
+        1 << 24,
+        encode={"labels"},
+        publish=lambda k, m: published.append((k, m)),
+    )
+    assert [k for k, _ in published] == list(done.messages) == ["labels"]

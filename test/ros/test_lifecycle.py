@@ -375,3 +375,49 @@ def test_deactivate_during_a_long_frame_keeps_one_worker_and_drops_the_frame(
     assert node.stats.bad == {}
     assert m.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
     assert not worker.is_alive()
+
+
+def test_deactivate_between_a_frames_outputs_publishes_none_of_the_rest(
+    client: Callable[[Any], Any], tiny_ss_weights: Path
+) -> None:
+    """Outputs go out as they are made: a deactivation after a frame's labels went out and
+    before its colours are made publishes no more of that frame, now or after the next
+    activation."""
+    node = make(str(tiny_ss_weights))
+    c = client(node)
+    m = Manager(c)
+    assert m.transition(Transition.TRANSITION_CONFIGURE)
+    assert m.transition(Transition.TRANSITION_ACTIVATE)
+    for name in ("labels", "color"):
+        c.record(Image, f"/ladderseg/{name}", RELIABLE)
+    send = stereo_inputs(c)
+    c.until(
+        lambda: all(node._pubs[k].get_subscription_count() for k in ("labels", "color")), "outputs"
+    )
+    started, release = threading.Event(), threading.Event()
+    pipeline = node.pipeline
+    encode_one = pipeline.encode_one
+
+    def held(result: Any, key: str, header: Any) -> Any:
+        if key == "color":
+            started.set()
+            assert release.wait(60), "the test never released the frame"
+        return encode_one(result, key, header)
+
+    pipeline.encode_one = held  # type: ignore[method-assign]
+    old = send()
+    assert started.wait(30), "the frame never reached its colours"
+    c.wait_for(lambda: bool(c.at("/ladderseg/labels", old)))  # out before the colours
+    assert not c.at("/ladderseg/color", old)
+
+    assert m.transition(Transition.TRANSITION_DEACTIVATE)
+    assert m.transition(Transition.TRANSITION_ACTIVATE)
+    release.set()
+    c.until(
+        lambda: all(node._pubs[k].get_subscription_count() for k in ("labels", "color")), "again"
+    )
+    new = send()
+    c.wait_for(lambda: bool(c.at("/ladderseg/color", new)))
+    assert not c.at("/ladderseg/color", old)
+    assert node.stats.bad == {}
+    assert m.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)

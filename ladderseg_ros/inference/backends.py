@@ -38,7 +38,9 @@ class BackendOutput(NamedTuple):
         confidence: (H, W) float32 largest softmax probability, or None.
         logits: (C, h, w) float32 at the network's size, or None.
         network_labels: (h, w) uint8 labels at the network's size when ``labels`` is their
-            OpenCV ``INTER_NEAREST`` resize (the CPU path, ``upsample_outputs``), else None.
+            nearest resize, else None (the sizes are equal). On the CPU OpenCV's
+            ``INTER_NEAREST`` resizes them (``upsample_outputs``); the graph and the torch
+            device path gather by its index (``resample.nearest_index``), so the same holds.
             Maps that are a function of the label (palette colours) cost their pixels
             there and come to the camera's size exactly by the same resize
             (``frames.processor.label_colors``).
@@ -235,14 +237,17 @@ class TorchBackend:
                 b = torch.tensor([baseline], dtype=torch.float32, device=self.device)
             logits = self.model(x, d, b)["out"][0].float()
             prob, labels = torch.softmax(logits, 0).max(0)
+            labels = labels.to(torch.uint8)
+            small = None
             if (cam_w, cam_h) != (net_w, net_h):
+                small = labels.cpu().numpy()  # colours are made from them (BackendOutput)
                 size = (cam_h, cam_w)
                 labels = nearest_torch(labels[None, None], size)[0, 0]
                 if want_confidence:
                     prob = F.interpolate(prob[None, None], size=size, mode="bilinear")[0, 0]
             out_logits = logits.cpu().numpy() if want_logits else None
             confidence = prob.cpu().numpy() if want_confidence else None
-            return BackendOutput(labels.to(torch.uint8).cpu().numpy(), confidence, out_logits)
+            return BackendOutput(labels.cpu().numpy(), confidence, out_logits, small)
 
 
 def downsample_input(camera: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -697,12 +702,14 @@ class OnnxRuntimeBackend:
         key = (size, tuple(network_size), disparity_size, want_logits, want_confidence)
         names = ["labels", "confidence"] if want_confidence else ["labels"]
         names += ["logits"] if want_logits else []
+        in_graph = not resize_here and size != tuple(network_size)
+        names += ["network_labels"] if in_graph else []
         outputs = self.session_for(key).run(names, feed)  # type: ignore[arg-type]
         labels = outputs.pop(0)[0, 0]
         confidence = outputs.pop(0)[0, 0] if want_confidence else None
-        logits = outputs[0][0] if want_logits else None
+        logits = outputs.pop(0)[0] if want_logits else None
         if not resize_here:
-            return BackendOutput(labels, confidence, logits)
+            return BackendOutput(labels, confidence, logits, outputs[0][0] if in_graph else None)
         small_labels = labels
         labels, confidence = upsample_outputs(labels, confidence, (width, height))
         return BackendOutput(labels, confidence, logits, small_labels)

@@ -156,7 +156,9 @@ def with_camera_io(
         ``model`` with inputs ``camera`` (1, H, W, 3) uint8 RGB [, ``disparity`` (1, 1, hd,
         wd) float32 pixels of its own width, 0 = invalid, ``baseline`` (1,) float32 m] and
         outputs ``labels`` (1, 1, H, W) uint8 [, ``confidence`` (1, 1, H, W) float32] [,
-        ``logits`` (1, C, h, w) float32 at the network's size].
+        ``logits`` (1, C, h, w) float32 at the network's size] [, ``network_labels`` (1, h,
+        w) uint8, the labels before their resize, where the sizes differ: per-label maps such
+        as palette colours are made from them at the network's size].
     """
     from onnx import TensorProto, helper
 
@@ -210,6 +212,11 @@ def with_camera_io(
         else:
             post.op("Unsqueeze", [source, axis], output=name)
         graph.output.append(helper.make_tensor_value_info(name, dtype, [1, 1, cam_h, cam_w]))
+        if name == "labels" and (cam_w, cam_h) != (net_w, net_h):  # colours are made from them
+            post.op("Identity", [source], output="network_labels")
+            graph.output.append(
+                helper.make_tensor_value_info("network_labels", dtype, [1, net_h, net_w])
+            )
     kept = [i for i in graph.input if i.name not in ("image", "disparity", "baseline")]
     del graph.input[:]
     graph.input.extend(new_inputs + kept)

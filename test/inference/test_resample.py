@@ -113,6 +113,18 @@ def test_segmenter_labels_match_the_opencv_pipeline(tmp_path, backend) -> None:
         assert result.labels.shape == (camera[1], camera[0])
         assert np.mean(result.labels == expected) >= 0.999
         np.testing.assert_allclose(result.confidence, confidence, atol=0.02)
+        # every path hands back the labels it resized: colours are made from them
+        assert result.network_labels.shape == (network[1], network[0])
+        resized = cv2.resize(result.network_labels, camera, interpolation=cv2.INTER_NEAREST)
+        np.testing.assert_array_equal(resized, result.labels)
+        if backend == "onnxruntime-graph":
+            from ladderseg_ros.inference.backends import BackendOutput
+
+            out: BackendOutput = ort.run(image, network, None, None, False, False)
+            assert out.confidence is None
+            np.testing.assert_array_equal(out.network_labels, result.network_labels)
+    same = _image(*network, seed=4)  # the network's own size: nothing resized
+    assert segmenter(same).network_labels is None
 
 
 @pytest.mark.parametrize(("n_in", "n_out"), [(480, 256), (448, 1280), (375, 192), (1000, 512)])

@@ -86,8 +86,7 @@ class Backend(Protocol):
         Returns:
             (H, W) uint8 labels, (H, W) float32 confidence (largest softmax probability) or
             None, (C, h, w) float32 logits at the network's size or None, and the labels at
-            the network's size where ``labels`` was resized from them on the CPU
-            (``BackendOutput``).
+            the network's size where ``labels`` was resized from them (``BackendOutput``).
         """
         ...
 

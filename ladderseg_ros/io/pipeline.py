@@ -275,14 +275,12 @@ class MessagePipeline:
         """
         frame, notes = self.frame(msgs, max_pixels, wanted)
         encoded: dict[str, Any] = {}
-        header: list[Any] = []  # made once, for the first output
+        header = messages.header_msg(self.types, frame.stamp, frame.frame_id)
 
         def ready(result: FrameResult, key: str) -> None:
             if encode is not None and key not in encode:
                 return
-            if not header:
-                header.append(messages.header_msg(self.types, frame.stamp, frame.frame_id))
-            msg = self.encode_one(result, key, header[0])
+            msg = self.encode_one(result, key, header)
             if msg is not None:
                 encoded[key] = msg
                 if publish is not None:

@@ -197,8 +197,6 @@ def compute_disparity(
     Raises:
         StereoError: The images are not uint8 mono/RGB or their shapes differ.
     """
-    import cv2
-
     config = config or SgbmConfig()
     left = _as_matchable(left, "left")
     right = _as_matchable(right, "right")
@@ -210,8 +208,8 @@ def compute_disparity(
     factor = 1.0
     if config.scale < 1.0:
         size = (max(1, round(width * config.scale)), max(1, round(height * config.scale)))
-        left = cv2.resize(left, size, interpolation=cv2.INTER_AREA)
-        right = cv2.resize(right, size, interpolation=cv2.INTER_AREA)
+        left = shrink_area(left, size)
+        right = shrink_area(right, size)
         num_disp = max(16, int(np.ceil(num_disp * size[0] / width / 16.0)) * 16)
         factor = size[0] / width
     offset = float(cx_offset) * factor
@@ -228,6 +226,28 @@ def compute_disparity(
     if disp.shape != (height, width) and not at_matched_size:
         disp = resize_disparity(disp, (width, height))
     return disp
+
+
+def shrink_area(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` (H, W[, C]) uint8 shrunk to ``size`` = (w, h) by pixel-area averaging.
+
+    Halved by OpenCV's ``INTER_AREA`` (its whole-factor path: 2x2 means) while both sides
+    are even and at least twice the target, then ``INTER_AREA`` to ``size``. Where each
+    output pixel covers whole halved pixels this is one ``INTER_AREA`` but for the rounding
+    of each halving (at most 1 grey level apart); elsewhere the halved pixels an output
+    pixel's edge cuts are weighted by the part it covers (2048x1024 to 40x24: up to 5 levels
+    apart). Matching input for SGBM, where one ``INTER_AREA`` is slow for large factors: a
+    2048x1024 RGB image to 128x64 took 2.5 ms in one step and 0.5 ms this way, to 40x24
+    7.4 and 0.5 ms.
+    """
+    import cv2
+
+    while image.shape[1] >= 2 * size[0] and image.shape[0] >= 2 * size[1]:
+        half = (image.shape[1] // 2, image.shape[0] // 2)
+        if half[0] * 2 != image.shape[1] or half[1] * 2 != image.shape[0]:
+            break  # an odd side: no whole-factor halving
+        image = cv2.resize(image, half, interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def resize_disparity(disparity: np.ndarray, size: tuple[int, int]) -> np.ndarray:

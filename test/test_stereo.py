@@ -153,3 +153,30 @@ def test_fit_disparity_rescales_same_aspect_and_rejects_others() -> None:
     for shape in [(1, 1), (3, 7), (100, 640)]:
         with pytest.raises(StereoError, match="d: disparity .* aspect"):
             fit_disparity(np.ones(shape, np.float32), (640, 192), "d")
+
+
+@pytest.mark.parametrize(
+    ("shape", "size", "levels"),
+    [
+        ((1024, 2048, 3), (128, 64), 1),  # whole halved pixels per output pixel: rounding only
+        ((448, 1024), (128, 56), 1),
+        ((1024, 2048, 3), (40, 24), 8),  # edges inside halved pixels: weighted by cover
+        ((375, 1242, 3), (80, 24), 0),  # an odd side: one INTER_AREA
+        ((1024, 2048, 3), (1024, 512), 0),  # one halving is the whole-factor INTER_AREA
+        ((5, 9), (3, 2), 0),
+    ],
+)
+def test_shrink_area_averages_pixel_areas(shape, size, levels: int) -> None:
+    import cv2
+
+    from ladderseg_ros.stereo import shrink_area
+
+    rng = np.random.default_rng(sum(shape))
+    image = rng.integers(0, 256, shape, np.uint8)
+    got = shrink_area(image, size)
+    expected = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    assert got.shape == expected.shape
+    assert got.dtype == np.uint8
+    assert np.abs(got.astype(int) - expected).max() <= levels
+    flat = np.full(shape, 77, np.uint8)  # a uniform image stays uniform, whatever the path
+    assert (shrink_area(flat, size) == 77).all()

@@ -644,26 +644,23 @@ def stereo_calibration(
 def left_projection(
     info: CameraInfoMessage | None, width: int, height: int
 ) -> tuple[tuple[float, ...] | None, str]:
-    """The left P (12 values) and "", or (None, why) when ``info`` is absent or another size.
+    """The left P (12 values) for the image as received and "", or (None, why).
 
-    An info of size 0x0 describes any image. A P with non-finite values or an implausible
-    fx or fy (``stereo.check_focal``) is not used either.
+    Region of interest and binning are applied as for the stereo pair (image_geometry's
+    rules, ``_received_projection``): a 2x2-binned or cropped image gets the P of its own
+    pixels. An info of size 0x0 describes any image. An absent info, one of another size, a
+    P with non-finite values, a last row other than [0, 0, 1] or an implausible fx or fy
+    (``stereo.check_focal``) gives None and the reason, in one line.
     """
     if info is None:
         return None, NO_PROJECTION
-    if (info.width, info.height) not in ((0, 0), (width, height)):
-        return None, (
-            f"left/camera_info is for {info.width}x{info.height}, image is {width}x{height}"
-        )
-    p = tuple(float(v) for v in info.p)
-    if len(p) != 12 or not all(math.isfinite(v) for v in p):
-        return None, f"left/camera_info: P is not 12 finite values ({p})"
+    if len(info.p) != 12:
+        return None, f"left/camera_info: P has {len(info.p)} values, not 12"
     try:
-        check_focal(p[0], width, "left/camera_info fx")
-        check_focal(p[5], height, "left/camera_info fy")
-    except StereoError as exc:
+        p = _received_projection(info, "left", width, height)
+    except BadMessageError as exc:
         return None, str(exc)
-    return p, ""
+    return tuple(p.reshape(-1).tolist()), ""
 
 
 def left_focal(info: CameraInfoMessage | None, width: int, height: int) -> float | None:

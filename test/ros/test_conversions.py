@@ -453,3 +453,32 @@ def test_received_disparity_sampled_at_the_network_size_checks_only_what_it_read
     full = messages.disparity_from_msg(msg, sample=(16, 8))  # not smaller: as it is
     assert full.disparity.shape == (8, 16)
     assert full.nonfinite == 2
+
+
+def test_left_projection_is_that_of_the_image_as_received() -> None:
+    """Binning and region of interest apply to the cloud's P as to the stereo pair's."""
+    p_full = geometry_info(cx=64.0, cy=40.0, width=128, height=80)  # fx 700, 128x80
+    projection, why = messages.left_projection(p_full, 128, 80)
+    assert why == ""
+    assert projection[0] == 700.0
+    binned = geometry_info(cx=64.0, cy=40.0, width=128, height=80, binning_x=2, binning_y=2)
+    projection, why = messages.left_projection(binned, 64, 40)
+    assert why == ""
+    assert (projection[0], projection[2], projection[5], projection[6]) == (350, 32, 350, 20)
+    roi = geometry_info(
+        cx=64.0,
+        cy=40.0,
+        width=128,
+        height=80,
+        roi_width=32,
+        roi_height=20,
+        roi_x_offset=8,
+        roi_y_offset=4,
+    )
+    projection, why = messages.left_projection(roi, 32, 20)
+    assert why == ""
+    assert (projection[0], projection[2], projection[6]) == (700, 56, 36)
+    projection, why = messages.left_projection(binned, 128, 80)  # another size: no cloud
+    assert projection is None
+    assert "binning 2x2" in why
+    assert "image is 128x80" in why

@@ -158,11 +158,13 @@ def test_fit_disparity_rescales_same_aspect_and_rejects_others() -> None:
 @pytest.mark.parametrize(
     ("shape", "size", "levels"),
     [
-        ((1024, 2048, 3), (128, 64), 1),  # whole halved pixels per output pixel: rounding only
+        ((1024, 2048, 3), (128, 64), 1),  # whole even factors: halvings, rounding only
         ((448, 1024), (128, 56), 1),
-        ((1024, 2048, 3), (40, 24), 8),  # edges inside halved pixels: weighted by cover
-        ((375, 1242, 3), (80, 24), 0),  # an odd side: one INTER_AREA
+        ((376, 1242, 3), (414, 125), 0),  # whole odd factor 3: one exact INTER_AREA
         ((1024, 2048, 3), (1024, 512), 0),  # one halving is the whole-factor INTER_AREA
+        ((375, 1242, 3), (80, 24), 0),  # an odd side: one INTER_AREA
+        ((1024, 2048, 3), (614, 307), 0),  # factor 3.3: a halving would leave 1.7
+        ((1024, 2048, 3), (40, 24), 3),  # factor 51.2: halvings to 3.2, then weighted
         ((5, 9), (3, 2), 0),
     ],
 )

@@ -92,8 +92,14 @@ def rounded_numpy(x: np.ndarray, rows: AxisResample, cols: AxisResample) -> np.n
 
 
 def nearest_index(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out,) int64 input pixel of each output pixel, as OpenCV's ``INTER_NEAREST``."""
-    index = np.floor(np.arange(n_out, dtype=np.float64) * (n_in / n_out)).astype(np.int64)
+    """(n_out,) int64 input pixel of each output pixel, as OpenCV's ``INTER_NEAREST``.
+
+    OpenCV's own arithmetic: ``floor(x * (1 / (n_out / n_in)))`` in double. The shorter
+    ``floor(x * (n_in / n_out))`` lands one pixel off where the product is a whole number
+    (192 -> 376: outputs 47, 94, 188, 235; 78,187 of the pairs below 700 -> 2100).
+    """
+    scale = 1.0 / (n_out / n_in)
+    index = np.floor(np.arange(n_out, dtype=np.float64) * scale).astype(np.int64)
     return np.minimum(index, n_in - 1)
 
 

@@ -538,13 +538,20 @@ def _received_projection(info: CameraInfoMessage, side: str, width: int, height:
                 shown += f", roi {roi.width}x{roi.height}+{roi.x_offset}+{roi.y_offset}"
             if (bx, by) != (1, 1):
                 shown += f", binning {bx}x{by}"
+            if shown != f"{expected[0]}x{expected[1]}":
+                shown += f" = {expected[0]}x{expected[1]}"
             raise BadMessageError(
                 "camera_info_size",
-                f"{side}/camera_info is for {shown} = {expected[0]}x{expected[1]}, "
-                f"image is {width}x{height}",
+                f"{side}/camera_info is for {shown}, image is {width}x{height}",
             )
     p[0] /= bx  # fx, cx, Tx in binned pixels
     p[1] /= by
+    if not p[0, 0] > 0 or not p[1, 1] > 0:  # all zeros: an uncalibrated camera
+        raise BadMessageError(
+            "bad_camera_info",
+            f"{side}/camera_info has P[0,0] = fx = {p[0, 0]}, P[1,1] = fy = {p[1, 1]} "
+            "(not a calibrated, rectified camera)",
+        )
     # np.allclose's test (rtol 1e-5, atol 1e-8) without its per-frame cost (0.1 ms)
     p20, p21, p22 = p[2, :3].tolist()
     if not (abs(p20) <= 1e-8 and abs(p21) <= 1e-8 and abs(p22 - 1.0) <= 1e-8 + 1e-5):
@@ -554,10 +561,6 @@ def _received_projection(info: CameraInfoMessage, side: str, width: int, height:
             "[0, 0, 1, Tz]",
         )
     fx = float(p[0, 0])
-    if not fx > 0 or not p[1, 1] > 0:
-        raise BadMessageError(
-            "bad_camera_info", f"{side}/camera_info has P[0,0] = fx = {fx}, P[1,1] = {p[1, 1]}"
-        )
     try:
         check_focal(fx, width, "fx")
         check_focal(p[1, 1], height, "fy")
@@ -580,7 +583,8 @@ def stereo_geometry(
     (Ty) or depth (P[2,3]) offset is not horizontal: both are rejected. Differing cx
     (rectification with alpha) is honoured through ``cx_offset``. baseline =
     (Tx_left - Tx_right) / fx with Tx = P[0, 3]; KITTI's left P has a nonzero Tx. The
-    left P, as given, is the cloud's projection (see ``left_projection``).
+    left P, with the same binning and ROI applied, is the cloud's projection
+    (``left_projection``).
 
     Raises:
         BadMessageError: An info is missing (``missing_camera_info``), describes another

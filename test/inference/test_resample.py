@@ -63,6 +63,15 @@ def test_nearest_index_is_inter_nearest() -> None:
         expected = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
         got = labels[nearest_index(48, size[1])][:, nearest_index(80, size[0])]
         np.testing.assert_array_equal(got, expected)
+    # pairs where floor(x * n_in / n_out) is a pixel off (a KITTI camera from 192 rows,
+    # 1280x720 from 576x320), and every pair up to 120 -> 400, either way
+    pairs = [(192, 376), (576, 1280), (320, 720), (192, 752), (704, 1920), (448, 2208)]
+    pairs += [(a, b) for a in range(1, 121) for b in range(1, 401, 3)]
+    pairs += [(b, a) for a, b in pairs]
+    for n_in, n_out in pairs:
+        row = np.arange(n_in, dtype=np.float32)[None]
+        opencv = cv2.resize(row, (n_out, 1), interpolation=cv2.INTER_NEAREST)[0]
+        np.testing.assert_array_equal(nearest_index(n_in, n_out), opencv, f"{n_in} -> {n_out}")
 
 
 def test_lengths_below_one_are_refused() -> None:
@@ -123,6 +132,18 @@ def test_segmenter_labels_match_the_opencv_pipeline(tmp_path, backend) -> None:
             out: BackendOutput = ort.run(image, network, None, None, False, False)
             assert out.confidence is None
             np.testing.assert_array_equal(out.network_labels, result.network_labels)
+    from ladderseg_ros.classes import CITYSCAPES, apply_palette, palette_lut
+    from ladderseg_ros.frames.frame import StereoFrame, Wanted
+    from ladderseg_ros.frames.processor import FrameProcessor
+    from ladderseg_ros.stereo import SgbmConfig
+
+    processor = FrameProcessor(segmenter, CITYSCAPES, SgbmConfig())
+    segmenter.input_size = (256, 192)  # 192 -> 376 rows: where floor(x * 192 / 376) is off
+    out = processor.process(StereoFrame(_image(1241, 376, seed=5)), Wanted(disparity=False))
+    np.testing.assert_array_equal(
+        out.outputs.color, apply_palette(out.outputs.labels, palette_lut(CITYSCAPES))
+    )
+    segmenter.input_size = None
     same = _image(*network, seed=4)  # the network's own size: nothing resized
     assert segmenter(same).network_labels is None
 

@@ -480,5 +480,12 @@ def test_left_projection_is_that_of_the_image_as_received() -> None:
     assert (projection[0], projection[2], projection[6]) == (700, 56, 36)
     projection, why = messages.left_projection(binned, 128, 80)  # another size: no cloud
     assert projection is None
-    assert "binning 2x2" in why
-    assert "image is 128x80" in why
+    assert why == "left/camera_info is for 128x80, binning 2x2 = 64x40, image is 128x80"
+    projection, why = messages.left_projection(p_full, 64, 40)
+    assert why == "left/camera_info is for 128x80, image is 64x40"
+    uncalibrated = geometry_info(width=128, height=80)
+    uncalibrated.p = [0.0] * 12
+    projection, why = messages.left_projection(uncalibrated, 128, 80)
+    assert projection is None
+    assert "fx = 0.0" in why
+    assert "not a calibrated" in why

@@ -159,6 +159,7 @@ class FrameProcessor:
             LadderSegError: The Segmenter fails on the frame.
         """
         wanted = wanted or Wanted()
+        ready = ready or _unheard
         result = self._describe(frame)
         disparity = self._disparity(frame, wanted)
         result.outputs.disparity = disparity if wanted.disparity else None
@@ -167,10 +168,10 @@ class FrameProcessor:
             result.max_disparity = (
                 float(result.outputs.disparity[valid].max()) if valid.any() else 0.0
             )
-        if ready is not None and result.outputs.disparity is not None:
+        if result.outputs.disparity is not None:
             ready(result, "disparity")
         if wanted.segmentation:
-            self._segment(frame, disparity, wanted, result, ready or _unheard)
+            self._segment(frame, disparity, wanted, result, ready)
         return result
 
     def _describe(self, frame: StereoFrame) -> FrameResult:
@@ -294,7 +295,7 @@ class FrameProcessor:
                 ready(result, "points")
 
     def _describe_scale(self, frame: StereoFrame, result: FrameResult) -> None:
-        """Once per camera size and focal length: the network size it set (and any clamp)."""
+        """Once per camera size and network size: the network size it set (and any clamp)."""
         describe = getattr(self.segmenter, "describe_scale", None)
         said = describe(frame.width, frame.height, result.focal) if describe else None
         if said is not None:

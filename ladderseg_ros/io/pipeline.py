@@ -203,7 +203,13 @@ class MessagePipeline:
             geometry = dataclasses.replace(geometry, focal_source="left/camera_info")
             return StereoFrame(left, right, geometry=geometry, stamp=stamp, frame_id=frame_id), []
         if self.mode == "mono":
-            focal = messages.left_focal(left_info, width, height)
+            # a usable projection has the focal length (left_focal would check P again);
+            # left_focal says why there is none, or falls back to K
+            focal = (
+                projection[0]
+                if projection is not None
+                else messages.left_focal(left_info, width, height)
+            )
             geometry = FrameGeometry(
                 focal,
                 projection=projection,

@@ -25,6 +25,12 @@ process uses the package's Fast DDS profile
 (``config/fastdds_large_images.xml``). ``--root DIR`` runs the node of another checkout of
 the package; ``--before DIR`` runs a second checkout's node beside it, interleaved block by
 block with the floor and the first (a "before" column measured in the same run).
+``--free-network`` adds a third node in the same blocks, ``free``: the same node and weights
+with the Segmenter's call answered at once (labels and confidence at the camera's size and
+the labels at the network's size, written as a GPU's copy back would write them), as if the
+network and its resizes ran on an infinitely fast GPU. node/floor is what the package costs
+through its public interfaces, the tiny network's call included; free/floor is the
+package's own per-frame CPU work alone, the ceiling a car's GPU leaves it.
 
 Prints one row per size, mode and output set: median ms per frame of floor and node and
 node/floor; then stereo/received per size.
@@ -56,6 +62,7 @@ OUTPUT_SETS = {"labels": ("labels",), "all": ("labels", "color", "overlay", "con
 ENCODINGS = {"labels": "mono8", "color": "rgb8", "overlay": "rgb8", "confidence": "32FC1"}
 BASELINE = 0.5  # m
 SHIFT = 8  # px, the frames' disparity
+NAMESPACES = {"node": "n", "before": "b", "free": "z"}  # the floor is "f"
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -178,6 +185,36 @@ def floor_child(width: int, height: int, mode: str, namespace: str) -> None:
     with contextlib.suppress(KeyboardInterrupt):
         rclpy.spin(node)
     rclpy.try_shutdown()
+
+
+def free_network_node(ros_args: list[str]) -> int:
+    """``ladderseg_node`` whose Segmenter call costs nothing (``--free-network``).
+
+    Only the network's call is replaced: decoding, disparity, colours, overlay, encoding
+    and publishing are the node's own. The arrays are written (``np.full``), as the copy of
+    a GPU's outputs into host memory writes them.
+    """
+    from ladderseg_ros.inference.segmenter import SegmentationResult, Segmenter
+    from ladderseg_ros.ros import node
+
+    def free_call(
+        self: Segmenter,
+        rgb: np.ndarray,
+        disparity: np.ndarray | None = None,
+        baseline: float | None = None,
+        return_logits: bool = False,
+        focal_length: float | None = None,
+        return_confidence: bool = True,
+    ) -> SegmentationResult:
+        height, width = rgb.shape[:2]
+        net_width, net_height = self.network_size(width, height, focal_length)
+        labels = np.full((height, width), 1, np.uint8)
+        confidence = np.full((height, width), 1.0, np.float32) if return_confidence else None
+        small = np.full((net_height, net_width), 1, np.uint8)
+        return SegmentationResult(labels, confidence, None, small)
+
+    Segmenter.__call__ = free_call  # type: ignore[method-assign]
+    return node.main(["ladderseg_node", *ros_args])
 
 
 def start(command: list[str], log: Path, root: Path) -> subprocess.Popen[bytes]:
@@ -387,17 +424,21 @@ def run_phase(
     Their frames are measured in interleaved blocks (``measure``).
     """
     roots = {"node": args.root, **({"before": args.before} if args.before else {})}
+    if args.free_network:
+        roots["free"] = args.root
     procs: list[subprocess.Popen[bytes]] = []
     clients: dict[str, Client] = {}
     prefixes: dict[str, str] = {}
     for mode in modes:
         for name, root in roots.items():
-            namespace = f"/{name[0]}{mode[0]}"
+            namespace = f"/{NAMESPACES[name]}{mode[0]}"
             weights = weights_of(root, tmp / name, mode, width, height)
             params = [f"weights:={weights}", *args.param]
             if mode == "received":
                 params.append("disparity_source:=topic")
             command = [sys.executable, "-m", "ladderseg_ros.ros.node", "--ros-args"]
+            if name == "free":
+                command = [sys.executable, __file__, "--free-node", "--ros-args"]
             command += [a for p in params for a in ("-p", p)]
             command += ["-r", f"__ns:={namespace}"]
             procs.append(start(command, tmp / f"{name}-{size}-{mode}.log", root))
@@ -453,7 +494,14 @@ def main(argv: list[str] | None = None) -> int:
         "--before", type=Path, help="another checkout whose node runs beside, interleaved"
     )
     parser.add_argument("--param", action="append", default=[], help="NAME:=VALUE for the node")
+    parser.add_argument(
+        "--free-network", action="store_true", help="add the node with a free network beside"
+    )
     parser.add_argument("--floor-child", nargs=3, metavar=("SIZE", "MODE", "NS"))
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--free-node"]:  # a child: the node with a free network
+        _set_profile()
+        return free_network_node(argv[1:])
     args = parser.parse_args(argv)
     _set_profile()
     if args.floor_child:
@@ -483,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
         rclpy.try_shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\nload average {os.getloadavg()[0]:.2f}")
-    nodes = ["before", "node"] if args.before else ["node"]
+    nodes = [n for n in ("before", "node", "free") if n in rows[0][3]] if rows else ["node"]
     head = " | ".join(f"{n} ms | {n}/floor" for n in nodes)
     print(f"| size | mode | outputs | floor ms | {head} |")
     print("|---|---|---|---|" + "---|---|" * len(nodes))
@@ -494,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     for (size, mode, name), ms in by_key.items():
         received = by_key.get((size, "received", name))
         if mode == "stereo" and received:
-            ratios = ", ".join(f"{n} {ms[n] / received[n]:.2f}" for n in nodes)
+            ratios = ", ".join(f"{n} {ms[n] / received[n]:.2f}" for n in nodes if n in ms)
             print(f"computed/received disparity {size} {name}: {ratios}")
     return 0
 

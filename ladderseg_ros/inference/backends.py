@@ -602,6 +602,11 @@ class OnnxRuntimeBackend:
             self._proto = onnx.load(str(onnx_path))
         except Exception as exc:
             raise BackendError(f"{onnx_path}: ONNX Runtime cannot load it ({exc})") from exc
+        from ladderseg_ros.inference.export import camera_graph_problem
+
+        problem = camera_graph_problem(self._proto, onnx_path)
+        if problem is not None:
+            raise BackendError(problem)
         if mean is None or std is None:
             mean, std = self._normalization()
         self._mean, self._std = tuple(mean), tuple(std)
@@ -641,16 +646,14 @@ class OnnxRuntimeBackend:
         raise BackendError(f"{self._path}: no normalization in its metadata: pass mean and std")
 
     def _new_session(self, key: _SessionKey) -> ort.InferenceSession:
-        import onnx
         import onnxruntime as ort
 
-        from ladderseg_ros.inference.camera_graph import with_camera_io
+        from ladderseg_ros.inference.camera_graph import camera_model
 
         camera, network, disparity, logits, confidence = key
-        model = onnx.ModelProto()
-        model.CopyFrom(self._proto)
-        with_label_outputs(model, keep_logits=logits)
-        with_camera_io(model, camera, network, self._mean, self._std, disparity, confidence)
+        model = camera_model(
+            self._proto, camera, network, self._mean, self._std, disparity, confidence, logits
+        )
         options = ort_session_options(self._threads)
         return ort.InferenceSession(model.SerializeToString(), options, providers=self._providers)
 

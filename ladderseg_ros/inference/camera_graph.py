@@ -12,7 +12,9 @@ rescaled to the network's size inside the graph.
 
 A graph is built for one camera size, network size and disparity size (all static: ONNX
 Runtime folds the shape arithmetic and plans its buffers once); the resampling tables are
-constants in it.
+constants in it. ``camera_model`` builds the graph the ONNX Runtime backend runs;
+``ladderseg export --camera`` writes the same graph to a file for ONNX Runtime or TensorRT
+elsewhere (``export.write_camera_graph``).
 """
 
 from __future__ import annotations
@@ -128,6 +130,37 @@ def _rename_output(graph: onnx.GraphProto, old: str, new: str) -> None:
         for i, name in enumerate(node.output):
             if name == old:
                 node.output[i] = new
+
+
+def camera_model(
+    network_graph: onnx.ModelProto,
+    camera: tuple[int, int],
+    network: tuple[int, int],
+    mean: Sequence[float],
+    std: Sequence[float],
+    disparity: tuple[int, int] | None = None,
+    confidence: bool = True,
+    logits: bool = False,
+) -> onnx.ModelProto:
+    """The graph from the camera's bytes to camera-sized labels, for one camera size.
+
+    A copy of ``network_graph`` (``export.export_onnx``, or its int8 form: input ``image``,
+    output ``logits``) with the label outputs (``backends.with_label_outputs``) and the
+    camera-sized input and outputs (``with_camera_io``, whose docstring gives the inputs and
+    outputs) added. ``network_graph`` is not changed.
+
+    Raises:
+        BackendError: the number of classes is unknown.
+        ValueError: a scale-selection network without ``disparity``.
+    """
+    import onnx
+
+    from ladderseg_ros.inference.backends import with_label_outputs
+
+    model = onnx.ModelProto()
+    model.CopyFrom(network_graph)
+    with_label_outputs(model, keep_logits=logits)
+    return with_camera_io(model, camera, network, mean, std, disparity, confidence)
 
 
 def with_camera_io(

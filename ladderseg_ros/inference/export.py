@@ -19,6 +19,8 @@ from ladderseg_ros.weights import WeightsError, WeightsMetadata
 
 _LOG = logging.getLogger(__name__)
 METADATA_KEY = "ladderseg"
+#: metadata of a camera graph (``write_camera_graph``): the sizes it was built for
+CAMERA_GRAPH_KEY = "ladderseg_camera_graph"
 DEFAULT_OPSET = 17
 
 
@@ -148,11 +150,96 @@ def export_onnx(
     return path
 
 
+def write_camera_graph(
+    network_graph: str | Path,
+    path: str | Path,
+    camera: tuple[int, int],
+    network: tuple[int, int],
+    disparity: tuple[int, int] | None = None,
+    confidence: bool = True,
+    overwrite: bool = False,
+) -> Path:
+    """Writes the graph the ONNX Runtime backend runs for one camera, for use elsewhere.
+
+    The graph takes the camera's bytes and returns camera-sized labels: resizing to the
+    network's size, normalization, the network, argmax, confidence and resizing back all run
+    inside it (``camera_graph.camera_model``), so ONNX Runtime, TensorRT or a C++ node runs
+    every per-pixel step where the network runs. Sizes are static; the metadata of
+    ``network_graph`` is kept and the sizes are added under ``CAMERA_GRAPH_KEY``. Such a
+    file is refused where a network graph is expected (``read_onnx_metadata``).
+
+    Args:
+        network_graph: an exported network (``export_onnx``, or its int8 form).
+        path: output ``.onnx`` file, written atomically.
+        camera: (width, height) W, H of the camera images.
+        network: (width, height) the network runs at (``Segmenter.network_size``).
+        disparity: (width, height) of the disparity fed to a scale-selection network (in
+            pixels of its own width; None for a plain network).
+        confidence: keep the ``confidence`` output.
+        overwrite: replace an existing ``path`` (False refuses it before any work).
+
+    Returns:
+        ``path``. Inputs ``camera`` (1, H, W, 3) uint8 RGB [, ``disparity`` (1, 1, hd, wd)
+        float32, 0 = invalid, ``baseline`` (1,) float32 m]; outputs ``labels`` (1, 1, H, W)
+        uint8 trainIds [, ``confidence`` (1, 1, H, W) float32] [, ``network_labels`` (1, h, w)
+        uint8 where the sizes differ].
+
+    Raises:
+        ExportError: ``network_graph`` is unreadable, or its metadata unusable.
+        OutputExistsError: ``path`` exists and ``overwrite`` is False.
+    """
+    import json
+
+    import onnx
+
+    from ladderseg_ros.inference.camera_graph import camera_model
+
+    path = Path(path)
+    if not overwrite:
+        refuse_existing(path, hint=" (--force replaces it)")
+    metadata = read_onnx_metadata(network_graph)
+    proto = onnx.load(str(network_graph))
+    model = camera_model(proto, camera, network, metadata.mean, metadata.std, disparity, confidence)
+    entry = model.metadata_props.add()
+    entry.key = CAMERA_GRAPH_KEY
+    entry.value = json.dumps(
+        {
+            "camera": list(camera),
+            "network": list(network),
+            "disparity": list(disparity) if disparity is not None else None,
+            "confidence": confidence,
+        }
+    )
+    with atomic_output(path, overwrite=overwrite, suffix=".onnx") as tmp:
+        onnx.save(model, str(tmp))
+    return path
+
+
+def camera_graph_problem(proto: object, path: str | Path) -> str | None:
+    """One line when ``proto`` is a camera graph (``write_camera_graph``), else None."""
+    import json
+
+    props = {p.key: p.value for p in proto.metadata_props}  # type: ignore[attr-defined]
+    if CAMERA_GRAPH_KEY not in props:
+        return None
+    try:
+        sizes = json.loads(props[CAMERA_GRAPH_KEY])
+        what = "for {}x{} images (network {}x{})".format(*sizes["camera"], *sizes["network"])
+    except (ValueError, KeyError, TypeError, IndexError):
+        what = "(unreadable sizes)"
+    return (
+        f"{path} is a camera graph {what}, made by `ladderseg export --camera`: run it as it "
+        "is in ONNX Runtime or TensorRT; the node, predict and segment-bag take the "
+        ".safetensors weights or a network graph (`ladderseg export` without --camera)"
+    )
+
+
 def read_onnx_metadata(path: str | Path) -> WeightsMetadata:
     """The weights metadata embedded by ``export_onnx``.
 
     Raises:
-        ExportError: missing or unreadable file, or no valid ladderseg metadata in it.
+        ExportError: missing or unreadable file, no valid ladderseg metadata in it, or a
+            camera graph (``write_camera_graph``), which runs only as it is.
     """
     import onnx
 
@@ -163,6 +250,9 @@ def read_onnx_metadata(path: str | Path) -> WeightsMetadata:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as exc:
         raise ExportError(f"{path}: not a readable ONNX model ({exc})") from exc
+    problem = camera_graph_problem(proto, path)
+    if problem is not None:
+        raise ExportError(problem)
     props = {p.key: p.value for p in proto.metadata_props}
     if METADATA_KEY not in props:
         raise ExportError(f"{path}: no ladderseg metadata (not exported by ladderseg export)")

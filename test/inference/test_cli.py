@@ -126,3 +126,99 @@ def test_device_takes_a_gpu_index_and_names_a_bad_one(command: str, capsys) -> N
         parser.parse_args([command, *positional, *weights, "--device", "cuda:one"])
     assert exit_info.value.code == 2
     assert "after cuda: comes a GPU index 0, 1, 2, ... as in cuda:1" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Tiny weights that record a trained scale (128x64 at fx 100 px): the network size
+    then differs from the camera's."""
+    torch.manual_seed(1)
+    folder = tmp_path_factory.mktemp("trained")
+    paths = {}
+    for name in ("ldn_tiny", "ldn_tiny_ss"):
+        model = build_model(name)
+        meta = WeightsMetadata.for_label_set(
+            model.config, "cityscapes", input_size=(128, 64), focal_length=100.0
+        )
+        paths[name] = save_weights(folder / f"{name}.safetensors", model, meta)
+    return paths
+
+
+@pytest.mark.parametrize("name", ["ldn_tiny", "ldn_tiny_ss"])
+def test_export_camera_graph_is_the_graph_the_backend_runs(trained, tmp_path, capsys, name) -> None:
+    """A camera graph takes the camera's bytes and gives what the node's Segmenter gives."""
+    import onnxruntime as ort
+
+    from ladderseg_ros.inference import Segmenter
+
+    out = tmp_path / "camera.onnx"
+    camera = (240, 110)  # at fx 200 px the trained scale (fx 100 px) wants 120x55: 128x64
+    args = ["export", str(trained[name]), "--onnx", str(out), "--camera", "240x110"]
+    assert main([*args, "--focal-length", "200", "--check"]) == 0
+    printed = capsys.readouterr().out
+    assert "network 128x64 at the trained scale" in printed
+    assert "agree on" in printed
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    inputs = {i.name: (i.shape, i.type) for i in session.get_inputs()}
+    assert inputs["camera"] == ([1, 110, 240, 3], "tensor(uint8)")
+    outputs = {o.name: o.shape for o in session.get_outputs()}
+    assert outputs == {
+        "labels": [1, 1, 110, 240],
+        "confidence": [1, 1, 110, 240],
+        "network_labels": [1, 64, 128],
+    }
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, (camera[1], camera[0], 3), dtype=np.uint8)
+    feed = {"camera": rgb[None]}
+    disparity = baseline = None
+    if name == "ldn_tiny_ss":
+        assert inputs["disparity"] == ([1, 1, 110, 240], "tensor(float)")
+        disparity = (rng.random((camera[1], camera[0])) * 20).astype(np.float32)
+        baseline = 0.5
+        feed |= {"disparity": disparity[None, None], "baseline": np.asarray([0.5], np.float32)}
+    labels, confidence = session.run(["labels", "confidence"], feed)
+    graph = Segmenter.from_weights(trained[name], backend="onnxruntime", resize_in_graph=True)
+    expected = graph(rgb, disparity, baseline, focal_length=200.0)
+    np.testing.assert_array_equal(labels[0, 0], expected.labels)
+    np.testing.assert_allclose(confidence[0, 0], expected.confidence, rtol=1e-5, atol=1e-6)
+    cpu = Segmenter.from_weights(trained[name], backend="onnxruntime", device="cpu")
+    assert np.mean(labels[0, 0] == cpu(rgb, disparity, baseline, focal_length=200.0).labels) > 0.999
+
+
+def test_camera_graph_runs_only_as_it_is(trained, tmp_path) -> None:
+    """Where a network graph is expected a camera graph is refused with one line saying so."""
+    from ladderseg_ros.inference import Segmenter
+    from ladderseg_ros.inference.backends import BackendError, OnnxRuntimeBackend
+    from ladderseg_ros.inference.export import ExportError
+
+    out = tmp_path / "camera.onnx"
+    args = ["export", str(trained["ldn_tiny"]), "--onnx", str(out), "--camera", "256x128"]
+    assert main([*args, "--network-size", "128x64", "--no-confidence"]) == 0
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == ["labels", "network_labels"]
+    line = f"{out} is a camera graph for 256x128 images \\(network 128x64\\)"
+    with pytest.raises(ExportError, match=line):
+        Segmenter.from_weights(out, backend="onnxruntime")
+    with pytest.raises(BackendError, match=line):
+        OnnxRuntimeBackend(out, "cpu")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--focal-length", "500"], "--focal-length: only with --camera WxH"),
+        (["--camera", "64x64", "--disparity-size", "64x64"], "does not select scales"),
+        (["--camera", "64x64", "--focal-length", "5", "--network-size", "64x64"], "give it or"),
+        (["--camera", "8192x8192"], "--camera 8192x8192 has more than 33554432 pixels"),
+        (["--camera", "64x64", "--network-size", "8192x8192"], "--network-size 8192x8192"),
+    ],
+)
+def test_export_camera_options_are_checked_before_any_work(
+    trained, tmp_path, capsys, extra, message
+) -> None:
+    out = tmp_path / "camera.onnx"
+    assert main(["export", str(trained["ldn_tiny"]), "--onnx", str(out), *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()

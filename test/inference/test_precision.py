@@ -237,6 +237,11 @@ def test_export_cli_int8_writes_a_model_the_segmenter_runs_as_int8(
         int8=True,
         calibration_frames=2,
         force=False,
+        camera=None,
+        focal_length=None,
+        network_size=None,
+        disparity_size=None,
+        no_confidence=False,
     )
     assert export_cli.run(args) == 0
     assert onnx_precision(out) == "int8"

@@ -28,9 +28,10 @@ block with the floor and the first (a "before" column measured in the same run).
 ``--free-network`` adds a third node in the same blocks, ``free``: the same node and weights
 with the Segmenter's call answered at once (labels and confidence at the camera's size and
 the labels at the network's size, written as a GPU's copy back would write them), as if the
-network and its resizes ran on an infinitely fast GPU. node/floor is what the package costs
-through its public interfaces, the tiny network's call included; free/floor is the
-package's own per-frame CPU work alone, the ceiling a car's GPU leaves it.
+network and its resizes ran on an infinitely fast GPU (``--root``'s node, whose Segmenter
+must take this release's call and return its ``SegmentationResult``). node/floor is what the
+package costs through its public interfaces, the tiny network's call included; free/floor is
+the package's own per-frame CPU work alone, the ceiling a car's GPU leaves it.
 
 Prints one row per size, mode and output set: median ms per frame of floor and node and
 node/floor; then stereo/received per size.

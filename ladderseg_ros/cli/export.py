@@ -186,12 +186,13 @@ def _export_camera(args: argparse.Namespace, model: LadderSeg, metadata: Weights
     outputs += ", confidence (1, 1, {1}, {0}) float32".format(*camera) if confidence else ""
     if network != camera:
         outputs += ", network_labels (1, {1}, {0}) uint8".format(*network)
-    scale = (
-        "as asked"
-        if args.network_size
-        else f"at the trained scale ({metadata.describe_scale()}"
-        + (f", camera fx {args.focal_length:g} px)" if args.focal_length else ", trained width)")
-    )
+    if args.network_size:
+        scale = "as asked"
+    elif metadata.input_size is None:
+        scale = "(the camera's: the weights record no trained scale)"
+    else:
+        camera_fx = f"camera fx {args.focal_length:g} px" if args.focal_length else "trained width"
+        scale = f"at the trained scale ({metadata.describe_scale()}, {camera_fx})"
     print(
         f"wrote {args.onnx} ({metadata.model.name}{', int8' if args.int8 else ''}): camera graph "
         f"for {camera[0]}x{camera[1]} images, network {network[0]}x{network[1]} {scale}; "

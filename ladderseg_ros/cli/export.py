@@ -75,7 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--disparity-size",
         type=parse_size,
-        help="--camera, scale selection: size of the disparity fed (default: the camera's)",
+        help="--camera, scale selection: size of the disparity fed: the camera's (default), "
+        "a scaled copy of it or the network's",
     )
     parser.add_argument(
         "--no-confidence", action="store_true", help="--camera: no confidence output"
@@ -156,11 +157,12 @@ def _export_camera(args: argparse.Namespace, model: LadderSeg, metadata: Weights
     """The camera graph of ``args.camera`` at ``args.onnx`` (fp32, or int8 with ``--int8``).
 
     Raises:
-        ExportCliError: ``--disparity-size`` for a plain network, or ``--check`` disagreement.
+        ExportCliError: ``--disparity-size`` for a plain network, or one the node refuses
+            (``segmenter.disparity_fits``), or ``--check`` disagreement.
     """
     from ladderseg_ros.inference.backends import TorchBackend
     from ladderseg_ros.inference.export import write_camera_graph
-    from ladderseg_ros.inference.segmenter import Segmenter
+    from ladderseg_ros.inference.segmenter import Segmenter, disparity_fits
 
     if args.disparity_size is not None and not metadata.model.uses_disparity:
         raise ExportCliError(
@@ -172,6 +174,12 @@ def _export_camera(args: argparse.Namespace, model: LadderSeg, metadata: Weights
     reference = Segmenter(backend, metadata, args.network_size)
     network = reference.network_size(*camera, args.focal_length)
     disparity = (args.disparity_size or camera) if metadata.model.uses_disparity else None
+    if disparity is not None and not disparity_fits(disparity[::-1], camera[::-1], network):
+        raise ExportCliError(
+            f"--disparity-size {disparity[0]}x{disparity[1]} does not fit the {camera[0]}x"
+            f"{camera[1]} camera: the node takes the camera's size, a scaled copy of it (at "
+            f"most its size) or the network's ({network[0]}x{network[1]})"
+        )
     confidence = not args.no_confidence
     with tempfile.TemporaryDirectory() as tmp:
         graph = Path(tmp) / "network.onnx"

@@ -222,3 +222,18 @@ def test_export_camera_options_are_checked_before_any_work(
     assert main(["export", str(trained["ldn_tiny"]), "--onnx", str(out), *extra]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("size", ["100x100", "512x256", "250x130"])
+def test_export_camera_refuses_a_disparity_size_the_node_refuses(
+    trained, tmp_path, capsys, size
+) -> None:
+    """Another aspect, or larger than the camera: the node refuses such a disparity, and the
+    graph would stretch it; nothing is written (not even with --check)."""
+    out = tmp_path / "camera.onnx"
+    args = ["export", str(trained["ldn_tiny_ss"]), "--onnx", str(out), "--camera", "256x128"]
+    assert main([*args, "--disparity-size", size, "--check"]) == 2
+    err = capsys.readouterr().err
+    assert f"--disparity-size {size} does not fit the 256x128 camera" in err
+    assert "network's (128x64)" in err
+    assert not out.exists()

@@ -81,6 +81,16 @@ def test_overwrite_replaces(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("overwrite", [False, True])
+def test_a_directory_is_never_replaced_by_a_file(tmp_path: Path, overwrite: bool) -> None:
+    path = tmp_path / "out.onnx"
+    path.mkdir()
+    with pytest.raises(OutputExistsError, match="out.onnx is a directory, expected an output"):
+        write_bytes_atomic(path, b"new", overwrite=overwrite)
+    assert path.is_dir()
+    assert _names(tmp_path) == ["out.onnx"]
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
 def test_error_inside_block_leaves_target_and_no_temp(tmp_path: Path, overwrite: bool) -> None:
     path = tmp_path / "out.bin"
     if overwrite:

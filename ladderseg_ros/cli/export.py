@@ -28,7 +28,7 @@ import numpy as np
 
 from ladderseg_ros.cli.args import parse_size, plain_help, positive_float, positive_int
 from ladderseg_ros.errors import LadderSegError
-from ladderseg_ros.fileio import refuse_existing
+from ladderseg_ros.fileio import refuse_directory, refuse_existing
 
 if TYPE_CHECKING:
     from ladderseg_ros.inference.segmenter import Segmenter
@@ -104,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     if args.calibration_frames < 1:
         raise ExportCliError(f"--calibration-frames must be >= 1, got {args.calibration_frames}")
     _check_camera_arguments(args)
-    if not args.force:  # before loading anything
+    refuse_directory(args.onnx, ExportCliError)  # before loading anything
+    if not args.force:
         refuse_existing(args.onnx, ExportCliError, " (--force replaces it)")
     model, metadata = load_weights(args.weights)
     if args.camera is not None:

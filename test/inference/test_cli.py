@@ -237,3 +237,16 @@ def test_export_camera_refuses_a_disparity_size_the_node_refuses(
     assert f"--disparity-size {size} does not fit the 256x128 camera" in err
     assert "network's (128x64)" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["--camera", "64x64"]])
+def test_export_refuses_a_directory_as_output_even_with_force(
+    trained, tmp_path, capsys, extra
+) -> None:
+    out = tmp_path / "out.onnx"
+    out.mkdir()
+    args = ["export", str(trained["ldn_tiny"]), "--onnx", str(out), "--force", *extra]
+    assert main(args) == 2
+    assert f"{out} is a directory, expected an output file" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.onnx"]
+    assert out.is_dir()

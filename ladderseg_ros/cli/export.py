@@ -13,8 +13,10 @@ runs for that camera instead, for ONNX Runtime, TensorRT or a C++ node elsewhere
 baseline), resized to the network's size, normalized, segmented, and ``labels`` (1, 1, H, W)
 uint8 trainIds and ``confidence`` (1, 1, H, W) float32 out, all sizes fixed. The network
 runs at the scale the weights were trained at, from the camera's ``--focal-length`` (fx in
-pixels at WxH; without it, the trained width) or at ``--network-size``. Such a file runs only
-as it is: the node, predict and segment-bag take the weights or the network graph.
+pixels at WxH; without it, the trained width) or at ``--network-size``. With ``--int8`` it is
+for ONNX Runtime: its uint8 activations have zero points, which TensorRT refuses (build a
+TensorRT engine from the fp32 graph). Such a file runs only as it is: the node, predict and
+segment-bag take the weights or the network graph.
 """
 
 from __future__ import annotations
@@ -206,6 +208,8 @@ def _export_camera(args: argparse.Namespace, model: LadderSeg, metadata: Weights
         f"for {camera[0]}x{camera[1]} images, network {network[0]}x{network[1]} {scale}; "
         f"inputs {inputs}; outputs {outputs}"
     )
+    if args.int8:
+        print("int8 with uint8 zero points: for ONNX Runtime (TensorRT takes the fp32 graph)")
     if args.check:
         if args.int8:
             print("--check compares fp32 with torch; for int8 run bench/int8_accuracy.py")

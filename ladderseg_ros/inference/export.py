@@ -164,7 +164,10 @@ def write_camera_graph(
     The graph takes the camera's bytes and returns camera-sized labels: resizing to the
     network's size, normalization, the network, argmax, confidence and resizing back all run
     inside it (``camera_graph.camera_model``), so ONNX Runtime, TensorRT or a C++ node runs
-    every per-pixel step where the network runs. Sizes are static; the metadata of
+    every per-pixel step where the network runs. uint8 appears only at the inputs and
+    outputs (``camera_graph.uint8_at_io_only``: TensorRT takes it nowhere else); an int8
+    ``network_graph`` keeps ONNX Runtime's uint8 zero points, which TensorRT refuses.
+    Sizes are static; the metadata of
     ``network_graph`` is kept and the sizes are added under ``CAMERA_GRAPH_KEY``. Such a
     file is refused where a network graph is expected (``read_onnx_metadata``).
 
@@ -192,7 +195,7 @@ def write_camera_graph(
 
     import onnx
 
-    from ladderseg_ros.inference.camera_graph import camera_model
+    from ladderseg_ros.inference.camera_graph import camera_model, uint8_at_io_only
 
     path = Path(path)
     if not overwrite:
@@ -200,6 +203,7 @@ def write_camera_graph(
     metadata = read_onnx_metadata(network_graph)
     proto = onnx.load(str(network_graph))
     model = camera_model(proto, camera, network, metadata.mean, metadata.std, disparity, confidence)
+    uint8_at_io_only(model)  # TensorRT takes uint8 at a network's inputs and outputs only
     entry = model.metadata_props.add()
     entry.key = CAMERA_GRAPH_KEY
     entry.value = json.dumps(

@@ -144,6 +144,36 @@ def trained(tmp_path_factory):
     return paths
 
 
+def _uint8_nodes(path) -> list[tuple[str, list[str], list[str]]]:
+    """(op, input names, output names) of every node of the file with a uint8 input or output."""
+    import onnx
+
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    graph = model.graph
+    values = [*graph.value_info, *graph.input, *graph.output]
+    types = {v.name: v.type.tensor_type.elem_type for v in values}
+    types |= {i.name: i.data_type for i in graph.initializer}
+    uint8 = onnx.TensorProto.UINT8
+    return [
+        (n.op_type, list(n.input), list(n.output))
+        for n in graph.node
+        if uint8 in [types.get(name) for name in [*n.input, *n.output]]
+    ]
+
+
+def _assert_uint8_only_at_inputs_and_outputs(path, outputs: list[str]) -> None:
+    """TensorRT takes uint8 only as a network's input or output, cast from or to float."""
+    expected = [("Cast", ["camera"], [_cast_output(path)])]
+    expected += [("Cast", [f"_{name}_float"], [name]) for name in outputs]
+    assert _uint8_nodes(path) == expected
+
+
+def _cast_output(path) -> str:
+    import onnx
+
+    return next(n.output[0] for n in onnx.load(str(path)).graph.node if n.input == ["camera"])
+
+
 @pytest.mark.parametrize("name", ["ldn_tiny", "ldn_tiny_ss"])
 def test_export_camera_graph_is_the_graph_the_backend_runs(trained, tmp_path, capsys, name) -> None:
     """A camera graph takes the camera's bytes and gives what the node's Segmenter gives."""
@@ -167,6 +197,7 @@ def test_export_camera_graph_is_the_graph_the_backend_runs(trained, tmp_path, ca
         "confidence": [1, 1, 110, 240],
         "network_labels": [1, 64, 128],
     }
+    _assert_uint8_only_at_inputs_and_outputs(out, ["labels", "network_labels"])
     rng = np.random.default_rng(5)
     rgb = rng.integers(0, 256, (camera[1], camera[0], 3), dtype=np.uint8)
     feed = {"camera": rgb[None]}
@@ -198,6 +229,7 @@ def test_camera_graph_runs_only_as_it_is(trained, tmp_path) -> None:
 
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [o.name for o in session.get_outputs()] == ["labels", "network_labels"]
+    _assert_uint8_only_at_inputs_and_outputs(out, ["labels", "network_labels"])
     line = f"{out} is a camera graph for 256x128 images \\(network 128x64\\)"
     with pytest.raises(ExportError, match=line):
         Segmenter.from_weights(out, backend="onnxruntime")

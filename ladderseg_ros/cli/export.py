@@ -30,7 +30,7 @@ import numpy as np
 
 from ladderseg_ros.cli.args import parse_size, plain_help, positive_float, positive_int
 from ladderseg_ros.errors import LadderSegError
-from ladderseg_ros.fileio import refuse_directory, refuse_existing
+from ladderseg_ros.fileio import atomic_output, refuse_directory, refuse_existing
 
 if TYPE_CHECKING:
     from ladderseg_ros.inference.segmenter import Segmenter
@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     """Exports ``args.weights`` to ``args.onnx`` (fp32, or int8 with ``--int8``); returns 0.
 
     Raises:
-        ExportCliError: refused arguments, an existing output, or ``--check`` disagreement.
+        ExportCliError: refused arguments, an existing output, or ``--check`` disagreement
+            (then nothing is written).
     """
     from ladderseg_ros.inference.export import export_onnx, is_onnx_file
     from ladderseg_ros.weights import load_weights
@@ -116,15 +117,15 @@ def run(args: argparse.Namespace) -> int:
     if args.int8:
         _export_int8(args, model, metadata)
         return 0
-    path = export_onnx(
-        model, metadata, args.onnx, opset=args.opset, example_size=example, overwrite=args.force
-    )
-    print(f"wrote {path} ({metadata.model.name}, opset {args.opset}, dynamic height/width)")
-    if args.check:
-        agreement = _check(args.weights, path, example)
+    agreement = None
+    with atomic_output(args.onnx, args.force, ".onnx") as out:
+        export_onnx(model, metadata, out, opset=args.opset, example_size=example)
+        if args.check:  # before publishing: a model that fails the check is not kept
+            agreement = _check(args.weights, out, example)
+            _refuse_disagreement(args.onnx, agreement)
+    print(f"wrote {args.onnx} ({metadata.model.name}, opset {args.opset}, dynamic height/width)")
+    if agreement is not None:
         print(f"torch vs onnxruntime labels agree on {100 * agreement:.3f}% of pixels")
-        if agreement < 0.999:
-            raise ExportCliError(f"{path}: only {100 * agreement:.3f}% label agreement with torch")
     return 0
 
 
@@ -184,10 +185,18 @@ def _export_camera(args: argparse.Namespace, model: LadderSeg, metadata: Weights
             f"most its size) or the network's ({network[0]}x{network[1]})"
         )
     confidence = not args.no_confidence
-    with tempfile.TemporaryDirectory() as tmp:
+    check = args.check and not args.int8
+    agreement = None
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        atomic_output(args.onnx, args.force, ".onnx") as out,
+    ):
         graph = Path(tmp) / "network.onnx"
         _network_graph(args, model, metadata, graph)
-        write_camera_graph(graph, args.onnx, camera, network, disparity, confidence, args.force)
+        write_camera_graph(graph, out, camera, network, disparity, confidence, overwrite=True)
+        if check:  # before publishing: a graph that fails the check is not kept
+            agreement = _check_camera(reference, out, camera, args.focal_length, disparity)
+            _refuse_disagreement(args.onnx, agreement)
     inputs = "camera (1, {1}, {0}, 3) uint8 RGB".format(*camera)
     if disparity is not None:
         inputs += ", disparity (1, 1, {1}, {0}) float32 px, baseline (1,) float32 m".format(
@@ -210,17 +219,23 @@ def _export_camera(args: argparse.Namespace, model: LadderSeg, metadata: Weights
     )
     if args.int8:
         print("int8 with uint8 zero points: for ONNX Runtime (TensorRT takes the fp32 graph)")
-    if args.check:
-        if args.int8:
-            print("--check compares fp32 with torch; for int8 run bench/int8_accuracy.py")
-            return 0
-        agreement = _check_camera(reference, args.onnx, camera, args.focal_length, disparity)
+    if args.check and args.int8:
+        print("--check compares fp32 with torch; for int8 run bench/int8_accuracy.py")
+    if agreement is not None:
         print(f"torch vs the camera graph: labels agree on {100 * agreement:.3f}% of pixels")
-        if agreement < 0.999:
-            raise ExportCliError(
-                f"{args.onnx}: only {100 * agreement:.3f}% label agreement with torch"
-            )
     return 0
+
+
+def _refuse_disagreement(path: Path, agreement: float) -> None:
+    """``--check``: below 99.9% label agreement the output is not written.
+
+    Raises:
+        ExportCliError: the agreement is below 99.9%.
+    """
+    if agreement < 0.999:
+        raise ExportCliError(
+            f"{path}: only {100 * agreement:.3f}% label agreement with torch; not written"
+        )
 
 
 def _network_graph(

@@ -282,3 +282,34 @@ def test_export_refuses_a_directory_as_output_even_with_force(
     assert f"{out} is a directory, expected an output file" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.onnx"]
     assert out.is_dir()
+
+
+def test_export_camera_check_that_fails_writes_nothing(
+    trained, tmp_path, capsys, monkeypatch
+) -> None:
+    """A camera graph that disagrees with torch (here normalized without the std) is refused
+    by --check and not left behind: a rerun is not met by "exists already"."""
+    from ladderseg_ros.inference import camera_graph
+
+    def without_std(model, camera, network, mean, std, *args):
+        return with_camera_io(model, camera, network, mean, (1 / 255, 1 / 255, 1 / 255), *args)
+
+    with_camera_io = camera_graph.with_camera_io
+    monkeypatch.setattr(camera_graph, "with_camera_io", without_std)
+    out = tmp_path / "camera.onnx"
+    args = ["export", str(trained["ldn_tiny"]), "--onnx", str(out), "--camera", "200x100"]
+    assert main([*args, "--check"]) == 2
+    captured = capsys.readouterr()
+    assert "% label agreement with torch; not written" in captured.err
+    assert "wrote" not in captured.out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_check_that_fails_writes_nothing(weights, tmp_path, capsys, monkeypatch) -> None:
+    from ladderseg_ros.cli import export as export_cli
+
+    monkeypatch.setattr(export_cli, "_check", lambda *args: 0.5)
+    out = tmp_path / "net.onnx"
+    assert main(["export", str(weights["ldn_tiny"]), "--onnx", str(out), "--check"]) == 2
+    assert f"{out}: only 50.000% label agreement with torch; not written" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -216,7 +216,7 @@ def test_export_camera_graph_is_the_graph_the_backend_runs(trained, tmp_path, ca
     assert np.mean(labels[0, 0] == cpu(rgb, disparity, baseline, focal_length=200.0).labels) > 0.999
 
 
-def test_camera_graph_runs_only_as_it_is(trained, tmp_path) -> None:
+def test_camera_graph_runs_only_as_it_is(trained, tmp_path, capsys) -> None:
     """Where a network graph is expected a camera graph is refused with one line saying so."""
     from ladderseg_ros.inference import Segmenter
     from ladderseg_ros.inference.backends import BackendError, OnnxRuntimeBackend
@@ -235,6 +235,23 @@ def test_camera_graph_runs_only_as_it_is(trained, tmp_path) -> None:
         Segmenter.from_weights(out, backend="onnxruntime")
     with pytest.raises(BackendError, match=line):
         OnnxRuntimeBackend(out, "cpu")
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"ladderseg info: error: {out} is a camera graph for 256x128 images" in err
+    assert "Traceback" not in err
+
+
+def test_info_reads_a_network_graph(trained, tmp_path, capsys) -> None:
+    """``info`` reads what an exported network graph carries, as for its weights."""
+    out = tmp_path / "net.onnx"
+    assert main(["export", str(trained["ldn_tiny"]), "--onnx", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out), "--size", "128x64"]) == 0
+    printed = capsys.readouterr().out
+    assert f"ldn_tiny ({out})" in printed
+    assert f"{out}: trained at 128x64, fx 100 px" in printed
+    assert f"{out}: 19 classes (cityscapes): road, sidewalk" in printed
 
 
 @pytest.mark.parametrize(

@@ -330,3 +330,28 @@ def test_export_check_that_fails_writes_nothing(weights, tmp_path, capsys, monke
     assert main(["export", str(weights["ldn_tiny"]), "--onnx", str(out), "--check"]) == 2
     assert f"{out}: only 50.000% label agreement with torch; not written" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("fixture", "extra", "said"),
+    [
+        (
+            "trained",
+            ["--camera", "256x128", "--focal-length", "50"],
+            "network 128x64 at the trained scale (128x64, fx 100 px, camera fx 50 px), clamped "
+            "from 512x256 to the trained input's 8192 pixels;",
+        ),
+        (
+            "weights",
+            ["--camera", "200x100"],
+            "network 200x100 at the camera's size (the weights record no trained scale);",
+        ),
+    ],
+)
+def test_export_camera_says_how_the_network_size_was_chosen(
+    request, tmp_path, capsys, fixture, extra, said
+) -> None:
+    """A size clamped below the trained scale, or no trained scale, is said as such."""
+    weights = request.getfixturevalue(fixture)["ldn_tiny"]
+    assert main(["export", str(weights), "--onnx", str(tmp_path / "c.onnx"), *extra]) == 0
+    assert said in capsys.readouterr().out

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ladderseg_ros.errors import LadderSegError
-from ladderseg_ros.fileio import atomic_output, refuse_existing
+from ladderseg_ros.fileio import atomic_output, one_line, refuse_existing
 from ladderseg_ros.model import LadderSeg
 from ladderseg_ros.weights import WeightsError, WeightsMetadata
 
@@ -104,7 +104,7 @@ def export_onnx(
         float32 metres. Output: ``logits`` (N, C, H, W) float32.
 
     Raises:
-        ExportError: ``opset`` older than 17.
+        ExportError: ``opset`` older than 17, or newer than this torch exports.
         OutputExistsError: ``path`` exists and ``overwrite`` is False.
     """
     import onnx
@@ -128,16 +128,23 @@ def export_onnx(
     with atomic_output(path, overwrite=overwrite, suffix=".onnx") as tmp:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # tracer warnings about shape arithmetic
-            torch.onnx.export(
-                wrapper,
-                inputs,
-                str(tmp),
-                opset_version=opset,
-                input_names=names,
-                output_names=["logits"],
-                dynamic_axes=dynamic,
-                **_torchscript_exporter(),
-            )
+            try:
+                torch.onnx.export(
+                    wrapper,
+                    inputs,
+                    str(tmp),
+                    opset_version=opset,
+                    input_names=names,
+                    output_names=["logits"],
+                    dynamic_axes=dynamic,
+                    **_torchscript_exporter(),
+                )
+            except (RuntimeError, ValueError) as exc:
+                if "opset" not in str(exc).lower():
+                    raise
+                raise ExportError(
+                    f"opset {opset}: this torch cannot export it ({one_line(exc)})"
+                ) from None
         proto = onnx.load(str(tmp))
         channels = proto.graph.output[0].type.tensor_type.shape.dim[1]
         channels.Clear()  # the tracer names it; C is fixed

@@ -355,3 +355,12 @@ def test_export_camera_says_how_the_network_size_was_chosen(
     weights = request.getfixturevalue(fixture)["ldn_tiny"]
     assert main(["export", str(weights), "--onnx", str(tmp_path / "c.onnx"), *extra]) == 0
     assert said in capsys.readouterr().out
+
+
+def test_export_names_an_opset_this_torch_cannot_export(weights, tmp_path, capsys) -> None:
+    out = tmp_path / "net.onnx"
+    assert main(["export", str(weights["ldn_tiny"]), "--onnx", str(out), "--opset", "99"]) == 2
+    assert (
+        "ladderseg export: error: opset 99: this torch cannot export it" in capsys.readouterr().err
+    )
+    assert list(tmp_path.iterdir()) == []

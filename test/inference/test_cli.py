@@ -364,3 +364,18 @@ def test_export_names_an_opset_this_torch_cannot_export(weights, tmp_path, capsy
         "ladderseg export: error: opset 99: this torch cannot export it" in capsys.readouterr().err
     )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("camera", ["100x50", "150x60"])
+def test_export_camera_check_passes_a_camera_that_grows_to_the_network(
+    trained, tmp_path, capsys, camera
+) -> None:
+    """100x50 grows to 128x64 both ways, 150x60 one way: --check compared with OpenCV's
+    fixed-point INTER_LINEAR and refused these right graphs (99.51%, 99.37%)."""
+    out = tmp_path / "camera.onnx"
+    args = ["export", str(trained["ldn_tiny"]), "--onnx", str(out), "--camera", camera]
+    assert main([*args, "--check"]) == 0
+    printed = capsys.readouterr().out
+    agreement = float(printed.split("torch vs the camera graph: labels agree on ")[1].split("%")[0])
+    assert agreement >= 99.99  # the same tables both sides: float noise at most
+    assert out.is_file()

@@ -286,13 +286,14 @@ def _export_int8(
 ) -> None:
     """fp32 export into a temporary folder, then the calibrated int8 model at ``out``.
 
-    ``out`` defaults to ``args.onnx``.
+    ``out`` defaults to ``args.onnx``. Calibrated where the node's Segmenter calibrates: at
+    ``--network-size`` (its ``input_size``) when given, else at the trained input's size.
     """
     from ladderseg_ros.inference.export import export_onnx
     from ladderseg_ros.inference.quantize import quantize_int8
     from ladderseg_ros.inference.segmenter import INT8_CALIBRATION_SIZE
 
-    size = metadata.input_size or INT8_CALIBRATION_SIZE
+    size = getattr(args, "network_size", None) or metadata.input_size or INT8_CALIBRATION_SIZE
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(
             model, metadata, Path(tmp) / "fp32.onnx", opset=args.opset, example_size=size

@@ -379,3 +379,29 @@ def test_export_camera_check_passes_a_camera_that_grows_to_the_network(
     agreement = float(printed.split("torch vs the camera graph: labels agree on ")[1].split("%")[0])
     assert agreement >= 99.99  # the same tables both sides: float noise at most
     assert out.is_file()
+
+
+def test_export_camera_int8_is_calibrated_where_the_node_calibrates(
+    trained, tmp_path, monkeypatch
+) -> None:
+    """With --network-size (the node's input_size) the node calibrates at that size: the
+    camera graph gives the labels of the node's own int8 session."""
+    import onnxruntime as ort
+
+    from ladderseg_ros.inference import Segmenter
+
+    monkeypatch.setenv("LADDERSEG_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "camera.onnx"
+    args = ["export", str(trained["ldn_tiny"]), "--onnx", str(out), "--camera", "251x97"]
+    assert main([*args, "--network-size", "192x64", "--int8"]) == 0
+    rgb = np.random.default_rng(1).integers(0, 256, (97, 251, 3), dtype=np.uint8)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    labels = session.run(["labels"], {"camera": rgb[None]})[0][0, 0]
+    node = Segmenter.from_weights(
+        trained["ldn_tiny"],
+        backend="onnxruntime",
+        precision="int8",
+        resize_in_graph=True,
+        input_size=(192, 64),
+    )
+    np.testing.assert_array_equal(labels, node(rgb).labels)

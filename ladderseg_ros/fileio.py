@@ -118,6 +118,16 @@ def refuse_existing(
         raise error(_exists(path, hint))
 
 
+def refuse_directory(path: str | Path, error: type[Exception] = OutputExistsError) -> None:
+    """An output file never replaces a directory (``os.replace`` cannot, and it is not asked).
+
+    Raises:
+        error: ``path`` is a directory: "``{path} is a directory, expected an output file``".
+    """
+    if os.path.isdir(path):
+        raise error(f"{path} is a directory, expected an output file")
+
+
 def _exists(path: str | Path, hint: str = "", folder: bool = False) -> str:
     what = " and is not an empty directory" if folder else ""
     return f"{path} exists already{what}, not overwriting{hint}"
@@ -175,15 +185,23 @@ def atomic_output(path: str | Path, overwrite: bool = False, suffix: str = "") -
         The temporary file's path (it exists, empty); write the whole content there.
 
     Raises:
-        OutputExistsError: ``path`` exists and ``overwrite`` is False.
+        OutputExistsError: ``path`` exists and ``overwrite`` is False, ``path`` is a
+            directory (never replaced by a file, even with ``overwrite``), or a file stands
+            where one of its folders should be.
 
     On any exception inside the block (KeyboardInterrupt included) the temporary file is
     deleted, ``path`` is left as it was, and the exception propagates.
     """
     path = Path(path)
+    refuse_directory(path)
     if not overwrite:
         refuse_existing(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):  # a file where a folder is needed
+        raise OutputExistsError(
+            f"{path}: a file stands where its folder should be, not overwriting it"
+        ) from None
     tmp = _create_temp(path.parent, path.name, suffix)
     try:
         mode = tmp.stat().st_mode & 0o777  # 0o666 & ~umask, as os.open made it

@@ -81,6 +81,28 @@ def test_overwrite_replaces(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("overwrite", [False, True])
+def test_a_directory_is_never_replaced_by_a_file(tmp_path: Path, overwrite: bool) -> None:
+    path = tmp_path / "out.onnx"
+    path.mkdir()
+    with pytest.raises(OutputExistsError, match="out.onnx is a directory, expected an output"):
+        write_bytes_atomic(path, b"new", overwrite=overwrite)
+    assert path.is_dir()
+    assert _names(tmp_path) == ["out.onnx"]
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_file_where_a_folder_should_be_is_one_clear_error(
+    tmp_path: Path, overwrite: bool
+) -> None:
+    (tmp_path / "weights.safetensors").write_bytes(b"weights")
+    path = tmp_path / "weights.safetensors" / "sub" / "out.onnx"
+    with pytest.raises(OutputExistsError, match="a file stands where its folder should be"):
+        write_bytes_atomic(path, b"new", overwrite=overwrite)
+    assert (tmp_path / "weights.safetensors").read_bytes() == b"weights"
+    assert _names(tmp_path) == ["weights.safetensors"]
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
 def test_error_inside_block_leaves_target_and_no_temp(tmp_path: Path, overwrite: bool) -> None:
     path = tmp_path / "out.bin"
     if overwrite:

@@ -13,8 +13,10 @@ runs for that camera instead, for ONNX Runtime, TensorRT or a C++ node elsewhere
 baseline), resized to the network's size, normalized, segmented, and ``labels`` (1, 1, H, W)
 uint8 trainIds and ``confidence`` (1, 1, H, W) float32 out, all sizes fixed. The network
 runs at the scale the weights were trained at, from the camera's ``--focal-length`` (fx in
-pixels at WxH; without it, the trained width) or at ``--network-size``. Such a file runs only
-as it is: the node, predict and segment-bag take the weights or the network graph.
+pixels at WxH; without it, the trained width) or at ``--network-size``. With ``--int8`` it is
+for ONNX Runtime: its uint8 activations have zero points, which TensorRT refuses (build a
+TensorRT engine from the fp32 graph). Such a file runs only as it is: the node, predict and
+segment-bag take the weights or the network graph.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ import numpy as np
 
 from ladderseg_ros.cli.args import parse_size, plain_help, positive_float, positive_int
 from ladderseg_ros.errors import LadderSegError
-from ladderseg_ros.fileio import refuse_existing
+from ladderseg_ros.fileio import atomic_output, refuse_directory, refuse_existing
 
 if TYPE_CHECKING:
+    from ladderseg_ros.inference.backends import TorchBackend
     from ladderseg_ros.inference.segmenter import Segmenter
     from ladderseg_ros.model import LadderSeg
     from ladderseg_ros.weights import WeightsMetadata
@@ -75,7 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--disparity-size",
         type=parse_size,
-        help="--camera, scale selection: size of the disparity fed (default: the camera's)",
+        help="--camera, scale selection: size of the disparity fed: the camera's (default), "
+        "a scaled copy of it or the network's",
     )
     parser.add_argument(
         "--no-confidence", action="store_true", help="--camera: no confidence output"
@@ -88,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     """Exports ``args.weights`` to ``args.onnx`` (fp32, or int8 with ``--int8``); returns 0.
 
     Raises:
-        ExportCliError: refused arguments, an existing output, or ``--check`` disagreement.
+        ExportCliError: refused arguments, an existing output, or ``--check`` disagreement
+            (then nothing is written).
     """
     from ladderseg_ros.inference.export import export_onnx, is_onnx_file
     from ladderseg_ros.weights import load_weights
@@ -103,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     if args.calibration_frames < 1:
         raise ExportCliError(f"--calibration-frames must be >= 1, got {args.calibration_frames}")
     _check_camera_arguments(args)
-    if not args.force:  # before loading anything
+    refuse_directory(args.onnx, ExportCliError)  # before loading anything
+    if not args.force:
         refuse_existing(args.onnx, ExportCliError, " (--force replaces it)")
     model, metadata = load_weights(args.weights)
     if args.camera is not None:
@@ -112,15 +118,15 @@ def run(args: argparse.Namespace) -> int:
     if args.int8:
         _export_int8(args, model, metadata)
         return 0
-    path = export_onnx(
-        model, metadata, args.onnx, opset=args.opset, example_size=example, overwrite=args.force
-    )
-    print(f"wrote {path} ({metadata.model.name}, opset {args.opset}, dynamic height/width)")
-    if args.check:
-        agreement = _check(args.weights, path, example)
+    agreement = None
+    with atomic_output(args.onnx, args.force, ".onnx") as out:
+        export_onnx(model, metadata, out, opset=args.opset, example_size=example)
+        if args.check:  # before publishing: a model that fails the check is not kept
+            agreement = _check(args.weights, out, example)
+            _refuse_disagreement(args.onnx, agreement)
+    print(f"wrote {args.onnx} ({metadata.model.name}, opset {args.opset}, dynamic height/width)")
+    if agreement is not None:
         print(f"torch vs onnxruntime labels agree on {100 * agreement:.3f}% of pixels")
-        if agreement < 0.999:
-            raise ExportCliError(f"{path}: only {100 * agreement:.3f}% label agreement with torch")
     return 0
 
 
@@ -156,27 +162,47 @@ def _export_camera(args: argparse.Namespace, model: LadderSeg, metadata: Weights
     """The camera graph of ``args.camera`` at ``args.onnx`` (fp32, or int8 with ``--int8``).
 
     Raises:
-        ExportCliError: ``--disparity-size`` for a plain network, or ``--check`` disagreement.
+        ExportCliError: ``--disparity-size`` for a plain network, or one the node refuses
+            (``segmenter.disparity_fits``), or ``--check`` disagreement.
     """
     from ladderseg_ros.inference.backends import TorchBackend
     from ladderseg_ros.inference.export import write_camera_graph
-    from ladderseg_ros.inference.segmenter import Segmenter
+    from ladderseg_ros.inference.segmenter import Segmenter, disparity_fits
 
     if args.disparity_size is not None and not metadata.model.uses_disparity:
         raise ExportCliError(
             f"--disparity-size: {metadata.model.name} does not select scales (no disparity)"
         )
     camera = args.camera
-    # torch on the CPU: sizes the network as the node would, and is --check's reference
-    backend = TorchBackend(model, "cpu", mean=metadata.mean, std=metadata.std)
+    # torch on the CPU: sizes the network as the node would, and is --check's reference,
+    # resampling by the graph's tables (the GPU's torch path), not by OpenCV: its 11-bit
+    # fixed-point INTER_LINEAR moves a grey level on ~15% of pixels where the camera grows to
+    # the network, which on random frames moved 0.2-0.6% of labels (--check failed them all)
+    backend = TorchBackend(
+        model, "cpu", mean=metadata.mean, std=metadata.std, resize_on_device=True
+    )
     reference = Segmenter(backend, metadata, args.network_size)
     network = reference.network_size(*camera, args.focal_length)
     disparity = (args.disparity_size or camera) if metadata.model.uses_disparity else None
+    if disparity is not None and not disparity_fits(disparity[::-1], camera[::-1], network):
+        raise ExportCliError(
+            f"--disparity-size {disparity[0]}x{disparity[1]} does not fit the {camera[0]}x"
+            f"{camera[1]} camera: the node takes the camera's size, a scaled copy of it (at "
+            f"most its size) or the network's ({network[0]}x{network[1]})"
+        )
     confidence = not args.no_confidence
-    with tempfile.TemporaryDirectory() as tmp:
+    check = args.check and not args.int8
+    agreement = None
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        atomic_output(args.onnx, args.force, ".onnx") as out,
+    ):
         graph = Path(tmp) / "network.onnx"
         _network_graph(args, model, metadata, graph)
-        write_camera_graph(graph, args.onnx, camera, network, disparity, confidence, args.force)
+        write_camera_graph(graph, out, camera, network, disparity, confidence, overwrite=True)
+        if check:  # before publishing: a graph that fails the check is not kept
+            agreement = _check_camera(reference, out, camera, args.focal_length, disparity)
+            _refuse_disagreement(args.onnx, agreement)
     inputs = "camera (1, {1}, {0}, 3) uint8 RGB".format(*camera)
     if disparity is not None:
         inputs += ", disparity (1, 1, {1}, {0}) float32 px, baseline (1,) float32 m".format(
@@ -186,29 +212,56 @@ def _export_camera(args: argparse.Namespace, model: LadderSeg, metadata: Weights
     outputs += ", confidence (1, 1, {1}, {0}) float32".format(*camera) if confidence else ""
     if network != camera:
         outputs += ", network_labels (1, {1}, {0}) uint8".format(*network)
-    if args.network_size:
-        scale = "as asked"
-    elif metadata.input_size is None:
-        scale = "(the camera's: the weights record no trained scale)"
-    else:
-        camera_fx = f"camera fx {args.focal_length:g} px" if args.focal_length else "trained width"
-        scale = f"at the trained scale ({metadata.describe_scale()}, {camera_fx})"
+    scale = _describe_network(args, metadata, backend, network)
     print(
         f"wrote {args.onnx} ({metadata.model.name}{', int8' if args.int8 else ''}): camera graph "
         f"for {camera[0]}x{camera[1]} images, network {network[0]}x{network[1]} {scale}; "
         f"inputs {inputs}; outputs {outputs}"
     )
-    if args.check:
-        if args.int8:
-            print("--check compares fp32 with torch; for int8 run bench/int8_accuracy.py")
-            return 0
-        agreement = _check_camera(reference, args.onnx, camera, args.focal_length, disparity)
+    if args.int8:
+        print("int8 with uint8 zero points: for ONNX Runtime (TensorRT takes the fp32 graph)")
+    if args.check and args.int8:
+        print("--check compares fp32 with torch; for int8 run bench/int8_accuracy.py")
+    if agreement is not None:
         print(f"torch vs the camera graph: labels agree on {100 * agreement:.3f}% of pixels")
-        if agreement < 0.999:
-            raise ExportCliError(
-                f"{args.onnx}: only {100 * agreement:.3f}% label agreement with torch"
-            )
     return 0
+
+
+def _describe_network(
+    args: argparse.Namespace,
+    metadata: WeightsMetadata,
+    backend: TorchBackend,
+    network: tuple[int, int],
+) -> str:
+    """How the camera graph's network size was chosen, for the line ``export`` prints."""
+    from ladderseg_ros.inference.segmenter import Segmenter
+
+    if args.network_size:
+        return "as asked"
+    if metadata.input_size is None:
+        return "at the camera's size (the weights record no trained scale)"
+    focal = f"camera fx {args.focal_length:g} px" if args.focal_length else "trained width"
+    if metadata.focal_length is None and args.focal_length:
+        focal += " (trained focal length not recorded: trained width)"
+    line = f"at the trained scale ({metadata.describe_scale()}, {focal})"
+    unbounded = Segmenter(backend, metadata, max_network_pixels=1 << 62)
+    wanted = unbounded.trained_size(*args.camera, args.focal_length)
+    if wanted != network:
+        limit = metadata.input_size[0] * metadata.input_size[1]
+        line += f", clamped from {wanted[0]}x{wanted[1]} to the trained input's {limit} pixels"
+    return line
+
+
+def _refuse_disagreement(path: Path, agreement: float) -> None:
+    """``--check``: below 99.9% label agreement the output is not written.
+
+    Raises:
+        ExportCliError: the agreement is below 99.9%.
+    """
+    if agreement < 0.999:
+        raise ExportCliError(
+            f"{path}: only {100 * agreement:.3f}% label agreement with torch; not written"
+        )
 
 
 def _network_graph(
@@ -233,13 +286,14 @@ def _export_int8(
 ) -> None:
     """fp32 export into a temporary folder, then the calibrated int8 model at ``out``.
 
-    ``out`` defaults to ``args.onnx``.
+    ``out`` defaults to ``args.onnx``. Calibrated where the node's Segmenter calibrates: at
+    ``--network-size`` (its ``input_size``) when given, else at the trained input's size.
     """
     from ladderseg_ros.inference.export import export_onnx
     from ladderseg_ros.inference.quantize import quantize_int8
     from ladderseg_ros.inference.segmenter import INT8_CALIBRATION_SIZE
 
-    size = metadata.input_size or INT8_CALIBRATION_SIZE
+    size = getattr(args, "network_size", None) or metadata.input_size or INT8_CALIBRATION_SIZE
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(
             model, metadata, Path(tmp) / "fp32.onnx", opset=args.opset, example_size=size
@@ -265,7 +319,8 @@ def _check_camera(
     """Label agreement of the camera graph (ONNX Runtime, CPU) with ``reference`` (torch).
 
     Two random frames at the camera's size (and random disparity); torch runs the network
-    at the same size between OpenCV's resizes.
+    at the same size between the same resampling tables (``inference.resample``, which
+    ``test/inference/test_resample.py`` checks against OpenCV).
     """
     import onnxruntime as ort
 

@@ -1,6 +1,7 @@
 """``ladderseg info MODEL``: parameters, GFLOPs at given sizes, output stride of a network.
 
-MODEL is a variant name (``ldn121``, ``ldn121_ss``, ...) or a ``.safetensors`` weights file.
+MODEL is a variant name (``ldn121``, ``ldn121_ss``, ...), a ``.safetensors`` weights file or
+a network graph from ``ladderseg export`` (``.onnx``; a camera graph is refused).
 Parameters are those inference uses (auxiliary heads, a training aid, are not counted).
 FLOPs are counted on PyTorch's meta device (``model.figures``). For a weights file, the scale it
 was trained at (input size and focal length) and the class set it carries are printed too.
@@ -33,12 +34,12 @@ def _build(spec: str, num_classes: int) -> LadderSeg:
         with torch.device("meta"):
             return build_model(spec, num_classes=num_classes)
     path = Path(spec)
-    if path.suffix == ".safetensors" or path.exists():
+    if path.suffix in (".safetensors", ".onnx") or path.exists():
+        from ladderseg_ros.inference.segmenter import weights_metadata
         from ladderseg_ros.model import LadderSeg
-        from ladderseg_ros.weights import read_metadata
 
         with torch.device("meta"):
-            return LadderSeg(read_metadata(path).model)
+            return LadderSeg(weights_metadata(path).model)
     raise InfoError(f"{spec!r} is neither a variant ({', '.join(VARIANTS)}) nor a weights file")
 
 
@@ -50,7 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=plain_help(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", nargs="+", help="variant name(s) or .safetensors file(s)")
+    parser.add_argument(
+        "model", nargs="+", help="variant name(s), .safetensors or exported .onnx file(s)"
+    )
     parser.add_argument(
         "--size",
         type=parse_size,
@@ -95,9 +98,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _classes(spec: str) -> str:
     """``SPEC: N classes (set): names; groups ...``: the class set a weights file carries."""
-    from ladderseg_ros.weights import read_metadata
+    from ladderseg_ros.inference.segmenter import weights_metadata
 
-    classes = read_metadata(spec).class_set()
+    classes = weights_metadata(spec).class_set()
     groups = ", ".join(g.name for g in classes.group_specs)
     return (
         f"{spec}: {classes.num_classes} classes ({classes.name}): {', '.join(classes.names)}"
@@ -112,9 +115,9 @@ def _trained_scale(spec: str) -> str | None:
 
     if spec in VARIANTS:
         return None
-    from ladderseg_ros.weights import read_metadata
+    from ladderseg_ros.inference.segmenter import weights_metadata
 
-    meta = read_metadata(spec)
+    meta = weights_metadata(spec)
     if meta.input_size is None:
         return f"{spec}: no trained scale recorded (runs at each image's own size)"
     if meta.focal_length is None:

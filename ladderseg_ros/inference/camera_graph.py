@@ -258,3 +258,38 @@ def with_camera_io(
     graph.node.extend(nodes)
     graph.initializer.extend(pre.constants + post.constants)
     return model
+
+
+def uint8_at_io_only(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` with uint8 only at its inputs and outputs, changed in place (same values).
+
+    TensorRT takes uint8 only as a network's input or output, converted from or to float
+    (onnx-tensorrt ``docs/operators.md``: its ``Where``, ``Gather``, ``Slice``, ``Squeeze``,
+    ``Unsqueeze`` and ``Identity`` take no uint8). The label constants ``Where`` picks from
+    (``backends.with_label_outputs``) become float32, so the labels are float32 whole
+    numbers up to each uint8 output, which a ``Cast`` makes uint8 (exactly: trainIds are
+    below 256). Quantization zero points (uint8 in an int8 model) are left as they are.
+
+    Returns:
+        ``model``; every uint8 output is the ``Cast`` of a float32 tensor.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    picked = {name for node in graph.node if node.op_type == "Where" for name in node.input[1:]}
+    for i, init in enumerate(graph.initializer):
+        if init.name in picked and init.data_type == TensorProto.UINT8:
+            value = numpy_helper.to_array(init).astype(np.float32)
+            graph.initializer[i].CopyFrom(numpy_helper.from_array(value, init.name))
+    for value in [v for v in graph.value_info if v.type.tensor_type.elem_type == TensorProto.UINT8]:
+        graph.value_info.remove(value)
+    casts = []
+    for output in graph.output:
+        if output.type.tensor_type.elem_type != TensorProto.UINT8:
+            continue
+        source = f"_{output.name}_float"
+        _rename_output(graph, output.name, source)
+        _rename_input(graph, output.name, source)
+        casts.append(helper.make_node("Cast", [source], [output.name], to=TensorProto.UINT8))
+    graph.node.extend(casts)
+    return model

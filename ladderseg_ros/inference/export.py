@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ladderseg_ros.errors import LadderSegError
-from ladderseg_ros.fileio import atomic_output, refuse_existing
+from ladderseg_ros.fileio import atomic_output, one_line, refuse_existing
 from ladderseg_ros.model import LadderSeg
 from ladderseg_ros.weights import WeightsError, WeightsMetadata
 
@@ -104,7 +104,7 @@ def export_onnx(
         float32 metres. Output: ``logits`` (N, C, H, W) float32.
 
     Raises:
-        ExportError: ``opset`` older than 17.
+        ExportError: ``opset`` older than 17, or newer than this torch exports.
         OutputExistsError: ``path`` exists and ``overwrite`` is False.
     """
     import onnx
@@ -128,16 +128,23 @@ def export_onnx(
     with atomic_output(path, overwrite=overwrite, suffix=".onnx") as tmp:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # tracer warnings about shape arithmetic
-            torch.onnx.export(
-                wrapper,
-                inputs,
-                str(tmp),
-                opset_version=opset,
-                input_names=names,
-                output_names=["logits"],
-                dynamic_axes=dynamic,
-                **_torchscript_exporter(),
-            )
+            try:
+                torch.onnx.export(
+                    wrapper,
+                    inputs,
+                    str(tmp),
+                    opset_version=opset,
+                    input_names=names,
+                    output_names=["logits"],
+                    dynamic_axes=dynamic,
+                    **_torchscript_exporter(),
+                )
+            except (RuntimeError, ValueError) as exc:
+                if "opset" not in str(exc).lower():
+                    raise
+                raise ExportError(
+                    f"opset {opset}: this torch cannot export it ({one_line(exc)})"
+                ) from None
         proto = onnx.load(str(tmp))
         channels = proto.graph.output[0].type.tensor_type.shape.dim[1]
         channels.Clear()  # the tracer names it; C is fixed
@@ -164,7 +171,10 @@ def write_camera_graph(
     The graph takes the camera's bytes and returns camera-sized labels: resizing to the
     network's size, normalization, the network, argmax, confidence and resizing back all run
     inside it (``camera_graph.camera_model``), so ONNX Runtime, TensorRT or a C++ node runs
-    every per-pixel step where the network runs. Sizes are static; the metadata of
+    every per-pixel step where the network runs. uint8 appears only at the inputs and
+    outputs (``camera_graph.uint8_at_io_only``: TensorRT takes it nowhere else); an int8
+    ``network_graph`` keeps ONNX Runtime's uint8 zero points, which TensorRT refuses.
+    Sizes are static; the metadata of
     ``network_graph`` is kept and the sizes are added under ``CAMERA_GRAPH_KEY``. Such a
     file is refused where a network graph is expected (``read_onnx_metadata``).
 
@@ -192,7 +202,7 @@ def write_camera_graph(
 
     import onnx
 
-    from ladderseg_ros.inference.camera_graph import camera_model
+    from ladderseg_ros.inference.camera_graph import camera_model, uint8_at_io_only
 
     path = Path(path)
     if not overwrite:
@@ -200,6 +210,7 @@ def write_camera_graph(
     metadata = read_onnx_metadata(network_graph)
     proto = onnx.load(str(network_graph))
     model = camera_model(proto, camera, network, metadata.mean, metadata.std, disparity, confidence)
+    uint8_at_io_only(model)  # TensorRT takes uint8 at a network's inputs and outputs only
     entry = model.metadata_props.add()
     entry.key = CAMERA_GRAPH_KEY
     entry.value = json.dumps(

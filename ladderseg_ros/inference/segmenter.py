@@ -420,13 +420,7 @@ class Segmenter:
         if disparity is None or baseline is None:
             raise SegmenterError(f"model {name!r} selects scales: pass disparity and baseline")
         disparity = np.asarray(disparity, dtype=np.float32)
-        at_network = disparity.shape == (network[1], network[0])  # sampled where it is read
-        if not at_network and (
-            disparity.ndim != 2
-            or disparity.shape[0] > shape[0]
-            or disparity.shape[1] > shape[1]
-            or not same_aspect(disparity.shape[::-1], shape[::-1])
-        ):
+        if disparity.ndim != 2 or not disparity_fits(disparity.shape, shape, network):
             raise SegmenterError(
                 f"disparity shape {disparity.shape} does not fit the image's {shape}: "
                 "give it at the image's size or a scaled copy of it, or at the network's size"
@@ -434,6 +428,30 @@ class Segmenter:
         if not (math.isfinite(baseline) and baseline > 0):
             raise SegmenterError(f"baseline must be a positive number of metres, got {baseline}")
         return disparity, float(baseline)
+
+
+def disparity_fits(
+    disparity: tuple[int, ...], image: tuple[int, int], network: tuple[int, int]
+) -> bool:
+    """Whether a disparity map of shape ``disparity`` (h, w) fits an image of shape ``image``.
+
+    Args:
+        disparity: (h, w) of the disparity map.
+        image: (H, W) of the camera image.
+        network: (width, height) the network runs at.
+
+    Returns:
+        True at the network's size exactly (sampled where it is read), or at the image's size
+        or smaller with its aspect (each side rounded to whole pixels, ``stereo.same_aspect``).
+    """
+    if tuple(disparity) == (network[1], network[0]):
+        return True
+    return (
+        len(disparity) == 2
+        and disparity[0] <= image[0]
+        and disparity[1] <= image[1]
+        and same_aspect(tuple(disparity)[::-1], tuple(image)[::-1])
+    )
 
 
 def _resize_channels(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:

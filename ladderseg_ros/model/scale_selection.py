@@ -86,7 +86,9 @@ def select_levels(
     log_factors = torch.tensor(
         [math.log(f) for f in config.level_factors], dtype=disparity.dtype, device=disparity.device
     )
-    valid = torch.isfinite(disparity) & (disparity > 0)
+    # finite and positive; compared with inf rather than by isfinite, which the exporter
+    # writes as a cast to double and IsInf (TensorRT's IsInf takes FP32/FP16/BF16 only)
+    valid = (disparity > 0) & (disparity < math.inf)
     safe = torch.where(valid, disparity, torch.zeros_like(disparity))
     wanted = safe * reference_size / (baseline.view(-1, 1, 1, 1) * config.receptive_field)
     # Floored so that the log stays finite; invalid pixels are replaced below anyway.

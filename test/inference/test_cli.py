@@ -166,6 +166,13 @@ def _assert_uint8_only_at_inputs_and_outputs(path, outputs: list[str]) -> None:
     expected = [("Cast", ["camera"], [_cast_output(path)])]
     expected += [("Cast", [f"_{name}_float"], [name]) for name in outputs]
     assert _uint8_nodes(path) == expected
+    # nor double: the disparity's validity test was exported as a cast to double and IsInf
+    import onnx
+
+    nodes = onnx.load(str(path)).graph.node
+    doubles = [n.name for n in nodes for a in n.attribute if a.name == "to" and a.i == 11]
+    assert doubles == []
+    assert not [n for n in nodes if n.op_type in ("IsInf", "IsNaN")]
 
 
 def _cast_output(path) -> str:

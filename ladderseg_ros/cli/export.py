@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from ladderseg_ros.weights import WeightsMetadata
 
 
+CALIBRATION_FRAMES = 16  # synthetic frames an int8 export calibrates on by default
+
+
 class ExportCliError(LadderSegError, ValueError):
     """Refused export arguments."""
 
@@ -63,8 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--calibration-frames",
         type=positive_int,
-        default=16,
-        help="int8: synthetic frames (default 16)",
+        help=f"int8: synthetic frames (default {CALIBRATION_FRAMES})",
     )
     parser.add_argument(
         "--camera", type=parse_size, help="write the graph for WxH camera images (see above)"
@@ -105,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
             f"{args.weights} is an ONNX model: export takes .safetensors weights (the node, "
             "predict and segment-bag run an .onnx file as it is)"
         )
+    if args.calibration_frames is None:
+        args.calibration_frames = CALIBRATION_FRAMES
+    elif not args.int8:  # said, and it would change nothing
+        raise ExportCliError("--calibration-frames: only with --int8 (it calibrates int8)")
     if args.calibration_frames < 1:
         raise ExportCliError(f"--calibration-frames must be >= 1, got {args.calibration_frames}")
     _check_camera_arguments(args)

@@ -412,3 +412,12 @@ def test_export_camera_int8_is_calibrated_where_the_node_calibrates(
         input_size=(192, 64),
     )
     np.testing.assert_array_equal(labels, node(rgb).labels)
+
+
+def test_export_calibration_frames_without_int8_is_refused(trained, tmp_path, capsys) -> None:
+    """A calibration setting that would change nothing is said, not silently dropped."""
+    out = tmp_path / "m.onnx"
+    args = ["export", str(trained["ldn_tiny"]), "--onnx", str(out), "--calibration-frames", "4"]
+    assert main(args) == 2
+    assert "--calibration-frames: only with --int8" in capsys.readouterr().err
+    assert not out.exists()

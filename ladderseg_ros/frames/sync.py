@@ -102,6 +102,7 @@ class StampSynchronizer:
         self._newest: list[int | None] = [None] * num_inputs
         self._gaps: list[deque[int]] = [deque(maxlen=PERIOD_GAPS) for _ in range(num_inputs)]
         self._lock = threading.Lock()
+        self._ended = False  # inside flush(): no item is still to come
         self.stats = SyncStats(received=[0] * num_inputs, periods=[None] * num_inputs)
 
     def slop_warning(self, names: Sequence[str] = ()) -> str:
@@ -148,6 +149,27 @@ class StampSynchronizer:
         """
         with self._lock:
             emitted = self._add_locked(item, index, stamp)
+        for items in emitted:
+            self._callback(*items)
+
+    def flush(self) -> None:
+        """The streams have ended (a bag read to its end): emit the sets still waiting.
+
+        Approximate mode holds a set until an item of every input proves that no nearer
+        partner can come; at the end nothing comes, so the queued items are paired by the
+        same rule (mutual nearest partners within the slop) without that proof. Exact
+        mode never waits: it has nothing to emit here. Unpaired items stay queued; items
+        added afterwards are paired as before.
+        """
+        emitted: list[list[object]] = []
+        with self._lock:
+            if self._slop_ns is not None:
+                self._ended = True
+                try:
+                    while (chosen := self._nearest_set()) is not None:
+                        emitted.append(self._emit(chosen))
+                finally:
+                    self._ended = False
         for items in emitted:
             self._callback(*items)
 
@@ -218,7 +240,7 @@ class StampSynchronizer:
         newest = self._newest[index]
         assert newest is not None
         # any later item of this input comes at least the gap bound after its newest
-        if abs(best - stamp) > newest + self._gap_bound(index) - stamp:
+        if not self._ended and abs(best - stamp) > newest + self._gap_bound(index) - stamp:
             return None
         return best
 

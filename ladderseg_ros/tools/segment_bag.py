@@ -270,6 +270,7 @@ class _BagSegmenter:
         self.skipped: dict[str, int] = {}
         self._truths: dict[int, np.ndarray] = {}
         self._pending: deque[_Frame] = deque()
+        self._last_time = 0  # the newest receive time read (ns): the flushed sets' time
 
     @property
     def read_topics(self) -> list[str]:
@@ -279,6 +280,7 @@ class _BagSegmenter:
     def add(self, bag: bags.BagReader, message: bags.BagMessage) -> Iterator[_Frame]:
         """Take one bag message; yields the frames that became final (in stamp order)."""
         topic = message.topic
+        self._last_time = max(self._last_time, message.timestamp)
         if topic in self.infos:
             side = "left" if topic == bags.TOPIC_LEFT_INFO else "right"
             # the pairs that waited for calibration, oldest first
@@ -301,7 +303,20 @@ class _BagSegmenter:
         yield from self._final(message.timestamp)
 
     def finish(self) -> Iterator[_Frame]:
-        """The frames still waiting for their ground truth."""
+        """The bag has ended: the sets still held, then the frames waiting for their truth.
+
+        Approximate pairing holds a set until a later item proves it (``StampSynchronizer
+        .flush``): without the flush a bag's last pair was never segmented. A slop that
+        can pair an image with the wrong partner is said once, as the node says it.
+        """
+        if self.sync is not None:
+            self.sync.flush()
+            ready, self._ready = self._ready, []
+            for msgs in ready:
+                self._segment(msgs, self._last_time)
+            warning = self.sync.slop_warning(self.inputs)
+            if warning:
+                LOG.warning("%s", warning)
         yield from self._final(None)
 
     def _skip(self, kind: str, message: str) -> None:

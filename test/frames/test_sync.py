@@ -237,3 +237,32 @@ def test_slop_above_half_the_measured_period_is_reported() -> None:
     for item, index in stream(4, 0.0, {}, False):
         exact.add(item, index, item.stamp)
     assert exact.slop_warning(names) == ""
+
+
+def test_flush_emits_the_set_that_waited_for_a_next_item() -> None:
+    """At the end of a bag no later item can be nearer: the last held pair goes out."""
+    sync, out = make(slop=0.04)
+    for i in range(4):  # 10 Hz, the right camera 30 ms behind: each set waits for the next
+        feed(sync, Msg(7.0 + i / 10), 0)
+        feed(sync, Msg(7.03 + i / 10), 1)
+    assert out == [(7.0, 7.03), (7.1, 7.13), (7.2, 7.23)]  # (7.3, 7.33) waits for proof
+    sync.flush()
+    assert out[-1] == (7.3, 7.33)
+    assert sync.stats.emitted == 4
+    feed(sync, Msg(7.4), 0)  # items after a flush pair by the usual rules
+    feed(sync, Msg(7.43), 1)
+    assert len(out) == 4
+    feed(sync, Msg(7.5), 0)
+    assert out[-1] == (7.4, 7.43)
+    feed(sync, Msg(7.6), 0)  # a left image whose right one never comes
+    sync.flush()
+    assert len(out) == 5  # 7.5 and 7.6 have no partner: nothing is made up
+
+
+def test_flush_in_exact_mode_has_nothing_waiting() -> None:
+    sync, out = make()
+    feed(sync, Msg(1.0), 0)
+    feed(sync, Msg(1.0), 1)
+    feed(sync, Msg(1.1), 0)
+    sync.flush()
+    assert out == [(1.0, 1.0)]

@@ -524,3 +524,39 @@ def test_ros_commands_say_in_one_line_that_ros_is_missing(
     assert lines[-1].startswith(f"ladderseg {command[0]}: error: needs ROS 2 ("), run.stderr
     assert "Traceback" not in run.stderr
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("slop", "warned"), [(0.04, False), (0.08, True)])
+def test_approximate_sync_segments_the_last_pair_of_a_bag(
+    weights: Path,
+    drive: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    slop: float,
+    warned: bool,
+) -> None:
+    """Right images 30 ms behind the left ones: approximate pairing holds each set until a
+    later image proves it, and the bag's last set is proved by its end, not lost."""
+    shifted = tmp_path / "shifted"
+    delay = 30_000_000  # ns
+    with bags.BagReader(drive) as reader, bags.BagWriter(shifted) as writer:
+        for m in reader.messages():
+            if m.topic != bags.TOPIC_RIGHT_IMAGE:
+                writer.write(m.topic, m.msgtype, m.data, m.timestamp)
+                continue
+            msg = reader.deserialize(m)
+            stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec + delay
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 10**9)
+            writer.write(m.topic, m.msgtype, msg, m.timestamp + delay)
+    cfg = config(weights, disparity="compute")
+    cfg = dataclasses.replace(cfg, params=cfg.params.replaced(approximate_sync=True, slop=slop))
+    report = segment_bag(shifted, tmp_path / "out", cfg)
+    assert report.frames == FRAMES
+    assert report.sync is not None
+    assert report.sync.emitted == FRAMES
+    stamps = sorted(read_images(drive, bags.TOPIC_LEFT_IMAGE))
+    assert sorted(read_images(tmp_path / "out", TOPIC_LABELS)) == stamps
+    said = [
+        r.getMessage() for r in caplog.records if "more than half the frame period" in r.message
+    ]
+    assert len(said) == (1 if warned else 0)

@@ -512,7 +512,10 @@ def main(argv: list[str] | None = None) -> int:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
-    os.environ.setdefault("ROS_DOMAIN_ID", str(50 + os.getpid() % 50))
+    if "ROS_DOMAIN_ID" not in os.environ:  # a domain no other ladderseg process holds
+        from ladderseg_ros.tools.demo import claim_private_domain
+
+        os.environ["ROS_DOMAIN_ID"] = str(claim_private_domain().domain)  # held until exit
     tmp = Path(tempfile.mkdtemp(prefix="ladderseg_ceiling_"))
     rows: list[tuple[str, str, str, dict[str, float]]] = []
     print(f"node from {args.root}; load average {os.getloadavg()[0]:.2f}", flush=True)

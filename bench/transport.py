@@ -13,6 +13,7 @@ Prints, per setting, pairs published, left and right images received and complet
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -119,6 +120,14 @@ def _child(role: str, pairs: int, rate: float, width: int, height: int) -> None:
     rclpy.shutdown()
 
 
+@functools.cache
+def _domain() -> int:
+    """A ROS domain no other ladderseg process holds, for this run (held until exit)."""
+    from ladderseg_ros.tools.demo import claim_private_domain
+
+    return claim_private_domain().domain
+
+
 def measure(
     profile: Path | None, pairs: int, rate: float, width: int, height: int
 ) -> TransportCounts:
@@ -128,7 +137,7 @@ def measure(
         SystemExit: either process failed.
     """
     env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
-    env.setdefault("ROS_DOMAIN_ID", str(70 + os.getpid() % 20))
+    env.setdefault("ROS_DOMAIN_ID", str(_domain()))
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     if profile is not None:
         env.update({k: str(profile) for k in PROFILE_VARIABLES})

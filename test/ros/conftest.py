@@ -12,11 +12,14 @@ from typing import Any
 import pytest
 from waiting import Spinner
 
-# Set before rclpy initialises so that parallel test runs never hear each other. Domains stay
-# in 1..101 (0 is everyone's default; above 101 the DDS ports may leave the valid range).
-# Other files running in the same process use other offsets: test/tools/test_demo.py + 25,
-# test/tools/test_segment_bag.py + 50.
-os.environ["ROS_DOMAIN_ID"] = str(1 + os.getpid() % 100)
+from ladderseg_ros.tools.demo import claim_private_domain
+
+# Set before rclpy initialises so that parallel test runs never hear each other: a domain in
+# 1..101 that no other ladderseg process holds (0 is everyone's default; above 101 the DDS
+# ports may leave the valid range), held until the process ends. test/tools/test_demo.py and
+# test_segment_bag.py claim their own the same way.
+DOMAIN_CLAIM = claim_private_domain()
+os.environ["ROS_DOMAIN_ID"] = str(DOMAIN_CLAIM.domain)
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 

@@ -23,6 +23,7 @@ from ladderseg_ros.tools.demo import (
     PRIVATE_DOMAINS,
     DemoConfig,
     DemoError,
+    claim_private_domain,
     private_ros_domain,
     run_demo,
 )
@@ -42,7 +43,8 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # This file's own domain: test/ros/conftest.py uses 1 + pid % 100, test_segment_bag + 50.
-DOMAIN = 1 + (os.getpid() + 25) % 100
+DOMAIN_CLAIM = claim_private_domain()  # no other ladderseg process gets it while we run
+DOMAIN = DOMAIN_CLAIM.domain
 
 
 def demo_config(weights: Path, out: Path, *node_params: str) -> DemoConfig:
@@ -240,3 +242,39 @@ def test_demo_bag_from_synthetic_with_a_model_without_disparity(
     grey = np.all(panel == 64, axis=-1)
     assert grey.mean() < 0.5, "the disparity panel is the grey 'absent' box"
     assert len(np.unique(panel.reshape(-1, 3), axis=0)) > 8  # a heat map, not a flat box
+
+
+def test_a_claimed_domain_is_never_handed_to_another_process() -> None:
+    """Two ladderseg processes on one machine never share a private domain; a released one
+    is free again."""
+    import subprocess
+    import sys
+
+    low = PRIVATE_DOMAINS[1] + 100  # two ids no default claim (1..101) takes: no DDS runs here
+    mine = claim_private_domain(low, low + 1)  # this process holds one of two
+    other = low + 1 if mine.domain == low else low
+    code = (
+        "from ladderseg_ros.tools.demo import claim_private_domain as c\n"
+        f"print([c({low}, {low + 1}).domain])\n"
+        "try:\n"
+        f"    c({low}, {low + 1})\n"
+        "except Exception as exc:\n"
+        "    print(exc)\n"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        )
+        lines = done.stdout.splitlines()
+        assert lines[0] == f"[{other}]"  # the one this process does not hold
+        assert lines[1] == (
+            f"every ROS domain in {low}..{low + 1} is held by another ladderseg process"
+        )
+        second = claim_private_domain(low, low + 1)  # a second claim in this process too
+        assert second.domain == other
+        second.release()
+    finally:
+        mine.release()
+    again = claim_private_domain(mine.domain, mine.domain)
+    assert again.domain == mine.domain
+    again.release()

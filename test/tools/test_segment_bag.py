@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from pathlib import Path
 
 import cv2
@@ -20,6 +19,7 @@ from ladderseg_ros.cli import main as cli
 from ladderseg_ros.io import bags
 from ladderseg_ros.io.bags import BagError
 from ladderseg_ros.ros.params import NodeParams
+from ladderseg_ros.tools.demo import claim_private_domain
 from ladderseg_ros.tools.drives import synthetic_frames
 from ladderseg_ros.tools.segment_bag import (
     TOPIC_COLOR,
@@ -71,8 +71,9 @@ def tree_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-# This file's own domain: test/ros/conftest.py uses 1 + pid % 100, test_demo + 25.
-DOMAIN = 1 + (os.getpid() + 50) % 100
+# This file's own domain, held while the tests run (test/ros and test_demo claim theirs).
+DOMAIN_CLAIM = claim_private_domain()
+DOMAIN = DOMAIN_CLAIM.domain
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,12 @@ from ladderseg_ros.tools.demo.config import (
     DemoConfig,
     DemoError,
 )
-from ladderseg_ros.tools.demo.environment import PRIVATE_DOMAINS, private_ros_domain
+from ladderseg_ros.tools.demo.environment import (
+    PRIVATE_DOMAINS,
+    DomainClaim,
+    claim_private_domain,
+    private_ros_domain,
+)
 
 if TYPE_CHECKING:
     from ladderseg_ros.tools.demo.report import DemoReport
@@ -46,6 +51,8 @@ __all__ = [
     "DemoConfig",
     "DemoError",
     "DemoReport",
+    "DomainClaim",
+    "claim_private_domain",
     "private_ros_domain",
     "run_demo",
 ]

@@ -64,8 +64,9 @@ def claim_private_domain(
     Every ladderseg process that needs a private domain (the demo, the tests, the benches)
     claims one: an exclusive ``flock`` on ``<temp>/ladderseg-ros-domains/<id>.lock``, tried
     in random order, a held one skipped. Two such processes on one machine then never share
-    a domain (a random pick alone shared one in about 1 of 100 pairs of runs, and their
-    nodes heard each other's topics). Processes outside the package are not seen. Where no
+    a domain (a random pick in 1..101 gives two concurrent runs the same one about once in
+    100, and their nodes then hear each other's topics). Processes outside the package are
+    not seen. Where no
     lock can be made (no writable temporary folder) the domain is picked at random, with
     one warning.
 

@@ -33,7 +33,6 @@ from ladderseg_ros.errors import LadderSegError
 from ladderseg_ros.fileio import atomic_output, refuse_directory, refuse_existing
 
 if TYPE_CHECKING:
-    from ladderseg_ros.inference.backends import TorchBackend
     from ladderseg_ros.inference.segmenter import Segmenter
     from ladderseg_ros.model import LadderSeg
     from ladderseg_ros.weights import WeightsMetadata
@@ -218,7 +217,7 @@ def _export_camera(args: argparse.Namespace, model: LadderSeg, metadata: Weights
     outputs += ", confidence (1, 1, {1}, {0}) float32".format(*camera) if confidence else ""
     if network != camera:
         outputs += ", network_labels (1, {1}, {0}) uint8".format(*network)
-    scale = _describe_network(args, metadata, backend, network)
+    scale = _describe_network(args, metadata, reference)
     print(
         f"wrote {args.onnx} ({metadata.model.name}{', int8' if args.int8 else ''}): camera graph "
         f"for {camera[0]}x{camera[1]} images, network {network[0]}x{network[1]} {scale}; "
@@ -234,14 +233,9 @@ def _export_camera(args: argparse.Namespace, model: LadderSeg, metadata: Weights
 
 
 def _describe_network(
-    args: argparse.Namespace,
-    metadata: WeightsMetadata,
-    backend: TorchBackend,
-    network: tuple[int, int],
+    args: argparse.Namespace, metadata: WeightsMetadata, segmenter: Segmenter
 ) -> str:
     """How the camera graph's network size was chosen, for the line ``export`` prints."""
-    from ladderseg_ros.inference.segmenter import Segmenter
-
     if args.network_size:
         return "as asked"
     if metadata.input_size is None:
@@ -250,10 +244,9 @@ def _describe_network(
     if metadata.focal_length is None and args.focal_length:
         focal += " (trained focal length not recorded: trained width)"
     line = f"at the trained scale ({metadata.describe_scale()}, {focal})"
-    unbounded = Segmenter(backend, metadata, max_network_pixels=1 << 62)
-    wanted = unbounded.trained_size(*args.camera, args.focal_length)
-    if wanted != network:
-        limit = metadata.input_size[0] * metadata.input_size[1]
+    _, wanted = segmenter._trained_size(*args.camera, args.focal_length)  # None: not clamped
+    if wanted is not None:
+        limit = segmenter.max_network_pixels
         line += f", clamped from {wanted[0]}x{wanted[1]} to the trained input's {limit} pixels"
     return line
 

@@ -43,8 +43,12 @@ class Segmentation(Protocol):
     """
 
     labels: np.ndarray
-    confidence: np.ndarray | None
     network_labels: np.ndarray | None
+
+    @property
+    def confidence(self) -> np.ndarray | None:
+        """(H, W) float32 confidence, or None when not asked for."""
+        ...
 
 
 class SegmenterLike(Protocol):
@@ -272,10 +276,10 @@ class FrameProcessor:
         self._describe_scale(frame, result)
         out = result.outputs
         labels = segmentation.labels
-        confidence = segmentation.confidence
         if wanted.labels:
             out.labels = labels
             ready(result, "labels")
+        confidence = segmentation.confidence  # resized here, once the labels have left
         if wanted.confidence:
             out.confidence = confidence
             ready(result, "confidence")

@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
@@ -35,7 +37,10 @@ class BackendOutput(NamedTuple):
 
     Attributes:
         labels: (H, W) uint8 trainIds at the camera's size.
-        confidence: (H, W) float32 largest softmax probability, or None.
+        confidence: (H, W) float32 largest softmax probability, or None; (h, w) at the
+            network's size where the CPU path resized the labels (``upsample_outputs``):
+            ``segmenter.SegmentationResult`` resizes it when it is first read, so a node's
+            labels leave before that is paid for.
         logits: (C, h, w) float32 at the network's size, or None.
         network_labels: (h, w) uint8 labels at the network's size when ``labels`` is their
             nearest resize, else None (the sizes are equal). On the CPU OpenCV's
@@ -214,8 +219,8 @@ class TorchBackend:
             small_labels, confidence, logits, _ = self.run(
                 small, network_size, disparity, baseline, want_logits, want_confidence
             )
-            labels, confidence = upsample_outputs(small_labels, confidence, (cam_w, cam_h))
-            return BackendOutput(labels, confidence, logits, small_labels)
+            labels, _ = upsample_outputs(small_labels, None, (cam_w, cam_h))
+            return BackendOutput(labels, confidence, logits, small_labels)  # see BackendOutput
         with torch.inference_mode():
             pixels = camera if camera.flags.writeable else camera.copy()  # torch wants it
             x = torch.from_numpy(pixels).to(self.device)[None].float()  # (1, H, W, 3)
@@ -283,8 +288,15 @@ def upsample_outputs(
 
     labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
     if confidence is not None:
-        confidence = cv2.resize(confidence, size, interpolation=cv2.INTER_LINEAR)
+        confidence = upsample_confidence(confidence, size)
     return labels, confidence
+
+
+def upsample_confidence(confidence: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(h, w) float32 ``confidence`` at ``size`` = (width, height), bilinear, by OpenCV."""
+    import cv2
+
+    return cv2.resize(confidence, size, interpolation=cv2.INTER_LINEAR)
 
 
 def select_providers(device: str, available: list[str]) -> list[str]:
@@ -385,6 +397,10 @@ def default_cache_dir() -> Path:
 
 
 PRECISIONS = ("fp32", "int8")
+#: A CPU session whose second call takes less than this on every core is then timed against
+#: one thread, and the faster kept (``OnnxRuntimeBackend``, threads not given).
+ONE_THREAD_TRIAL_S = 0.02
+TRIAL_CALLS = 6  # timed calls per thread count, alternating, after an untimed one each
 _SESSIONS_KEPT = 4  # sizes with a live session (a camera has one; tools a few)
 #: camera (width, height), network (width, height), disparity (width, height) or None, logits,
 #: confidence
@@ -549,6 +565,16 @@ def with_label_outputs(model: onnx.ModelProto, keep_logits: bool = True) -> onnx
     return model
 
 
+@dataclass
+class _ThreadTrial:
+    """A size's first calls on the CPU: every core against one thread (``OnnxRuntimeBackend``)."""
+
+    calls: int = 0
+    single: ort.InferenceSession | None = None
+    every_core: list[float] = field(default_factory=list)
+    single_thread: list[float] = field(default_factory=list)
+
+
 class OnnxRuntimeBackend:
     """ONNX Runtime sessions from the camera's bytes to labels; TensorRT engines cached on disk.
 
@@ -567,6 +593,19 @@ class OnnxRuntimeBackend:
         std: per-channel standard deviation (default: the file's metadata).
         resize_in_graph: resize to and from the network's size in the graph (None: on GPU
             providers; on the CPU OpenCV does it, ``downsample_input``/``upsample_outputs``).
+
+    Threads: with ``threads`` None on the CPU provider and more than one core, a size whose
+    second call takes less than ``ONE_THREAD_TRIAL_S`` on every core also gets the same
+    session on one thread; the next frames alternate between the two (``TRIAL_CALLS`` timed
+    each, after an untimed one) and the faster, by median, is kept for that size. A small
+    network's operators are too short to share: each waits for a sleeping worker to wake
+    (the sessions do not spin, ``ort_session_options``). The network trained at 64x32 that
+    ``bench/node_ceiling.py`` runs on a 1024x448 camera took 1.1-1.6 ms a call on one thread
+    and 1.6-1.9 ms on two (back to back), 2.6-2.8 against 3.3-3.6 ms with 15 ms of other
+    work between calls, on the shared 2-core CPU; ``ldn_tiny`` at 512x256 was faster on two
+    (13.4 against 15.4 ms). The outputs do not depend on the thread count (the one-thread
+    session's untimed first call repeats the frame it was made on). ``session_threads``
+    says what each size got.
 
     Raises:
         BackendError: an unknown or malformed device, or a file ONNX Runtime cannot load.
@@ -595,6 +634,9 @@ class OnnxRuntimeBackend:
 
             engine_dir = cache_folder("trt", cache_dir)  # a private one if that is read-only
         self._providers = provider_options(providers, device_id, engine_dir)
+        self._try_one_thread = (
+            threads is None and providers[0] == "CPUExecutionProvider" and cpu_threads_default() > 1
+        )
         self._path = Path(onnx_path)
         try:
             # One read of the file: a session built later must run the same model even if
@@ -623,6 +665,7 @@ class OnnxRuntimeBackend:
             _LOG.warning("%s", warning)
         self.uses_disparity = "disparity" in inputs
         self._sessions: dict[_SessionKey, ort.InferenceSession] = {}
+        self._trials: dict[_SessionKey, _ThreadTrial] = {}
         self.name = f"onnxruntime:{used[0]}"
         if used[0] == "CPUExecutionProvider":
             reuse_freed_memory()  # camera-sized outputs and messages: no fresh pages per frame
@@ -645,7 +688,8 @@ class OnnxRuntimeBackend:
                     break
         raise BackendError(f"{self._path}: no normalization in its metadata: pass mean and std")
 
-    def _new_session(self, key: _SessionKey) -> ort.InferenceSession:
+    def _new_session(self, key: _SessionKey, threads: int | None = None) -> ort.InferenceSession:
+        """A session for ``key`` on ``threads`` CPU threads (None: the backend's)."""
         import onnxruntime as ort
 
         from ladderseg_ros.inference.camera_graph import camera_model
@@ -654,8 +698,15 @@ class OnnxRuntimeBackend:
         model = camera_model(
             self._proto, camera, network, self._mean, self._std, disparity, confidence, logits
         )
-        options = ort_session_options(self._threads)
+        options = ort_session_options(threads or self._threads)
         return ort.InferenceSession(model.SerializeToString(), options, providers=self._providers)
+
+    def session_threads(self) -> dict[_SessionKey, int]:
+        """The CPU threads of each live session, by its key (see ``session_for``)."""
+        return {
+            key: session.get_session_options().intra_op_num_threads
+            for key, session in self._sessions.items()
+        }
 
     def session_for(self, key: _SessionKey) -> ort.InferenceSession:
         """The session for ``key``: camera, network, disparity (width, height), logits, confidence.
@@ -672,9 +723,62 @@ class OnnxRuntimeBackend:
                     f"{self._path}: no session for camera {key[0]}, network {key[1]} ({exc})"
                 ) from exc
             if len(self._sessions) >= _SESSIONS_KEPT:
-                del self._sessions[next(iter(self._sessions))]
+                oldest = next(iter(self._sessions))
+                del self._sessions[oldest]
+                self._trials.pop(oldest, None)
+            if self._try_one_thread:
+                self._trials[key] = _ThreadTrial()
         self._sessions[key] = session  # most recent last
         return session
+
+    def _run_session(
+        self, key: _SessionKey, names: list[str], feed: dict[str, np.ndarray]
+    ) -> list[np.ndarray]:
+        """``names`` of the session for ``key`` on ``feed``; a thread trial's next step."""
+        session = self.session_for(key)
+        trial = self._trials.get(key)
+        if trial is None:
+            return session.run(names, feed)
+        if trial.calls == 0:  # untimed: a new session's first call sets itself up
+            trial.calls = 1
+            return session.run(names, feed)
+        if trial.single is None:
+            outputs, seconds = self._timed_run(session, names, feed)
+            if seconds >= ONE_THREAD_TRIAL_S:
+                del self._trials[key]  # a network worth every core
+                return outputs
+            trial.every_core.append(seconds)
+            trial.single = self._new_session(key, 1)
+            trial.single.run(names, feed)  # its untimed first call
+            return outputs
+        on_one = len(trial.single_thread) < len(trial.every_core)
+        outputs, seconds = self._timed_run(trial.single if on_one else session, names, feed)
+        (trial.single_thread if on_one else trial.every_core).append(seconds)
+        if len(trial.every_core) >= TRIAL_CALLS and len(trial.single_thread) >= TRIAL_CALLS:
+            del self._trials[key]
+            one, every = np.median(trial.single_thread), np.median(trial.every_core)
+            threads = session.get_session_options().intra_op_num_threads
+            if one < every:
+                self._sessions[key] = trial.single
+                threads = 1
+            _LOG.info(
+                "camera %dx%d, network %dx%d: %d CPU thread(s) kept (%.2f ms a call on one, "
+                "%.2f ms on every core)",
+                *key[0],
+                *key[1],
+                threads,
+                one * 1e3,
+                every * 1e3,
+            )
+        return outputs
+
+    def _timed_run(
+        self, session: ort.InferenceSession, names: list[str], feed: dict[str, np.ndarray]
+    ) -> tuple[list[np.ndarray], float]:
+        """``session.run(names, feed)`` and the seconds it took."""
+        start = time.perf_counter()
+        outputs = session.run(names, feed)
+        return outputs, time.perf_counter() - start
 
     def run(
         self,
@@ -706,12 +810,12 @@ class OnnxRuntimeBackend:
         names += ["logits"] if want_logits else []
         in_graph = not resize_here and size != tuple(network_size)
         names += ["network_labels"] if in_graph else []
-        outputs = self.session_for(key).run(names, feed)  # type: ignore[arg-type]
+        outputs = self._run_session(key, names, feed)  # type: ignore[arg-type]
         labels = outputs.pop(0)[0, 0]
         confidence = outputs.pop(0)[0, 0] if want_confidence else None
         logits = outputs.pop(0)[0] if want_logits else None
         if not resize_here:
             return BackendOutput(labels, confidence, logits, outputs[0][0] if in_graph else None)
         small_labels = labels
-        labels, confidence = upsample_outputs(labels, confidence, (width, height))
-        return BackendOutput(labels, confidence, logits, small_labels)
+        labels, _ = upsample_outputs(labels, None, (width, height))
+        return BackendOutput(labels, confidence, logits, small_labels)  # see BackendOutput

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -46,24 +45,43 @@ class SegmenterError(LadderSegError):
     """Bad input to a Segmenter (shape, dtype, missing disparity) or a bad backend choice."""
 
 
-@dataclass
 class SegmentationResult:
     """One segmented frame, at the size of the RGB image given.
 
     Attributes:
         labels: (H, W) uint8 class indices (trainIds).
         confidence: (H, W) float32 softmax probability of the chosen class (None when not
-            asked for).
+            asked for). Given at the network's size (the CPU backends' form), it is resized
+            to ``labels``' size (``backends.upsample_confidence``, bilinear) when first read:
+            a node publishes the labels before paying for it.
         logits: (C, H, W) float32, only when asked for.
         network_labels: (h, w) uint8 labels at the network's size when ``labels`` is their
             nearest resize (``backends.BackendOutput``), else None: maps that are a function
             of the label are cheaper made there (``frames.processor.label_colors``).
     """
 
-    labels: np.ndarray
-    confidence: np.ndarray | None
-    logits: np.ndarray | None = None
-    network_labels: np.ndarray | None = None
+    def __init__(
+        self,
+        labels: np.ndarray,
+        confidence: np.ndarray | None,
+        logits: np.ndarray | None = None,
+        network_labels: np.ndarray | None = None,
+    ) -> None:
+        self.labels = labels
+        self._confidence = confidence
+        self.logits = logits
+        self.network_labels = network_labels
+
+    @property
+    def confidence(self) -> np.ndarray | None:
+        """(H, W) float32 confidence at ``labels``' size, or None (see the class)."""
+        confidence = self._confidence
+        if confidence is not None and confidence.shape != self.labels.shape:
+            from ladderseg_ros.inference.backends import upsample_confidence
+
+            height, width = self.labels.shape
+            self._confidence = confidence = upsample_confidence(confidence, (width, height))
+        return confidence
 
 
 def label_set_for(metadata: WeightsMetadata) -> LabelSet:

@@ -94,7 +94,15 @@ SPECS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec("device", "auto", "Inference device: auto, cpu, cuda or cuda:N (a GPU index)."),
     ParamSpec("half", False, "Half precision inference (CUDA only)."),
-    ParamSpec("threads", 0, "CPU threads of inference and SGBM; 0 = every core.", 0, 256, 1),
+    ParamSpec(
+        "threads",
+        0,
+        "CPU threads of inference and SGBM; 0 = every core (ONNX Runtime on the CPU: one, "
+        "for a network whose first calls timed faster on one).",
+        0,
+        256,
+        1,
+    ),
     ParamSpec(
         "input_width",
         0,

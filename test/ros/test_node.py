@@ -655,6 +655,24 @@ def test_incompatible_qos_is_named_with_the_remedy(harness: Callable[..., Harnes
     assert "input_qos:=sensor_data" in message
 
 
+def test_a_subscriber_with_incompatible_qos_on_an_output_is_named_in_the_log(
+    harness: Callable[..., Harness],
+) -> None:
+    """A subscriber asking ~/labels for transient-local durability (the node offers volatile)
+    receives nothing; the node's log names the topic and the policy."""
+    from rcl_interfaces.msg import Log
+
+    h = harness()
+    lines: list[str] = []
+    h.tester.create_subscription(Log, "/rosout", lambda m: lines.append(m.msg), 100)
+    latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    h.tester.create_subscription(Image, "/ladderseg/labels", lambda m: None, latched)
+    h.wait(lambda: any("incompatible" in line and "/ladderseg/labels" in line for line in lines))
+    line = next(line for line in lines if "/ladderseg/labels" in line)
+    assert "DURABILITY" in line
+    assert "output_qos" in line
+
+
 def test_a_slop_above_half_the_frame_period_is_warned_and_a_lost_image_shifts_nothing(
     harness: Callable[..., Harness],
 ) -> None:

@@ -1,0 +1,130 @@
+"""ONNX Runtime on the CPU: a small network's thread count is chosen by timing real calls."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from ladderseg_ros.inference import Segmenter, backends
+from ladderseg_ros.inference.backends import ONE_THREAD_TRIAL_S, TRIAL_CALLS, OnnxRuntimeBackend
+from ladderseg_ros.inference.segmenter import SegmentationResult
+from ladderseg_ros.model import build_model
+from ladderseg_ros.weights import WeightsMetadata, save_weights
+
+FRAMES = 2 + 2 * TRIAL_CALLS + 3  # an untimed call, the gate, the alternation, and after
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    torch.manual_seed(0)
+    model = build_model("ldn_tiny")
+    metadata = WeightsMetadata.for_label_set(model.config, "cityscapes")
+    return save_weights(tmp_path_factory.mktemp("w") / "tiny.safetensors", model, metadata)
+
+
+@pytest.fixture(autouse=True)
+def _two_cores(tmp_path, monkeypatch):
+    """Every machine looks like two cores (CI may give one); a private cache."""
+    monkeypatch.setenv("LADDERSEG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(backends, "cpu_threads_default", lambda: 2)
+
+
+def _frames(count: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(3)
+    return [rng.integers(0, 256, (90, 200, 3), np.uint8) for _ in range(count)]
+
+
+def _reference(weights, frames):
+    fixed = Segmenter.from_weights(weights, backend="onnxruntime", device="cpu", threads=2)
+    return [fixed(frame) for frame in frames]
+
+
+def _scripted(monkeypatch, seconds_by_threads: dict[int, float]) -> list[int]:
+    """Calls run for real; their time is scripted by the session's thread count."""
+    timed: list[int] = []
+    real = OnnxRuntimeBackend._timed_run
+
+    def timed_run(self, session, names, feed):
+        outputs, _ = real(self, session, names, feed)
+        threads = session.get_session_options().intra_op_num_threads
+        timed.append(threads)
+        return outputs, seconds_by_threads[threads]
+
+    monkeypatch.setattr(OnnxRuntimeBackend, "_timed_run", timed_run)
+    return timed
+
+
+@pytest.mark.parametrize(("one", "every", "kept"), [(0.001, 0.002, 1), (0.002, 0.001, 2)])
+def test_a_small_network_keeps_the_faster_thread_count_and_the_same_outputs(
+    weights, monkeypatch, one: float, every: float, kept: int
+) -> None:
+    frames = _frames(FRAMES)
+    reference = _reference(weights, frames)
+    timed = _scripted(monkeypatch, {1: one, 2: every})
+    segmenter = Segmenter.from_weights(weights, backend="onnxruntime", device="cpu")
+    results = [segmenter(frame) for frame in frames]
+    assert list(segmenter.backend.session_threads().values()) == [kept]
+    # the gate on every core, then one thread and every core in turn until each has its count
+    assert timed == [2] + [1, 2] * (TRIAL_CALLS - 1) + [1]
+    for got, want in zip(results, reference, strict=True):
+        np.testing.assert_array_equal(got.labels, want.labels)
+        np.testing.assert_allclose(got.confidence, want.confidence, rtol=1e-5, atol=1e-6)
+
+
+def test_a_network_slower_than_the_bound_never_gets_a_one_thread_session(
+    weights, monkeypatch
+) -> None:
+    timed = _scripted(monkeypatch, {1: 0.0, 2: ONE_THREAD_TRIAL_S})
+    built: list[int | None] = []
+    real = OnnxRuntimeBackend._new_session
+
+    def new_session(self, key, threads=None):
+        built.append(threads)
+        return real(self, key, threads)
+
+    monkeypatch.setattr(OnnxRuntimeBackend, "_new_session", new_session)
+    segmenter = Segmenter.from_weights(weights, backend="onnxruntime", device="cpu")
+    for frame in _frames(FRAMES):
+        segmenter(frame)
+    assert 1 not in built
+    assert timed == [2]  # the gate only
+    assert list(segmenter.backend.session_threads().values()) == [2]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_threads_given_are_kept_untimed(weights, monkeypatch, threads: int) -> None:
+    timed = _scripted(monkeypatch, {1: 0.001, 2: 0.002})
+    segmenter = Segmenter.from_weights(
+        weights, backend="onnxruntime", device="cpu", threads=threads
+    )
+    for frame in _frames(FRAMES):
+        segmenter(frame)
+    assert timed == []
+    assert list(segmenter.backend.session_threads().values()) == [threads]
+
+
+def test_the_trial_with_real_time_gives_the_outputs_of_a_fixed_thread_count(weights) -> None:
+    frames = _frames(FRAMES)
+    reference = _reference(weights, frames)
+    segmenter = Segmenter.from_weights(weights, backend="onnxruntime", device="cpu")
+    for frame, want in zip(frames, reference, strict=True):
+        got = segmenter(frame)
+        np.testing.assert_array_equal(got.labels, want.labels)
+        np.testing.assert_allclose(got.confidence, want.confidence, rtol=1e-5, atol=1e-6)
+    assert list(segmenter.backend.session_threads().values()) in ([1], [2])
+
+
+def test_confidence_given_at_the_network_size_is_resized_bilinear_when_read() -> None:
+    labels = np.zeros((90, 200), np.uint8)
+    small = np.random.default_rng(0).random((16, 32)).astype(np.float32)
+    result = SegmentationResult(labels, small)
+    confidence = result.confidence
+    np.testing.assert_array_equal(
+        confidence, cv2.resize(small, (200, 90), interpolation=cv2.INTER_LINEAR)
+    )
+    assert result.confidence is confidence  # resized once
+    full = np.ones((90, 200), np.float32)
+    assert SegmentationResult(labels, full).confidence is full
+    assert SegmentationResult(labels, None).confidence is None

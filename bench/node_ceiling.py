@@ -34,7 +34,9 @@ package costs through its public interfaces, the tiny network's call included; f
 the package's own per-frame CPU work alone, the ceiling a car's GPU leaves it.
 
 Prints one row per size, mode and output set: median ms per frame of floor and node and
-node/floor; then stereo/received per size.
+node/floor; then stereo/received per size; then the CPU time each process spent per frame of
+its own blocks (all its threads, from ``/proc/<pid>/task/*/schedstat``; Linux), which the
+machine's load moves far less than the closed-loop time.
 """
 
 from __future__ import annotations
@@ -64,6 +66,12 @@ ENCODINGS = {"labels": "mono8", "color": "rgb8", "overlay": "rgb8", "confidence"
 BASELINE = 0.5  # m
 SHIFT = 8  # px, the frames' disparity
 NAMESPACES = {"node": "n", "before": "b", "free": "z"}  # the floor is "f"
+#: size, mode, output set, median ms per frame by process, CPU ms per frame by process
+Row = tuple[str, str, str, dict[str, float], dict[str, "float | None"]]
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -358,6 +366,18 @@ class Client:
         return time.perf_counter() - start if done else None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU seconds the process's live threads have run (``schedstat``); None off Linux."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # a thread ended
+                total += int((task / "schedstat").read_text().split()[0])
+    except OSError:
+        return None
+    return total * 1e-9
+
+
 def measure(
     clients: dict[str, Client],
     outputs: tuple[str, ...],
@@ -365,8 +385,14 @@ def measure(
     args: argparse.Namespace,
     procs: list[subprocess.Popen[bytes]],
     spinner: Spinner,
-) -> dict[str, list[float]]:
-    """Interleaved blocks of closed-loop frames per client; seconds per frame by client."""
+    pids: dict[str, int] | None = None,
+) -> tuple[dict[str, list[float]], dict[str, float | None]]:
+    """Interleaved blocks of closed-loop frames per client.
+
+    Returns:
+        Seconds per frame by client, and the CPU seconds per frame the process behind each
+        client (``pids``) spent in that client's blocks (None where unknown).
+    """
     with spinner.paused():
         for name, client in clients.items():
             client.subscribe(outputs, prefixes[name])
@@ -380,13 +406,20 @@ def measure(
         for _ in range(args.warmup):
             client.frame(60.0)
     times: dict[str, list[float]] = {name: [] for name in clients}
+    pids = pids or {}
+    cpu: dict[str, float | None] = dict.fromkeys(clients, 0.0)
     for _ in range(args.rounds):
         for name, client in clients.items():
+            start = cpu_seconds(pids[name]) if name in pids else None
             for _ in range(args.frames):
                 seconds = client.frame(60.0)
                 if seconds is not None:
                     times[name].append(seconds)
-    return times
+            end = cpu_seconds(pids[name]) if name in pids else None
+            spent = cpu[name]
+            cpu[name] = None if None in (start, end, spent) else spent + end - start
+    frames = args.rounds * args.frames
+    return times, {name: None if s is None else s / frames for name, s in cpu.items()}
 
 
 def wait(condition: Callable[[], bool], what: str, procs: list[subprocess.Popen[bytes]]) -> None:
@@ -419,7 +452,7 @@ def run_phase(
     tmp: Path,
     client_node: object,
     spinner: Spinner,
-) -> list[tuple[str, str, str, dict[str, float]]]:
+) -> list[Row]:
     """One row per mode and output set: every mode's floor and node(s) run at once.
 
     Their frames are measured in interleaved blocks (``measure``).
@@ -430,6 +463,7 @@ def run_phase(
     procs: list[subprocess.Popen[bytes]] = []
     clients: dict[str, Client] = {}
     prefixes: dict[str, str] = {}
+    pids: dict[str, int] = {}
     for mode in modes:
         for name, root in roots.items():
             namespace = f"/{NAMESPACES[name]}{mode[0]}"
@@ -444,10 +478,12 @@ def run_phase(
             command += ["-r", f"__ns:={namespace}"]
             procs.append(start(command, tmp / f"{name}-{size}-{mode}.log", root))
             prefixes[f"{mode}:{name}"] = f"{namespace}/ladderseg"
+            pids[f"{mode}:{name}"] = procs[-1].pid
         namespace = f"/f{mode[0]}"
         floor_cmd = [sys.executable, __file__, "--floor-child", size, mode, namespace]
         procs.append(start(floor_cmd, tmp / f"floor-{size}-{mode}.log", ROOT))
         prefixes[f"{mode}:floor"] = f"{namespace}/floor"
+        pids[f"{mode}:floor"] = procs[-1].pid
     rows = []
     try:
         with spinner.paused():
@@ -456,19 +492,28 @@ def run_phase(
                 namespace = prefix.rsplit("/", 1)[0]
                 clients[key] = Client(client_node, namespace, mode, width, height)
         for outputs in args.outputs.split(","):
-            times = measure(clients, OUTPUT_SETS[outputs], prefixes, args, procs, spinner)
+            times, cpu = measure(
+                clients, OUTPUT_SETS[outputs], prefixes, args, procs, spinner, pids
+            )
             for mode in modes:
                 ms = {
                     key.partition(":")[2]: 1e3 * statistics.median(v)
                     for key, v in times.items()
                     if key.startswith(f"{mode}:")
                 }
-                rows.append((size, mode, outputs, ms))
+                cpu_ms = {
+                    key.partition(":")[2]: None if v is None else 1e3 * v
+                    for key, v in cpu.items()
+                    if key.startswith(f"{mode}:")
+                }
+                rows.append((size, mode, outputs, ms, cpu_ms))
                 print(
                     f"{size:>9} {mode:>8} {outputs:>6}: "
                     + "  ".join(f"{k} {v:7.1f} ms" for k, v in ms.items())
                     + "  "
-                    + "  ".join(f"{k}/floor {ms[k] / ms['floor']:.2f}" for k in ms if k != "floor"),
+                    + "  ".join(f"{k}/floor {ms[k] / ms['floor']:.2f}" for k in ms if k != "floor")
+                    + "  CPU ms/frame "
+                    + "  ".join(f"{k} {_ms(v)}" for k, v in cpu_ms.items()),
                     flush=True,
                 )
         with spinner.paused():
@@ -517,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
 
         os.environ["ROS_DOMAIN_ID"] = str(claim_private_domain().domain)  # held until exit
     tmp = Path(tempfile.mkdtemp(prefix="ladderseg_ceiling_"))
-    rows: list[tuple[str, str, str, dict[str, float]]] = []
+    rows: list[Row] = []
     print(f"node from {args.root}; load average {os.getloadavg()[0]:.2f}", flush=True)
     rclpy.init()
     client_node = rclpy.create_node("ceiling_client")
@@ -539,10 +584,16 @@ def main(argv: list[str] | None = None) -> int:
     head = " | ".join(f"{n} ms | {n}/floor" for n in nodes)
     print(f"| size | mode | outputs | floor ms | {head} |")
     print("|---|---|---|---|" + "---|---|" * len(nodes))
-    for size, mode, name, ms in rows:
+    for size, mode, name, ms, _ in rows:
         cells = " | ".join(f"{ms[n]:.1f} | {ms[n] / ms['floor']:.2f}" for n in nodes)
         print(f"| {size} | {mode} | {name} | {ms['floor']:.1f} | {cells} |")
-    by_key = {(s, m, o): ms for s, m, o, ms in rows}
+    print("\nCPU ms per frame, all threads of each process, its own blocks:\n")
+    print(f"| size | mode | outputs | floor | {' | '.join(nodes)} |")
+    print("|---|---|---|---|" + "---|" * len(nodes))
+    for size, mode, name, _, cpu_ms in rows:
+        cells = " | ".join(_ms(cpu_ms.get(n)) for n in ("floor", *nodes))
+        print(f"| {size} | {mode} | {name} | {cells} |")
+    by_key = {(s, m, o): ms for s, m, o, ms, _ in rows}
     for (size, mode, name), ms in by_key.items():
         received = by_key.get((size, "received", name))
         if mode == "stereo" and received:

@@ -265,11 +265,11 @@ class LadderSegNode(Node):
         """``create_publisher`` keywords: an offered-QoS incompatibility warned about, no more.
 
         rclpy's default event handlers (incompatible QoS and, on Jazzy, incompatible type:
-        two waitables per publisher) are left out: the executor visits every waitable on
-        each wake, and with the defaults on the node's nine publishers one executor pass took
-        340 us against 212 us with one handler each (rclpy 7.1, this 2-core CPU); the
-        callbacks hand each pair to the worker only after such a pass. A subscriber still
-        hears of a type mismatch from its own default handler.
+        two waitables per publisher) are left out: the executor rebuilds its wait set from
+        every waitable on each wake, and the callbacks hand a pair to the worker only after
+        such a pass (``bench/executor_pass.py``, nine publishers, rclpy 7.1 on the shared
+        2-core CPU: 288-308 us a pass with the defaults, 223-244 us with one handler each).
+        A subscriber still hears of an incompatibility from its own default handlers.
         """
         try:
             from rclpy.event_handler import PublisherEventCallbacks

@@ -748,8 +748,12 @@ class OnnxRuntimeBackend:
                 del self._trials[key]  # a network worth every core
                 return outputs
             trial.every_core.append(seconds)
-            trial.single = self._new_session(key, 1)
-            trial.single.run(names, feed)  # its untimed first call
+            try:
+                trial.single = self._new_session(key, 1)
+                trial.single.run(names, feed)  # its untimed first call
+            except Exception as exc:  # memory, say: the session that works is kept
+                del self._trials[key]
+                _LOG.warning("no one-thread session for network %dx%d (%s)", *key[1], exc)
             return outputs
         on_one = len(trial.single_thread) < len(trial.every_core)
         outputs, seconds = self._timed_run(trial.single if on_one else session, names, feed)

@@ -261,7 +261,7 @@ class LadderSegNode(Node):
 
         return {"event_callbacks": SubscriptionEventCallbacks(incompatible_qos=incompatible)}
 
-    def _output_events(self, topic: str, remedy: str = "") -> dict[str, Any]:
+    def _output_events(self, topic: str) -> dict[str, Any]:
         """``create_publisher`` keywords: an offered-QoS incompatibility warned about, no more.
 
         rclpy's default event handlers (incompatible QoS and, on Jazzy, incompatible type:
@@ -279,10 +279,15 @@ class LadderSegNode(Node):
         def incompatible(event: object) -> None:
             policy = getattr(event, "last_policy_kind", "?")
             policy = str(getattr(policy, "name", policy))
+            if "RELIABILITY" in policy:  # only the outputs can be best effort
+                remedy = "set output_qos:=reliable or subscribe best effort"
+            else:
+                remedy = "the node offers volatile durability (label_info: transient local), "
+                remedy += "no deadline and automatic liveliness: change the subscriber's QoS"
             self._warn(
                 f"incompatible_qos:{topic}",
                 f"{self.resolve_topic_name(topic)}: a subscriber requests QoS incompatible with "
-                f"what the node offers ({policy}): it receives nothing; {remedy or 'change it'}",
+                f"what the node offers ({policy}): it receives nothing; {remedy}",
             )
 
         return {
@@ -301,14 +306,12 @@ class LadderSegNode(Node):
             String,
             "~/label_info",
             latched,
-            **self._output_events("~/label_info", "it is published reliable, transient local"),
+            **self._output_events("~/label_info"),
         )
         self._label_info_pub.publish(String(data=label_info_json(self.label_set, self.groups)))
 
     def _make_publishers(self) -> None:
         qos = output_qos(self.params)
-        other = "reliable" if self.params.output_qos == "sensor_data" else "sensor_data"
-        remedy = f"output_qos is {self.params.output_qos}: set output_qos:={other} or change it"
         types = {
             "labels": Image,
             "color": Image,
@@ -319,9 +322,7 @@ class LadderSegNode(Node):
             "points": PointCloud2,
         }
         self._pubs = {
-            key: self.create_publisher(
-                msgtype, f"~/{key}", qos, **self._output_events(f"~/{key}", remedy)
-            )
+            key: self.create_publisher(msgtype, f"~/{key}", qos, **self._output_events(f"~/{key}"))
             for key, msgtype in types.items()
         }
         self._diag_pub = self.create_publisher(

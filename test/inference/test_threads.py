@@ -93,6 +93,32 @@ def test_a_network_slower_than_the_bound_never_gets_a_one_thread_session(
     assert list(segmenter.backend.session_threads().values()) == [2]
 
 
+def test_a_one_thread_session_that_cannot_be_built_leaves_every_core_tried_once(
+    weights, monkeypatch, caplog
+) -> None:
+    _scripted(monkeypatch, {1: 0.001, 2: 0.002})
+    tries: list[int] = []
+    real = OnnxRuntimeBackend._new_session
+
+    def new_session(self, key, threads=None):
+        if threads == 1:
+            tries.append(1)
+            raise RuntimeError("out of memory")
+        return real(self, key, threads)
+
+    monkeypatch.setattr(OnnxRuntimeBackend, "_new_session", new_session)
+    segmenter = Segmenter.from_weights(weights, backend="onnxruntime", device="cpu")
+    frames = _frames(FRAMES)
+    reference = _reference(weights, frames)
+    with caplog.at_level("WARNING"):
+        for frame, want in zip(frames, reference, strict=True):
+            np.testing.assert_array_equal(segmenter(frame).labels, want.labels)
+    assert tries == [1]
+    assert list(segmenter.backend.session_threads().values()) == [2]
+    assert "no one-thread session" in caplog.text
+    assert "out of memory" in caplog.text
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_threads_given_are_kept_untimed(weights, monkeypatch, threads: int) -> None:
     timed = _scripted(monkeypatch, {1: 0.001, 2: 0.002})

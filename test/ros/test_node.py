@@ -655,22 +655,60 @@ def test_incompatible_qos_is_named_with_the_remedy(harness: Callable[..., Harnes
     assert "input_qos:=sensor_data" in message
 
 
+@pytest.mark.parametrize(
+    ("output_qos", "requested", "policy", "remedy"),
+    [
+        ("reliable", "transient_local", "DURABILITY", "change the subscriber's QoS"),
+        ("sensor_data", "reliable", "RELIABILITY", "set output_qos:=reliable"),
+    ],
+)
 def test_a_subscriber_with_incompatible_qos_on_an_output_is_named_in_the_log(
-    harness: Callable[..., Harness],
+    ros: None, weights: dict[str, Path], output_qos: str, requested: str, policy: str, remedy: str
 ) -> None:
-    """A subscriber asking ~/labels for transient-local durability (the node offers volatile)
-    receives nothing; the node's log names the topic and the policy."""
+    """A subscriber that can receive nothing from ~/labels (it asks transient-local durability
+    of a volatile output, or reliable delivery of a best-effort one): the node's log names the
+    topic, the policy and what to change."""
     from rcl_interfaces.msg import Log
 
-    h = harness()
+    node = LadderSegNode(
+        parameter_overrides=[
+            Parameter("weights", value=str(weights["ldn_tiny_ss"])),
+            Parameter("backend", value="torch"),
+            Parameter("output_qos", value=output_qos),
+        ]
+    )
+    tester = rclpy.create_node("qos_tester")
     lines: list[str] = []
-    h.tester.create_subscription(Log, "/rosout", lambda m: lines.append(m.msg), 100)
-    latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    h.tester.create_subscription(Image, "/ladderseg/labels", lambda m: None, latched)
-    h.wait(lambda: any("incompatible" in line and "/ladderseg/labels" in line for line in lines))
-    line = next(line for line in lines if "/ladderseg/labels" in line)
-    assert "DURABILITY" in line
-    assert "output_qos" in line
+    ours = node.get_logger().name
+
+    def record(log: Log) -> None:
+        if log.name == ours:  # the tester's own subscription logs the incompatibility too
+            lines.append(log.msg)
+
+    tester.create_subscription(Log, "/rosout", record, 100)
+    qos = QoSProfile(depth=1)
+    if requested == "transient_local":
+        qos.durability = DurabilityPolicy.TRANSIENT_LOCAL
+    else:
+        qos.reliability = ReliabilityPolicy.RELIABLE
+    tester.create_subscription(Image, "/ladderseg/labels", lambda m: None, qos)
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    executor.add_node(tester)
+    spinner = Spinner(executor)
+    try:
+        spin_until(
+            lambda: any("/ladderseg/labels" in line for line in lines),
+            what="the node's line on the incompatible subscriber",
+        )
+        line = next(line for line in lines if "/ladderseg/labels" in line)
+        assert "incompatible" in line
+        assert policy in line
+        assert remedy in line
+    finally:
+        spinner.stop()
+        node.destroy_node()
+        tester.destroy_node()
 
 
 def test_a_slop_above_half_the_frame_period_is_warned_and_a_lost_image_shifts_nothing(

@@ -685,7 +685,10 @@ def test_a_subscriber_with_incompatible_qos_on_an_output_is_named_in_the_log(
         if log.name == ours:  # the tester's own subscription logs the incompatibility too
             lines.append(log.msg)
 
-    tester.create_subscription(Log, "/rosout", record, 100)
+    # /rosout keeps its history (transient local): a line logged before this subscription
+    # matched still arrives
+    history = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    tester.create_subscription(Log, "/rosout", record, history)
     qos = QoSProfile(depth=1)
     if requested == "transient_local":
         qos.durability = DurabilityPolicy.TRANSIENT_LOCAL

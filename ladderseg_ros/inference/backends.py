@@ -89,9 +89,10 @@ class Backend(Protocol):
                 the backend can skip it).
 
         Returns:
-            (H, W) uint8 labels, (H, W) float32 confidence (largest softmax probability) or
-            None, (C, h, w) float32 logits at the network's size or None, and the labels at
-            the network's size where ``labels`` was resized from them (``BackendOutput``).
+            (H, W) uint8 labels, float32 confidence (largest softmax probability) at (H, W),
+            or at the network's (h, w) where the labels were resized on the CPU, or None,
+            (C, h, w) float32 logits at the network's size or None, and the labels at the
+            network's size where ``labels`` was resized from them (``BackendOutput``).
         """
         ...
 
@@ -397,9 +398,10 @@ def default_cache_dir() -> Path:
 
 
 PRECISIONS = ("fp32", "int8")
-#: A CPU session whose second call takes less than this on every core is then timed against
-#: one thread, and the faster kept (``OnnxRuntimeBackend``, threads not given).
+#: A CPU session whose faster of calls 2 and 3 takes less than this on every core is then
+#: timed against one thread, and the faster kept (``OnnxRuntimeBackend``, threads not given).
 ONE_THREAD_TRIAL_S = 0.02
+GATE_CALLS = 2  # timed calls on every core before the gate (a burst of load skips no trial)
 TRIAL_CALLS = 6  # timed calls per thread count, alternating, after an untimed one each
 _SESSIONS_KEPT = 4  # sizes with a live session (a camera has one; tools a few)
 #: camera (width, height), network (width, height), disparity (width, height) or None, logits,
@@ -594,10 +596,14 @@ class OnnxRuntimeBackend:
         resize_in_graph: resize to and from the network's size in the graph (None: on GPU
             providers; on the CPU OpenCV does it, ``downsample_input``/``upsample_outputs``).
 
-    Threads: with ``threads`` None on the CPU provider and more than one core, a size whose
-    second call takes less than ``ONE_THREAD_TRIAL_S`` on every core also gets the same
-    session on one thread; the next frames alternate between the two (``TRIAL_CALLS`` timed
-    each, after an untimed one) and the faster, by median, is kept for that size. A small
+    Threads: with ``threads`` None or 0 on the CPU provider and more than one core, a size
+    whose calls 2 and 3 (``GATE_CALLS``) took less than ``ONE_THREAD_TRIAL_S`` at best on
+    every core (call 2 alone decides from four times that) also gets the same session on one
+    thread; the next frames alternate between
+    the two (``TRIAL_CALLS`` timed each, after an untimed one) and the faster, by median, is
+    kept for that size. A one-thread session that cannot be built or run ends the trial, the
+    frame run on every core. The frame that builds it waits for the build (33-36 ms for
+    ``ldn_tiny``); ``trying_threads`` says whether a trial is under way. A small
     network's operators are too short to share: each waits for a sleeping worker to wake
     (the sessions do not spin, ``ort_session_options``). The network trained at 64x32 that
     ``bench/node_ceiling.py`` runs on a 1024x448 camera took 1.1-1.6 ms a call on one thread
@@ -635,7 +641,7 @@ class OnnxRuntimeBackend:
             engine_dir = cache_folder("trt", cache_dir)  # a private one if that is read-only
         self._providers = provider_options(providers, device_id, engine_dir)
         self._try_one_thread = (
-            threads is None and providers[0] == "CPUExecutionProvider" and cpu_threads_default() > 1
+            not threads and providers[0] == "CPUExecutionProvider" and cpu_threads_default() > 1
         )
         self._path = Path(onnx_path)
         try:
@@ -720,7 +726,7 @@ class OnnxRuntimeBackend:
                 session = self._new_session(key)
             except Exception as exc:
                 raise BackendError(
-                    f"{self._path}: no session for camera {key[0]}, network {key[1]} ({exc})"
+                    f"{self._path}: no session for input {key[0]}, network {key[1]} ({exc})"
                 ) from exc
             if len(self._sessions) >= _SESSIONS_KEPT:
                 oldest = next(iter(self._sessions))
@@ -730,6 +736,11 @@ class OnnxRuntimeBackend:
                 self._trials[key] = _ThreadTrial()
         self._sessions[key] = session  # most recent last
         return session
+
+    @property
+    def trying_threads(self) -> bool:
+        """Whether a size's thread trial is under way (see the class)."""
+        return bool(self._trials)
 
     def _run_session(
         self, key: _SessionKey, names: list[str], feed: dict[str, np.ndarray]
@@ -744,29 +755,39 @@ class OnnxRuntimeBackend:
             return session.run(names, feed)
         if trial.single is None:
             outputs, seconds = self._timed_run(session, names, feed)
-            if seconds >= ONE_THREAD_TRIAL_S:
+            trial.every_core.append(seconds)
+            if seconds >= 4 * ONE_THREAD_TRIAL_S or (
+                len(trial.every_core) == GATE_CALLS and min(trial.every_core) >= ONE_THREAD_TRIAL_S
+            ):
                 del self._trials[key]  # a network worth every core
                 return outputs
-            trial.every_core.append(seconds)
+            if len(trial.every_core) < GATE_CALLS:
+                return outputs
             try:
                 trial.single = self._new_session(key, 1)
                 trial.single.run(names, feed)  # its untimed first call
             except Exception as exc:  # memory, say: the session that works is kept
-                del self._trials[key]
-                _LOG.warning("no one-thread session for network %dx%d (%s)", *key[1], exc)
+                self._end_trial(key, exc)
             return outputs
-        on_one = len(trial.single_thread) < len(trial.every_core)
-        outputs, seconds = self._timed_run(trial.single if on_one else session, names, feed)
+        on_one = len(trial.single_thread) < len(trial.every_core) - GATE_CALLS
+        try:
+            outputs, seconds = self._timed_run(trial.single if on_one else session, names, feed)
+        except Exception as exc:
+            if not on_one:
+                raise
+            self._end_trial(key, exc)
+            return session.run(names, feed)
         (trial.single_thread if on_one else trial.every_core).append(seconds)
-        if len(trial.every_core) >= TRIAL_CALLS and len(trial.single_thread) >= TRIAL_CALLS:
+        if min(len(trial.every_core) - GATE_CALLS, len(trial.single_thread)) >= TRIAL_CALLS:
             del self._trials[key]
-            one, every = np.median(trial.single_thread), np.median(trial.every_core)
+            one = np.median(trial.single_thread)
+            every = np.median(trial.every_core[GATE_CALLS:])
             threads = session.get_session_options().intra_op_num_threads
             if one < every:
                 self._sessions[key] = trial.single
                 threads = 1
             _LOG.info(
-                "camera %dx%d, network %dx%d: %d CPU thread(s) kept (%.2f ms a call on one, "
+                "input %dx%d, network %dx%d: %d CPU thread(s) kept (%.2f ms a call on one, "
                 "%.2f ms on every core)",
                 *key[0],
                 *key[1],
@@ -775,6 +796,11 @@ class OnnxRuntimeBackend:
                 every * 1e3,
             )
         return outputs
+
+    def _end_trial(self, key: _SessionKey, exc: Exception) -> None:
+        """Give a size's trial up: its one-thread session failed; every core is kept."""
+        del self._trials[key]
+        _LOG.warning("no one-thread session for network %dx%d (%s)", *key[1], exc)
 
     def _timed_run(
         self, session: ort.InferenceSession, names: list[str], feed: dict[str, np.ndarray]

@@ -79,9 +79,19 @@ class SegmentationResult:
         if confidence is not None and confidence.shape != self.labels.shape:
             from ladderseg_ros.inference.backends import upsample_confidence
 
-            height, width = self.labels.shape
+            height, width = self.labels.shape[:2]
             self._confidence = confidence = upsample_confidence(confidence, (width, height))
         return confidence
+
+    def __repr__(self) -> str:
+        def shape(array: np.ndarray | None) -> str:
+            return "None" if array is None else f"{array.dtype}{array.shape}"
+
+        return (
+            f"SegmentationResult(labels={shape(self.labels)}, "
+            f"confidence={shape(self._confidence)}, logits={shape(self.logits)}, "
+            f"network_labels={shape(self.network_labels)})"
+        )
 
 
 def label_set_for(metadata: WeightsMetadata) -> LabelSet:

@@ -283,7 +283,8 @@ class LadderSegNode(Node):
                 remedy = "set output_qos:=reliable or subscribe best effort"
             else:
                 remedy = "the node offers volatile durability (label_info: transient local), "
-                remedy += "no deadline and automatic liveliness: change the subscriber's QoS"
+                remedy += "no deadline, automatic liveliness and an infinite lease: change the "
+                remedy += "subscriber's QoS"
             self._warn(
                 f"incompatible_qos:{topic}",
                 f"{self.resolve_topic_name(topic)}: a subscriber requests QoS incompatible with "

@@ -8,12 +8,17 @@ import pytest
 import torch
 
 from ladderseg_ros.inference import Segmenter, backends
-from ladderseg_ros.inference.backends import ONE_THREAD_TRIAL_S, TRIAL_CALLS, OnnxRuntimeBackend
+from ladderseg_ros.inference.backends import (
+    GATE_CALLS,
+    ONE_THREAD_TRIAL_S,
+    TRIAL_CALLS,
+    OnnxRuntimeBackend,
+)
 from ladderseg_ros.inference.segmenter import SegmentationResult
 from ladderseg_ros.model import build_model
 from ladderseg_ros.weights import WeightsMetadata, save_weights
 
-FRAMES = 2 + 2 * TRIAL_CALLS + 3  # an untimed call, the gate, the alternation, and after
+FRAMES = 1 + GATE_CALLS + 2 * TRIAL_CALLS + 3  # untimed, the gate, the alternation, after
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +71,8 @@ def test_a_small_network_keeps_the_faster_thread_count_and_the_same_outputs(
     segmenter = Segmenter.from_weights(weights, backend="onnxruntime", device="cpu")
     results = [segmenter(frame) for frame in frames]
     assert list(segmenter.backend.session_threads().values()) == [kept]
-    # the gate on every core, then one thread and every core in turn until each has its count
-    assert timed == [2] + [1, 2] * (TRIAL_CALLS - 1) + [1]
+    # the gate on every core, then every core and one thread in turn until each has its count
+    assert timed == [2] * GATE_CALLS + [2, 1] * TRIAL_CALLS
     for got, want in zip(results, reference, strict=True):
         np.testing.assert_array_equal(got.labels, want.labels)
         np.testing.assert_allclose(got.confidence, want.confidence, rtol=1e-5, atol=1e-6)
@@ -89,7 +94,7 @@ def test_a_network_slower_than_the_bound_never_gets_a_one_thread_session(
     for frame in _frames(FRAMES):
         segmenter(frame)
     assert 1 not in built
-    assert timed == [2]  # the gate only
+    assert timed == [2] * GATE_CALLS  # the gate only
     assert list(segmenter.backend.session_threads().values()) == [2]
 
 
@@ -117,6 +122,50 @@ def test_a_one_thread_session_that_cannot_be_built_leaves_every_core_tried_once(
     assert list(segmenter.backend.session_threads().values()) == [2]
     assert "no one-thread session" in caplog.text
     assert "out of memory" in caplog.text
+
+
+def test_one_call_over_four_times_the_bound_closes_the_gate_at_once(weights, monkeypatch) -> None:
+    timed = _scripted(monkeypatch, {1: 0.0, 2: 4 * ONE_THREAD_TRIAL_S})
+    segmenter = Segmenter.from_weights(weights, backend="onnxruntime", device="cpu")
+    for frame in _frames(4):
+        segmenter(frame)
+    assert timed == [2]
+    assert not segmenter.backend.trying_threads
+
+
+def test_a_one_thread_session_that_fails_to_run_ends_the_trial_and_no_frame(
+    weights, monkeypatch, caplog
+) -> None:
+    _scripted(monkeypatch, {1: 0.001, 2: 0.002})
+    real = OnnxRuntimeBackend._new_session
+    runs: list[str] = []  # the one-thread session's calls: its first succeeds, later ones fail
+    failures: list[int] = []
+
+    def new_session(self, key, threads=None):
+        session = real(self, key, threads)
+        if threads == 1:
+            run = session.run
+
+            def failing_run(names, feed):
+                runs.append("run")
+                if len(runs) > 1:
+                    failures.append(1)
+                    raise RuntimeError("failed to allocate memory")
+                return run(names, feed)
+
+            session.run = failing_run
+        return session
+
+    monkeypatch.setattr(OnnxRuntimeBackend, "_new_session", new_session)
+    segmenter = Segmenter.from_weights(weights, backend="onnxruntime", device="cpu")
+    frames = _frames(FRAMES)
+    reference = _reference(weights, frames)
+    with caplog.at_level("WARNING"):
+        for frame, want in zip(frames, reference, strict=True):
+            np.testing.assert_array_equal(segmenter(frame).labels, want.labels)
+    assert failures == [1]  # tried once, then every core
+    assert list(segmenter.backend.session_threads().values()) == [2]
+    assert "failed to allocate memory" in caplog.text
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -421,3 +421,31 @@ def test_deactivate_between_a_frames_outputs_publishes_none_of_the_rest(
     assert not c.at("/ladderseg/color", old)
     assert node.stats.bad == {}
     assert m.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
+
+
+def test_configure_settles_the_cpu_thread_trial_before_the_first_frame(
+    client: Callable[[Any], Any],
+    tiny_ss_weights: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """ONNX Runtime on a (seemingly) 2-core CPU, one thread timed faster: after configure the
+    warm-up size runs on the session kept, no trial left for the live frames."""
+    from ladderseg_ros.inference import backends
+
+    monkeypatch.setattr(backends, "cpu_threads_default", lambda: 2)
+    monkeypatch.setenv("LADDERSEG_CACHE", str(tmp_path))  # the exported graph
+    real = backends.OnnxRuntimeBackend._timed_run
+
+    def timed_run(self: Any, session: Any, names: Any, feed: Any) -> Any:
+        outputs, _ = real(self, session, names, feed)
+        return outputs, {1: 0.001}.get(session.get_session_options().intra_op_num_threads, 0.002)
+
+    monkeypatch.setattr(backends.OnnxRuntimeBackend, "_timed_run", timed_run)
+    node = make(str(tiny_ss_weights), backend="onnxruntime", device="cpu")
+    c = client(node)
+    m = Manager(c)
+    assert m.transition(Transition.TRANSITION_CONFIGURE)
+    backend = node.segmenter.backend
+    assert not backend.trying_threads
+    assert list(backend.session_threads().values()) == [1]

@@ -35,8 +35,9 @@ the package's own per-frame CPU work alone, the ceiling a car's GPU leaves it.
 
 Prints one row per size, mode and output set: median ms per frame of floor and node and
 node/floor; then stereo/received per size; then the CPU time each process spent per frame of
-its own blocks (all its threads, from ``/proc/<pid>/task/*/schedstat``; Linux), which the
-machine's load moves far less than the closed-loop time.
+its own blocks (all its threads, from ``/proc/<pid>/task/*/schedstat``; Linux; n/a where a
+thread ended within a block and took its time with it), which the machine's load moves far
+less than the closed-loop time.
 """
 
 from __future__ import annotations
@@ -366,16 +367,22 @@ class Client:
         return time.perf_counter() - start if done else None
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """CPU seconds the process's live threads have run (``schedstat``); None off Linux."""
+def cpu_seconds(pid: int) -> tuple[float, frozenset[str]] | None:
+    """CPU seconds the process's live threads have run (``schedstat``), and their ids.
+
+    None off Linux. A thread that ends takes its time out of the sum: ``measure`` gives no
+    figure for a block in which one ended.
+    """
     total = 0
+    tids = set()
     try:
         for task in Path(f"/proc/{pid}/task").iterdir():
             with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # a thread ended
                 total += int((task / "schedstat").read_text().split()[0])
+                tids.add(task.name)
     except OSError:
         return None
-    return total * 1e-9
+    return total * 1e-9, frozenset(tids)
 
 
 def measure(
@@ -417,7 +424,11 @@ def measure(
                     times[name].append(seconds)
             end = cpu_seconds(pids[name]) if name in pids else None
             spent = cpu[name]
-            cpu[name] = None if None in (start, end, spent) else spent + end - start
+            ended = start is not None and end is not None and not start[1] <= end[1]
+            if start is None or end is None or spent is None or ended:
+                cpu[name] = None  # unknown, or a thread ended and took its time with it
+            else:
+                cpu[name] = spent + end[0] - start[0]
     frames = args.rounds * args.frames
     return times, {name: None if s is None else s / frames for name, s in cpu.items()}
 
@@ -534,7 +545,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outputs", default="labels,all")
     parser.add_argument("--frames", type=int, default=20, help="frames per block")
     parser.add_argument("--rounds", type=int, default=2, help="alternating floor/node blocks")
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=16,
+        help="frames per client before timing (the node's ONNX Runtime thread trial takes the "
+        "first 15 of a size on a multi-core CPU)",
+    )
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose node runs")
     parser.add_argument(
         "--before", type=Path, help="another checkout whose node runs beside, interleaved"

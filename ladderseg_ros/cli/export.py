@@ -292,7 +292,7 @@ def _export_int8(
     from ladderseg_ros.inference.quantize import quantize_int8
     from ladderseg_ros.inference.segmenter import INT8_CALIBRATION_SIZE
 
-    size = getattr(args, "network_size", None) or metadata.input_size or INT8_CALIBRATION_SIZE
+    size = args.network_size or metadata.input_size or INT8_CALIBRATION_SIZE
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(
             model, metadata, Path(tmp) / "fp32.onnx", opset=args.opset, example_size=size

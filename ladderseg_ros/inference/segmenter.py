@@ -28,6 +28,7 @@ from ladderseg_ros.inference.backends import (
     TorchBackend,
     default_backend,
     ort_auto_device,
+    upsample_confidence,
 )
 from ladderseg_ros.inference.cache import cached_file
 from ladderseg_ros.stereo import same_aspect
@@ -77,8 +78,6 @@ class SegmentationResult:
         """(H, W) float32 confidence at ``labels``' size, or None (see the class)."""
         confidence = self._confidence
         if confidence is not None and confidence.shape != self.labels.shape:
-            from ladderseg_ros.inference.backends import upsample_confidence
-
             height, width = self.labels.shape[:2]
             self._confidence = confidence = upsample_confidence(confidence, (width, height))
         return confidence

@@ -46,6 +46,18 @@ def _reference(weights, frames):
     return [fixed(frame) for frame in frames]
 
 
+def _labels_as_fixed_threads(weights, caplog) -> Segmenter:
+    """A default Segmenter run over ``FRAMES`` frames (warnings captured), each frame's labels
+    asserted equal to those of a fixed two-thread one; returns it."""
+    segmenter = Segmenter.from_weights(weights, backend="onnxruntime", device="cpu")
+    frames = _frames(FRAMES)
+    reference = _reference(weights, frames)
+    with caplog.at_level("WARNING"):
+        for frame, want in zip(frames, reference, strict=True):
+            np.testing.assert_array_equal(segmenter(frame).labels, want.labels)
+    return segmenter
+
+
 def _scripted(monkeypatch, seconds_by_threads: dict[int, float]) -> list[int]:
     """Calls run for real; their time is scripted by the session's thread count."""
     timed: list[int] = []
@@ -112,12 +124,7 @@ def test_a_one_thread_session_that_cannot_be_built_leaves_every_core_tried_once(
         return real(self, key, threads)
 
     monkeypatch.setattr(OnnxRuntimeBackend, "_new_session", new_session)
-    segmenter = Segmenter.from_weights(weights, backend="onnxruntime", device="cpu")
-    frames = _frames(FRAMES)
-    reference = _reference(weights, frames)
-    with caplog.at_level("WARNING"):
-        for frame, want in zip(frames, reference, strict=True):
-            np.testing.assert_array_equal(segmenter(frame).labels, want.labels)
+    segmenter = _labels_as_fixed_threads(weights, caplog)
     assert tries == [1]
     assert list(segmenter.backend.session_threads().values()) == [2]
     assert "no one-thread session" in caplog.text
@@ -157,12 +164,7 @@ def test_a_one_thread_session_that_fails_to_run_ends_the_trial_and_no_frame(
         return session
 
     monkeypatch.setattr(OnnxRuntimeBackend, "_new_session", new_session)
-    segmenter = Segmenter.from_weights(weights, backend="onnxruntime", device="cpu")
-    frames = _frames(FRAMES)
-    reference = _reference(weights, frames)
-    with caplog.at_level("WARNING"):
-        for frame, want in zip(frames, reference, strict=True):
-            np.testing.assert_array_equal(segmenter(frame).labels, want.labels)
+    segmenter = _labels_as_fixed_threads(weights, caplog)
     assert failures == [1]  # tried once, then every core
     assert list(segmenter.backend.session_threads().values()) == [2]
     assert "failed to allocate memory" in caplog.text

@@ -9,6 +9,7 @@ the CPU OpenCV resizes to and from the network's size (it measured faster there:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 import numpy as np
 
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.inference.resample import nearest_index
 from ladderseg_ros.weights import IMAGENET_MEAN, IMAGENET_STD
 
 if TYPE_CHECKING:
@@ -285,12 +287,44 @@ def upsample_outputs(
     CPU OpenCV took 0.48 and 0.25 ms for 320x192 -> 2048x1024 where ONNX Runtime's took 2.8
     and 4.5 ms (2 threads, shared 2-core CPU).
     """
-    import cv2
-
-    labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
+    labels = resize_nearest(labels, size)
     if confidence is not None:
         confidence = upsample_confidence(confidence, size)
     return labels, confidence
+
+
+def resize_nearest(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(h, w[, C]) ``image`` at ``size`` = (width, height): OpenCV's ``INTER_NEAREST`` pixels.
+
+    OpenCV picks each output column's and row's source independently
+    (``resample.nearest_index``), so its resize of the columns alone, followed by a gather
+    of whole rows (one contiguous copy each), gives the same array as
+    ``cv2.resize(image, size, interpolation=cv2.INTER_NEAREST)`` -- at a fraction of the
+    cost where the rows grow: labels from 64x64 to 1024x448 took 0.05 against 0.26 ms of
+    CPU, (H, W, 3) colours 0.09 against 0.47 ms (OpenCV's resize on two threads).
+
+    Returns:
+        A new C-contiguous array of ``image``'s dtype, (height, width[, C]).
+    """
+    import cv2
+
+    width, height = size
+    rows = image.shape[0]
+    if image.shape[1] != width:
+        image = cv2.resize(image, (width, rows), interpolation=cv2.INTER_NEAREST)
+    elif rows == height:
+        return image.copy()
+    if rows == height:
+        return image
+    return image[_nearest_rows(rows, height)]
+
+
+@functools.lru_cache(maxsize=16)
+def _nearest_rows(n_in: int, n_out: int) -> np.ndarray:
+    """``resample.nearest_index``, kept per size pair (read-only)."""
+    index = nearest_index(n_in, n_out)
+    index.flags.writeable = False
+    return index
 
 
 def upsample_confidence(confidence: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -190,3 +190,24 @@ def test_opencv_input_resize_follows_each_axis_as_the_tables_do() -> None:
         tables = rounded_numpy(x, rows, cols)
         diff = np.abs(downsample_input(image, size).astype(int) - tables)
         assert diff.max() <= 2, size  # OpenCV rounds to uint8 between the two axes
+
+
+def test_resize_nearest_gives_opencvs_inter_nearest_pixels() -> None:
+    """Columns by OpenCV, rows gathered: the same array as OpenCV's whole resize."""
+    from ladderseg_ros.inference.backends import resize_nearest
+
+    rng = np.random.default_rng(7)
+    pairs = [((64, 64), (1024, 448)), ((320, 192), (2048, 1024)), ((192, 376), (376, 192))]
+    pairs += [
+        ((w, h), (int(rng.integers(1, 700)), int(rng.integers(1, 700))))
+        for w, h in rng.integers(1, 400, (40, 2))
+    ]
+    for (w, h), size in pairs:
+        for shape, dtype in (((h, w), np.uint8), ((h, w, 3), np.uint8), ((h, w), np.float32)):
+            image = (rng.random(shape) * 255).astype(dtype)
+            out = resize_nearest(image, size)
+            expected = cv2.resize(image, size, interpolation=cv2.INTER_NEAREST)
+            assert out.flags.c_contiguous
+            assert out.dtype == dtype
+            np.testing.assert_array_equal(out, expected, err_msg=f"{(w, h)} -> {size} {shape}")
+            assert not np.shares_memory(out, image)

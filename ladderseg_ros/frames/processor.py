@@ -179,6 +179,53 @@ class FrameProcessor:
             self._segment(frame, disparity, wanted, result, ready)
         return result
 
+    def warm_up(self, frame: StereoFrame, calls_max: int) -> int:
+        """Run the network on ``frame`` once for each session a live frame of its size needs.
+
+        A backend may build a session (a TensorRT engine, on a GPU) for each camera size,
+        network size, disparity size and whether confidence is computed
+        (``inference.OnnxRuntimeBackend``). This feeds ``frame`` as ``process`` would for
+        every output set: with and without confidence, and for a scale-selection network
+        with the disparity made for the labels alone (SGBM at ``sgbm.network_scale`` of the
+        network's size, or the frame's own map) and for the ``disparity`` and ``points``
+        outputs (at ``sgbm.scale``) where that differs. Each is repeated while the backend's
+        CPU thread trial is under way (``trying_threads``), at most ``calls_max`` times.
+        Nothing is published, noted or said (the network-size line is left for the first
+        live frame).
+
+        Returns:
+            The Segmenter calls made.
+
+        Raises:
+            StereoError, LadderSegError: as ``process``.
+        """
+        disparities: list[np.ndarray | None] = [None]
+        if self.segmenter.uses_disparity:
+            labels_only = Wanted(color=False, overlay=False, confidence=False, disparity=False)
+            for_labels = self._disparity(frame, labels_only)
+            for_outputs = self._disparity(frame, dataclasses.replace(labels_only, disparity=True))
+            disparities = [for_labels]
+            if for_outputs is not None and (
+                for_labels is None or for_outputs.shape != for_labels.shape
+            ):
+                disparities.append(for_outputs)
+        baseline = frame.geometry.baseline if self.segmenter.uses_disparity else None
+        calls = 0
+        for disparity in disparities:
+            for confidence in (False, True):
+                for _ in range(calls_max):
+                    self.segmenter(
+                        frame.left,
+                        disparity,
+                        baseline,
+                        focal_length=frame.geometry.focal,
+                        return_confidence=confidence,
+                    )
+                    calls += 1
+                    if not getattr(self.segmenter.backend, "trying_threads", False):
+                        break
+        return calls
+
     def _describe(self, frame: StereoFrame) -> FrameResult:
         """The output disparity's focal, baseline, range and step, before any computing."""
         geometry = frame.geometry

@@ -41,6 +41,7 @@ from rclpy.lifecycle import State as LifecycleState
 from rclpy.lifecycle import TransitionCallbackReturn
 
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.frames.frame import FrameGeometry, StereoFrame
 from ladderseg_ros.ros.node import LadderSegNode, spin_node
 from ladderseg_ros.ros.params import declare_only, read
 
@@ -165,23 +166,27 @@ class LadderSegLifecycleNode(LadderSegNode, LifecycleNode):
         """Blank frames through the backend (its first call allocates and compiles).
 
         The frame has the size the network runs at for most cameras: the explicit input size,
-        else the weights' trained size at their trained focal length. On the CPU, ONNX
-        Runtime's thread trial for that size runs here too (``OnnxRuntimeBackend``): a
-        network under 20 ms a call takes 15 calls, one over 80 ms 2 (3 between), and the live
-        frames of that size start on the session kept.
+        else the weights' trained size at their trained focal length. It goes through the
+        live path's ``FrameProcessor.warm_up`` in the mode the node will run in (a stereo
+        pair, a received disparity, or the left image alone), so that every session a live
+        frame of that size can ask for -- with and without confidence, and the disparity at
+        each size the node makes it -- is built here. On the CPU, ONNX Runtime's thread
+        trial for each runs here too (``OnnxRuntimeBackend``): a network under 20 ms a call
+        takes 15 calls, one over 80 ms 2 (3 between), and the live frames of that size start
+        on the sessions kept. A camera of another size still builds its own sessions at its
+        first frame (on a GPU: the camera's size is part of each session's graph).
         """
         metadata = self.segmenter.metadata
         width, height = self.params.input_size() or metadata.input_size or WARMUP_SIZE
-        focal = metadata.focal_length
-        rgb = np.zeros((height, width, 3), np.uint8)
-        disparity = np.full((height, width), 8.0, np.float32)
-        for _ in range(WARMUP_CALLS_MAX):
-            if self.segmenter.uses_disparity:
-                self.segmenter(rgb, disparity, 0.5, focal_length=focal)
-            else:
-                self.segmenter(rgb, focal_length=focal)
-            if not getattr(self.segmenter.backend, "trying_threads", False):
-                break
+        left = np.zeros((height, width, 3), np.uint8)
+        mode = self.params.disparity_source if self.segmenter.uses_disparity else "mono"
+        frame = StereoFrame(
+            left,
+            right=left if mode == "compute" else None,
+            disparity=np.full((height, width), 8.0, np.float32) if mode == "topic" else None,
+            geometry=FrameGeometry(focal=metadata.focal_length, baseline=0.5),
+        )
+        self.processor.warm_up(frame, WARMUP_CALLS_MAX)
 
     def _unload(self) -> None:
         self.segmenter = self.processor = None

@@ -14,7 +14,8 @@ from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from stereo_msgs.msg import DisparityImage
 
 from ladderseg_ros.ros import conversions
 from ladderseg_ros.ros.lifecycle_node import LadderSegLifecycleNode
@@ -442,10 +443,38 @@ def test_configure_settles_the_cpu_thread_trial_before_the_first_frame(
         return outputs, {1: 0.001}.get(session.get_session_options().intra_op_num_threads, 0.002)
 
     monkeypatch.setattr(backends.OnnxRuntimeBackend, "_timed_run", timed_run)
-    node = make(str(tiny_ss_weights), backend="onnxruntime", device="cpu")
+    # the camera runs at the network's size: every session a live frame asks for is known
+    node = make(
+        str(tiny_ss_weights), backend="onnxruntime", device="cpu", input_width=W, input_height=H
+    )
     c = client(node)
     m = Manager(c)
     assert m.transition(Transition.TRANSITION_CONFIGURE)
     backend = node.segmenter.backend
     assert not backend.trying_threads
-    assert list(backend.session_threads().values()) == [1]
+    sessions = backend.session_threads()
+    assert set(sessions.values()) == {1}
+    # disparity for the labels alone (matched small) and for the outputs (camera size), each
+    # with and without confidence
+    small = (round(W * node.params.sgbm_network_scale), round(H * node.params.sgbm_network_scale))
+    assert {(key[2], key[4]) for key in sessions} == {
+        (small, False),
+        (small, True),
+        ((W, H), False),
+        ((W, H), True),
+    }
+
+    # live frames of that size, whichever outputs are subscribed, build no session
+    assert m.transition(Transition.TRANSITION_ACTIVATE)
+    send = stereo_inputs(c)
+    for topic in ("labels", "confidence", "disparity", "points"):
+        kind = (
+            PointCloud2 if topic == "points" else DisparityImage if topic == "disparity" else Image
+        )
+        c.record(kind, f"/ladderseg/{topic}", RELIABLE)
+        c.until(lambda t=topic: node._pubs[t].get_subscription_count() > 0, f"~/{topic}")
+        stamp = send()
+        c.wait_for(lambda t=topic, s=stamp: bool(c.at(f"/ladderseg/{t}", s)))
+        assert backend.session_threads() == sessions, topic
+    assert node.stats.bad == {}
+    assert m.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -368,3 +369,42 @@ def test_the_pipeline_publishes_each_message_as_its_output_is_made(
         publish=lambda k, m: published.append((k, m)),
     )
     assert [k for k, _ in published] == list(done.messages) == ["labels"]
+
+
+@pytest.mark.parametrize("source", ["left image", "received disparity", "stereo pair"])
+def test_warm_up_builds_every_session_the_live_frames_of_its_size_use(
+    source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After ``warm_up`` on a frame, live frames of its size build no session, whichever
+    outputs are wanted (ONNX Runtime keys its sessions by sizes and confidence)."""
+    from ladderseg_ros.inference import Segmenter
+    from ladderseg_ros.model import build_model
+    from ladderseg_ros.weights import WeightsMetadata, save_weights
+
+    monkeypatch.setenv("LADDERSEG_CACHE", str(tmp_path / "cache"))
+    model = build_model("ldn_tiny" if source == "left image" else "ldn_tiny_ss", num_classes=19)
+    meta = WeightsMetadata.for_label_set(model.config, "cityscapes")
+    path = save_weights(tmp_path / "w.safetensors", model, meta)
+    segmenter = Segmenter.from_weights(path, "onnxruntime", "cpu", input_size=(W, H))
+    processor = FrameProcessor(segmenter, CITYSCAPES, SgbmConfig(num_disparities=16))
+    geometry = FrameGeometry(100.0, 0.5, projection=P_LEFT)
+
+    def frame(left: np.ndarray) -> StereoFrame:
+        if source == "received disparity":
+            return StereoFrame(left, disparity=np.full((H, W), 4.0, np.float32), geometry=geometry)
+        return StereoFrame(left, RIGHT if source == "stereo pair" else None, geometry=geometry)
+
+    calls = processor.warm_up(frame(np.zeros_like(LEFT)), calls_max=20)
+    sessions = segmenter.backend.session_threads()
+    assert calls >= len(sessions) >= 2  # with and without confidence at least
+    off = Wanted(labels=False, color=False, overlay=False, confidence=False, disparity=False)
+    for wanted in [
+        Wanted(labels=True, color=False, overlay=False, confidence=False, disparity=False),
+        Wanted(),
+        Wanted(confidence=False),
+        Wanted(points=True),
+        dataclasses.replace(off, disparity=True, color=True),
+        dataclasses.replace(off, points=True),
+    ]:
+        processor.process(frame(LEFT), wanted)
+        assert segmenter.backend.session_threads() == sessions, wanted

@@ -211,3 +211,31 @@ def test_resize_nearest_gives_opencvs_inter_nearest_pixels() -> None:
             assert out.dtype == dtype
             np.testing.assert_array_equal(out, expected, err_msg=f"{(w, h)} -> {size} {shape}")
             assert not np.shares_memory(out, image)
+
+
+@pytest.mark.parametrize("size", [(60, 90), (60, 50), (17, 23), (100, 50)])
+@pytest.mark.parametrize("layout", ["one channel", "fortran", "reversed rows", "read-only"])
+def test_resize_nearest_equals_opencv_for_any_layout_and_one_channel(
+    layout: str, size: tuple[int, int]
+) -> None:
+    """Whether the width changes or not: OpenCV's shape ((h, w, 1) comes back (H, W)), a new
+    C-contiguous array, the input untouched."""
+    from ladderseg_ros.inference.backends import resize_nearest
+
+    rng = np.random.default_rng(11)
+    image = rng.integers(0, 256, (50, 60, 1 if layout == "one channel" else 3), np.uint8)
+    if layout == "fortran":
+        image = np.asfortranarray(image)
+    elif layout == "reversed rows":
+        image = image[::-1]
+    elif layout == "read-only":
+        image.flags.writeable = False
+    before = image.copy()
+    out = resize_nearest(image, size)
+    expected = cv2.resize(image, size, interpolation=cv2.INTER_NEAREST)
+    assert out.shape == expected.shape
+    np.testing.assert_array_equal(out, expected)
+    assert out.flags.c_contiguous
+    assert out.flags.writeable
+    assert not np.shares_memory(out, image)
+    np.testing.assert_array_equal(image, before)

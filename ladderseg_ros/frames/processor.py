@@ -184,12 +184,15 @@ class FrameProcessor:
 
         A backend may build a session (a TensorRT engine, on a GPU) for each camera size,
         network size, disparity size and whether confidence is computed
-        (``inference.OnnxRuntimeBackend``). This feeds ``frame`` as ``process`` would for
+        (``inference.OnnxRuntimeBackend``). This feeds ``frame`` as the node would for
         every output set: with and without confidence, and for a scale-selection network
-        with the disparity made for the labels alone (SGBM at ``sgbm.network_scale`` of the
-        network's size, or the frame's own map) and for the ``disparity`` and ``points``
-        outputs (at ``sgbm.scale``) where that differs. Each is repeated while the backend's
-        CPU thread trial is under way (``trying_threads``), at most ``calls_max`` times.
+        with the disparity made for the labels alone and for the ``disparity`` and ``points``
+        outputs where that differs. Computed: SGBM at ``sgbm.network_scale`` of the
+        network's size, and at ``sgbm.scale``. Received: the map as the node's pipeline
+        hands it over (``io.pipeline.MessagePipeline.frame``), sampled at the network's size
+        where that is smaller each way, else as it is; and at the left image's size. Each
+        is repeated while the backend's CPU thread trial is under way (``trying_threads``),
+        at most ``calls_max`` times.
         Nothing is published, noted or said (the network-size line is left for the first
         live frame).
 
@@ -204,12 +207,20 @@ class FrameProcessor:
             labels_only = Wanted(color=False, overlay=False, confidence=False, disparity=False)
             for_labels = self._disparity(frame, labels_only)
             for_outputs = self._disparity(frame, dataclasses.replace(labels_only, disparity=True))
+            if frame.disparity is not None:  # the node samples it for the network alone
+                network = self.segmenter.network_size(
+                    frame.width, frame.height, frame.geometry.focal
+                )
+                rows, cols = frame.disparity.shape
+                if network[0] < cols and network[1] < rows:
+                    for_labels = resize_disparity(frame.disparity, network)
             disparities = [for_labels]
             if for_outputs is not None and (
                 for_labels is None or for_outputs.shape != for_labels.shape
             ):
                 disparities.append(for_outputs)
         baseline = frame.geometry.baseline if self.segmenter.uses_disparity else None
+        backend = getattr(self.segmenter, "backend", None)  # not part of SegmenterLike
         calls = 0
         for disparity in disparities:
             for confidence in (False, True):
@@ -222,7 +233,7 @@ class FrameProcessor:
                         return_confidence=confidence,
                     )
                     calls += 1
-                    if not getattr(self.segmenter.backend, "trying_threads", False):
+                    if not getattr(backend, "trying_threads", False):
                         break
         return calls
 

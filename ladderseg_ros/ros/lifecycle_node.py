@@ -5,7 +5,8 @@ The managed node of the ROS 2 design article "Managed nodes" (design.ros2.org), 
 node's: this class only orders ``LadderSegNode``'s set-up steps by transition.
 
 - ``configure``: read and validate the parameters, load the weights, build the backend and run
-  it once on a blank frame (the first real frame is then not slow). A failure (missing
+  blank frames through it (``FrameProcessor.warm_up``: the first real frames are then not
+  slow). A failure (missing
   weights, bad parameter, unknown class in the groups file) is logged with its reason, kept
   in ``configure_error``, and the node stays unconfigured, ready for another try.
 - ``activate``: publishers, subscriptions, diagnostics and the worker thread.
@@ -168,13 +169,15 @@ class LadderSegLifecycleNode(LadderSegNode, LifecycleNode):
         The frame has the size the network runs at for most cameras: the explicit input size,
         else the weights' trained size at their trained focal length. It goes through the
         live path's ``FrameProcessor.warm_up`` in the mode the node will run in (a stereo
-        pair, a received disparity, or the left image alone), so that every session a live
-        frame of that size can ask for -- with and without confidence, and the disparity at
-        each size the node makes it -- is built here. On the CPU, ONNX Runtime's thread
-        trial for each runs here too (``OnnxRuntimeBackend``): a network under 20 ms a call
-        takes 15 calls, one over 80 ms 2 (3 between), and the live frames of that size start
-        on the sessions kept. A camera of another size still builds its own sessions at its
-        first frame (on a GPU: the camera's size is part of each session's graph).
+        pair, a received disparity at the image's size, or the left image alone), so that
+        every session a live frame of that size can ask for -- with and without confidence,
+        and the disparity at each size the node makes it -- is built here. On the CPU, ONNX
+        Runtime's thread trial for each runs here too (``OnnxRuntimeBackend``): a network
+        under 20 ms a call takes 15 calls, one over 80 ms 2 (3 between), and the live frames
+        of that size start on the sessions kept. A camera of another size (or, without an
+        input size, another focal length), or a received disparity smaller than the image,
+        still builds its own sessions at its first frame (on a GPU: the camera's size is part
+        of each session's graph).
         """
         metadata = self.segmenter.metadata
         width, height = self.params.input_size() or metadata.input_size or WARMUP_SIZE

@@ -408,3 +408,46 @@ def test_warm_up_builds_every_session_the_live_frames_of_its_size_use(
     ]:
         processor.process(frame(LEFT), wanted)
         assert segmenter.backend.session_threads() == sessions, wanted
+
+
+def test_warm_up_builds_the_sessions_of_a_received_disparity_sampled_at_the_networks_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A network smaller than the camera (here clamped by ``max_network_pixels``): the node's
+    pipeline samples a received disparity that only the network reads at the network's size
+    (``MessagePipeline.frame``), a session of its own, which ``warm_up`` builds too."""
+    import itertools
+
+    from ladderseg_ros.inference import Segmenter
+    from ladderseg_ros.io.pipeline import MessagePipeline
+    from ladderseg_ros.model import build_model
+    from ladderseg_ros.ros import conversions
+    from ladderseg_ros.weights import WeightsMetadata, save_weights
+
+    monkeypatch.setenv("LADDERSEG_CACHE", str(tmp_path / "cache"))
+    width, height, focal = 128, 128, 100.0
+    model = build_model("ldn_tiny_ss", num_classes=19)
+    meta = WeightsMetadata.for_label_set(
+        model.config, "cityscapes", input_size=(width, height), focal_length=focal
+    )
+    path = save_weights(tmp_path / "w.safetensors", model, meta)
+    segmenter = Segmenter.from_weights(path, "onnxruntime", "cpu", max_network_pixels=64 * 64)
+    assert segmenter.network_size(width, height, focal) == (64, 64)
+    processor = FrameProcessor(segmenter, CITYSCAPES, SgbmConfig(num_disparities=16))
+    blank = StereoFrame(  # the lifecycle node's warm-up frame
+        np.zeros((height, width, 3), np.uint8),
+        disparity=np.full((height, width), 8.0, np.float32),
+        geometry=FrameGeometry(focal, 0.5),
+    )
+    processor.warm_up(blank, calls_max=20)
+    sessions = segmenter.backend.session_threads()
+    pipeline = MessagePipeline(processor, "topic", ["left", "disparity"], conversions.RCLPY)
+    pixels = np.random.default_rng(3).integers(0, 256, (height, width, 3), np.uint8)
+    left = conversions.array_to_image(pixels, "rgb8")
+    disparity = conversions.disparity_to_msg(
+        np.full((height, width), 6.0, np.float32), focal, 0.5, delta_d=1 / 16
+    )
+    for labels, confidence, disp in itertools.product([False, True], repeat=3):
+        wanted = Wanted(labels, False, False, confidence, disp)
+        pipeline.run([left, disparity], wanted, 1 << 24)
+        assert segmenter.backend.session_threads() == sessions, wanted

@@ -40,13 +40,13 @@ class BackendOutput(NamedTuple):
     Attributes:
         labels: (H, W) uint8 trainIds at the camera's size.
         confidence: (H, W) float32 largest softmax probability, or None; (h, w) at the
-            network's size where the CPU path resized the labels (``upsample_outputs``):
+            network's size where the CPU path resized the labels (``resize_nearest``):
             ``segmenter.SegmentationResult`` resizes it when it is first read, so a node's
             labels leave before that is paid for.
         logits: (C, h, w) float32 at the network's size, or None.
         network_labels: (h, w) uint8 labels at the network's size when ``labels`` is their
             nearest resize, else None (the sizes are equal). On the CPU OpenCV's
-            ``INTER_NEAREST`` resizes them (``upsample_outputs``); the graph and the torch
+            ``INTER_NEAREST`` resizes them (``resize_nearest``); the graph and the torch
             device path gather by its index (``resample.nearest_index``), so the same holds.
             Maps that are a function of the label (palette colours) cost their pixels
             there and come to the camera's size exactly by the same resize
@@ -204,7 +204,7 @@ class TorchBackend:
         """Runs every step on the backend's device (``Backend.run``).
 
         On the CPU, OpenCV resizes to and from the network's size (``downsample_input``,
-        ``upsample_outputs``), as for ONNX Runtime there.
+        ``resize_nearest``), as for ONNX Runtime there.
         """
         import torch
         import torch.nn.functional as F
@@ -222,7 +222,7 @@ class TorchBackend:
             small_labels, confidence, logits, _ = self.run(
                 small, network_size, disparity, baseline, want_logits, want_confidence
             )
-            labels, _ = upsample_outputs(small_labels, None, (cam_w, cam_h))
+            labels = resize_nearest(small_labels, (cam_w, cam_h))
             return BackendOutput(labels, confidence, logits, small_labels)  # see BackendOutput
         with torch.inference_mode():
             pixels = camera if camera.flags.writeable else camera.copy()  # torch wants it
@@ -278,24 +278,11 @@ def downsample_input(camera: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(camera, size, interpolation=cv2.INTER_LINEAR)
 
 
-def upsample_outputs(
-    labels: np.ndarray, confidence: np.ndarray | None, size: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Labels (nearest) and confidence (bilinear) at ``size`` = (width, height), by OpenCV.
-
-    What the graph's ``Resize`` nodes do on a GPU (``camera_graph.with_camera_io``); on the
-    CPU OpenCV took 0.48 and 0.25 ms for 320x192 -> 2048x1024 where ONNX Runtime's took 2.8
-    and 4.5 ms (2 threads, shared 2-core CPU).
-    """
-    labels = resize_nearest(labels, size)
-    if confidence is not None:
-        confidence = upsample_confidence(confidence, size)
-    return labels, confidence
-
-
 def resize_nearest(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(h, w[, C]) ``image`` at ``size`` = (width, height): OpenCV's ``INTER_NEAREST`` pixels.
 
+    The labels' resize to the camera on the CPU, what the graph's gathers do on a GPU
+    (``camera_graph.with_camera_io``).
     OpenCV picks each output column's and row's source independently
     (``resample.nearest_index``), so its resize of the columns alone, followed by a gather
     of whole rows (one contiguous copy each), gives the same array as
@@ -332,7 +319,12 @@ def _nearest_rows(n_in: int, n_out: int) -> np.ndarray:
 
 
 def upsample_confidence(confidence: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(h, w) float32 ``confidence`` at ``size`` = (width, height), bilinear, by OpenCV."""
+    """(h, w) float32 ``confidence`` at ``size`` = (width, height), bilinear, by OpenCV.
+
+    What the graph's ``Resize`` does on a GPU (``camera_graph.with_camera_io``); on the CPU
+    OpenCV took 0.25 ms for 320x192 -> 2048x1024 where ONNX Runtime's took 4.5 ms (2
+    threads, shared 2-core CPU).
+    """
     import cv2
 
     return cv2.resize(confidence, size, interpolation=cv2.INTER_LINEAR)
@@ -632,7 +624,7 @@ class OnnxRuntimeBackend:
         mean: per-channel normalization mean of 0..1 RGB (default: the file's metadata).
         std: per-channel standard deviation (default: the file's metadata).
         resize_in_graph: resize to and from the network's size in the graph (None: on GPU
-            providers; on the CPU OpenCV does it, ``downsample_input``/``upsample_outputs``).
+            providers; on the CPU OpenCV does it, ``downsample_input``/``resize_nearest``).
 
     Threads: with ``threads`` None or 0 on the CPU provider and more than one core, a size
     whose calls 2 and 3 (``GATE_CALLS``) took less than ``ONE_THREAD_TRIAL_S`` at best on
@@ -885,5 +877,5 @@ class OnnxRuntimeBackend:
         if not resize_here:
             return BackendOutput(labels, confidence, logits, outputs[0][0] if in_graph else None)
         small_labels = labels
-        labels, _ = upsample_outputs(labels, None, (width, height))
+        labels = resize_nearest(labels, (width, height))
         return BackendOutput(labels, confidence, logits, small_labels)  # see BackendOutput

@@ -272,7 +272,7 @@ def test_colours_made_at_the_networks_size_equal_the_camera_size_palette(
     from ladderseg_ros.inference.segmenter import SegmentationResult
 
     small = np.random.default_rng(network[0]).integers(0, 19, network[::-1], np.uint8)
-    labels = cv2.resize(small, camera, interpolation=cv2.INTER_NEAREST)  # upsample_outputs
+    labels = cv2.resize(small, camera, interpolation=cv2.INTER_NEAREST)  # resize_nearest
     lut = palette_lut(CITYSCAPES)
     colors = label_colors(SegmentationResult(labels, None, None, small), lut)
     assert colors.shape == (camera[1], camera[0], 3)

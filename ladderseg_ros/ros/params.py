@@ -121,6 +121,33 @@ SPECS: tuple[ParamSpec, ...] = (
         1,
     ),
     ParamSpec(
+        "warmup_width",
+        0,
+        "Lifecycle configure: width of the camera images to warm up for (every session their "
+        "first frames would build, a TensorRT engine on a GPU, is built then); 0 = the "
+        "network's size (input_width, else the trained size).",
+        0,
+        8192,
+        1,
+    ),
+    ParamSpec(
+        "warmup_height",
+        0,
+        "Lifecycle configure: height of the camera images to warm up for (see warmup_width).",
+        0,
+        8192,
+        1,
+    ),
+    ParamSpec(
+        "warmup_fx",
+        0.0,
+        "Lifecycle configure: fx (px) of the camera warmed up for (warmup_width), as in its "
+        "CameraInfo; 0 = the trained field of view assumed. Sets the network size when "
+        "input_width is 0.",
+        0.0,
+        1e6,
+    ),
+    ParamSpec(
         "disparity_source",
         "compute",
         "Where disparity comes from for scale selection: SGBM on the pair, or a "
@@ -290,6 +317,9 @@ class NodeParams:
     threads: int
     input_width: int
     input_height: int
+    warmup_width: int
+    warmup_height: int
+    warmup_fx: float
     disparity_source: str
     compressed: bool
     input_qos: str
@@ -345,6 +375,12 @@ class NodeParams:
         """(width, height) of ``input_width``/``input_height``, or None when either is 0."""
         if self.input_width and self.input_height:
             return (self.input_width, self.input_height)
+        return None
+
+    def warmup_camera(self) -> tuple[int, int] | None:
+        """(width, height) of ``warmup_width``/``warmup_height``, or None when either is 0."""
+        if self.warmup_width and self.warmup_height:
+            return (self.warmup_width, self.warmup_height)
         return None
 
     def points_config(self) -> PointsConfig:

@@ -478,3 +478,83 @@ def test_configure_settles_the_cpu_thread_trial_before_the_first_frame(
         assert backend.session_threads() == sessions, topic
     assert node.stats.bad == {}
     assert m.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
+
+
+@pytest.fixture(scope="module")
+def trained_ss_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Scale selection trained at 64x64 at fx 100: the W x H camera (fx 100) is not its size."""
+    from ladderseg_ros.model import build_model
+    from ladderseg_ros.weights import WeightsMetadata, save_weights
+
+    model = build_model("ldn_tiny_ss", num_classes=19)
+    meta = WeightsMetadata.for_label_set(
+        model.config, "cityscapes", input_size=(64, 64), focal_length=100.0
+    )
+    return save_weights(tmp_path_factory.mktemp("w") / "trained_ss.safetensors", model, meta)
+
+
+@pytest.mark.parametrize("camera", [True, False], ids=["warmup-camera", "network-size"])
+def test_configure_warms_up_for_the_camera_given(
+    client: Callable[[Any], Any],
+    trained_ss_weights: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    camera: bool,
+) -> None:
+    """With ``warmup_width``/``warmup_height``/``warmup_fx`` those of the camera, its live
+    frames build no session, whatever the outputs; warmed up at the network's size, the first
+    builds one (SGBM's disparity, fed to the network, has the camera's aspect and size)."""
+    from ladderseg_ros.inference import backends
+
+    monkeypatch.setattr(backends, "cpu_threads_default", lambda: 2)
+    monkeypatch.setenv("LADDERSEG_CACHE", str(tmp_path))
+    real = backends.OnnxRuntimeBackend._timed_run
+
+    def timed_run(self: Any, session: Any, names: Any, feed: Any) -> Any:
+        outputs, _ = real(self, session, names, feed)
+        return outputs, {1: 0.001}.get(session.get_session_options().intra_op_num_threads, 0.002)
+
+    monkeypatch.setattr(backends.OnnxRuntimeBackend, "_timed_run", timed_run)
+    warmup = {"warmup_width": W, "warmup_height": H, "warmup_fx": 100.0} if camera else {}
+    node = make(str(trained_ss_weights), backend="onnxruntime", device="cpu", **warmup)
+    c = client(node)
+    m = Manager(c)
+    assert m.transition(Transition.TRANSITION_CONFIGURE)
+    backend = node.segmenter.backend
+    assert not backend.trying_threads
+    sessions = backend.session_threads()
+    network = node.segmenter.network_size(W, H, 100.0)
+    assert network != (W, H)  # the camera is not the network's size
+    assert {key[1] for key in sessions} == {network}
+
+    assert m.transition(Transition.TRANSITION_ACTIVATE)
+    send = stereo_inputs(c)
+    for topic in ("labels", "confidence", "disparity", "points"):
+        kind = (
+            PointCloud2 if topic == "points" else DisparityImage if topic == "disparity" else Image
+        )
+        c.record(kind, f"/ladderseg/{topic}", RELIABLE)
+        c.until(lambda t=topic: node._pubs[t].get_subscription_count() > 0, f"~/{topic}")
+        stamp = send()
+        c.wait_for(lambda t=topic, s=stamp: bool(c.at(f"/ladderseg/{t}", s)))
+        if not camera:  # SGBM's sizes follow the camera's: the first frame builds a session
+            assert set(backend.session_threads()) - set(sessions), topic
+            break
+        assert backend.session_threads() == sessions, topic
+    assert node.stats.bad == {}
+    assert m.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
+
+
+def test_configure_refuses_half_a_warmup_camera(
+    client: Callable[[Any], Any], trained_ss_weights: Path
+) -> None:
+    """A warm-up width without a height fails configure with one line naming both."""
+    node = make(str(trained_ss_weights), warmup_width=W)
+    c = client(node)
+    m = Manager(c)
+    assert not m.transition(Transition.TRANSITION_CONFIGURE)
+    assert m.state() == "unconfigured"
+    assert f"warmup_width {W} and warmup_height 0: give both" in node.configure_error
+    assert node.set_parameters([Parameter("warmup_height", value=H)])[0].successful
+    assert m.transition(Transition.TRANSITION_CONFIGURE)
+    assert m.transition(Transition.TRANSITION_INACTIVE_SHUTDOWN)

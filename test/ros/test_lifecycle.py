@@ -80,6 +80,32 @@ def stereo_inputs(c: Any) -> Callable[[], Any]:
     return send
 
 
+def one_thread_timed_faster(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """ONNX Runtime on a (seemingly) 2-core CPU whose one-thread sessions time faster."""
+    from ladderseg_ros.inference import backends
+
+    monkeypatch.setattr(backends, "cpu_threads_default", lambda: 2)
+    monkeypatch.setenv("LADDERSEG_CACHE", str(tmp_path))  # the exported graph
+    real = backends.OnnxRuntimeBackend._timed_run
+
+    def timed_run(self: Any, session: Any, names: Any, feed: Any) -> Any:
+        outputs, _ = real(self, session, names, feed)
+        return outputs, {1: 0.001}.get(session.get_session_options().intra_op_num_threads, 0.002)
+
+    monkeypatch.setattr(backends.OnnxRuntimeBackend, "_timed_run", timed_run)
+
+
+def subscribe_and_wait_for_a_frame(
+    c: Any, node: LadderSegLifecycleNode, send: Callable[[], Any], topic: str
+) -> None:
+    """Subscribe to ``~/topic`` too and wait until one pair sent now comes out on it."""
+    kind = PointCloud2 if topic == "points" else DisparityImage if topic == "disparity" else Image
+    c.record(kind, f"/ladderseg/{topic}", RELIABLE)
+    c.until(lambda: node._pubs[topic].get_subscription_count() > 0, f"~/{topic}")
+    stamp = send()
+    c.wait_for(lambda: bool(c.at(f"/ladderseg/{topic}", stamp)))
+
+
 def make(weights: str, **params: Any) -> LadderSegLifecycleNode:
     values = {"weights": weights, "sgbm_num_disparities": 16, **params}
     return LadderSegLifecycleNode(
@@ -432,17 +458,7 @@ def test_configure_settles_the_cpu_thread_trial_before_the_first_frame(
 ) -> None:
     """ONNX Runtime on a (seemingly) 2-core CPU, one thread timed faster: after configure the
     warm-up size runs on the session kept, no trial left for the live frames."""
-    from ladderseg_ros.inference import backends
-
-    monkeypatch.setattr(backends, "cpu_threads_default", lambda: 2)
-    monkeypatch.setenv("LADDERSEG_CACHE", str(tmp_path))  # the exported graph
-    real = backends.OnnxRuntimeBackend._timed_run
-
-    def timed_run(self: Any, session: Any, names: Any, feed: Any) -> Any:
-        outputs, _ = real(self, session, names, feed)
-        return outputs, {1: 0.001}.get(session.get_session_options().intra_op_num_threads, 0.002)
-
-    monkeypatch.setattr(backends.OnnxRuntimeBackend, "_timed_run", timed_run)
+    one_thread_timed_faster(monkeypatch, tmp_path)
     # the camera runs at the network's size: every session a live frame asks for is known
     node = make(
         str(tiny_ss_weights), backend="onnxruntime", device="cpu", input_width=W, input_height=H
@@ -468,13 +484,7 @@ def test_configure_settles_the_cpu_thread_trial_before_the_first_frame(
     assert m.transition(Transition.TRANSITION_ACTIVATE)
     send = stereo_inputs(c)
     for topic in ("labels", "confidence", "disparity", "points"):
-        kind = (
-            PointCloud2 if topic == "points" else DisparityImage if topic == "disparity" else Image
-        )
-        c.record(kind, f"/ladderseg/{topic}", RELIABLE)
-        c.until(lambda t=topic: node._pubs[t].get_subscription_count() > 0, f"~/{topic}")
-        stamp = send()
-        c.wait_for(lambda t=topic, s=stamp: bool(c.at(f"/ladderseg/{t}", s)))
+        subscribe_and_wait_for_a_frame(c, node, send, topic)
         assert backend.session_threads() == sessions, topic
     assert node.stats.bad == {}
     assert m.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
@@ -504,17 +514,7 @@ def test_configure_warms_up_for_the_camera_given(
     """With ``warmup_width``/``warmup_height``/``warmup_fx`` those of the camera, its live
     frames build no session, whatever the outputs; warmed up at the network's size, the first
     builds one (SGBM's disparity, fed to the network, has the camera's aspect and size)."""
-    from ladderseg_ros.inference import backends
-
-    monkeypatch.setattr(backends, "cpu_threads_default", lambda: 2)
-    monkeypatch.setenv("LADDERSEG_CACHE", str(tmp_path))
-    real = backends.OnnxRuntimeBackend._timed_run
-
-    def timed_run(self: Any, session: Any, names: Any, feed: Any) -> Any:
-        outputs, _ = real(self, session, names, feed)
-        return outputs, {1: 0.001}.get(session.get_session_options().intra_op_num_threads, 0.002)
-
-    monkeypatch.setattr(backends.OnnxRuntimeBackend, "_timed_run", timed_run)
+    one_thread_timed_faster(monkeypatch, tmp_path)
     warmup = {"warmup_width": W, "warmup_height": H, "warmup_fx": 100.0} if camera else {}
     node = make(str(trained_ss_weights), backend="onnxruntime", device="cpu", **warmup)
     c = client(node)
@@ -530,13 +530,7 @@ def test_configure_warms_up_for_the_camera_given(
     assert m.transition(Transition.TRANSITION_ACTIVATE)
     send = stereo_inputs(c)
     for topic in ("labels", "confidence", "disparity", "points"):
-        kind = (
-            PointCloud2 if topic == "points" else DisparityImage if topic == "disparity" else Image
-        )
-        c.record(kind, f"/ladderseg/{topic}", RELIABLE)
-        c.until(lambda t=topic: node._pubs[t].get_subscription_count() > 0, f"~/{topic}")
-        stamp = send()
-        c.wait_for(lambda t=topic, s=stamp: bool(c.at(f"/ladderseg/{t}", s)))
+        subscribe_and_wait_for_a_frame(c, node, send, topic)
         if not camera:  # SGBM's sizes follow the camera's: the first frame builds a session
             assert set(backend.session_threads()) - set(sessions), topic
             break

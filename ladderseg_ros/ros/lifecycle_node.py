@@ -32,7 +32,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from lifecycle_msgs.srv import ChangeState
 
 # The names the Humble demos use (lifecycle_py); rclpy.lifecycle exists since Galactic and has
@@ -42,12 +41,8 @@ from rclpy.lifecycle import State as LifecycleState
 from rclpy.lifecycle import TransitionCallbackReturn
 
 from ladderseg_ros.errors import LadderSegError
-from ladderseg_ros.frames.frame import FrameGeometry, StereoFrame
 from ladderseg_ros.ros.node import LadderSegNode, spin_node
-from ladderseg_ros.ros.params import ParamError, declare_only, read
-
-WARMUP_SIZE = (320, 128)  # width, height of the warm-up frame when nothing says better
-WARMUP_CALLS_MAX = 20  # bounds the warm-up whatever a backend's trial needs
+from ladderseg_ros.ros.params import declare_only, read
 
 
 class LadderSegLifecycleNode(LadderSegNode, LifecycleNode):
@@ -162,49 +157,6 @@ class LadderSegLifecycleNode(LadderSegNode, LifecycleNode):
         self.get_logger().error(f"{transition} failed: {exc}")
         self._unload()
         return TransitionCallbackReturn.FAILURE
-
-    def _warm_up(self) -> None:
-        """Blank frames through the backend (its first call allocates and compiles).
-
-        The frame has the camera's size when ``warmup_width``/``warmup_height`` give it (at
-        ``warmup_fx``, else the trained field of view), else the size the network runs at:
-        the explicit input size, else the weights' trained size at their trained focal length.
-        It goes through the live path's ``FrameProcessor.warm_up`` in the mode the node will
-        run in (a stereo pair, a received disparity at the image's size, or the left image
-        alone), so that every session a live frame of that size can ask for -- with and
-        without confidence, and the disparity at each size the node makes it -- is built here.
-        On the CPU, ONNX Runtime's thread trial for each runs here too
-        (``OnnxRuntimeBackend``): a network under 20 ms a call takes 15 calls, one over 80 ms
-        2 (3 between), and the live frames of that size start on the sessions kept. A camera
-        of another size (or, without an input size, another focal length), or a received
-        disparity smaller than the image, still builds its own sessions at its first frame
-        (on a GPU: the camera's size is part of each session's graph).
-
-        Raises:
-            ParamError: only one of ``warmup_width`` and ``warmup_height`` is set.
-        """
-        p = self.params
-        if bool(p.warmup_width) != bool(p.warmup_height):
-            raise ParamError(
-                f"warmup_width {p.warmup_width} and warmup_height {p.warmup_height}: give both "
-                "(the camera's image size) or neither"
-            )
-        metadata = self.segmenter.metadata
-        camera = p.warmup_camera()
-        if camera is not None:
-            (width, height), focal = camera, p.warmup_fx or None
-        else:
-            width, height = p.input_size() or metadata.input_size or WARMUP_SIZE
-            focal = metadata.focal_length
-        left = np.zeros((height, width, 3), np.uint8)
-        mode = p.disparity_source if self.segmenter.uses_disparity else "mono"
-        frame = StereoFrame(
-            left,
-            right=left if mode == "compute" else None,
-            disparity=np.full((height, width), 8.0, np.float32) if mode == "topic" else None,
-            geometry=FrameGeometry(focal=focal, baseline=0.5),
-        )
-        self.processor.warm_up(frame, WARMUP_CALLS_MAX)
 
     def _unload(self) -> None:
         self.segmenter = self.processor = None

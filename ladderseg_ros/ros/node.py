@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
@@ -43,7 +44,7 @@ from stereo_msgs.msg import DisparityImage
 
 from ladderseg_ros.classes import LabelSet, load_palette
 from ladderseg_ros.errors import LadderSegError
-from ladderseg_ros.frames.frame import FrameNote, Wanted
+from ladderseg_ros.frames.frame import FrameGeometry, FrameNote, StereoFrame, Wanted
 from ladderseg_ros.frames.processor import FrameProcessor
 from ladderseg_ros.groups import ClassGroups, groups_of, label_metadata, load_groups
 from ladderseg_ros.io.messages import BadMessageError, Stamped, header_seconds
@@ -77,6 +78,8 @@ OUTPUT_TOPICS = (
     "~/points",
 )
 WARN_THROTTLE_S = 5.0
+WARMUP_SIZE = (320, 128)  # width, height of the warm-up frame when nothing says better
+WARMUP_CALLS_MAX = 20  # bounds the warm-up whatever a backend's trial needs
 
 
 def label_info_json(label_set: LabelSet, groups: ClassGroups | None = None) -> str:
@@ -104,6 +107,8 @@ class LadderSegNode(Node):
         super().__init__(node_name, **kwargs)
         self.params: NodeParams = declare(self)
         self._load()
+        if self.params.warmup_width or self.params.warmup_height:
+            self._warm_up()
         self._start()
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -154,6 +159,51 @@ class LadderSegNode(Node):
             p.overlay_alpha,
         )
         self._declare_class_parameters()
+
+    def _warm_up(self) -> None:
+        """Blank frames through the backend (its first call allocates and compiles).
+
+        Run by the managed node's ``configure``, and by the plain node at start (before it
+        subscribes) when ``warmup_width``/``warmup_height`` are given. The frame has the
+        camera's size when ``warmup_width``/``warmup_height`` give it (at ``warmup_fx``, else
+        the trained field of view), else the size the network runs at: the explicit input
+        size, else the weights' trained size at their trained focal length. It goes through
+        the live path's ``FrameProcessor.warm_up`` in the mode the node will run in (a stereo
+        pair, a received disparity at the image's size, or the left image alone), so that
+        every session a live frame of that size can ask for -- with and without confidence,
+        and the disparity at each size the node makes it -- is built here. On the CPU, ONNX
+        Runtime's thread trial for each runs here too (``OnnxRuntimeBackend``): a network
+        under 20 ms a call takes 15 calls, one over 80 ms 2 (3 between), and the live frames
+        of that size start on the sessions kept. A camera of another size (or, without an
+        input size, another focal length), or a received disparity smaller than the image,
+        still builds its own sessions at its first frame (on a GPU: the camera's size is part
+        of each session's graph).
+
+        Raises:
+            ParamError: only one of ``warmup_width`` and ``warmup_height`` is set.
+        """
+        p = self.params
+        if bool(p.warmup_width) != bool(p.warmup_height):
+            raise ParamError(
+                f"warmup_width {p.warmup_width} and warmup_height {p.warmup_height}: give both "
+                "(the camera's image size) or neither"
+            )
+        metadata = self.segmenter.metadata
+        camera = p.warmup_camera()
+        if camera is not None:
+            (width, height), focal = camera, p.warmup_fx or None
+        else:
+            width, height = p.input_size() or metadata.input_size or WARMUP_SIZE
+            focal = metadata.focal_length
+        left = np.zeros((height, width, 3), np.uint8)
+        mode = p.disparity_source if self.segmenter.uses_disparity else "mono"
+        frame = StereoFrame(
+            left,
+            right=left if mode == "compute" else None,
+            disparity=np.full((height, width), 8.0, np.float32) if mode == "topic" else None,
+            geometry=FrameGeometry(focal=focal, baseline=0.5),
+        )
+        self.processor.warm_up(frame, WARMUP_CALLS_MAX)
 
     def _start(self) -> None:
         """Publishers, subscriptions, the worker (a managed node's activate)."""

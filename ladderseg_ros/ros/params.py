@@ -123,9 +123,10 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "warmup_width",
         0,
-        "Lifecycle configure: width of the camera images to warm up for (every session their "
-        "first frames would build, a TensorRT engine on a GPU, is built then); 0 = the "
-        "network's size (input_width, else the trained size).",
+        "Width of the camera images to warm up for: every session their first frames would "
+        "build (on a GPU a TensorRT engine) is built at the lifecycle configure, or at the "
+        "plain node's start when set; 0 = the network's size (input_width, else the trained "
+        "size), and the plain node does not warm up.",
         0,
         8192,
         1,
@@ -133,7 +134,7 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "warmup_height",
         0,
-        "Lifecycle configure: height of the camera images to warm up for (see warmup_width).",
+        "Height of the camera images to warm up for (see warmup_width).",
         0,
         8192,
         1,
@@ -141,9 +142,8 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "warmup_fx",
         0.0,
-        "Lifecycle configure: fx (px) of the camera warmed up for (warmup_width), as in its "
-        "CameraInfo; 0 = the trained field of view assumed. Sets the network size when "
-        "input_width is 0.",
+        "fx (px) of the camera warmed up for (warmup_width), as in its CameraInfo; 0 = the "
+        "trained field of view assumed. Sets the network size when input_width is 0.",
         0.0,
         1e6,
     ),

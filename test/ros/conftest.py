@@ -23,7 +23,37 @@ os.environ["ROS_DOMAIN_ID"] = str(DOMAIN_CLAIM.domain)
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 
-# ---- shared by the point cloud and lifecycle tests (test_node.py keeps its own harness)
+# ---- shared by the point cloud and lifecycle tests (test_node.py keeps its own harness, and
+# uses the warm-up fixtures)
+
+
+@pytest.fixture(scope="module")
+def trained_ss_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Scale selection trained at 64x64 at fx 100: the W x H camera (fx 100) is not its size."""
+    from ladderseg_ros.model import build_model
+    from ladderseg_ros.weights import WeightsMetadata, save_weights
+
+    model = build_model("ldn_tiny_ss", num_classes=19)
+    meta = WeightsMetadata.for_label_set(
+        model.config, "cityscapes", input_size=(64, 64), focal_length=100.0
+    )
+    return save_weights(tmp_path_factory.mktemp("w") / "trained_ss.safetensors", model, meta)
+
+
+@pytest.fixture
+def one_thread_faster(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """ONNX Runtime on a (seemingly) 2-core CPU whose one-thread sessions time faster."""
+    from ladderseg_ros.inference import backends
+
+    monkeypatch.setattr(backends, "cpu_threads_default", lambda: 2)
+    monkeypatch.setenv("LADDERSEG_CACHE", str(tmp_path))  # the exported graph
+    real = backends.OnnxRuntimeBackend._timed_run
+
+    def timed_run(self: Any, session: Any, names: Any, feed: Any) -> Any:
+        outputs, _ = real(self, session, names, feed)
+        return outputs, {1: 0.001}.get(session.get_session_options().intra_op_num_threads, 0.002)
+
+    monkeypatch.setattr(backends.OnnxRuntimeBackend, "_timed_run", timed_run)
 
 
 @pytest.fixture(scope="module")

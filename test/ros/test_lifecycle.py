@@ -80,21 +80,6 @@ def stereo_inputs(c: Any) -> Callable[[], Any]:
     return send
 
 
-def one_thread_timed_faster(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """ONNX Runtime on a (seemingly) 2-core CPU whose one-thread sessions time faster."""
-    from ladderseg_ros.inference import backends
-
-    monkeypatch.setattr(backends, "cpu_threads_default", lambda: 2)
-    monkeypatch.setenv("LADDERSEG_CACHE", str(tmp_path))  # the exported graph
-    real = backends.OnnxRuntimeBackend._timed_run
-
-    def timed_run(self: Any, session: Any, names: Any, feed: Any) -> Any:
-        outputs, _ = real(self, session, names, feed)
-        return outputs, {1: 0.001}.get(session.get_session_options().intra_op_num_threads, 0.002)
-
-    monkeypatch.setattr(backends.OnnxRuntimeBackend, "_timed_run", timed_run)
-
-
 def subscribe_and_wait_for_a_frame(
     c: Any, node: LadderSegLifecycleNode, send: Callable[[], Any], topic: str
 ) -> None:
@@ -453,12 +438,10 @@ def test_deactivate_between_a_frames_outputs_publishes_none_of_the_rest(
 def test_configure_settles_the_cpu_thread_trial_before_the_first_frame(
     client: Callable[[Any], Any],
     tiny_ss_weights: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    one_thread_faster: None,
 ) -> None:
     """ONNX Runtime on a (seemingly) 2-core CPU, one thread timed faster: after configure the
     warm-up size runs on the session kept, no trial left for the live frames."""
-    one_thread_timed_faster(monkeypatch, tmp_path)
     # the camera runs at the network's size: every session a live frame asks for is known
     node = make(
         str(tiny_ss_weights), backend="onnxruntime", device="cpu", input_width=W, input_height=H
@@ -490,31 +473,16 @@ def test_configure_settles_the_cpu_thread_trial_before_the_first_frame(
     assert m.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
 
 
-@pytest.fixture(scope="module")
-def trained_ss_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Scale selection trained at 64x64 at fx 100: the W x H camera (fx 100) is not its size."""
-    from ladderseg_ros.model import build_model
-    from ladderseg_ros.weights import WeightsMetadata, save_weights
-
-    model = build_model("ldn_tiny_ss", num_classes=19)
-    meta = WeightsMetadata.for_label_set(
-        model.config, "cityscapes", input_size=(64, 64), focal_length=100.0
-    )
-    return save_weights(tmp_path_factory.mktemp("w") / "trained_ss.safetensors", model, meta)
-
-
 @pytest.mark.parametrize("camera", [True, False], ids=["warmup-camera", "network-size"])
 def test_configure_warms_up_for_the_camera_given(
     client: Callable[[Any], Any],
     trained_ss_weights: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    one_thread_faster: None,
     camera: bool,
 ) -> None:
     """With ``warmup_width``/``warmup_height``/``warmup_fx`` those of the camera, its live
     frames build no session, whatever the outputs; warmed up at the network's size, the first
     builds one (SGBM's disparity, fed to the network, has the camera's aspect and size)."""
-    one_thread_timed_faster(monkeypatch, tmp_path)
     warmup = {"warmup_width": W, "warmup_height": H, "warmup_fx": 100.0} if camera else {}
     node = make(str(trained_ss_weights), backend="onnxruntime", device="cpu", **warmup)
     c = client(node)

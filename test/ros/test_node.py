@@ -746,3 +746,43 @@ def test_a_slop_above_half_the_frame_period_is_warned_and_a_lost_image_shifts_no
     assert h.node.stats.bad == {}
     warning = h.node._sync.slop_warning(h.node.input_topics)
     assert warning.startswith("slop 0.05 s is more than half the frame period measured on")
+
+
+def test_a_plain_node_given_its_camera_warms_up_before_subscribing(
+    ros: None, trained_ss_weights: Path, one_thread_faster: None
+) -> None:
+    """With ``warmup_width``/``warmup_height``/``warmup_fx`` the plain node builds its camera's
+    sessions at start (none without them), and that camera's frames, every output wanted, then
+    build none; half a warm-up camera stops the start with one line naming both."""
+    from ladderseg_ros.frames.frame import FrameGeometry, StereoFrame, Wanted
+    from ladderseg_ros.ros.params import ParamError
+
+    def make(**params: Any) -> LadderSegNode:
+        values = {
+            "weights": str(trained_ss_weights),
+            "backend": "onnxruntime",
+            "device": "cpu",
+            "sgbm_num_disparities": 16,
+            **params,
+        }
+        return LadderSegNode(parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+
+    cold = make()
+    assert cold.segmenter.backend.session_threads() == {}
+    cold.destroy_node()
+
+    node = make(warmup_width=W, warmup_height=H, warmup_fx=FX)
+    backend = node.segmenter.backend
+    sessions = backend.session_threads()
+    assert sessions
+    assert not backend.trying_threads
+    left, right = stereo_pair()
+    frame = StereoFrame(left, right, geometry=FrameGeometry(focal=FX, baseline=BASELINE))
+    for wanted in (Wanted(disparity=False, confidence=False), Wanted(points=True)):
+        result = node.processor.process(frame, wanted)
+        assert result.outputs.labels.shape == (H, W)
+        assert backend.session_threads() == sessions
+    node.destroy_node()
+
+    with pytest.raises(ParamError, match=f"warmup_width {W} and warmup_height 0: give both"):
+        make(warmup_width=W)

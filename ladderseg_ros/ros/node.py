@@ -62,6 +62,7 @@ from ladderseg_ros.ros.params import (
     validate,
 )
 from ladderseg_ros.ros.sync import subscribe_synchronized
+from ladderseg_ros.stereo import StereoError, check_focal
 
 LEFT_IMAGE = "left/image_rect"
 RIGHT_IMAGE = "right/image_rect"
@@ -107,7 +108,8 @@ class LadderSegNode(Node):
         super().__init__(node_name, **kwargs)
         self.params: NodeParams = declare(self)
         self._load()
-        if self.params.warmup_width or self.params.warmup_height:
+        p = self.params
+        if p.warmup_width or p.warmup_height or p.warmup_fx:
             self._warm_up()
         self._start()
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -180,7 +182,10 @@ class LadderSegNode(Node):
         of each session's graph).
 
         Raises:
-            ParamError: only one of ``warmup_width`` and ``warmup_height`` is set.
+            ParamError: only one of ``warmup_width`` and ``warmup_height`` is set, or
+                ``warmup_fx`` without them; a camera whose frames the node rejects: more
+                pixels than ``max_image_pixels``, or an fx its CameraInfo would be refused
+                for (``stereo.check_focal``).
         """
         p = self.params
         if bool(p.warmup_width) != bool(p.warmup_height):
@@ -188,6 +193,21 @@ class LadderSegNode(Node):
                 f"warmup_width {p.warmup_width} and warmup_height {p.warmup_height}: give both "
                 "(the camera's image size) or neither"
             )
+        if p.warmup_fx and not p.warmup_width:
+            raise ParamError(
+                f"warmup_fx {p.warmup_fx:g} without warmup_width and warmup_height: give the "
+                "camera's image size too, or warmup_fx 0"
+            )
+        if p.warmup_width * p.warmup_height > p.max_image_pixels:
+            raise ParamError(
+                f"warmup_width {p.warmup_width} x warmup_height {p.warmup_height} exceeds "
+                f"max_image_pixels={p.max_image_pixels}: the node rejects such images"
+            )
+        if p.warmup_fx:
+            try:
+                check_focal(p.warmup_fx, p.warmup_width, "warmup_fx")
+            except StereoError as exc:
+                raise ParamError(str(exc)) from None
         metadata = self.segmenter.metadata
         camera = p.warmup_camera()
         if camera is not None:

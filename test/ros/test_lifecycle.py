@@ -507,16 +507,42 @@ def test_configure_warms_up_for_the_camera_given(
     assert m.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
 
 
+@pytest.mark.parametrize(
+    ("given", "line", "fix"),
+    [
+        (
+            {"warmup_width": W},
+            f"warmup_width {W} and warmup_height 0: give both",
+            ("warmup_height", H),
+        ),
+        (
+            {"warmup_fx": 100.0},
+            "warmup_fx 100 without warmup_width and warmup_height",
+            ("warmup_fx", 0.0),
+        ),
+        (
+            {"warmup_width": W, "warmup_height": H, "max_image_pixels": W * H - 1},
+            f"warmup_width {W} x warmup_height {H} exceeds max_image_pixels={W * H - 1}",
+            ("max_image_pixels", W * H),
+        ),
+    ],
+    ids=["half-a-camera", "fx-alone", "over-max-image-pixels"],
+)
 def test_configure_refuses_half_a_warmup_camera(
-    client: Callable[[Any], Any], trained_ss_weights: Path
+    client: Callable[[Any], Any],
+    trained_ss_weights: Path,
+    given: dict[str, Any],
+    line: str,
+    fix: tuple[str, Any],
 ) -> None:
-    """A warm-up width without a height fails configure with one line naming both."""
-    node = make(str(trained_ss_weights), warmup_width=W)
+    """Half a warm-up camera (a width without a height, an fx without the size), or one
+    whose frames the node rejects, fails configure with one line naming it."""
+    node = make(str(trained_ss_weights), **given)
     c = client(node)
     m = Manager(c)
     assert not m.transition(Transition.TRANSITION_CONFIGURE)
     assert m.state() == "unconfigured"
-    assert f"warmup_width {W} and warmup_height 0: give both" in node.configure_error
-    assert node.set_parameters([Parameter("warmup_height", value=H)])[0].successful
+    assert line in node.configure_error
+    assert node.set_parameters([Parameter(fix[0], value=fix[1])])[0].successful
     assert m.transition(Transition.TRANSITION_CONFIGURE)
     assert m.transition(Transition.TRANSITION_INACTIVE_SHUTDOWN)

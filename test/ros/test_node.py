@@ -786,3 +786,32 @@ def test_a_plain_node_given_its_camera_warms_up_before_subscribing(
 
     with pytest.raises(ParamError, match=f"warmup_width {W} and warmup_height 0: give both"):
         make(warmup_width=W)
+
+
+@pytest.mark.parametrize(
+    ("params", "line"),
+    [
+        ({"warmup_fx": FX}, f"warmup_fx {FX:g} without warmup_width and warmup_height"),
+        (
+            {"warmup_width": W, "warmup_height": H, "max_image_pixels": W * H - 1},
+            f"warmup_width {W} x warmup_height {H} exceeds max_image_pixels={W * H - 1}",
+        ),
+        (
+            {"warmup_width": W, "warmup_height": H, "warmup_fx": 1.0},
+            "warmup_fx 1 px is implausible: a 177.6 degree field of view over 96 px",
+        ),
+    ],
+    ids=["fx-alone", "over-max-image-pixels", "implausible-fx"],
+)
+def test_a_warmup_camera_the_live_path_would_refuse_stops_the_start(
+    ros: None, trained_ss_weights: Path, params: dict[str, Any], line: str
+) -> None:
+    """A warm-up camera whose frames the node would reject (more pixels than
+    ``max_image_pixels``, an fx ``left/camera_info`` would be refused for), or an fx with no
+    camera size, stops the start with one line naming it, before any session is built."""
+    from ladderseg_ros.ros.params import ParamError
+
+    values = {"weights": str(trained_ss_weights), "backend": "onnxruntime", "device": "cpu"}
+    overrides = [Parameter(k, value=v) for k, v in {**values, **params}.items()]
+    with pytest.raises(ParamError, match=line):
+        LadderSegNode(parameter_overrides=overrides)

@@ -123,10 +123,11 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "warmup_width",
         0,
-        "Width of the camera images to warm up for: every session their first frames would "
-        "build (on a GPU a TensorRT engine) is built at the lifecycle configure, or at the "
-        "plain node's start when set; 0 = the network's size (input_width, else the trained "
-        "size), and the plain node does not warm up.",
+        "Width of the camera images to warm up for (as the node receives them, after any "
+        "binning or region of interest): every session their first frames would build (on a "
+        "GPU a TensorRT engine) is built at the lifecycle configure, or at the plain node's "
+        "start when set; 0 = the network's size (input_width, else the trained size), and the "
+        "plain node does not warm up.",
         0,
         8192,
         1,
@@ -142,8 +143,11 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "warmup_fx",
         0.0,
-        "fx (px) of the camera warmed up for (warmup_width), as in its CameraInfo; 0 = the "
-        "trained field of view assumed. Sets the network size when input_width is 0.",
+        "fx (px) of the camera warmed up for (warmup_width), as the node reads it: its "
+        "CameraInfo's P[0], the rectified fx (K[0] only where P is all zero; in "
+        "disparity_source topic, the DisparityImage's f); 0 = the trained field of view "
+        "assumed, right only for a camera that publishes no fx. Sets the network size when "
+        "input_width is 0.",
         0.0,
         1e6,
     ),

@@ -41,6 +41,7 @@ from rclpy.lifecycle import State as LifecycleState
 from rclpy.lifecycle import TransitionCallbackReturn
 
 from ladderseg_ros.errors import LadderSegError
+from ladderseg_ros.ros import core_logs
 from ladderseg_ros.ros.node import LadderSegNode, spin_node
 from ladderseg_ros.ros.params import declare_only, read
 
@@ -58,6 +59,7 @@ class LadderSegLifecycleNode(LadderSegNode, LifecycleNode):
 
     def __init__(self, node_name: str = "ladderseg", **kwargs: object) -> None:
         LifecycleNode.__init__(self, node_name, **kwargs)  # not LadderSegNode's: loads nothing
+        core_logs.adopt(self.get_logger())
         declare_only(self)
         self.params = None  # type: ignore[assignment]  # read at configure
         self.segmenter: Any = None

@@ -49,6 +49,7 @@ from ladderseg_ros.frames.processor import FrameProcessor
 from ladderseg_ros.groups import ClassGroups, groups_of, label_metadata, load_groups
 from ladderseg_ros.io.messages import BadMessageError, Stamped, header_seconds
 from ladderseg_ros.io.pipeline import CalibrationGate, MessagePipeline
+from ladderseg_ros.ros import core_logs
 from ladderseg_ros.ros.conversions import RCLPY
 from ladderseg_ros.ros.diagnostics import PipelineStats, diagnostic_status
 from ladderseg_ros.ros.mailbox import NewestSlot
@@ -106,6 +107,7 @@ class LadderSegNode(Node):
 
     def __init__(self, node_name: str = "ladderseg", **kwargs: object) -> None:
         super().__init__(node_name, **kwargs)
+        core_logs.adopt(self.get_logger())
         self.params: NodeParams = declare(self)
         self._load()
         p = self.params
@@ -720,6 +722,9 @@ def spin_node(
     as a bare rclpy subscriber), CPU the worker's network shares. The node's throughput
     beside its bare pipeline rose from 78-85% to 89-92% at 20 pairs/s (one-off before/after
     runs; ``bench/pipeline.py`` measures the node as it is now).
+
+    The core's Python log records go to the node's ROS logger while it runs
+    (``core_logs.CoreLogBridge``).
     """
     from rclpy._rclpy_pybind11 import RCLError, UnknownROSArgsError
     from rclpy.exceptions import ParameterException
@@ -742,6 +747,7 @@ def spin_node(
         print(f"{program}: error: {rcl_error_line(exc)}", file=sys.stderr)
         return 2
     node = None
+    bridge = core_logs.CoreLogBridge(program).install()  # the core's log lines into ROS's
     try:
         node = factory()
         executor = SingleThreadedExecutor()
@@ -767,6 +773,7 @@ def spin_node(
             node.destroy_node()
         # also after a signal shut the context down: the next rclpy.init (a test, a library
         # user) gets a fresh default context; it restores rclpy's handlers: ignore them again
+        bridge.uninstall()
         rclpy.try_shutdown()
         ignore_stop_signals()
         if not exiting:

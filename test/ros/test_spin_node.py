@@ -307,3 +307,49 @@ def test_a_shutdown_between_two_waits_is_a_quiet_stop(
     assert spin_node(factory, "ladderseg_node", []) == 0
     assert "Traceback" not in capsys.readouterr().err
     assert not rclpy.ok()
+
+
+@pytest.mark.parametrize("lifecycle", [False, True], ids=["node", "lifecycle_node"])
+def test_the_cores_log_lines_reach_the_nodes_ros_logger(
+    tiny_ss_weights: Path, monkeypatch, capfd, lifecycle: bool
+) -> None:
+    """A warning the core logs while the node loads its weights (half precision asked of ONNX
+    Runtime; the managed node: at configure) and an info line it logs while the node spins
+    come out once each, through the node's ROS logger (its name in the line), not Python's
+    bare stderr; the bridge is gone after."""
+    import logging
+
+    from rclpy.executors import SingleThreadedExecutor
+
+    from ladderseg_ros.ros import core_logs
+    from ladderseg_ros.ros.lifecycle_node import LadderSegLifecycleNode
+
+    def spin(self: SingleThreadedExecutor) -> None:
+        logging.getLogger("ladderseg_ros.inference.backends").info("a core info line")
+        rclpy.shutdown()
+
+    monkeypatch.setattr(SingleThreadedExecutor, "spin", spin)
+    values = {"weights": str(tiny_ss_weights), "backend": "onnxruntime", "device": "cpu"}
+    values["half"] = True
+    values["sgbm_num_disparities"] = 16
+
+    def factory() -> LadderSegNode:
+        overrides = [Parameter(k, value=v) for k, v in values.items()]
+        if not lifecycle:
+            return LadderSegNode("seg", parameter_overrides=overrides)
+        node = LadderSegLifecycleNode("seg", parameter_overrides=overrides)
+        node.trigger_configure()  # loads the weights: the warning
+        assert node.segmenter is not None
+        return node
+
+    assert spin_node(factory, "ladderseg_node", []) == 0
+    err = capfd.readouterr().err
+    (warning,) = [x for x in err.splitlines() if "half precision is a torch-backend" in x]
+    assert warning.startswith("[WARN]")
+    assert "[seg]: half precision is a torch-backend option; onnxruntime runs float32" in warning
+    (info,) = [x for x in err.splitlines() if "a core info line" in x]
+    assert info.startswith("[INFO]")
+    assert info.endswith("[seg]: a core info line")
+    assert core_logs.CoreLogBridge.current is None
+    assert not logging.getLogger(core_logs.CORE_LOGGER).handlers
+    assert logging.getLogger(core_logs.CORE_LOGGER).level == logging.NOTSET

@@ -670,6 +670,7 @@ class OnnxRuntimeBackend:
 
             engine_dir = cache_folder("trt", cache_dir)  # a private one if that is read-only
         self._providers = provider_options(providers, device_id, engine_dir)
+        self._engine_dir = engine_dir
         self._try_one_thread = (
             not threads and providers[0] == "CPUExecutionProvider" and cpu_threads_default() > 1
         )
@@ -747,11 +748,27 @@ class OnnxRuntimeBackend:
     def session_for(self, key: _SessionKey) -> ort.InferenceSession:
         """The session for ``key``: camera, network, disparity (width, height), logits, confidence.
 
+        Building one logs one INFO line naming its sizes (on a GPU with TensorRT it is an
+        engine build: minutes the first time).
+
         Raises:
             BackendError: ONNX Runtime cannot build a session for it.
         """
         session = self._sessions.pop(key, None)
         if session is None:
+            camera, network, disparity, _, confidence = key
+            _LOG.info(
+                "%s: building a session for images of %dx%d, network %dx%d%s%s%s",
+                self.name,
+                *camera,
+                *network,
+                f", disparity {disparity[0]}x{disparity[1]}" if disparity else "",
+                ", confidence" if confidence else "",
+                " (a TensorRT engine: minutes the first time, then cached under "
+                f"{self._engine_dir})"
+                if self.name.endswith("TensorrtExecutionProvider")
+                else "",
+            )
             try:
                 session = self._new_session(key)
             except Exception as exc:

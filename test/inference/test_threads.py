@@ -205,3 +205,22 @@ def test_confidence_given_at_the_network_size_is_resized_bilinear_when_read() ->
     full = np.ones((90, 200), np.float32)
     assert SegmentationResult(labels, full).confidence is full
     assert SegmentationResult(labels, None).confidence is None
+
+
+def test_each_session_built_is_one_info_line(weights, caplog) -> None:
+    """Building a session is said once (on a GPU it is a TensorRT engine build, minutes the
+    first time): its input and network size and whether it computes confidence; frames of
+    a size already built say nothing."""
+    segmenter = Segmenter.from_weights(weights, backend="onnxruntime", device="cpu", threads=1)
+    frame = _frames(1)[0]
+    with caplog.at_level("INFO", logger="ladderseg_ros.inference.backends"):
+        for _ in range(3):
+            segmenter(frame)
+        segmenter(frame, return_confidence=False)
+    lines = [r.getMessage() for r in caplog.records if "building a session" in r.getMessage()]
+    width, height = segmenter.network_size(200, 90)
+    size = f"images of {width}x{height}, network {width}x{height}"  # resized before it
+    assert lines == [
+        f"onnxruntime:CPUExecutionProvider: building a session for {size}, confidence",
+        f"onnxruntime:CPUExecutionProvider: building a session for {size}",
+    ]

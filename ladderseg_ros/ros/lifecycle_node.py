@@ -60,6 +60,7 @@ class LadderSegLifecycleNode(LadderSegNode, LifecycleNode):
     def __init__(self, node_name: str = "ladderseg", **kwargs: object) -> None:
         LifecycleNode.__init__(self, node_name, **kwargs)  # not LadderSegNode's: loads nothing
         core_logs.adopt(self.get_logger())
+        self._warmup_for = None
         declare_only(self)
         self.params = None  # type: ignore[assignment]  # read at configure
         self.segmenter: Any = None

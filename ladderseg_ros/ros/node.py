@@ -108,6 +108,7 @@ class LadderSegNode(Node):
     def __init__(self, node_name: str = "ladderseg", **kwargs: object) -> None:
         super().__init__(node_name, **kwargs)
         core_logs.adopt(self.get_logger())
+        self._warmup_for: tuple[int, int, float | None] | None = None
         self.params: NodeParams = declare(self)
         self._load()
         p = self.params
@@ -212,8 +213,10 @@ class LadderSegNode(Node):
                 raise ParamError(str(exc)) from None
         metadata = self.segmenter.metadata
         camera = p.warmup_camera()
+        self._warmup_for = None
         if camera is not None:
             (width, height), focal = camera, p.warmup_fx or None
+            self._warmup_for = (width, height, focal)  # the first live frame is checked
         else:
             width, height = p.input_size() or metadata.input_size or WARMUP_SIZE
             focal = metadata.focal_length
@@ -630,6 +633,8 @@ class LadderSegNode(Node):
         frame = self.pipeline.run(
             msgs, wanted, self.params.max_image_pixels, publish=self._publish_output
         )
+        if self._warmup_for is not None:
+            self._check_warmup_camera(frame.result.frame)
         for note in frame.result.notes:
             self._note(note)
         if not frame.messages:
@@ -637,6 +642,26 @@ class LadderSegNode(Node):
         now = self.get_clock().now().nanoseconds * 1e-9
         self.stats.count_output(
             now - header_seconds(msgs[0]), time.monotonic() - started, started - received
+        )
+
+    def _check_warmup_camera(self, frame: StereoFrame) -> None:
+        """Warn once when the first live frame is not the camera warmed up for.
+
+        Not the camera: another image size, or a focal length that gives another network
+        size. Its sessions (on a GPU, TensorRT engines) are then built at this frame.
+        """
+        width, height, fx = self._warmup_for  # type: ignore[misc]
+        self._warmup_for = None
+        live = (frame.width, frame.height, frame.geometry.focal)
+        network = self.segmenter.network_size
+        if live[:2] == (width, height) and network(*live) == network(width, height, fx):
+            return
+        said = f"fx {live[2]:g}" if live[2] else "no fx"
+        self.get_logger().warning(
+            f"the first frame, {live[0]}x{live[1]} at {said}, is not the camera warmed up "
+            f"for (warmup_width {width}, warmup_height {height}, warmup_fx {fx or 0:g}): "
+            "its sessions (on a GPU, TensorRT engines) are built now; give the camera's image "
+            "size and CameraInfo P[0]"
         )
 
     def _note(self, note: FrameNote) -> None:

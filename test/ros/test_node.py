@@ -815,3 +815,32 @@ def test_a_warmup_camera_the_live_path_would_refuse_stops_the_start(
     overrides = [Parameter(k, value=v) for k, v in {**values, **params}.items()]
     with pytest.raises(ParamError, match=line):
         LadderSegNode(parameter_overrides=overrides)
+
+
+@pytest.mark.parametrize("camera", [(W, H, FX), (2 * W, 2 * H, FX)], ids=["same", "other"])
+def test_a_first_frame_not_of_the_warmup_camera_is_one_warning(
+    ros: None, trained_ss_weights: Path, camera: tuple[int, int, float], capfd
+) -> None:
+    """Warmed up for another camera than the one that sends, the node says so once, naming
+    the frame and the parameters (its sessions are built at that frame); for the camera
+    that sends, nothing."""
+    width, height, fx = camera
+    h = Harness(trained_ss_weights, warmup_width=width, warmup_height=height, warmup_fx=fx)
+    try:
+        left, right = stereo_pair()
+        for n in (1, 2):
+            stamp = h.stamp()
+            h.publish_pair(left, right, stamp)
+            h.wait(lambda s=stamp: bool(h.outputs_at(s)))
+            h.processed(n)
+    finally:
+        h.close()
+    lines = [x for x in capfd.readouterr().err.splitlines() if "warmed up" in x]
+    if camera == (W, H, FX):
+        assert lines == []
+    else:
+        (line,) = lines
+        assert (
+            f"the first frame, {W}x{H} at fx {FX:g}, is not the camera warmed up for "
+            f"(warmup_width {width}, warmup_height {height}, warmup_fx {fx:g})"
+        ) in line

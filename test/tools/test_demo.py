@@ -78,7 +78,13 @@ def test_demo_runs_the_node_and_writes_results(weights: Path, tmp_path: Path) ->
         count += 1
     assert count == report.frames_received
     assert "mIoU against the ground truth" in (out / "summary.txt").read_text()
-    assert "Traceback" not in (out / "node.log").read_text()
+    log = (out / "node.log").read_text()
+    assert "Traceback" not in log
+    # warmed up for the drive's camera: every session is built before the node subscribes
+    assert "not the camera warmed up for" not in log
+    started = log.index("inputs ['/")
+    assert "building a session" in log[:started]
+    assert "building a session" not in log[started:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]  # no partial directory left
 
 

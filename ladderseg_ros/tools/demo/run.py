@@ -107,14 +107,19 @@ def _default_node_params(config: DemoConfig) -> tuple[str, ...]:
     """The demo's node settings unless the user chose them.
 
     ONNX Runtime (the faster CPU backend, about 2x torch here) and, for the synthetic drive,
-    the SGBM range its training used (covers the nearest surfaces at this width).
+    the SGBM range its training used (covers the nearest surfaces at this width) and its
+    camera as the warm-up camera: the node builds its sessions before it subscribes, so the
+    first frames replayed are not the slow ones that build them (dropped as newer ones come).
     """
     chosen = _param_values(config.node_params)
     params = [] if "backend" in chosen else ["backend:=onnxruntime"]
     synthetic = config.bag is None and config.kitti is None
+    rig = KITTI_RIG.resized(*config.size)
     if synthetic and "sgbm_num_disparities" not in chosen:
-        rig = KITTI_RIG.resized(*config.size)
         params.append(f"sgbm_num_disparities:={sgbm_num_disparities(rig)}")
+    if synthetic and not chosen.keys() & {"warmup_width", "warmup_height", "warmup_fx"}:
+        params += [f"warmup_width:={rig.width}", f"warmup_height:={rig.height}"]
+        params.append(f"warmup_fx:={float(rig.focal)!r}")
     return tuple(params)
 
 

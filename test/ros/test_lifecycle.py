@@ -80,6 +80,22 @@ def stereo_inputs(c: Any) -> Callable[[], Any]:
     return send
 
 
+def configured(
+    client: Callable[[Any], Any], node: LadderSegLifecycleNode
+) -> tuple[Any, Manager, Any, dict[Any, int]]:
+    """Configure ``node`` through its services; its thread trials must be over by then.
+
+    Returns:
+        The client, the manager, the ONNX Runtime backend and its sessions' thread counts.
+    """
+    c = client(node)
+    m = Manager(c)
+    assert m.transition(Transition.TRANSITION_CONFIGURE)
+    backend = node.segmenter.backend
+    assert not backend.trying_threads
+    return c, m, backend, backend.session_threads()
+
+
 def subscribe_and_wait_for_a_frame(
     c: Any, node: LadderSegLifecycleNode, send: Callable[[], Any], topic: str
 ) -> None:
@@ -446,12 +462,7 @@ def test_configure_settles_the_cpu_thread_trial_before_the_first_frame(
     node = make(
         str(tiny_ss_weights), backend="onnxruntime", device="cpu", input_width=W, input_height=H
     )
-    c = client(node)
-    m = Manager(c)
-    assert m.transition(Transition.TRANSITION_CONFIGURE)
-    backend = node.segmenter.backend
-    assert not backend.trying_threads
-    sessions = backend.session_threads()
+    c, m, backend, sessions = configured(client, node)
     assert set(sessions.values()) == {1}
     # disparity for the labels alone (matched small) and for the outputs (camera size), each
     # with and without confidence
@@ -485,12 +496,7 @@ def test_configure_warms_up_for_the_camera_given(
     builds one (SGBM's disparity, fed to the network, has the camera's aspect and size)."""
     warmup = {"warmup_width": W, "warmup_height": H, "warmup_fx": 100.0} if camera else {}
     node = make(str(trained_ss_weights), backend="onnxruntime", device="cpu", **warmup)
-    c = client(node)
-    m = Manager(c)
-    assert m.transition(Transition.TRANSITION_CONFIGURE)
-    backend = node.segmenter.backend
-    assert not backend.trying_threads
-    sessions = backend.session_threads()
+    c, m, backend, sessions = configured(client, node)
     network = node.segmenter.network_size(W, H, 100.0)
     assert network != (W, H)  # the camera is not the network's size
     assert {key[1] for key in sessions} == {network}

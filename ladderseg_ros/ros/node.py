@@ -63,7 +63,7 @@ from ladderseg_ros.ros.params import (
     validate,
 )
 from ladderseg_ros.ros.sync import subscribe_synchronized
-from ladderseg_ros.stereo import StereoError, check_focal
+from ladderseg_ros.stereo import StereoError, check_focal, same_aspect
 
 LEFT_IMAGE = "left/image_rect"
 RIGHT_IMAGE = "right/image_rect"
@@ -108,7 +108,7 @@ class LadderSegNode(Node):
     def __init__(self, node_name: str = "ladderseg", **kwargs: object) -> None:
         super().__init__(node_name, **kwargs)
         core_logs.adopt(self.get_logger())
-        self._warmup_for: tuple[int, int, float | None] | None = None
+        self._warmup_for: tuple[int, int, float | None, tuple[int, int] | None] | None = None
         self.params: NodeParams = declare(self)
         self._load()
         p = self.params
@@ -180,15 +180,17 @@ class LadderSegNode(Node):
         Runtime's thread trial for each runs here too (``OnnxRuntimeBackend``): a network
         under 20 ms a call takes 15 calls, one over 80 ms 2 (3 between), and the live frames
         of that size start on the sessions kept. A camera of another size (or, without an
-        input size, another focal length), or a received disparity smaller than the image,
-        still builds its own sessions at its first frame (on a GPU: the camera's size is part
-        of each session's graph).
+        input size, another focal length), or a received disparity smaller than the image
+        other than ``warmup_disparity_width``/``warmup_disparity_height``, still builds its
+        own sessions at its first frame (on a GPU: the camera's size is part of each session's
+        graph).
 
         Raises:
-            ParamError: only one of ``warmup_width`` and ``warmup_height`` is set, or
-                ``warmup_fx`` without them; a camera whose frames the node rejects: more
-                pixels than ``max_image_pixels``, or an fx its CameraInfo would be refused
-                for (``stereo.check_focal``).
+            ParamError: only one of ``warmup_width`` and ``warmup_height`` is set (or of the
+                two disparity sizes), or ``warmup_fx`` or a disparity size without them; a
+                camera whose frames the node rejects: more pixels than ``max_image_pixels``,
+                an fx its CameraInfo would be refused for (``stereo.check_focal``), or a
+                smaller disparity without the image's aspect (``messages.ReceivedDisparity``).
         """
         p = self.params
         if bool(p.warmup_width) != bool(p.warmup_height):
@@ -211,24 +213,72 @@ class LadderSegNode(Node):
                 check_focal(p.warmup_fx, p.warmup_width, "warmup_fx")
             except StereoError as exc:
                 raise ParamError(str(exc)) from None
+        mode = p.disparity_source if self.segmenter.uses_disparity else "mono"
+        received = self._warmup_disparity(mode)
         metadata = self.segmenter.metadata
         camera = p.warmup_camera()
         self._warmup_for = None
         if camera is not None:
             (width, height), focal = camera, p.warmup_fx or None
-            self._warmup_for = (width, height, focal)  # the first live frame is checked
+            # the first live frame is checked against these
+            self._warmup_for = (width, height, focal, received)
         else:
             width, height = p.input_size() or metadata.input_size or WARMUP_SIZE
             focal = metadata.focal_length
         left = np.zeros((height, width, 3), np.uint8)
-        mode = p.disparity_source if self.segmenter.uses_disparity else "mono"
+        disparity = None
+        if mode == "topic":
+            map_width, map_height = received or (width, height)
+            disparity = np.full((map_height, map_width), 8.0, np.float32)
         frame = StereoFrame(
             left,
             right=left if mode == "compute" else None,
-            disparity=np.full((height, width), 8.0, np.float32) if mode == "topic" else None,
+            disparity=disparity,
             geometry=FrameGeometry(focal=focal, baseline=0.5),
         )
         self.processor.warm_up(frame, WARMUP_CALLS_MAX)
+
+    def _warmup_disparity(self, mode: str) -> tuple[int, int] | None:
+        """The received disparity's (width, height) to warm up for, checked; None: the image's.
+
+        A map at least as wide or as tall as the image is resized to it when received
+        (``messages.ReceivedDisparity.on_image``): the image's size then.
+
+        Raises:
+            ParamError: half a size, a size without the camera's, or a smaller map without
+                the camera's aspect.
+        """
+        p = self.params
+        given = (p.warmup_disparity_width, p.warmup_disparity_height)
+        if bool(given[0]) != bool(given[1]):
+            raise ParamError(
+                f"warmup_disparity_width {given[0]} and warmup_disparity_height {given[1]}: "
+                "give both (the received DisparityImage's size) or neither"
+            )
+        if not given[0]:
+            return None
+        camera = p.warmup_camera()
+        if camera is None:
+            raise ParamError(
+                f"warmup_disparity_width {given[0]} without warmup_width and warmup_height: "
+                "give the camera's image size too"
+            )
+        if mode != "topic":
+            self.get_logger().warning(
+                f"warmup_disparity_width {given[0]} and warmup_disparity_height {given[1]} "
+                "unused: the node receives no DisparityImage (weights without scale selection, "
+                "or disparity_source compute)"
+            )
+            return None
+        if given[0] >= camera[0] or given[1] >= camera[1]:
+            return None  # resized to the image when received
+        if not same_aspect(given, camera):
+            raise ParamError(
+                f"warmup_disparity_width {given[0]} x warmup_disparity_height {given[1]} does "
+                f"not have the aspect of the camera {camera[0]}x{camera[1]}: the node refuses "
+                "such a disparity (not a scaled copy of the image)"
+            )
+        return given
 
     def _start(self) -> None:
         """Publishers, subscriptions, the worker (a managed node's activate)."""
@@ -634,7 +684,7 @@ class LadderSegNode(Node):
             msgs, wanted, self.params.max_image_pixels, publish=self._publish_output
         )
         if self._warmup_for is not None:
-            self._check_warmup_camera(frame.result.frame)
+            self._check_warmup_camera(frame.result.frame, received_size(msgs, self.mode))
         for note in frame.result.notes:
             self._note(note)
         if not frame.messages:
@@ -644,16 +694,30 @@ class LadderSegNode(Node):
             now - header_seconds(msgs[0]), time.monotonic() - started, started - received
         )
 
-    def _check_warmup_camera(self, frame: StereoFrame) -> None:
+    def _check_warmup_camera(
+        self, frame: StereoFrame, received: tuple[int, int] | None = None
+    ) -> None:
         """Warn once when the first live frame is not the camera warmed up for.
 
         Not the camera: another image size, or a focal length that gives another network
-        size. Its sessions (on a GPU, TensorRT engines) are then built at this frame.
+        size, or (``received``: the DisparityImage's width and height) a received disparity
+        of another size below the image's. Its sessions (on a GPU, TensorRT engines) are then
+        built at this frame.
         """
-        width, height, fx = self._warmup_for  # type: ignore[misc]
+        width, height, fx, disparity = self._warmup_for  # type: ignore[misc]
         self._warmup_for = None
         live = (frame.width, frame.height, frame.geometry.focal)
         network = self.segmenter.network_size
+        if received is not None and (received[0] >= live[0] or received[1] >= live[1]):
+            received = None  # resized to the image
+        if received != disparity and live[:2] == (width, height):
+            self.get_logger().warning(
+                f"the first frame's disparity, {_size(received, 'the image')}, is not the one "
+                f"warmed up for (warmup_disparity_width/height: {_size(disparity, 'the image')})"
+                ": its sessions (on a GPU, TensorRT engines) are built now; give the size of "
+                "the DisparityImage the matcher publishes"
+            )
+            return
         if live[:2] == (width, height) and network(*live) == network(width, height, fx):
             return
         said = f"fx {live[2]:g}" if live[2] else "no fx"
@@ -707,6 +771,18 @@ class LadderSegNode(Node):
         """Stop processing and end the worker, then destroy the node."""
         self._end_worker()
         super().destroy_node()
+
+
+def received_size(msgs: tuple[Any, ...], mode: str) -> tuple[int, int] | None:
+    """(width, height) of a synchronized set's DisparityImage (mode ``topic``), else None."""
+    if mode != "topic":
+        return None
+    image = msgs[1].image
+    return (int(image.width), int(image.height))
+
+
+def _size(size: tuple[int, int] | None, none: str) -> str:
+    return none if size is None else f"{size[0]}x{size[1]}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -145,11 +145,30 @@ SPECS: tuple[ParamSpec, ...] = (
         0.0,
         "fx (px) of the camera warmed up for (warmup_width), as the node reads it: its "
         "CameraInfo's P[0], the rectified fx (K[0] only where P is all zero; in "
-        "disparity_source topic, the DisparityImage's f); 0 = the trained field of view "
-        "assumed, right only for a camera that publishes no fx. Sets the network size when "
-        "input_width is 0.",
+        "disparity_source topic, the DisparityImage's f times warmup_width over its width); "
+        "0 = the trained field of view assumed, right only for a camera that publishes no fx. "
+        "Sets the network size when input_width is 0.",
         0.0,
         1e6,
+    ),
+    ParamSpec(
+        "warmup_disparity_width",
+        0,
+        "disparity_source topic: width of the DisparityImage to warm up for, where its matcher "
+        "works below the image's size (a scaled copy of warmup_width x warmup_height, such as "
+        "a half-size or fixed-size DNN matcher's); 0 = the image's size. Its sessions are "
+        "then built at the warm-up, not at the first frame.",
+        0,
+        8192,
+        1,
+    ),
+    ParamSpec(
+        "warmup_disparity_height",
+        0,
+        "Height of the DisparityImage to warm up for (see warmup_disparity_width).",
+        0,
+        8192,
+        1,
     ),
     ParamSpec(
         "disparity_source",
@@ -324,6 +343,8 @@ class NodeParams:
     warmup_width: int
     warmup_height: int
     warmup_fx: float
+    warmup_disparity_width: int
+    warmup_disparity_height: int
     disparity_source: str
     compressed: bool
     input_qos: str
@@ -385,6 +406,12 @@ class NodeParams:
         """(width, height) of ``warmup_width``/``warmup_height``, or None when either is 0."""
         if self.warmup_width and self.warmup_height:
             return (self.warmup_width, self.warmup_height)
+        return None
+
+    def warmup_disparity(self) -> tuple[int, int] | None:
+        """(width, height) of ``warmup_disparity_width``/``_height``, or None when either is 0."""
+        if self.warmup_disparity_width and self.warmup_disparity_height:
+            return (self.warmup_disparity_width, self.warmup_disparity_height)
         return None
 
     def points_config(self) -> PointsConfig:

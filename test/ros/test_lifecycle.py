@@ -80,6 +80,40 @@ def stereo_inputs(c: Any) -> Callable[[], Any]:
     return send
 
 
+def received_inputs(c: Any, size: tuple[int, int]) -> Callable[[], Any]:
+    """Publishers of the left image, its CameraInfo (fx 100) and a DisparityImage of ``size``
+    (a matcher working below the image's size: its f scaled with it, depth as at fx 100);
+    returns a function sending one set."""
+    t = c.tester
+    image = t.create_publisher(Image, "left/image_rect", RELIABLE)
+    info_pub = t.create_publisher(CameraInfo, "left/camera_info", RELIABLE)
+    disparity_pub = t.create_publisher(DisparityImage, "disparity", RELIABLE)
+    left = np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    ratio = size[0] / W
+    disparity = np.full((size[1], size[0]), 4.0 * ratio, np.float32)
+
+    def send() -> Any:
+        pubs = (image, info_pub, disparity_pub)
+        c.until(lambda: all(p.get_subscription_count() for p in pubs), "inputs")
+        stamp = rclpy.time.Time(nanoseconds=t.get_clock().now().nanoseconds).to_msg()
+        info = CameraInfo(width=W, height=H)
+        info.header.stamp = stamp
+        info.p = [100.0, 0.0, W / 2, 0.0, 0.0, 100.0, H / 2, 0.0, 0.0, 0.0, 1.0, 0.0]
+        info_pub.publish(info)
+        c.until(lambda: "left" in c.node._infos, "the CameraInfo")
+        msg = conversions.disparity_to_msg(
+            disparity, 100.0 * ratio, 0.5, max_disparity=32.0 * ratio, delta_d=ratio / 16
+        )
+        msg.header.stamp = stamp
+        disparity_pub.publish(msg)
+        msg = conversions.array_to_image(left, "rgb8")
+        msg.header.stamp = stamp
+        image.publish(msg)
+        return stamp
+
+    return send
+
+
 def configured(
     client: Callable[[Any], Any], node: LadderSegLifecycleNode
 ) -> tuple[Any, Manager, Any, dict[Any, int]]:
@@ -513,42 +547,114 @@ def test_configure_warms_up_for_the_camera_given(
     assert m.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
 
 
+@pytest.mark.parametrize("given", [True, False], ids=["warmup-disparity", "image-size"])
+def test_configure_warms_up_for_a_received_disparity_smaller_than_the_image(
+    client: Callable[[Any], Any],
+    trained_ss_weights: Path,
+    one_thread_faster: None,
+    given: bool,
+) -> None:
+    """``disparity_source`` topic with a matcher at half the image's size: given that size
+    (``warmup_disparity_width``/``_height``), its live frames build no session, whatever the
+    outputs; warmed up for a map of the image's size, the first builds one (the network
+    reads the small map as it is)."""
+    small = (W // 2, H // 2)
+    warmup = {"warmup_width": W, "warmup_height": H, "warmup_fx": 100.0}
+    if given:
+        warmup |= {"warmup_disparity_width": small[0], "warmup_disparity_height": small[1]}
+    node = make(
+        str(trained_ss_weights),
+        backend="onnxruntime",
+        device="cpu",
+        disparity_source="topic",
+        **warmup,
+    )
+    c, m, backend, sessions = configured(client, node)
+    network = node.segmenter.network_size(W, H, 100.0)
+    assert min(n - s for n, s in zip(network, small, strict=True)) > 0  # read as it is
+    assert (small in {key[2] for key in sessions}) == given
+
+    assert m.transition(Transition.TRANSITION_ACTIVATE)
+    send = received_inputs(c, small)
+    for topic in ("labels", "confidence", "disparity", "points"):
+        subscribe_and_wait_for_a_frame(c, node, send, topic)
+        if not given:  # the first frame builds the small map's sessions
+            assert {key[2] for key in set(backend.session_threads()) - set(sessions)} == {small}
+            break
+        assert backend.session_threads() == sessions, topic
+    assert node.stats.bad == {}
+    assert m.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
+
+
+CAMERA = {"warmup_width": W, "warmup_height": H}
+
+
 @pytest.mark.parametrize(
     ("given", "line", "fix"),
     [
         (
             {"warmup_width": W},
             f"warmup_width {W} and warmup_height 0: give both",
-            ("warmup_height", H),
+            {"warmup_height": H},
         ),
         (
             {"warmup_fx": 100.0},
             "warmup_fx 100 without warmup_width and warmup_height",
-            ("warmup_fx", 0.0),
+            {"warmup_fx": 0.0},
         ),
         (
-            {"warmup_width": W, "warmup_height": H, "max_image_pixels": W * H - 1},
+            {**CAMERA, "max_image_pixels": W * H - 1},
             f"warmup_width {W} x warmup_height {H} exceeds max_image_pixels={W * H - 1}",
-            ("max_image_pixels", W * H),
+            {"max_image_pixels": W * H},
+        ),
+        (
+            {**CAMERA, "warmup_disparity_width": W // 2},
+            f"warmup_disparity_width {W // 2} and warmup_disparity_height 0: give both",
+            {"warmup_disparity_height": H // 2},
+        ),
+        (
+            {"warmup_disparity_width": W // 2, "warmup_disparity_height": H // 2},
+            f"warmup_disparity_width {W // 2} without warmup_width and warmup_height",
+            CAMERA,
+        ),
+        (
+            {
+                **CAMERA,
+                "disparity_source": "topic",
+                "warmup_disparity_width": W // 2,
+                "warmup_disparity_height": H // 4,
+            },
+            f"warmup_disparity_width {W // 2} x warmup_disparity_height {H // 4} does not have "
+            f"the aspect of the camera {W}x{H}",
+            {"warmup_disparity_height": H // 2},
         ),
     ],
-    ids=["half-a-camera", "fx-alone", "over-max-image-pixels"],
+    ids=[
+        "half-a-camera",
+        "fx-alone",
+        "over-max-image-pixels",
+        "half-a-disparity",
+        "disparity-alone",
+        "disparity-aspect",
+    ],
 )
 def test_configure_refuses_half_a_warmup_camera(
     client: Callable[[Any], Any],
     trained_ss_weights: Path,
     given: dict[str, Any],
     line: str,
-    fix: tuple[str, Any],
+    fix: dict[str, Any],
 ) -> None:
-    """Half a warm-up camera (a width without a height, an fx without the size), or one
-    whose frames the node rejects, fails configure with one line naming it."""
+    """Half a warm-up camera (a width without a height, an fx or a disparity size without
+    the size), or one whose frames the node rejects, fails configure with one line naming
+    it."""
     node = make(str(trained_ss_weights), **given)
     c = client(node)
     m = Manager(c)
     assert not m.transition(Transition.TRANSITION_CONFIGURE)
     assert m.state() == "unconfigured"
     assert line in node.configure_error
-    assert node.set_parameters([Parameter(fix[0], value=fix[1])])[0].successful
+    fixed = node.set_parameters([Parameter(k, value=v) for k, v in fix.items()])
+    assert all(result.successful for result in fixed)
     assert m.transition(Transition.TRANSITION_CONFIGURE)
     assert m.transition(Transition.TRANSITION_INACTIVE_SHUTDOWN)

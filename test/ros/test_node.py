@@ -844,3 +844,71 @@ def test_a_first_frame_not_of_the_warmup_camera_is_one_warning(
             f"the first frame, {W}x{H} at fx {FX:g}, is not the camera warmed up for "
             f"(warmup_width {width}, warmup_height {height}, warmup_fx {fx:g})"
         ) in line
+
+
+@pytest.mark.parametrize("given", [True, False], ids=["warmed-up", "image-size"])
+def test_a_first_received_disparity_not_of_the_warmup_size_is_one_warning(
+    ros: None, trained_ss_weights: Path, given: bool, capfd
+) -> None:
+    """``disparity_source`` topic, a matcher at half the image's size: warmed up for that size
+    (``warmup_disparity_width``/``_height``) the node says nothing; warmed up for a map of the
+    image's size it says once that the first frame's disparity is another one."""
+    small = (W // 2, H // 2)
+    warmup = {"warmup_width": W, "warmup_height": H, "warmup_fx": FX}
+    if given:
+        warmup |= {"warmup_disparity_width": small[0], "warmup_disparity_height": small[1]}
+    h = Harness(trained_ss_weights, disparity_source="topic", **warmup)
+    try:
+        left, _ = stereo_pair()
+        image = conversions.array_to_image(left, "rgb8")
+        disparity = np.full(small[::-1], 4.0, np.float32)
+        for n in (1, 2):
+            stamp = h.stamp()
+            msg = conversions.disparity_to_msg(
+                disparity, FX / 2, BASELINE, max_disparity=16.0, delta_d=1 / 32
+            )
+            msg.header.stamp = image.header.stamp = stamp
+            h.disparity.publish(msg)
+            h.left.publish(image)
+            h.wait(lambda s=stamp: bool(h.outputs_at(s)))
+            h.processed(n)
+        assert h.node.stats.bad == {}
+    finally:
+        h.close()
+    lines = [x for x in capfd.readouterr().err.splitlines() if "warmed up" in x]
+    if given:
+        assert lines == []
+    else:
+        (line,) = lines
+        assert (
+            f"the first frame's disparity, {small[0]}x{small[1]}, is not the one warmed up for "
+            "(warmup_disparity_width/height: the image)"
+        ) in line
+
+
+def test_a_warmup_disparity_the_node_never_receives_is_one_warning(
+    ros: None, trained_ss_weights: Path, capfd
+) -> None:
+    """``warmup_disparity_width``/``_height`` where the node computes its disparity: one line
+    saying they are unused, and the node runs."""
+    h = Harness(
+        trained_ss_weights,
+        warmup_width=W,
+        warmup_height=H,
+        warmup_disparity_width=W // 2,
+        warmup_disparity_height=H // 2,
+    )
+    try:
+        assert h.node.mode == "compute"
+        left, right = stereo_pair()
+        stamp = h.stamp()
+        h.publish_pair(left, right, stamp)
+        h.wait(lambda: bool(h.outputs_at(stamp)))
+    finally:
+        h.close()
+    lines = [x for x in capfd.readouterr().err.splitlines() if "warmup_disparity_width" in x]
+    (line,) = lines
+    assert (
+        f"warmup_disparity_width {W // 2} and warmup_disparity_height {H // 2} unused: the node "
+        "receives no DisparityImage"
+    ) in line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -176,6 +177,7 @@ def test_transitions_load_serve_pause_and_free(
     c.record(Image, "/ladderseg/labels", RELIABLE)
     assert m.transition(Transition.TRANSITION_ACTIVATE)
     assert m.state() == "active"
+    assert gc.get_freeze_count() > 0  # what loading made is out of the collector's reach
     send = stereo_inputs(c)
     c.until(lambda: node._pubs["labels"].get_subscription_count() > 0, "~/labels")
     stamp = send()
@@ -189,6 +191,7 @@ def test_transitions_load_serve_pause_and_free(
     c.until(lambda: not node.get_subscriptions_info_by_topic("/left/image_rect"), "unsubscribed")
     assert node.count_publishers("/ladderseg/labels") == 0
     assert node.segmenter is segmenter
+    assert gc.get_freeze_count() == 0
 
     # activate again: served by the same model, no reload
     assert m.transition(Transition.TRANSITION_ACTIVATE)

@@ -912,3 +912,25 @@ def test_a_warmup_disparity_the_node_never_receives_is_one_warning(
         f"warmup_disparity_width {W // 2} and warmup_disparity_height {H // 2} unused: the node "
         "receives no DisparityImage"
     ) in line
+
+
+def test_a_running_node_keeps_what_loading_made_out_of_the_collectors_reach(
+    ros: None, weights: dict[str, Path]
+) -> None:
+    """While the node runs, the objects tracked at its start are frozen (``gc.freeze``): a full
+    collection between frames scans what was made since, not torch, ONNX Runtime and rclpy;
+    destroyed, it unfreezes them."""
+    import gc
+
+    tracked = len(gc.get_objects())
+    h = Harness(weights["ldn_tiny_ss"])
+    try:
+        assert gc.get_freeze_count() >= tracked
+        left, right = stereo_pair()
+        stamp = h.stamp()
+        h.publish_pair(left, right, stamp)
+        h.wait(lambda: bool(h.outputs_at(stamp)))
+        assert len(gc.get_objects()) < gc.get_freeze_count() / 10  # a full collection's scope
+    finally:
+        h.close()
+    assert gc.get_freeze_count() == 0

@@ -351,6 +351,18 @@ def test_importing_the_package_before_torch_makes_openmp_sleep(repo_root) -> Non
     assert out.stdout.split() == ["False"], out.stderr
 
 
+def test_importing_the_package_before_cv2_makes_opencv_workers_sleep(repo_root) -> None:
+    """OpenCV's pool does not spin after its calls unless the user chose otherwise."""
+    names = ("OPENCV_THREAD_POOL_ACTIVE_WAIT_WORKER", "OPENCV_THREAD_POOL_ACTIVE_WAIT_MAIN")
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    code = f"import os, ladderseg_ros, cv2\nprint(*(os.environ[n] for n in {names!r}))\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.split() == ["0", "0"], out.stderr
+    chosen = {**env, names[0]: "500"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=chosen)
+    assert out.stdout.split() == ["500", "0"], out.stderr
+
+
 def test_a_cached_export_of_other_code_is_not_reused(tiny_ss, tmp_path, monkeypatch) -> None:
     from ladderseg_ros.inference import export
 

@@ -712,8 +712,9 @@ class LadderSegNode(Node):
 
         Not the camera: another image size, or a focal length that gives another network
         size, or (``received``: the DisparityImage's width and height) a received disparity
-        of another size below the image's. Its sessions (on a GPU, TensorRT engines) are then
-        built at this frame.
+        the network reads at another size: one smaller than the image that is not the one
+        warmed up for, unless both are sampled at the network's size (larger each way). Its
+        sessions (on a GPU, TensorRT engines) are then built at this frame.
         """
         width, height, fx, disparity = self._warmup_for  # type: ignore[misc]
         self._warmup_for = None
@@ -721,15 +722,22 @@ class LadderSegNode(Node):
         network = self.segmenter.network_size
         if received is not None and (received[0] >= live[0] or received[1] >= live[1]):
             received = None  # resized to the image
-        if received != disparity and live[:2] == (width, height):
+        size = network(*live)
+
+        def read_at(map_size: tuple[int, int] | None) -> tuple[int, int]:
+            """The size the network reads a map of ``map_size`` at (labels alone)."""
+            map_size = map_size or live[:2]
+            return size if size[0] < map_size[0] and size[1] < map_size[1] else map_size
+
+        if live[:2] == (width, height) and read_at(received) != read_at(disparity):
             self.get_logger().warning(
                 f"the first frame's disparity, {_size(received, 'the image')}, is not the one "
                 f"warmed up for (warmup_disparity_width/height: {_size(disparity, 'the image')})"
-                ": its sessions (on a GPU, TensorRT engines) are built now; give the size of "
-                "the DisparityImage the matcher publishes"
+                ": the network's sessions for it (on a GPU, TensorRT engines) are built on live "
+                "frames; give the size of the DisparityImage the matcher publishes"
             )
             return
-        if live[:2] == (width, height) and network(*live) == network(width, height, fx):
+        if live[:2] == (width, height) and size == network(width, height, fx):
             return
         said = f"fx {live[2]:g}" if live[2] else "no fx"
         self.get_logger().warning(

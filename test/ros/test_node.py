@@ -846,26 +846,46 @@ def test_a_first_frame_not_of_the_warmup_camera_is_one_warning(
         ) in line
 
 
-@pytest.mark.parametrize("given", [True, False], ids=["warmed-up", "image-size"])
+@pytest.mark.parametrize(
+    ("camera", "warmed", "sent", "warned"),
+    [
+        ((W, H, FX), (W // 2, H // 2), (W // 2, H // 2), False),
+        ((W, H, FX), None, (W // 2, H // 2), True),
+        ((4 * W, 4 * H, 4 * FX), None, (3 * W, 3 * H), False),
+        ((4 * W, 4 * H, 4 * FX), None, (W, H), True),
+    ],
+    ids=["warmed-up", "image-size", "both-sampled", "read-as-it-is"],
+)
 def test_a_first_received_disparity_not_of_the_warmup_size_is_one_warning(
-    ros: None, trained_ss_weights: Path, given: bool, capfd
+    ros: None,
+    trained_ss_weights: Path,
+    camera: tuple[int, int, float],
+    warmed: tuple[int, int] | None,
+    sent: tuple[int, int],
+    warned: bool,
+    capfd,
 ) -> None:
-    """``disparity_source`` topic, a matcher at half the image's size: warmed up for that size
-    (``warmup_disparity_width``/``_height``) the node says nothing; warmed up for a map of the
-    image's size it says once that the first frame's disparity is another one."""
-    small = (W // 2, H // 2)
-    warmup = {"warmup_width": W, "warmup_height": H, "warmup_fx": FX}
-    if given:
-        warmup |= {"warmup_disparity_width": small[0], "warmup_disparity_height": small[1]}
+    """``disparity_source`` topic, a matcher below the image's size: the node says once that
+    the first frame's disparity is not the one warmed up for (``warmup_disparity_width``/
+    ``_height``, else the image's) when the network reads it at another size; not when it is
+    that size, or when both are sampled at the network's size (larger than it each way)."""
+    width, height, fx = camera
+    warmup = {"warmup_width": width, "warmup_height": height, "warmup_fx": fx}
+    if warmed is not None:
+        warmup |= {"warmup_disparity_width": warmed[0], "warmup_disparity_height": warmed[1]}
     h = Harness(trained_ss_weights, disparity_source="topic", **warmup)
     try:
-        left, _ = stereo_pair()
+        network = h.node.segmenter.network_size(width, height, fx)
+        sampled = all(n < s for n, s in zip(network, sent, strict=True))
+        assert sampled == (sent == (3 * W, 3 * H))  # the case the network samples
+        left = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
         image = conversions.array_to_image(left, "rgb8")
-        disparity = np.full(small[::-1], 4.0, np.float32)
+        disparity = np.full(sent[::-1], 4.0, np.float32)
+        ratio = sent[0] / width
         for n in (1, 2):
             stamp = h.stamp()
             msg = conversions.disparity_to_msg(
-                disparity, FX / 2, BASELINE, max_disparity=16.0, delta_d=1 / 32
+                disparity, fx * ratio, BASELINE, max_disparity=16.0, delta_d=1 / 32
             )
             msg.header.stamp = image.header.stamp = stamp
             h.disparity.publish(msg)
@@ -876,12 +896,12 @@ def test_a_first_received_disparity_not_of_the_warmup_size_is_one_warning(
     finally:
         h.close()
     lines = [x for x in capfd.readouterr().err.splitlines() if "warmed up" in x]
-    if given:
+    if not warned:
         assert lines == []
     else:
         (line,) = lines
         assert (
-            f"the first frame's disparity, {small[0]}x{small[1]}, is not the one warmed up for "
+            f"the first frame's disparity, {sent[0]}x{sent[1]}, is not the one warmed up for "
             "(warmup_disparity_width/height: the image)"
         ) in line
 

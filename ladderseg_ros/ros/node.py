@@ -113,8 +113,9 @@ class LadderSegNode(Node):
         self.params: NodeParams = declare(self)
         self._load()
         p = self.params
-        if p.warmup_width or p.warmup_height or p.warmup_fx:
-            self._warm_up()
+        warmup = (p.warmup_width, p.warmup_height, p.warmup_fx)
+        if any((*warmup, p.warmup_disparity_width, p.warmup_disparity_height)):
+            self._warm_up()  # also refuses a disparity size without the camera
         self._start()
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -191,7 +192,8 @@ class LadderSegNode(Node):
                 two disparity sizes), or ``warmup_fx`` or a disparity size without them; a
                 camera whose frames the node rejects: more pixels than ``max_image_pixels``,
                 an fx its CameraInfo would be refused for (``stereo.check_focal``), or a
-                smaller disparity without the image's aspect (``messages.ReceivedDisparity``).
+                disparity size without the image's aspect (``messages.ReceivedDisparity``)
+                or of more pixels than ``max_image_pixels``.
         """
         p = self.params
         if bool(p.warmup_width) != bool(p.warmup_height):
@@ -246,8 +248,9 @@ class LadderSegNode(Node):
         (``messages.ReceivedDisparity.on_image``): the image's size then.
 
         Raises:
-            ParamError: half a size, a size without the camera's, or a smaller map without
-                the camera's aspect.
+            ParamError: half a size, a size without the camera's, a map without the
+                camera's aspect (any size: a larger one is resized to the image), or one of
+                more pixels than ``max_image_pixels``.
         """
         p = self.params
         given = (p.warmup_disparity_width, p.warmup_disparity_height)
@@ -271,14 +274,20 @@ class LadderSegNode(Node):
                 "or disparity_source compute)"
             )
             return None
-        if given[0] >= camera[0] or given[1] >= camera[1]:
-            return None  # resized to the image when received
+        # a larger map of another aspect is refused too (it cannot be resized to the image)
         if not same_aspect(given, camera):
             raise ParamError(
                 f"warmup_disparity_width {given[0]} x warmup_disparity_height {given[1]} does "
                 f"not have the aspect of the camera {camera[0]}x{camera[1]}: the node refuses "
                 "such a disparity (not a scaled copy of the image)"
             )
+        if given[0] * given[1] > p.max_image_pixels:
+            raise ParamError(
+                f"warmup_disparity_width {given[0]} x warmup_disparity_height {given[1]} "
+                f"exceeds max_image_pixels={p.max_image_pixels}: the node rejects such maps"
+            )
+        if given[0] >= camera[0] or given[1] >= camera[1]:
+            return None  # resized to the image when received
         return given
 
     def _start(self) -> None:

@@ -631,6 +631,17 @@ CAMERA = {"warmup_width": W, "warmup_height": H}
             f"the aspect of the camera {W}x{H}",
             {"warmup_disparity_height": H // 2},
         ),
+        (
+            {
+                **CAMERA,
+                "disparity_source": "topic",
+                "warmup_disparity_width": W,
+                "warmup_disparity_height": H // 2,
+            },
+            f"warmup_disparity_width {W} x warmup_disparity_height {H // 2} does not have "
+            f"the aspect of the camera {W}x{H}",
+            {"warmup_disparity_height": H},
+        ),
     ],
     ids=[
         "half-a-camera",
@@ -639,6 +650,7 @@ CAMERA = {"warmup_width": W, "warmup_height": H}
         "half-a-disparity",
         "disparity-alone",
         "disparity-aspect",
+        "disparity-aspect-at-image-width",
     ],
 )
 def test_configure_refuses_half_a_warmup_camera(

@@ -788,6 +788,9 @@ def test_a_plain_node_given_its_camera_warms_up_before_subscribing(
         make(warmup_width=W)
 
 
+TOPIC_CAMERA = {"disparity_source": "topic", "warmup_width": W, "warmup_height": H}
+
+
 @pytest.mark.parametrize(
     ("params", "line"),
     [
@@ -800,15 +803,50 @@ def test_a_plain_node_given_its_camera_warms_up_before_subscribing(
             {"warmup_width": W, "warmup_height": H, "warmup_fx": 1.0},
             "warmup_fx 1 px is implausible: a 177.6 degree field of view over 96 px",
         ),
+        (
+            {"warmup_disparity_width": W // 2, "warmup_disparity_height": H // 2},
+            f"warmup_disparity_width {W // 2} without warmup_width and warmup_height",
+        ),
+        (
+            {"warmup_disparity_height": H // 2},
+            f"warmup_disparity_width 0 and warmup_disparity_height {H // 2}: give both",
+        ),
+        (
+            {**TOPIC_CAMERA, "warmup_disparity_width": W, "warmup_disparity_height": H // 2},
+            f"warmup_disparity_width {W} x warmup_disparity_height {H // 2} does not have the "
+            f"aspect of the camera {W}x{H}",
+        ),
+        (
+            {
+                **TOPIC_CAMERA,
+                "warmup_disparity_width": 2 * W,
+                "warmup_disparity_height": 2 * H,
+                "max_image_pixels": 4 * W * H - 1,
+            },
+            f"warmup_disparity_width {2 * W} x warmup_disparity_height {2 * H} exceeds "
+            f"max_image_pixels={4 * W * H - 1}",
+        ),
     ],
-    ids=["fx-alone", "over-max-image-pixels", "implausible-fx"],
+    ids=[
+        "fx-alone",
+        "over-max-image-pixels",
+        "implausible-fx",
+        "disparity-alone",
+        "half-a-disparity",
+        "disparity-aspect-at-image-width",
+        "disparity-over-max-image-pixels",
+    ],
 )
 def test_a_warmup_camera_the_live_path_would_refuse_stops_the_start(
     ros: None, trained_ss_weights: Path, params: dict[str, Any], line: str
 ) -> None:
     """A warm-up camera whose frames the node would reject (more pixels than
     ``max_image_pixels``, an fx ``left/camera_info`` would be refused for), or an fx with no
-    camera size, stops the start with one line naming it, before any session is built."""
+    camera size, stops the start with one line naming it, before any session is built; so
+    do a disparity size alone or half of one (no camera given: the plain node warmed nothing
+    up and said nothing), and a received disparity the node would refuse: another aspect
+    than the camera's at any size (one as wide as the image was let through) or more pixels
+    than ``max_image_pixels``."""
     from ladderseg_ros.ros.params import ParamError
 
     values = {"weights": str(trained_ss_weights), "backend": "onnxruntime", "device": "cpu"}

@@ -722,8 +722,10 @@ class LadderSegNode(Node):
         Not the camera: another image size, or a focal length that gives another network
         size, or (``received``: the DisparityImage's width and height) a received disparity
         the network reads at another size: one smaller than the image that is not the one
-        warmed up for, unless both are sampled at the network's size (larger each way). Its
-        sessions (on a GPU, TensorRT engines) are then built at this frame.
+        warmed up for, unless both are sampled at the network's size (larger each way), or
+        one read at the image's size where a smaller one was warmed up for (the warm-up
+        builds those sessions for the outputs). Its sessions (on a GPU, TensorRT engines)
+        are then built at this frame.
         """
         width, height, fx, disparity = self._warmup_for  # type: ignore[misc]
         self._warmup_for = None
@@ -738,7 +740,9 @@ class LadderSegNode(Node):
             map_size = map_size or live[:2]
             return size if size[0] < map_size[0] and size[1] < map_size[1] else map_size
 
-        if live[:2] == (width, height) and read_at(received) != read_at(disparity):
+        # the warm-up builds the image-size map's sessions too (the disparity and points
+        # outputs read it there): a map the network reads at the image's size needs none
+        if live[:2] == (width, height) and read_at(received) not in (read_at(disparity), live[:2]):
             self.get_logger().warning(
                 f"the first frame's disparity, {_size(received, 'the image')}, is not the one "
                 f"warmed up for (warmup_disparity_width/height: {_size(disparity, 'the image')})"

@@ -944,6 +944,46 @@ def test_a_first_received_disparity_not_of_the_warmup_size_is_one_warning(
         ) in line
 
 
+def test_a_received_disparity_of_the_image_size_after_a_smaller_warmup_is_no_warning(
+    ros: None, trained_ss_weights: Path, one_thread_faster: None, capfd
+) -> None:
+    """Warmed up for a half-size DisparityImage, live maps of the image's size (the network,
+    64x64, not smaller each way, reads them as they are) build no session -- the warm-up
+    built the image-size map's for the disparity and points outputs -- and nothing is said
+    (it warned that their sessions were built on live frames)."""
+    h = Harness(
+        trained_ss_weights,
+        backend="onnxruntime",
+        device="cpu",
+        disparity_source="topic",
+        warmup_width=W,
+        warmup_height=H,
+        warmup_fx=FX,
+        warmup_disparity_width=W // 2,
+        warmup_disparity_height=H // 2,
+    )
+    try:
+        backend = h.node.segmenter.backend
+        sessions = backend.session_threads()
+        assert h.node.segmenter.network_size(W, H, FX) == (64, 64)
+        left, _ = stereo_pair()
+        image = conversions.array_to_image(left, "rgb8")
+        stamp = h.stamp()
+        msg = conversions.disparity_to_msg(
+            np.full((H, W), 4.0, np.float32), FX, BASELINE, max_disparity=32.0, delta_d=1 / 16
+        )
+        msg.header.stamp = image.header.stamp = stamp
+        h.disparity.publish(msg)
+        h.left.publish(image)
+        h.wait(lambda: bool(h.outputs_at(stamp)))
+        h.processed(1)
+        assert h.node.stats.bad == {}
+        assert backend.session_threads() == sessions
+    finally:
+        h.close()
+    assert [x for x in capfd.readouterr().err.splitlines() if "warmed up" in x] == []
+
+
 def test_a_warmup_disparity_the_node_never_receives_is_one_warning(
     ros: None, trained_ss_weights: Path, capfd
 ) -> None:

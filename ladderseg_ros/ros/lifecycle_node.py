@@ -162,7 +162,8 @@ class LadderSegLifecycleNode(LadderSegNode, LifecycleNode):
         return TransitionCallbackReturn.FAILURE
 
     def _unload(self) -> None:
-        self.segmenter = self.processor = None
+        # the last activation's pipeline holds the processor, and with it the model
+        self.segmenter = self.processor = self.pipeline = None  # type: ignore[assignment]
         self.params = None  # type: ignore[assignment]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -201,9 +202,13 @@ def test_transitions_load_serve_pause_and_free(
     assert node.segmenter is segmenter
 
     assert m.transition(Transition.TRANSITION_DEACTIVATE)
+    freed = weakref.ref(segmenter)
+    del segmenter
     assert m.transition(Transition.TRANSITION_CLEANUP)
     assert m.state() == "unconfigured"
     assert node.segmenter is None
+    gc.collect()
+    assert freed() is None  # the model is freed (the last activation's pipeline held it)
     assert m.transition(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
     assert m.state() == "finalized"
 

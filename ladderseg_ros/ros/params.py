@@ -408,12 +408,6 @@ class NodeParams:
             return (self.warmup_width, self.warmup_height)
         return None
 
-    def warmup_disparity(self) -> tuple[int, int] | None:
-        """(width, height) of ``warmup_disparity_width``/``_height``, or None when either is 0."""
-        if self.warmup_disparity_width and self.warmup_disparity_height:
-            return (self.warmup_disparity_width, self.warmup_disparity_height)
-        return None
-
     def points_config(self) -> PointsConfig:
         """The cloud's sampling as ``ladderseg_ros.points.PointsConfig``."""
         return PointsConfig(

@@ -283,6 +283,17 @@ def resize_disparity(disparity: np.ndarray, size: tuple[int, int]) -> np.ndarray
     return out * np.float32(width / disparity.shape[1])
 
 
+def network_read_size(map_size: tuple[int, int], network: tuple[int, int]) -> tuple[int, int]:
+    """(width, height) at which a network of size ``network`` reads a disparity map.
+
+    A map larger than the network each way is sampled at the network's size (nearest: only
+    the pixels it reads are kept); any other map is read as it is.
+    """
+    if network[0] < map_size[0] and network[1] < map_size[1]:
+        return network
+    return map_size
+
+
 def same_aspect(source: tuple[int, int], target: tuple[int, int]) -> bool:
     """True when ``source`` = (width, height) is ``target`` scaled by one factor.
 

@@ -32,6 +32,7 @@ from ladderseg_ros.stereo import (
     SgbmConfig,
     compute_disparity,
     fitted_num_disparities,
+    network_read_size,
     resize_disparity,
 )
 
@@ -212,7 +213,7 @@ class FrameProcessor:
                     frame.width, frame.height, frame.geometry.focal
                 )
                 rows, cols = frame.disparity.shape
-                if network[0] < cols and network[1] < rows:
+                if network_read_size((cols, rows), network) != (cols, rows):
                     for_labels = resize_disparity(frame.disparity, network)
             disparities = [for_labels]
             if for_outputs is not None and (

@@ -43,6 +43,7 @@ from ladderseg_ros.stereo import (
     check_baseline,
     check_focal,
     fit_disparity,
+    network_read_size,
     same_aspect,
 )
 
@@ -472,7 +473,8 @@ def disparity_from_msg(
     f, t = float(msg.f), float(msg.t)
     disp = image_view(image, topic, max_pixels)
     ratio = 1.0
-    if sample is not None and sample[0] < disp.shape[1] and sample[1] < disp.shape[0]:
+    map_size = (disp.shape[1], disp.shape[0])
+    if sample is not None and network_read_size(map_size, sample) != map_size:
         if not same_aspect((disp.shape[1], disp.shape[0]), image_size or sample):
             raise BadMessageError(
                 "disparity_size",

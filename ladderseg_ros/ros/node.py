@@ -64,7 +64,7 @@ from ladderseg_ros.ros.params import (
     validate,
 )
 from ladderseg_ros.ros.sync import subscribe_synchronized
-from ladderseg_ros.stereo import StereoError, check_focal, same_aspect
+from ladderseg_ros.stereo import StereoError, check_focal, network_read_size, same_aspect
 
 LEFT_IMAGE = "left/image_rect"
 RIGHT_IMAGE = "right/image_rect"
@@ -114,7 +114,7 @@ class LadderSegNode(Node):
         self._load()
         p = self.params
         warmup = (p.warmup_width, p.warmup_height, p.warmup_fx)
-        if any((*warmup, p.warmup_disparity_width, p.warmup_disparity_height)):
+        if any(warmup) or p.warmup_disparity_width or p.warmup_disparity_height:
             self._warm_up()  # also refuses a disparity size without the camera
         self._start()
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -734,15 +734,11 @@ class LadderSegNode(Node):
         if received is not None and (received[0] >= live[0] or received[1] >= live[1]):
             received = None  # resized to the image
         size = network(*live)
-
-        def read_at(map_size: tuple[int, int] | None) -> tuple[int, int]:
-            """The size the network reads a map of ``map_size`` at (labels alone)."""
-            map_size = map_size or live[:2]
-            return size if size[0] < map_size[0] and size[1] < map_size[1] else map_size
-
+        # the sizes the network reads the maps at for the labels alone (None: the image's)
+        read, warmed = (network_read_size(m or live[:2], size) for m in (received, disparity))
         # the warm-up builds the image-size map's sessions too (the disparity and points
         # outputs read it there): a map the network reads at the image's size needs none
-        if live[:2] == (width, height) and read_at(received) not in (read_at(disparity), live[:2]):
+        if live[:2] == (width, height) and read not in (warmed, live[:2]):
             self.get_logger().warning(
                 f"the first frame's disparity, {_size(received, 'the image')}, is not the one "
                 f"warmed up for (warmup_disparity_width/height: {_size(disparity, 'the image')})"
